@@ -1,0 +1,182 @@
+/**
+ * The pipeline config module: the single source of the input pattern, the batch and queue numbers, the Glue
+ * settings and the output layout. `infra/` and the local twin both import it; nothing restates these values.
+ *
+ * Stages: `prod` gets the long batching window and the bigger workers; every other stage (dev, test, the twin)
+ * gets a short window so a demo or a test sees its run quickly. `pipelineConfig(stage)` is the only way in.
+ */
+
+export const INPUT_PREFIX = "input/";
+export const INPUT_SUFFIX = ".csv";
+export const PROCESSED_PREFIX = "processed/";
+export const REJECTED_PREFIX = "processed/rejected/";
+export const STATS_PREFIX = "processed/stats/";
+export const MANIFEST_PREFIX = "manifests/";
+
+/** The Glue job's script arguments (names without the leading `--`). The job reads exactly these. */
+export const GLUE_ARGUMENTS = {
+  /** `s3://bucket/manifests/<runKey>.json`: the only way the job learns what to read. */
+  manifestUri: "manifest_uri",
+  /** The ledger's run key (our id, known before StartJobRun returns Glue's JobRunId). */
+  runKey: "run_key",
+  /** Where manifest keys are read from: `s3://<bucket>/` on AWS (a job default argument); a staging folder in the twin. */
+  dataRoot: "data_root",
+  /** Where output keys are written: `s3://<bucket>/` on AWS; a staging folder in the twin. */
+  outputRoot: "output_root",
+} as const;
+
+/** Glue 5.0 = Spark 3.5.4, Python 3.11, Java 17; `glue/requirements-dev.txt` pins pyspark to the same Spark. */
+export const GLUE_VERSION = "5.0";
+
+export interface QueueSettings {
+  /** Records handed to one batching Lambda invocation (Lambda SQS mapping: at most 10,000). */
+  readonly batchSize: number;
+  /** How long Lambda gathers records before invoking (at most 300 s; required > 0 when batchSize > 10). */
+  readonly batchingWindowSeconds: number;
+  /** Lambda's SQS mapping cannot go below 2; the run slot (not this number) keeps runs single. */
+  readonly maximumConcurrency: number;
+  /** The batching Lambda's own timeout. */
+  readonly consumerTimeoutSeconds: number;
+  /** AWS asks for at least 6x the consumer timeout (+ batching window). */
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before a message goes to the DLQ. */
+  readonly maxReceiveCount: number;
+  /** How long a message may wait in the DLQ before it is gone (14 days is SQS's maximum). */
+  readonly dlqRetentionSeconds: number;
+}
+
+export interface GlueSettings {
+  readonly version: typeof GLUE_VERSION;
+  readonly workerType: "G.1X" | "G.2X";
+  readonly numberOfWorkers: number;
+  /** Glue's own guard; the ledger's run slot is what keeps one run active, this is the backstop. */
+  readonly maxConcurrentRuns: number;
+  readonly timeoutMinutes: number;
+  /**
+   * Job bookmarks stay OFF: the ledger decides which uploads a run reads (the manifest). Bookmarks judge files by
+   * last-modified only and would skip a late or redriven upload that the manifest names explicitly.
+   */
+  readonly jobBookmarks: "job-bookmark-disable";
+}
+
+export interface RunSettings {
+  /** A manifest holds at most this many uploads; the rest stay pending for the next run. */
+  readonly maxFilesPerRun: number;
+  /** ...and at most this many bytes of input (sum of object sizes). */
+  readonly maxBytesPerRun: number;
+  /** Failed attempts of an upload in a run of its own before it is reported failed. */
+  readonly maxAttempts: number;
+  /** A slot held this long by a run that never got a Glue run id is repaired by the sweeper. */
+  readonly startTimeoutSeconds: number;
+  /** How often the sweeper runs. */
+  readonly sweepIntervalMinutes: number;
+}
+
+export interface PipelineConfig {
+  readonly stage: string;
+  readonly isProd: boolean;
+  readonly queue: QueueSettings;
+  readonly glue: GlueSettings;
+  readonly runs: RunSettings;
+  readonly recorder: { readonly timeoutSeconds: number; readonly visibilityTimeoutSeconds: number };
+  readonly sweeper: { readonly timeoutSeconds: number };
+}
+
+const CONSUMER_TIMEOUT_SECONDS = 60;
+
+function queueSettings(batchingWindowSeconds: number): QueueSettings {
+  return {
+    batchSize: 10_000,
+    batchingWindowSeconds,
+    maximumConcurrency: 2,
+    consumerTimeoutSeconds: CONSUMER_TIMEOUT_SECONDS,
+    visibilityTimeoutSeconds: 6 * CONSUMER_TIMEOUT_SECONDS + batchingWindowSeconds,
+    maxReceiveCount: 5,
+    dlqRetentionSeconds: 14 * 24 * 60 * 60,
+  };
+}
+
+export function pipelineConfig(stage: string): PipelineConfig {
+  const isProd = stage === "prod";
+  return {
+    stage,
+    isProd,
+    // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
+    queue: queueSettings(isProd ? 60 : 2),
+    glue: {
+      version: GLUE_VERSION,
+      workerType: "G.1X",
+      numberOfWorkers: isProd ? 10 : 2,
+      maxConcurrentRuns: 1,
+      timeoutMinutes: isProd ? 120 : 30,
+      jobBookmarks: "job-bookmark-disable",
+    },
+    runs: {
+      maxFilesPerRun: 5_000,
+      maxBytesPerRun: 50 * 1024 ** 3,
+      maxAttempts: 3,
+      startTimeoutSeconds: 15 * 60,
+      sweepIntervalMinutes: 5,
+    },
+    recorder: { timeoutSeconds: 60, visibilityTimeoutSeconds: 6 * 60 },
+    sweeper: { timeoutSeconds: 120 },
+  };
+}
+
+/**
+ * The EventBridge pattern for "an upload under input/ ending in .csv". One object in the key array: EventBridge ORs
+ * the entries of an array, so `[{prefix}, {suffix}]` would match prefix OR suffix. `wildcard` matches both at once.
+ */
+export function objectCreatedPattern(bucketName: string) {
+  return {
+    source: ["aws.s3"],
+    "detail-type": ["Object Created"],
+    detail: {
+      bucket: { name: [bucketName] },
+      object: { key: [{ wildcard: `${INPUT_PREFIX}*${INPUT_SUFFIX}` }] },
+    },
+  };
+}
+
+/** The EventBridge pattern for the end of one of this job's runs. */
+export function glueRunEndedPattern(jobName: string) {
+  return {
+    source: ["aws.glue"],
+    "detail-type": ["Glue Job State Change"],
+    detail: {
+      jobName: [jobName],
+      state: [...GLUE_TERMINAL_STATES],
+    },
+  };
+}
+
+export const GLUE_TERMINAL_STATES = ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
+export type GlueTerminalState = (typeof GLUE_TERMINAL_STATES)[number];
+
+/** True when `key` is an upload this pipeline processes (same rule as the pattern, for code paths that see keys). */
+export function isInputKey(key: string): boolean {
+  return (
+    key.startsWith(INPUT_PREFIX) &&
+    key.endsWith(INPUT_SUFFIX) &&
+    key.length >= INPUT_PREFIX.length + INPUT_SUFFIX.length
+  );
+}
+
+/**
+ * The ledger table's keys, shared by infra (the DynamoDB table) and the twin (which creates the same table).
+ * Items: UPLOAD#<bucket>/<key> + <versionTag> (one per upload), RUN + <runKey>, SLOT + SLOT (the run slot),
+ * GLUERUN + <glue JobRunId> (points at a runKey). Pending uploads carry the sparse `pending` index keys.
+ */
+export const LEDGER_TABLE = {
+  hashKey: "pk",
+  rangeKey: "sk",
+  pendingIndex: { name: "pending", hashKey: "gsi1pk", rangeKey: "gsi1sk" },
+} as const;
+
+/** Environment variables the handlers read (set by infra on AWS, by the twin locally). */
+export const HANDLER_ENV = {
+  stage: "PIPELINE_STAGE",
+  dataBucket: "DATA_BUCKET",
+  ledgerTable: "LEDGER_TABLE",
+  glueJobName: "GLUE_JOB_NAME",
+} as const;

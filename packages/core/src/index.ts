@@ -1,0 +1,3 @@
+export * from "./config/pipeline.js";
+export * from "./manifest/format.js";
+export * from "./upload/identity.js";

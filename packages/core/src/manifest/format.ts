@@ -1,0 +1,143 @@
+/**
+ * The manifest (what a run reads) and the stats (what a run did): the two documents shared by the trigger and the
+ * Glue job. Their shapes are defined here once; `examples/*.json` are the test vectors both sides check against
+ * (vitest here, pytest in `glue/`).
+ */
+import { MANIFEST_PREFIX, PROCESSED_PREFIX, REJECTED_PREFIX, STATS_PREFIX } from "../config/pipeline.js";
+import type { Upload } from "../upload/identity.js";
+import { uploadOutputName } from "../upload/identity.js";
+
+export const MANIFEST_FORMAT = "csv-ingest-manifest/1";
+export const STATS_FORMAT = "csv-ingest-stats/1";
+
+export interface ManifestEntry {
+  readonly uploadId: string;
+  readonly key: string;
+  readonly versionId: string | null;
+  readonly etag: string;
+  readonly lastModified: string;
+  readonly size: number;
+  /** Folder for this upload's processed CSV (finished when `_SUCCESS` is in it). */
+  readonly outputPrefix: string;
+  /** Folder for this upload's rejected rows. */
+  readonly rejectedPrefix: string;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly runKey: string;
+  readonly createdAt: string;
+  readonly bucket: string;
+  readonly statsKey: string;
+  readonly uploads: readonly ManifestEntry[];
+}
+
+export type FileOutcome = "processed" | "failed";
+
+export interface FileStats {
+  readonly uploadId: string;
+  readonly key: string;
+  readonly status: FileOutcome;
+  /** Why the file could not be processed (null when processed). */
+  readonly error: string | null;
+  readonly rowsRead: number;
+  readonly rowsProcessed: number;
+  readonly rowsRejected: number;
+  readonly duplicatesRemoved: number;
+  readonly qualityIssues: Readonly<Record<string, number>>;
+  /** `s3://bucket/processed/.../` when processed. */
+  readonly output: string | null;
+  readonly rejectedOutput: string | null;
+}
+
+export interface RunStats {
+  readonly format: typeof STATS_FORMAT;
+  readonly runKey: string;
+  readonly processingDate: string;
+  readonly totals: {
+    readonly files: number;
+    readonly filesProcessed: number;
+    readonly filesFailed: number;
+    readonly rowsRead: number;
+    readonly rowsProcessed: number;
+    readonly rowsRejected: number;
+    readonly duplicatesRemoved: number;
+    readonly qualityIssues: Readonly<Record<string, number>>;
+  };
+  readonly files: readonly FileStats[];
+}
+
+export function manifestKey(runKey: string): string {
+  return `${MANIFEST_PREFIX}${runKey}.json`;
+}
+
+export function statsKey(runKey: string): string {
+  return `${STATS_PREFIX}${runKey}.json`;
+}
+
+export function buildManifest(args: {
+  runKey: string;
+  bucket: string;
+  createdAt: Date;
+  uploads: readonly Upload[];
+}): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    runKey: args.runKey,
+    createdAt: args.createdAt.toISOString(),
+    bucket: args.bucket,
+    statsKey: statsKey(args.runKey),
+    uploads: args.uploads.map((u) => {
+      const name = uploadOutputName(u);
+      return {
+        uploadId: u.uploadId,
+        key: u.key,
+        versionId: u.versionId,
+        etag: u.etag,
+        lastModified: u.lastModified,
+        size: u.size,
+        outputPrefix: `${PROCESSED_PREFIX}${name}/`,
+        rejectedPrefix: `${REJECTED_PREFIX}${name}/`,
+      };
+    }),
+  };
+}
+
+export class FormatError extends Error {
+  override name = "FormatError";
+}
+
+/** Parses a stats document written by the Glue job; throws FormatError naming what is wrong. */
+export function parseRunStats(text: string, where: string): RunStats {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (cause) {
+    throw new FormatError(`${where}: stats is not JSON`, { cause });
+  }
+  if (typeof doc !== "object" || doc === null) throw new FormatError(`${where}: stats is not an object`);
+  const d = doc as Partial<RunStats>;
+  if (d.format !== STATS_FORMAT)
+    throw new FormatError(`${where}: stats format is ${String(d.format)}, want ${STATS_FORMAT}`);
+  if (!Array.isArray(d.files)) throw new FormatError(`${where}: stats has no files list`);
+  for (const [i, f] of d.files.entries()) {
+    if (typeof f?.uploadId !== "string" || (f.status !== "processed" && f.status !== "failed")) {
+      throw new FormatError(`${where}: stats files[${i}] has no uploadId or a bad status`);
+    }
+  }
+  return d as RunStats;
+}
+
+export function parseManifest(text: string, where: string): Manifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (cause) {
+    throw new FormatError(`${where}: manifest is not JSON`, { cause });
+  }
+  const d = doc as Partial<Manifest> | null;
+  if (d?.format !== MANIFEST_FORMAT)
+    throw new FormatError(`${where}: manifest format is ${String(d?.format)}, want ${MANIFEST_FORMAT}`);
+  if (!Array.isArray(d.uploads)) throw new FormatError(`${where}: manifest has no uploads list`);
+  return d as Manifest;
+}
