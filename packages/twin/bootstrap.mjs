@@ -2,7 +2,7 @@
 // Installs what the project needs on a fresh machine (Node 20, Python 3.11, Java 17 present), from the package
 // registries only, and skips each step that is already done. Used by `npm run demo`, `npm test` and `.ci/run`.
 //   --with-sst   also write SST's platform types (.sst/platform) for type-checking infra
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -25,11 +25,8 @@ function run(cmd, args, opts = {}) {
 }
 
 function version(cmd, args = ["--version"]) {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-  } catch (e) {
-    return e.stderr ? String(e.stderr).trim() : null;
-  }
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return r.error ? null : `${r.stdout ?? ""}${r.stderr ?? ""}`.trim();
 }
 
 // done-markers keyed by the hash of the inputs of a step, so a changed lockfile re-runs it
