@@ -82,27 +82,30 @@ export interface PipelineConfig {
   readonly sweeper: { readonly timeoutSeconds: number };
 }
 
-const CONSUMER_TIMEOUT_SECONDS = 60;
-
-function queueSettings(batchingWindowSeconds: number): QueueSettings {
+function queueSettings(batchingWindowSeconds: number, consumerTimeoutSeconds: number): QueueSettings {
   return {
     batchSize: 10_000,
     batchingWindowSeconds,
     maximumConcurrency: 2,
-    consumerTimeoutSeconds: CONSUMER_TIMEOUT_SECONDS,
-    visibilityTimeoutSeconds: 6 * CONSUMER_TIMEOUT_SECONDS + batchingWindowSeconds,
+    consumerTimeoutSeconds,
+    visibilityTimeoutSeconds: 6 * consumerTimeoutSeconds + batchingWindowSeconds,
     maxReceiveCount: 5,
     dlqRetentionSeconds: 14 * 24 * 60 * 60,
   };
 }
 
+/** The stage name the local twin runs as. */
+export const TWIN_STAGE = "local";
+
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
+  const isTwin = stage === TWIN_STAGE;
   return {
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
-    queue: queueSettings(isProd ? 60 : 2),
+    // The twin's handlers run in-process with a 5 s budget, so a redelivery after a failure comes back in ~32 s.
+    queue: queueSettings(isProd ? 60 : 2, isTwin ? 5 : 60),
     glue: {
       version: GLUE_VERSION,
       workerType: "G.1X",

@@ -1,0 +1,68 @@
+/**
+ * The ledger: uploads, runs and the run slot. The answer to "was my file processed, and how?".
+ * `LedgerStore` is the port; `MemoryLedger` (core, for tests and the benchmark) and `DynamoLedger` (adapters) implement
+ * it with the same conditional semantics.
+ */
+import type { Upload } from "../upload/identity.js";
+
+export const UPLOAD_STATUSES = ["pending", "running", "processed", "failed"] as const;
+export type UploadStatus = (typeof UPLOAD_STATUSES)[number];
+
+export interface UploadRecord extends Upload {
+  readonly status: UploadStatus;
+  readonly receivedAt: string;
+  readonly updatedAt: string;
+  /** Failed runs this upload was alone in (only then is a failure blamed on it). */
+  readonly attempts: number;
+  /** Runs this upload has been part of. */
+  readonly runs: number;
+  /** After a failed run of n files, its files are retried in runs of at most ceil(n/2) (bisection). */
+  readonly retryGroupSize: number | null;
+  /** The run holding it (running) or that settled it (processed/failed). */
+  readonly runKey: string | null;
+  readonly output: string | null;
+  readonly rejectedOutput: string | null;
+  readonly rowsRead: number | null;
+  readonly rowsProcessed: number | null;
+  readonly rowsRejected: number | null;
+  readonly error: string | null;
+}
+
+export const RUN_STATES = [
+  "starting",
+  "running",
+  "succeeded",
+  "failed",
+  "timeout",
+  "stopped",
+  "start_failed",
+  "abandoned",
+] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const RUN_ACTIVE_STATES: readonly RunState[] = ["starting", "running"];
+
+export interface RunRecord {
+  readonly runKey: string;
+  readonly state: RunState;
+  readonly glueRunId: string | null;
+  /** The run's uploads are listed in its manifest (a run item could not hold 5,000 ids). */
+  readonly manifestKey: string;
+  readonly fileCount: number;
+  readonly bytes: number;
+  readonly createdAt: string;
+  readonly startedAt: string | null;
+  readonly endedAt: string | null;
+  readonly error: string | null;
+  readonly rowsRead: number | null;
+  readonly rowsProcessed: number | null;
+  readonly rowsRejected: number | null;
+  readonly filesProcessed: number | null;
+  readonly filesFailed: number | null;
+}
+
+export interface SlotRecord {
+  readonly holder: string | null;
+  readonly takenAt: string | null;
+  /** Set when someone recorded pending uploads while the slot was held: the holder's end must look for them. */
+  readonly wakeup: boolean;
+}
