@@ -1,0 +1,129 @@
+/**
+ * Ports: what the domain logic needs from the outside world. `MemoryLedger` and the in-memory fakes implement them
+ * for tests and the benchmark; `@ingest/adapters` implements them with the AWS SDK (DynamoDB, S3, Glue).
+ */
+import type { GlueTerminalState } from "../config/pipeline.js";
+import type { Manifest } from "../manifest/format.js";
+import type { ObjectVersion, Upload } from "../upload/identity.js";
+import type { RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
+
+/** How a run left one of its uploads. */
+export type Settlement =
+  | {
+      readonly status: "processed";
+      readonly output: string | null;
+      readonly rejectedOutput: string | null;
+      readonly rowsRead: number | null;
+      readonly rowsProcessed: number | null;
+      readonly rowsRejected: number | null;
+    }
+  | { readonly status: "failed"; readonly error: string; readonly attempts: number }
+  | {
+      readonly status: "pending";
+      readonly error: string;
+      readonly attempts: number;
+      /** null: back with the fresh uploads (the run never happened); n: retried in runs of at most n. */
+      readonly retryGroupSize: number | null;
+    };
+
+export interface LedgerStore {
+  /** Records a new upload as pending (or failed, with a reason) unless it is already in the ledger. */
+  recordUpload(
+    upload: Upload,
+    now: string,
+    failure?: string,
+  ): Promise<{ readonly created: boolean; readonly record: UploadRecord }>;
+  getUpload(uploadId: string): Promise<UploadRecord | null>;
+  /** Pending uploads, oldest first (retried ones keep their first receipt time, so they come first). */
+  listPending(limit: number): Promise<UploadRecord[]>;
+  /** pending → running in `runKey`; false when the upload is no longer pending. */
+  claimUpload(uploadId: string, runKey: string, now: string): Promise<boolean>;
+  /** running in `runKey` → settlement; false when it is not (already settled, or in another run). */
+  settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string): Promise<boolean>;
+  /** failed → pending with a fresh attempt budget (redrive); false when it is not failed. */
+  requeueUpload(uploadId: string, now: string): Promise<boolean>;
+  listUploads(): Promise<UploadRecord[]>;
+  uploadsOfKey(bucket: string, key: string): Promise<UploadRecord[]>;
+
+  createRun(run: RunRecord): Promise<void>;
+  getRun(runKey: string): Promise<RunRecord | null>;
+  /** Applies `patch` only while the run is in one of `from`; false otherwise (this is what makes ends idempotent). */
+  updateRun(runKey: string, from: readonly RunState[], patch: Partial<Omit<RunRecord, "runKey">>): Promise<boolean>;
+  linkGlueRun(glueRunId: string, runKey: string): Promise<void>;
+  runKeyOfGlueRun(glueRunId: string): Promise<string | null>;
+  /** Newest first. */
+  listRuns(limit: number): Promise<RunRecord[]>;
+
+  /** Takes the run slot for `runKey` when nobody holds it. */
+  takeSlot(runKey: string, now: string): Promise<boolean>;
+  /** Frees the slot if `runKey` holds it; says whether someone asked for a wake-up meanwhile. */
+  releaseSlot(runKey: string): Promise<{ readonly released: boolean; readonly wakeup: boolean }>;
+  /** Marks the held slot so its holder looks for pending uploads when it ends; false when the slot is free. */
+  requestWakeup(): Promise<boolean>;
+  getSlot(): Promise<SlotRecord>;
+}
+
+export interface ObjectStore {
+  /** What S3 says about the current version of a key; null when there is none. */
+  head(bucket: string, key: string): Promise<ObjectVersion | null>;
+  putJson(bucket: string, key: string, doc: unknown): Promise<void>;
+  /** null when the object does not exist. */
+  getText(bucket: string, key: string): Promise<string | null>;
+}
+
+export interface GlueJobRun {
+  readonly id: string;
+  readonly state: string;
+  readonly arguments: Readonly<Record<string, string>>;
+  readonly errorMessage: string | null;
+  readonly startedOn: Date | null;
+}
+
+export interface GlueRunner {
+  /** Starts one run; throws on failure (see `classifyStartError`). */
+  startRun(args: Readonly<Record<string, string>>): Promise<string>;
+  getRun(glueRunId: string): Promise<GlueJobRun | null>;
+  /** Recent runs of the job, newest first, back to `since`. */
+  recentRuns(since: Date): Promise<GlueJobRun[]>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const METRICS = {
+  uploadsReceived: "UploadsReceived",
+  duplicatesDropped: "DuplicatesDropped",
+  eventsIgnored: "EventsIgnored",
+  runsStarted: "RunsStarted",
+  filesPerRun: "FilesPerRun",
+  runsFailed: "RunsFailed",
+  filesProcessed: "FilesProcessed",
+  filesFailed: "FilesFailed",
+  repairs: "SweeperRepairs",
+} as const;
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+export interface Metrics {
+  add(name: MetricName, value: number): void;
+}
+
+export interface Deps {
+  readonly ledger: LedgerStore;
+  readonly objects: ObjectStore;
+  readonly glue: GlueRunner;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly metrics: Metrics;
+  /** New run keys; sortable by time. Injected so the simulation is deterministic. */
+  readonly newRunKey: (now: Date) => string;
+  readonly bucket: string;
+}
+
+export type { GlueTerminalState, Manifest };

@@ -1,0 +1,192 @@
+/**
+ * Completion: a Glue run ended ("Glue Job State Change", or the sweeper noticed). Settle its uploads from the run's
+ * stats, close the run, free the slot, start the next run if uploads are pending. Idempotent: every write is
+ * conditional on the state it moves from, so a second delivery of the same event changes nothing.
+ */
+import type { PipelineConfig } from "../config/pipeline.js";
+import { messageOf } from "../errors.js";
+import type { Deps, Settlement } from "../ledger/ports.js";
+import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
+import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
+import { mapLimit, readManifest, type StartOutcome, startNextRun } from "./start.js";
+
+export interface RunEnded {
+  readonly glueRunId: string;
+  readonly state: string;
+  readonly message: string | null;
+}
+
+export type ParsedRunEnded =
+  | { readonly kind: "run-ended"; readonly ended: RunEnded }
+  | { readonly kind: "ignored"; readonly reason: string };
+
+const STATE_OF_GLUE: Readonly<Record<string, RunState>> = {
+  SUCCEEDED: "succeeded",
+  FAILED: "failed",
+  ERROR: "failed",
+  TIMEOUT: "timeout",
+  STOPPED: "stopped",
+};
+
+export function isTerminalGlueState(state: string): boolean {
+  return state in STATE_OF_GLUE;
+}
+
+/** Reads a recorder-queue message: an EventBridge "Glue Job State Change" for this job. */
+export function parseRunEnded(body: string, jobName: string): ParsedRunEnded {
+  let doc: { source?: unknown; "detail-type"?: unknown; detail?: Record<string, unknown> };
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    return { kind: "ignored", reason: "body is not JSON" };
+  }
+  if (doc?.source !== "aws.glue" || doc["detail-type"] !== "Glue Job State Change") {
+    return { kind: "ignored", reason: `not a Glue Job State Change (${String(doc?.["detail-type"])})` };
+  }
+  const d = doc.detail ?? {};
+  if (d.jobName !== jobName) return { kind: "ignored", reason: `job ${String(d.jobName)} is not ${jobName}` };
+  if (typeof d.jobRunId !== "string" || typeof d.state !== "string") {
+    return { kind: "ignored", reason: "event has no jobRunId or state" };
+  }
+  if (!isTerminalGlueState(d.state)) return { kind: "ignored", reason: `state ${d.state} is not terminal` };
+  return {
+    kind: "run-ended",
+    ended: { glueRunId: d.jobRunId, state: d.state, message: typeof d.message === "string" ? d.message : null },
+  };
+}
+
+export interface CompletionResult {
+  readonly runKey: string | null;
+  /** false when the run had already been recorded (a repeated event) or is not ours. */
+  readonly applied: boolean;
+  readonly next: StartOutcome | null;
+}
+
+export async function recordRunEnd(deps: Deps, config: PipelineConfig, ended: RunEnded): Promise<CompletionResult> {
+  const { ledger, log } = deps;
+  const runKey = await findRunKey(deps, ended.glueRunId);
+  const run = runKey ? await ledger.getRun(runKey) : null;
+  if (!runKey || !run) {
+    log.warn("state change for a run the ledger does not know; ignored", { glueRunId: ended.glueRunId });
+    return { runKey, applied: false, next: null };
+  }
+  const applied = await settleRun(deps, config, run, ended);
+  await ledger.releaseSlot(runKey);
+  const next = await startNextRun(deps, config.runs);
+  return { runKey, applied, next };
+}
+
+async function findRunKey(deps: Deps, glueRunId: string): Promise<string | null> {
+  const linked = await deps.ledger.runKeyOfGlueRun(glueRunId);
+  if (linked) return linked;
+  // The start's answer was lost (crash or timeout after StartJobRun): the run key is in the run's arguments.
+  const run = await deps.glue.getRun(glueRunId);
+  const runKey = run?.arguments["--run_key"] ?? null;
+  if (runKey) await deps.ledger.linkGlueRun(glueRunId, runKey);
+  return runKey;
+}
+
+async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, ended: RunEnded): Promise<boolean> {
+  const { ledger, log, metrics } = deps;
+  if (run.state !== "starting" && run.state !== "running") return false;
+  const now = deps.clock.now().toISOString();
+  const state = STATE_OF_GLUE[ended.state] ?? "failed";
+  const runError =
+    state === "succeeded" ? null : `Glue run ${ended.glueRunId} ${ended.state}: ${ended.message ?? "no message"}`;
+  const manifest = await readManifest(deps, run);
+  const stats = await readStats(deps, run.runKey);
+  const statsOf = new Map<string, FileStats>((stats?.files ?? []).map((f) => [f.uploadId, f]));
+  const uploads = manifest?.uploads ?? [];
+
+  let processed = 0;
+  let failed = 0;
+  await mapLimit(uploads, 32, async (entry) => {
+    const record = await ledger.getUpload(entry.uploadId);
+    if (record?.status !== "running" || record.runKey !== run.runKey) return;
+    const settlement = settlementOf(record, statsOf.get(entry.uploadId), state, runError, uploads.length, config);
+    if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
+      if (settlement.status === "processed") processed++;
+      if (settlement.status === "failed") {
+        failed++;
+        log.error("upload failed", {
+          key: record.key,
+          uploadId: record.uploadId,
+          runKey: run.runKey,
+          error: settlement.error,
+        });
+      }
+    }
+  });
+
+  const changed = await ledger.updateRun(run.runKey, ["starting", "running"], {
+    state,
+    glueRunId: run.glueRunId ?? ended.glueRunId,
+    endedAt: now,
+    error: runError ?? (manifest ? null : "manifest missing"),
+    rowsRead: stats?.totals.rowsRead ?? null,
+    rowsProcessed: stats?.totals.rowsProcessed ?? null,
+    rowsRejected: stats?.totals.rowsRejected ?? null,
+    filesProcessed: processed,
+    filesFailed: failed,
+  });
+  if (changed) {
+    if (state !== "succeeded") metrics.add("RunsFailed", 1);
+    metrics.add("FilesProcessed", processed);
+    if (failed > 0) metrics.add("FilesFailed", failed);
+    log.info("run recorded", { runKey: run.runKey, glueRunId: ended.glueRunId, state, processed, failed });
+  }
+  return changed;
+}
+
+/**
+ * How a run leaves one upload. Blame for a failed run lands on a file only when it was alone in the run; otherwise
+ * its files are retried in halves (see selection.ts). A file the job itself rejected (per-file error in the stats)
+ * is failed at once: the same bytes would fail again.
+ */
+export function settlementOf(
+  record: UploadRecord,
+  fileStats: FileStats | undefined,
+  state: RunState,
+  runError: string | null,
+  runSize: number,
+  config: PipelineConfig,
+): Settlement {
+  if (fileStats?.status === "failed") {
+    return {
+      status: "failed",
+      error: fileStats.error ?? "the Glue job could not process the file",
+      attempts: record.attempts + 1,
+    };
+  }
+  if (state === "succeeded" && fileStats?.status === "processed") {
+    return {
+      status: "processed",
+      output: fileStats.output,
+      rejectedOutput: fileStats.rejectedOutput,
+      rowsRead: fileStats.rowsRead,
+      rowsProcessed: fileStats.rowsProcessed,
+      rowsRejected: fileStats.rowsRejected,
+    };
+  }
+  const error = runError ?? "the run succeeded but its stats do not mention this file";
+  if (runSize > 1)
+    return { status: "pending", error, attempts: record.attempts, retryGroupSize: Math.ceil(runSize / 2) };
+  const attempts = record.attempts + 1;
+  if (attempts >= config.runs.maxAttempts)
+    return { status: "failed", error: `${error} (after ${attempts} attempts)`, attempts };
+  return { status: "pending", error, attempts, retryGroupSize: 1 };
+}
+
+/** The run's stats; null when missing or malformed (S3 errors propagate so the event is retried). */
+async function readStats(deps: Deps, runKey: string): Promise<RunStats | null> {
+  const key = statsKey(runKey);
+  const text = await deps.objects.getText(deps.bucket, key);
+  if (text === null) return null;
+  try {
+    return parseRunStats(text, `s3://${deps.bucket}/${key}`);
+  } catch (error) {
+    if (!(error instanceof FormatError)) throw error;
+    deps.log.warn("run stats unreadable", { runKey, error: messageOf(error) });
+    return null;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Intake: one batch of ingest-queue messages → uploads recorded in the ledger → at most one run started.
+ *
+ * An upload is identified by what S3 says about the key now (HeadObject), not by the event: duplicate deliveries
+ * of one upload collapse onto one ledger item, a re-upload (new last-modified) is a new item, and a late event for
+ * an older version resolves to the current version, so an overwritten version is never processed.
+ */
+import type { PipelineConfig } from "../config/pipeline.js";
+import { messageOf } from "../errors.js";
+import type { Deps } from "../ledger/ports.js";
+import { candidateKeys, type ObjectCreated, parseObjectCreated } from "../upload/events.js";
+import { type ObjectVersion, toUpload, type Upload } from "../upload/identity.js";
+import { mapLimit, type StartOutcome, startNextRun } from "./start.js";
+
+export interface QueueMessage {
+  readonly messageId: string;
+  readonly body: string;
+}
+
+export interface IntakeResult {
+  /** Messages SQS must deliver again (batch item failures). */
+  readonly failedMessageIds: string[];
+  readonly recorded: number;
+  readonly duplicates: number;
+  readonly ignored: number;
+  readonly run: StartOutcome | null;
+}
+
+type Resolved = { upload: Upload; failure?: string } | { error: unknown };
+
+export async function handleUploadBatch(
+  deps: Deps,
+  config: PipelineConfig,
+  messages: readonly QueueMessage[],
+): Promise<IntakeResult> {
+  const { log, metrics } = deps;
+  const events = new Map<string, ObjectCreated>();
+  const firstEventOfKey = new Map<string, ObjectCreated>();
+  let ignored = 0;
+  for (const m of messages) {
+    const parsed = parseObjectCreated(m.body, deps.bucket);
+    if (parsed.kind === "ignored") {
+      ignored++;
+      log.info("message ignored", { messageId: m.messageId, reason: parsed.reason });
+    } else {
+      events.set(m.messageId, parsed.event);
+      if (!firstEventOfKey.has(parsed.event.key)) firstEventOfKey.set(parsed.event.key, parsed.event);
+    }
+  }
+  if (ignored > 0) metrics.add("EventsIgnored", ignored);
+
+  // One HeadObject per distinct key in the batch.
+  const byKey = new Map<string, Resolved>();
+  await mapLimit([...firstEventOfKey.values()], 32, async (event) => {
+    byKey.set(event.key, await resolveUpload(deps, event));
+  });
+
+  // Record each distinct upload once; remember which messages it answers for.
+  const failed = new Set<string>();
+  const needsRun = new Set<string>();
+  const recordedIds = new Map<string, Promise<"created" | "duplicate-pending" | "duplicate">>();
+  let recorded = 0;
+  let duplicates = 0;
+  const nowIso = deps.clock.now().toISOString();
+  await Promise.all(
+    [...events.entries()].map(async ([messageId, event]) => {
+      const resolved = byKey.get(event.key) as Resolved;
+      if ("error" in resolved) {
+        failed.add(messageId);
+        return;
+      }
+      const { upload, failure } = resolved;
+      let outcome = recordedIds.get(upload.uploadId);
+      if (!outcome) {
+        outcome = deps.ledger.recordUpload(upload, nowIso, failure).then(({ created, record }) => {
+          if (created) {
+            recorded++;
+            log.info(failure ? "upload recorded as failed" : "upload recorded", {
+              key: upload.key,
+              uploadId: upload.uploadId,
+              ...(failure ? { reason: failure } : {}),
+            });
+            return record.status === "pending" ? "created" : "duplicate";
+          }
+          return record.status === "pending" ? "duplicate-pending" : "duplicate";
+        });
+        recordedIds.set(upload.uploadId, outcome);
+      }
+      try {
+        const o = await outcome;
+        if (o !== "created") duplicates++;
+        if (o !== "duplicate") needsRun.add(messageId);
+      } catch (error) {
+        log.error("could not record upload", { key: upload.key, messageId, error: messageOf(error) });
+        failed.add(messageId);
+      }
+    }),
+  );
+  metrics.add("UploadsReceived", recorded);
+  if (duplicates > 0) metrics.add("DuplicatesDropped", duplicates);
+
+  let run: StartOutcome | null = null;
+  if (needsRun.size > 0) {
+    try {
+      run = await startNextRun(deps, config.runs);
+    } catch (error) {
+      // The uploads are safe in the ledger, but nothing may be left waiting on a run nobody starts: SQS redelivers
+      // these messages (after the visibility timeout) and their redelivery tries again.
+      log.error("could not start a run; returning the batch's uploads to SQS", { error: messageOf(error) });
+      for (const id of needsRun) failed.add(id);
+    }
+  }
+  return { failedMessageIds: [...failed], recorded, duplicates, ignored, run };
+}
+
+async function resolveUpload(deps: Deps, event: ObjectCreated): Promise<Resolved> {
+  try {
+    for (const key of candidateKeys(event.key)) {
+      const head: ObjectVersion | null = await deps.objects.head(event.bucket, key);
+      if (head) {
+        if (event.etag && head.etag.replaceAll('"', "") !== event.etag) {
+          deps.log.info("event is for another version of the key; recording the current one", { key });
+        }
+        return { upload: toUpload(head) };
+      }
+    }
+    // Deleted before we saw it: recorded as failed so the user gets an answer, not silence.
+    const upload = toUpload({
+      bucket: event.bucket,
+      key: event.key,
+      versionId: event.versionId,
+      etag: event.etag ?? "unknown",
+      lastModified: event.time,
+      size: event.size ?? 0,
+    });
+    return { upload, failure: "the object was deleted before it could be processed" };
+  } catch (error) {
+    deps.log.error("HeadObject failed", { key: event.key, error: messageOf(error) });
+    return { error };
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * In-memory stand-ins for S3 and Glue, used by unit tests and the coalescing simulation (benchmark). They keep the
+ * behaviours the logic depends on: S3 versions per key with last-modified, Glue's MaxConcurrentRuns and run states.
+ */
+import type { Clock, GlueJobRun, GlueRunner, Log, MetricName, Metrics, ObjectStore } from "../ledger/ports.js";
+import type { ObjectVersion } from "../upload/identity.js";
+
+export class ManualClock implements Clock {
+  constructor(public ms = Date.parse("2026-04-01T10:00:00Z")) {}
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export class MemoryObjects implements ObjectStore {
+  readonly objects = new Map<string, { version: ObjectVersion; body: string }>();
+  private etagSeq = 0;
+  constructor(private readonly clock: Clock) {}
+
+  /** Stores a new version of `key` (like PutObject) and returns what S3 would report. */
+  put(bucket: string, key: string, body: string): ObjectVersion {
+    const version: ObjectVersion = {
+      bucket,
+      key,
+      versionId: null,
+      etag: `etag${(++this.etagSeq).toString(16).padStart(8, "0")}`,
+      // S3's Last-Modified has second resolution
+      lastModified: new Date(Math.floor(this.clock.now().getTime() / 1000) * 1000).toISOString(),
+      size: body.length,
+    };
+    this.objects.set(`${bucket}/${key}`, { version, body });
+    return version;
+  }
+
+  delete(bucket: string, key: string): void {
+    this.objects.delete(`${bucket}/${key}`);
+  }
+
+  async head(bucket: string, key: string) {
+    return this.objects.get(`${bucket}/${key}`)?.version ?? null;
+  }
+
+  async putJson(bucket: string, key: string, doc: unknown) {
+    const body = JSON.stringify(doc);
+    this.objects.set(`${bucket}/${key}`, {
+      version: {
+        bucket,
+        key,
+        versionId: null,
+        etag: "json",
+        lastModified: this.clock.now().toISOString(),
+        size: body.length,
+      },
+      body,
+    });
+  }
+
+  async getText(bucket: string, key: string) {
+    return this.objects.get(`${bucket}/${key}`)?.body ?? null;
+  }
+}
+
+export class GlueServiceError extends Error {
+  readonly $fault: "client" | "server";
+  readonly $metadata: { httpStatusCode: number };
+  constructor(name: string, status: number, message: string) {
+    super(message);
+    this.name = name;
+    this.$fault = status < 500 ? "client" : "server";
+    this.$metadata = { httpStatusCode: status };
+  }
+}
+
+export class MemoryGlue implements GlueRunner {
+  readonly runs = new Map<string, GlueJobRun>();
+  private seq = 0;
+  /** Fault injection: the next startRun calls throw these (in order); `started: true` starts the run anyway. */
+  readonly startFaults: { error: Error; started: boolean }[] = [];
+
+  constructor(
+    private readonly clock: Clock,
+    readonly maxConcurrentRuns = 1,
+  ) {}
+
+  async startRun(args: Readonly<Record<string, string>>) {
+    const active = [...this.runs.values()].filter((r) => r.state === "RUNNING").length;
+    const fault = this.startFaults.shift();
+    if (!fault && active >= this.maxConcurrentRuns) {
+      throw new GlueServiceError("ConcurrentRunsExceededException", 400, "Concurrent runs exceeded for job");
+    }
+    const id = `jr_${(++this.seq).toString().padStart(6, "0")}`;
+    if (!fault || fault.started) {
+      this.runs.set(id, {
+        id,
+        state: "RUNNING",
+        arguments: { ...args },
+        errorMessage: null,
+        startedOn: this.clock.now(),
+      });
+    }
+    if (fault) throw fault.error;
+    return id;
+  }
+
+  /** Ends a run as Glue would (the caller delivers the state-change event, or loses it). */
+  finish(id: string, state: "SUCCEEDED" | "FAILED" | "TIMEOUT" | "STOPPED", errorMessage: string | null = null) {
+    const run = this.runs.get(id);
+    if (!run) throw new Error(`no run ${id}`);
+    this.runs.set(id, { ...run, state, errorMessage });
+  }
+
+  active(): GlueJobRun[] {
+    return [...this.runs.values()].filter((r) => r.state === "RUNNING");
+  }
+
+  async getRun(id: string) {
+    return this.runs.get(id) ?? null;
+  }
+
+  async recentRuns(since: Date) {
+    return [...this.runs.values()].filter((r) => (r.startedOn?.getTime() ?? 0) >= since.getTime()).reverse();
+  }
+}
+
+export class CountingMetrics implements Metrics {
+  readonly totals = new Map<MetricName, number>();
+  add(name: MetricName, value: number) {
+    this.totals.set(name, (this.totals.get(name) ?? 0) + value);
+  }
+  get(name: MetricName): number {
+    return this.totals.get(name) ?? 0;
+  }
+}
+
+export class MemoryLog implements Log {
+  readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  constructor(private readonly keep = true) {}
+  info(message: string, fields?: Record<string, unknown>) {
+    if (this.keep) this.lines.push({ level: "info", message, ...(fields ? { fields } : {}) });
+  }
+  warn(message: string, fields?: Record<string, unknown>) {
+    if (this.keep) this.lines.push({ level: "warn", message, ...(fields ? { fields } : {}) });
+  }
+  error(message: string, fields?: Record<string, unknown>) {
+    if (this.keep) this.lines.push({ level: "error", message, ...(fields ? { fields } : {}) });
+  }
+}
+
+/** Run keys that sort by time and never collide within one process. */
+export function sequentialRunKeys(): (now: Date) => string {
+  let n = 0;
+  return (now) =>
+    `${now
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d{3}/, "")}-${(++n).toString(16).padStart(8, "0")}`;
+}
