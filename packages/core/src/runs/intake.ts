@@ -58,7 +58,7 @@ export async function handleUploadBatch(
   // Record each distinct upload once; remember which messages it answers for.
   const failed = new Set<string>();
   const needsRun = new Set<string>();
-  const recordedIds = new Map<string, Promise<"created" | "duplicate-pending" | "duplicate">>();
+  const recordedIds = new Map<string, Promise<"created" | "created-failed" | "duplicate-pending" | "duplicate">>();
   let recorded = 0;
   let duplicates = 0;
   const nowIso = deps.clock.now().toISOString();
@@ -71,6 +71,8 @@ export async function handleUploadBatch(
       }
       const { upload, failure } = resolved;
       let outcome = recordedIds.get(upload.uploadId);
+      // A second message for the same upload in this batch is a duplicate whatever the ledger says.
+      const repeatInBatch = outcome !== undefined;
       if (!outcome) {
         outcome = deps.ledger.recordUpload(upload, nowIso, failure).then(({ created, record }) => {
           if (created) {
@@ -80,7 +82,7 @@ export async function handleUploadBatch(
               uploadId: upload.uploadId,
               ...(failure ? { reason: failure } : {}),
             });
-            return record.status === "pending" ? "created" : "duplicate";
+            return record.status === "pending" ? "created" : "created-failed";
           }
           return record.status === "pending" ? "duplicate-pending" : "duplicate";
         });
@@ -88,8 +90,8 @@ export async function handleUploadBatch(
       }
       try {
         const o = await outcome;
-        if (o !== "created") duplicates++;
-        if (o !== "duplicate") needsRun.add(messageId);
+        if (repeatInBatch || o === "duplicate" || o === "duplicate-pending") duplicates++;
+        if (o === "created" || o === "duplicate-pending") needsRun.add(messageId);
       } catch (error) {
         log.error("could not record upload", { key: upload.key, messageId, error: messageOf(error) });
         failed.add(messageId);

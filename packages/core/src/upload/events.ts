@@ -20,9 +20,8 @@ export type ParsedMessage =
   | { readonly kind: "object-created"; readonly event: ObjectCreated }
   | { readonly kind: "ignored"; readonly reason: string };
 
-type LooseDetail = Partial<S3ObjectCreatedNotificationEvent["detail"]> & {
-  object?: Partial<S3ObjectCreatedNotificationEvent["detail"]["object"]> & { eTag?: string };
-};
+type LooseObject = Partial<S3ObjectCreatedNotificationEvent["detail"]["object"]> & { eTag?: string };
+type LooseDetail = Partial<Omit<S3ObjectCreatedNotificationEvent["detail"], "object">> & { object?: LooseObject };
 
 export function parseObjectCreated(body: string, expectedBucket: string): ParsedMessage {
   let doc: unknown;
@@ -48,7 +47,7 @@ export function parseObjectCreated(body: string, expectedBucket: string): Parsed
   if (!isInputKey(key) && !candidateKeys(key).some(isInputKey)) {
     return { kind: "ignored", reason: `key ${key} is not under input/ with .csv` };
   }
-  const object: NonNullable<LooseDetail["object"]> = detail?.object ?? {};
+  const object: LooseObject = detail?.object ?? {};
   // AWS says `etag`, the emulator `eTag`; the emulator's `time` is epoch seconds, AWS's an ISO string.
   const etag = object.etag ?? object.eTag ?? null;
   const rawTime: unknown = e.time;

@@ -33,12 +33,16 @@ export function normalizeVersionId(versionId: string | null | undefined): string
 
 /** 2026-04-01T10:00:00.000Z → 20260401T100000Z */
 function compactTime(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) throw new RangeError(`not a time: ${iso}`);
-  return `${d
+  return parseTime(iso)
     .toISOString()
     .replace(/[-:]/g, "")
-    .replace(/\.\d{3}/, "")}`;
+    .replace(/\.\d{3}/, "");
+}
+
+function parseTime(iso: string): Date {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) throw new RangeError(`not a time: ${iso}`);
+  return d;
 }
 
 export function versionTagOf(v: Pick<ObjectVersion, "lastModified" | "versionId" | "etag">): string {
@@ -50,7 +54,7 @@ export function toUpload(v: ObjectVersion): Upload {
     ...v,
     etag: normalizeEtag(v.etag),
     versionId: normalizeVersionId(v.versionId),
-    lastModified: new Date(v.lastModified).toISOString(),
+    lastModified: parseTime(v.lastModified).toISOString(),
   };
   const versionTag = versionTagOf(version);
   return { ...version, versionTag, uploadId: `${v.bucket}/${v.key}@${versionTag}` };

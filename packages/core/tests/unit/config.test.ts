@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { isInputKey, objectCreatedPattern, pipelineConfig, TWIN_STAGE } from "../../src/config/pipeline.js";
+
+describe("pipeline config", () => {
+  it("pins the defaults every stage relies on", () => {
+    const c = pipelineConfig("dev");
+    expect(c.queue).toMatchObject({
+      batchSize: 10_000,
+      batchingWindowSeconds: 2,
+      maximumConcurrency: 2,
+      maxReceiveCount: 5,
+    });
+    expect(c.glue).toMatchObject({
+      version: "5.0",
+      workerType: "G.1X",
+      maxConcurrentRuns: 1,
+      jobBookmarks: "job-bookmark-disable",
+    });
+    expect(c.runs).toMatchObject({ maxFilesPerRun: 5_000, maxAttempts: 3 });
+  });
+
+  it("gives prod the long batching window and retains its data", () => {
+    const prod = pipelineConfig("prod");
+    expect(prod.isProd).toBe(true);
+    expect(prod.queue.batchingWindowSeconds).toBe(60);
+    expect(pipelineConfig("dev").isProd).toBe(false);
+  });
+
+  it.each(["dev", "prod", TWIN_STAGE])(
+    "keeps the visibility timeout at least 6x the consumer timeout (%s)",
+    (stage) => {
+      const { queue } = pipelineConfig(stage);
+      expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * queue.consumerTimeoutSeconds);
+      expect(queue.batchSize).toBeLessThanOrEqual(10_000);
+      expect(queue.batchingWindowSeconds).toBeLessThanOrEqual(300);
+      expect(queue.maximumConcurrency).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it("matches prefix AND suffix in one wildcard (an array of two filters would OR them)", () => {
+    const key = objectCreatedPattern("b").detail.object.key;
+    expect(key).toEqual([{ wildcard: "input/*.csv" }]);
+  });
+
+  it.each([
+    ["input/a.csv", true],
+    ["input/sub/dir/a b.csv", true],
+    ["input/a.txt", false],
+    ["other/a.csv", false],
+    ["input/a.csv.gz", false],
+    ["inputs/a.csv", false],
+  ])("isInputKey(%s) = %s", (key, expected) => {
+    expect(isInputKey(key)).toBe(expected);
+  });
+});
