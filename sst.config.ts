@@ -10,6 +10,33 @@ export default $config({
     };
   },
   async run() {
-    return {};
+    const { pipelineConfig } = await import("./packages/core/src/config/pipeline");
+    const { accountContext } = await import("./infra/shared");
+    const { createStorage } = await import("./infra/storage");
+    const { createLedger } = await import("./infra/ledger");
+    const { createGlueJob } = await import("./infra/glue");
+    const { createIngest } = await import("./infra/ingest");
+    const { createCompletion } = await import("./infra/completion");
+    const { createAlarms } = await import("./infra/alarms");
+
+    const config = pipelineConfig($app.stage);
+    const account = accountContext();
+    const { bucket, glueAssets } = createStorage(config);
+    const { table, pendingIndexArn } = createLedger(config);
+    const { job } = createGlueJob(config, account, { bucket, glueAssets });
+    const ingest = createIngest(config, account, { bucket, table, pendingIndexArn, job });
+    const completion = createCompletion(config, account, { bucket, table, pendingIndexArn, job });
+    createAlarms({ dlqs: { IngestDlq: ingest.dlq, RecorderDlq: completion.dlq } });
+
+    return {
+      stage: $app.stage,
+      bucketName: bucket.name,
+      ingestQueueUrl: ingest.queue.url,
+      ingestDlqUrl: ingest.dlq.url,
+      recorderQueueUrl: completion.queue.url,
+      recorderDlqUrl: completion.dlq.url,
+      glueJobName: job.name,
+      ledgerTableName: table.name,
+    };
   },
 });

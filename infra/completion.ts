@@ -1,0 +1,66 @@
+/**
+ * Runs out: the "Glue Job State Change" rule for this job's terminal states → the recorder queue (+ DLQ) → the
+ * recorder Lambda, which settles the run's uploads, frees the run slot and starts the next run. Plus the sweeper,
+ * on a schedule, for lost events and stuck state.
+ *
+ * A queue between the rule and the recorder (not a Lambda target): retries with a visibility timeout, a DLQ to
+ * inspect, partial batch failures, and the twin routes the event the same way (its emulator cannot target Lambdas).
+ */
+import { glueRunEndedPattern, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
+import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
+import { allowRuleToSend, queueWithDlq } from "./ingest";
+import { type AccountContext, listBucketUnder, objectArns, type Permission, type PipelineConfig } from "./shared";
+
+export interface CompletionInputs {
+  readonly bucket: sst.aws.Bucket;
+  readonly table: aws.dynamodb.Table;
+  readonly pendingIndexArn: $util.Output<string>;
+  readonly job: aws.glue.Job;
+}
+
+export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: CompletionInputs) {
+  const { bucket, table, pendingIndexArn, job } = inputs;
+  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
+  const permissions: Permission[] = [
+    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]) },
+    // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
+    listBucketUnder(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]),
+    { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
+    ledgerAccess(table.arn, pendingIndexArn),
+    {
+      actions: ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"],
+      resources: [glueJobArn(account, job.name)],
+    },
+  ];
+
+  const { dlq, queue } = queueWithDlq("Recorder", config, config.recorder.visibilityTimeoutSeconds);
+  const rule = new aws.cloudwatch.EventRule("GlueRunEndedRule", {
+    description: "Terminal states of the ingest Glue job's runs",
+    eventPattern: job.name.apply((name) => JSON.stringify(glueRunEndedPattern(name))),
+  });
+  new aws.cloudwatch.EventTarget("GlueRunEndedTarget", { rule: rule.name, arn: queue.arn });
+  allowRuleToSend("RecorderQueuePolicy", queue, rule);
+
+  const recorder = queue.subscribe(
+    handlerFunction(config, account, targets, {
+      name: "recorder",
+      timeoutSeconds: config.recorder.timeoutSeconds,
+      permissions,
+    }),
+    // Lambda's default batch (10, no window): a run's end is recorded as soon as its event arrives.
+    { batch: { partialResponses: true } },
+  );
+
+  const minutes = config.runs.sweepIntervalMinutes;
+  const sweeper = new sst.aws.Cron("Sweeper", {
+    schedule: minutes === 1 ? "rate(1 minute)" : `rate(${minutes} minutes)`,
+    function: handlerFunction(config, account, targets, {
+      name: "sweeper",
+      timeoutSeconds: config.sweeper.timeoutSeconds,
+      permissions,
+    }),
+  });
+
+  return { queue, dlq, rule, recorder, sweeper };
+}

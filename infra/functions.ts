@@ -1,0 +1,66 @@
+/**
+ * The handler Lambdas' shared shape: plain environment variables (HANDLER_ENV), explicit per-function permissions
+ * and logs to the function's own log group only. No SST `link`: linking a bucket grants s3:* on it.
+ */
+import { HANDLER_ENV } from "../packages/core/src/config/pipeline";
+import { type AccountContext, type Permission, type PipelineConfig, physicalName } from "./shared";
+
+export interface HandlerTargets {
+  readonly bucketName: $util.Input<string>;
+  readonly tableName: $util.Input<string>;
+  readonly glueJobName: $util.Input<string>;
+}
+
+export interface HandlerFunctionArgs {
+  /** Short name: `batcher` → function `csv-ingest-<stage>-batcher`, handler `packages/functions/src/batcher.handler`. */
+  readonly name: string;
+  readonly timeoutSeconds: number;
+  readonly permissions: Permission[];
+}
+
+export function handlerFunction(
+  config: PipelineConfig,
+  account: AccountContext,
+  targets: HandlerTargets,
+  fn: HandlerFunctionArgs,
+): sst.aws.FunctionArgs {
+  const functionName = physicalName(fn.name);
+  // SST creates /aws/lambda/<function name> itself; the role may write there and nowhere else.
+  const logGroupArn = $interpolate`arn:${account.partition}:logs:${account.region}:${account.accountId}:log-group:/aws/lambda/${functionName}`;
+  return {
+    name: functionName,
+    handler: `packages/functions/src/${fn.name}.handler`,
+    runtime: "nodejs22.x",
+    architecture: "arm64",
+    timeout: `${fn.timeoutSeconds} seconds`,
+    environment: {
+      [HANDLER_ENV.stage]: config.stage,
+      [HANDLER_ENV.dataBucket]: targets.bucketName,
+      [HANDLER_ENV.ledgerTable]: targets.tableName,
+      [HANDLER_ENV.glueJobName]: targets.glueJobName,
+    },
+    permissions: [
+      ...fn.permissions,
+      { actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [$interpolate`${logGroupArn}:*`] },
+    ],
+    transform: {
+      role: (args) => {
+        // SST attaches AWSLambdaBasicExecutionRole (logs:* on Resource "*"); the statement above replaces it.
+        args.managedPolicyArns = [];
+      },
+    },
+  };
+}
+
+/** The ledger operations every handler performs: single-item reads and conditional writes, and the pending query. */
+export function ledgerAccess(tableArn: $util.Input<string>, pendingIndexArn: $util.Input<string>): Permission {
+  return {
+    actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+    resources: [tableArn, pendingIndexArn],
+  };
+}
+
+/** The Glue job's ARN, from its name (glue:StartJobRun and friends are authorised on the job resource). */
+export function glueJobArn(account: AccountContext, jobName: $util.Input<string>) {
+  return $interpolate`arn:${account.partition}:glue:${account.region}:${account.accountId}:job/${jobName}`;
+}

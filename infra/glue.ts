@@ -1,0 +1,90 @@
+/**
+ * The Glue job: reads exactly the uploads its manifest names, writes under `processed/`. Its role reaches only
+ * those prefixes; it gets no Data Catalog access at all (the job uses none).
+ */
+import { GLUE_ARGUMENTS, INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX } from "../packages/core/src/config/pipeline";
+import {
+  type AccountContext,
+  listBucketUnder,
+  objectArns,
+  type Permission,
+  type PipelineConfig,
+  physicalName,
+} from "./shared";
+import { GLUE_ASSETS_PREFIX } from "./storage";
+
+export interface GlueJobInputs {
+  readonly bucket: sst.aws.Bucket;
+  readonly glueAssets: { scriptUri: $util.Output<string>; moduleUris: $util.Output<string>[] };
+}
+
+export function createGlueJob(config: PipelineConfig, account: AccountContext, inputs: GlueJobInputs) {
+  const { bucket, glueAssets } = inputs;
+  const role = new aws.iam.Role("GlueJobRole", {
+    name: physicalName("glue-job"),
+    assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: "glue.amazonaws.com" }),
+    inlinePolicies: [
+      {
+        name: "glue-job",
+        policy: aws.iam.getPolicyDocumentOutput({ statements: glueJobStatements(bucket.arn, account) }).json,
+      },
+    ],
+  });
+
+  const bucketRoot = $interpolate`s3://${bucket.name}/`;
+  const job = new aws.glue.Job("IngestJob", {
+    name: physicalName("ingest-job"),
+    roleArn: role.arn,
+    glueVersion: config.glue.version,
+    command: { name: "glueetl", pythonVersion: "3", scriptLocation: glueAssets.scriptUri },
+    workerType: config.glue.workerType,
+    numberOfWorkers: config.glue.numberOfWorkers,
+    timeout: config.glue.timeoutMinutes,
+    executionProperty: { maxConcurrentRuns: config.glue.maxConcurrentRuns },
+    // A retry would be a Glue run the ledger never started; the ledger retries uploads (runs.maxAttempts) instead.
+    maxRetries: 0,
+    defaultArguments: {
+      [`--${GLUE_ARGUMENTS.dataRoot}`]: bucketRoot,
+      [`--${GLUE_ARGUMENTS.outputRoot}`]: bucketRoot,
+      "--extra-py-files": $util.all(glueAssets.moduleUris).apply((uris) => uris.join(",")),
+      // Bookmarks stay off: the ledger decides what a run reads (the manifest lists files explicitly). Bookmarks
+      // judge files by last-modified only and would skip a late or redriven upload that the manifest names.
+      "--job-bookmark-option": config.glue.jobBookmarks,
+      "--job-language": "python",
+      "--enable-continuous-cloudwatch-log": "true",
+      "--enable-metrics": "true",
+    },
+  });
+  return { job, role };
+}
+
+/**
+ * The job role's whole policy (in place of AWSGlueServiceRole, which allows glue:* and s3 on every aws-glue-*
+ * bucket). Exported so the tests can read the statements as written.
+ */
+export function glueJobStatements(bucketArn: $util.Input<string>, account: AccountContext): Permission[] {
+  const logGroups = $interpolate`arn:${account.partition}:logs:${account.region}:${account.accountId}:log-group:/aws-glue/*`;
+  return [
+    // The uploads the manifest names, the manifest itself, and the job's own code.
+    {
+      actions: ["s3:GetObject"],
+      resources: objectArns(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]),
+    },
+    // Spark's file committer writes under processed/…/_temporary and deletes it on commit: hence DeleteObject.
+    { actions: ["s3:PutObject", "s3:DeleteObject"], resources: objectArns(bucketArn, [PROCESSED_PREFIX]) },
+    // Spark lists before it reads (a path's status) and after it writes (the commit); manifests are read the same way.
+    listBucketUnder(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX]),
+    // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.
+    {
+      actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [logGroups, $interpolate`${logGroups}:*`],
+    },
+    // --enable-metrics: PutMetricData has no resource-level permissions (Resource must be "*"); the namespace
+    // condition keeps the role to Glue's own metrics.
+    {
+      actions: ["cloudwatch:PutMetricData"],
+      resources: ["*"],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }],
+    },
+  ];
+}
