@@ -1,0 +1,3 @@
+export * from "./dynamo-ledger.js";
+export * from "./glue-jobs.js";
+export * from "./s3-objects.js";

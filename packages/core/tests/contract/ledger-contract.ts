@@ -1,0 +1,167 @@
+/**
+ * The ledger contract: what intake, start, completion and the sweeper rely on. Runs against MemoryLedger (unit) and
+ * DynamoLedger on the emulator (integration), so the in-memory ledger cannot drift from the real one.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { LedgerStore } from "../../src/ledger/ports.js";
+import type { RunRecord } from "../../src/ledger/types.js";
+import { toUpload } from "../../src/upload/identity.js";
+
+const NOW = "2026-04-01T10:00:00.000Z";
+
+function upload(key: string, lastModified = "2026-04-01T09:59:00Z", etag = "e1") {
+  return toUpload({ bucket: "data-bucket", key, versionId: null, etag, lastModified, size: 10 });
+}
+
+function run(runKey: string): RunRecord {
+  return {
+    runKey,
+    state: "starting",
+    glueRunId: null,
+    manifestKey: `manifests/${runKey}.json`,
+    fileCount: 1,
+    bytes: 10,
+    createdAt: NOW,
+    startedAt: null,
+    endedAt: null,
+    error: null,
+    rowsRead: null,
+    rowsProcessed: null,
+    rowsRejected: null,
+    filesProcessed: null,
+    filesFailed: null,
+  };
+}
+
+export function ledgerContract(name: string, makeLedger: () => Promise<LedgerStore>) {
+  describe(`ledger contract: ${name}`, () => {
+    let ledger: LedgerStore;
+    beforeEach(async () => {
+      ledger = await makeLedger();
+    });
+
+    it("records an upload once; a second record returns the existing item", async () => {
+      const u = upload("input/a b é.csv");
+      const first = await ledger.recordUpload(u, NOW);
+      const second = await ledger.recordUpload(u, "2026-04-01T11:00:00.000Z");
+      expect(first.created).toBe(true);
+      expect(second.created).toBe(false);
+      expect(second.record.receivedAt).toBe(NOW);
+      expect(second.record.status).toBe("pending");
+    });
+
+    it("records a failed upload with its reason, and does not list it as pending", async () => {
+      await ledger.recordUpload(upload("input/gone.csv"), NOW, "deleted");
+      expect((await ledger.getUpload(upload("input/gone.csv").uploadId))?.error).toBe("deleted");
+      expect(await ledger.listPending(10)).toEqual([]);
+    });
+
+    it("lists pending uploads oldest first, up to a limit", async () => {
+      await ledger.recordUpload(upload("input/b.csv"), "2026-04-01T10:00:02.000Z");
+      await ledger.recordUpload(upload("input/a.csv"), "2026-04-01T10:00:01.000Z");
+      await ledger.recordUpload(upload("input/c.csv"), "2026-04-01T10:00:03.000Z");
+      expect((await ledger.listPending(2)).map((u) => u.key)).toEqual(["input/a.csv", "input/b.csv"]);
+    });
+
+    it("claims a pending upload once, and settles it only from its own run", async () => {
+      const u = upload("input/a.csv");
+      await ledger.recordUpload(u, NOW);
+      expect(await ledger.claimUpload(u.uploadId, "r1", NOW)).toBe(true);
+      expect(await ledger.claimUpload(u.uploadId, "r2", NOW)).toBe(false);
+      expect(await ledger.listPending(10)).toEqual([]);
+      const processed = {
+        status: "processed",
+        output: "s3://x/",
+        rejectedOutput: null,
+        rowsRead: 3,
+        rowsProcessed: 3,
+        rowsRejected: 0,
+      } as const;
+      expect(await ledger.settleUpload(u.uploadId, "r2", processed, NOW)).toBe(false);
+      expect(await ledger.settleUpload(u.uploadId, "r1", processed, NOW)).toBe(true);
+      expect(await ledger.settleUpload(u.uploadId, "r1", processed, NOW)).toBe(false);
+      expect(await ledger.getUpload(u.uploadId)).toMatchObject({
+        status: "processed",
+        output: "s3://x/",
+        runs: 1,
+        rowsRead: 3,
+      });
+    });
+
+    it("puts a settled-back upload in the pending list again with its retry group", async () => {
+      const u = upload("input/a.csv");
+      await ledger.recordUpload(u, NOW);
+      await ledger.claimUpload(u.uploadId, "r1", NOW);
+      await ledger.settleUpload(
+        u.uploadId,
+        "r1",
+        { status: "pending", error: "boom", attempts: 1, retryGroupSize: 1 },
+        NOW,
+      );
+      const [p] = await ledger.listPending(10);
+      expect(p).toMatchObject({
+        uploadId: u.uploadId,
+        status: "pending",
+        attempts: 1,
+        retryGroupSize: 1,
+        runKey: null,
+      });
+    });
+
+    it("requeues only failed uploads, with a fresh attempt budget", async () => {
+      const u = upload("input/a.csv");
+      await ledger.recordUpload(u, NOW);
+      expect(await ledger.requeueUpload(u.uploadId, NOW)).toBe(false);
+      await ledger.claimUpload(u.uploadId, "r1", NOW);
+      await ledger.settleUpload(u.uploadId, "r1", { status: "failed", error: "bad", attempts: 3 }, NOW);
+      expect(await ledger.requeueUpload(u.uploadId, NOW)).toBe(true);
+      expect((await ledger.listPending(10))[0]).toMatchObject({ status: "pending", attempts: 0 });
+    });
+
+    it("lists every version of one key", async () => {
+      await ledger.recordUpload(upload("input/a.csv", "2026-04-01T09:00:00Z"), NOW);
+      await ledger.recordUpload(upload("input/a.csv", "2026-04-01T09:00:01Z"), NOW);
+      await ledger.recordUpload(upload("input/ab.csv"), NOW);
+      expect(await ledger.uploadsOfKey("data-bucket", "input/a.csv")).toHaveLength(2);
+      expect(await ledger.listUploads()).toHaveLength(3);
+    });
+
+    it("gives the slot to one holder at a time, even when asked concurrently", async () => {
+      const results = await Promise.all(["r1", "r2", "r3", "r4"].map((k) => ledger.takeSlot(k, NOW)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const holder = (await ledger.getSlot()).holder;
+      expect(["r1", "r2", "r3", "r4"]).toContain(holder);
+    });
+
+    it("releases the slot only for its holder and reports a wake-up request", async () => {
+      expect(await ledger.requestWakeup()).toBe(false);
+      await ledger.takeSlot("r1", NOW);
+      expect(await ledger.requestWakeup()).toBe(true);
+      expect(await ledger.releaseSlot("r2")).toEqual({ released: false, wakeup: false });
+      expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
+      expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false });
+      expect(await ledger.takeSlot("r2", NOW)).toBe(true);
+      expect(await ledger.releaseSlot("r2")).toEqual({ released: true, wakeup: false });
+    });
+
+    it("moves a run only from the states it names", async () => {
+      await ledger.createRun(run("20260401T100000Z-1"));
+      await expect(ledger.createRun(run("20260401T100000Z-1"))).rejects.toThrow();
+      expect(await ledger.updateRun("20260401T100000Z-1", ["starting"], { state: "running", glueRunId: "jr_1" })).toBe(
+        true,
+      );
+      expect(await ledger.updateRun("20260401T100000Z-1", ["starting"], { state: "start_failed" })).toBe(false);
+      expect(await ledger.updateRun("nope", ["starting"], { state: "running" })).toBe(false);
+      expect(await ledger.getRun("20260401T100000Z-1")).toMatchObject({ state: "running", glueRunId: "jr_1" });
+    });
+
+    it("lists runs newest first and finds a run by its Glue run id", async () => {
+      await ledger.createRun(run("20260401T100000Z-1"));
+      await ledger.createRun(run("20260401T110000Z-2"));
+      await ledger.linkGlueRun("jr_2", "20260401T110000Z-2");
+      expect((await ledger.listRuns(10)).map((r) => r.runKey)).toEqual(["20260401T110000Z-2", "20260401T100000Z-1"]);
+      expect(await ledger.runKeyOfGlueRun("jr_2")).toBe("20260401T110000Z-2");
+      expect(await ledger.runKeyOfGlueRun("jr_x")).toBeNull();
+    });
+  });
+}
