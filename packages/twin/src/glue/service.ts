@@ -1,0 +1,324 @@
+/**
+ * The local Glue service: the part of the Glue API the pipeline uses (AWS JSON 1.1 over HTTP: StartJobRun,
+ * GetJobRun, GetJobRuns, BatchStopJobRun, GetJob), so the handlers' Glue SDK client talks to it through
+ * AWS_ENDPOINT_URL_GLUE. It enforces MaxConcurrentRuns, runs each job run through an executor (the real job on local
+ * Spark), applies the job timeout, and publishes a "Glue Job State Change" event when a run ends.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { messageOf } from "../errors.js";
+import { freePort } from "../moto.js";
+import { type StateChangePublisher, stateChangeDetail, type TerminalRunState } from "./events.js";
+
+export type JobRunState = "STARTING" | "RUNNING" | "STOPPING" | TerminalRunState;
+const ACTIVE: readonly JobRunState[] = ["STARTING", "RUNNING", "STOPPING"];
+
+export interface GlueJobDefinition {
+  readonly name: string;
+  readonly maxConcurrentRuns: number;
+  readonly timeoutMinutes: number;
+  readonly glueVersion: string;
+  readonly workerType: string;
+  readonly numberOfWorkers: number;
+  readonly defaultArguments?: Readonly<Record<string, string>>;
+}
+
+export interface JobRunRecord {
+  readonly id: string;
+  readonly jobName: string;
+  state: JobRunState;
+  readonly arguments: Record<string, string>;
+  errorMessage: string | null;
+  readonly startedOn: Date;
+  lastModifiedOn: Date;
+  completedOn: Date | null;
+  readonly timeoutMinutes: number;
+}
+
+export type ExecutionResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/** Runs one job run to its end; must stop promptly when `signal` aborts. */
+export type JobExecutor = (run: {
+  readonly id: string;
+  readonly jobName: string;
+  readonly arguments: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+}) => Promise<ExecutionResult>;
+
+export interface GlueServiceOptions {
+  readonly jobs: readonly GlueJobDefinition[];
+  readonly executor: JobExecutor;
+  readonly publish: StateChangePublisher;
+  /** Test-only: a run timeout in milliseconds instead of the job's timeoutMinutes. */
+  readonly timeoutMsOverride?: number | undefined;
+  readonly log?: { info(m: string): void; warn(m: string): void } | undefined;
+}
+
+class GlueApiError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const epochSeconds = (d: Date | null) => (d ? d.getTime() / 1000 : undefined);
+
+export class LocalGlueService {
+  private server: Server | null = null;
+  private readonly runs = new Map<string, JobRunRecord>();
+  private readonly controllers = new Map<string, { abort: AbortController; reason: "timeout" | "stop" | null }>();
+  private readonly finished = new Set<Promise<void>>();
+  private readonly jobs: Map<string, GlueJobDefinition>;
+  endpoint = "";
+
+  constructor(private readonly opts: GlueServiceOptions) {
+    this.jobs = new Map(opts.jobs.map((j) => [j.name, j]));
+  }
+
+  async start(port = 0): Promise<string> {
+    const p = await freePort(port);
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once("error", reject);
+      this.server?.listen(p, "127.0.0.1", () => resolve());
+    });
+    this.endpoint = `http://127.0.0.1:${p}`;
+    return this.endpoint;
+  }
+
+  /** Stops every active run (STOPPED, with its event) and closes the server. */
+  async stop(): Promise<void> {
+    for (const [id, c] of this.controllers) {
+      const run = this.runs.get(id);
+      if (run && ACTIVE.includes(run.state)) {
+        c.reason = "stop";
+        c.abort.abort();
+      }
+    }
+    await Promise.allSettled([...this.finished]);
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+    this.server = null;
+  }
+
+  listRuns(): JobRunRecord[] {
+    return [...this.runs.values()].sort((a, b) => b.startedOn.getTime() - a.startedOn.getTime());
+  }
+
+  /** Resolves when no run is active. */
+  async idle(): Promise<void> {
+    while (this.finished.size > 0) await Promise.allSettled([...this.finished]);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const target = String(req.headers["x-amz-target"] ?? "");
+    const op = target.startsWith("AWSGlue.") ? target.slice("AWSGlue.".length) : target;
+    let status = 200;
+    let body: unknown;
+    try {
+      const input = chunks.length
+        ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>)
+        : {};
+      body = this.dispatch(op, input);
+    } catch (e) {
+      status = 400;
+      body =
+        e instanceof GlueApiError
+          ? { __type: e.type, message: e.message }
+          : { __type: "InvalidInputException", message: messageOf(e) };
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      "content-type": "application/x-amz-json-1.1",
+      "content-length": Buffer.byteLength(text),
+      "x-amzn-requestid": randomBytes(16).toString("hex"),
+      ...(status !== 200 ? { "x-amzn-errortype": (body as { __type: string }).__type } : {}),
+    });
+    res.end(text);
+  }
+
+  private dispatch(op: string, input: Record<string, unknown>): unknown {
+    switch (op) {
+      case "StartJobRun":
+        return this.startJobRun(input);
+      case "GetJobRun":
+        return { JobRun: this.view(this.runOf(input.JobName, input.RunId)) };
+      case "GetJobRuns":
+        return this.getJobRuns(input);
+      case "BatchStopJobRun":
+        return this.batchStop(input);
+      case "GetJob":
+        return { Job: this.jobView(this.job(input.JobName)) };
+      default:
+        throw new GlueApiError("UnknownOperationException", `the local Glue service does not implement ${op || "?"}`);
+    }
+  }
+
+  private job(name: unknown): GlueJobDefinition {
+    const job = typeof name === "string" ? this.jobs.get(name) : undefined;
+    if (!job) throw new GlueApiError("EntityNotFoundException", `Job ${String(name)} not found`);
+    return job;
+  }
+
+  private runOf(jobName: unknown, runId: unknown): JobRunRecord {
+    const job = this.job(jobName);
+    const run = typeof runId === "string" ? this.runs.get(runId) : undefined;
+    if (!run || run.jobName !== job.name) {
+      throw new GlueApiError("EntityNotFoundException", `Job run ${String(runId)} not found`);
+    }
+    return run;
+  }
+
+  private startJobRun(input: Record<string, unknown>): unknown {
+    const job = this.job(input.JobName);
+    const active = [...this.runs.values()].filter((r) => r.jobName === job.name && ACTIVE.includes(r.state));
+    if (active.length >= job.maxConcurrentRuns) {
+      throw new GlueApiError(
+        "ConcurrentRunsExceededException",
+        `Concurrent runs exceeded for ${job.name}: ${active.length} active, MaxConcurrentRuns ${job.maxConcurrentRuns}`,
+      );
+    }
+    const args = { ...(job.defaultArguments ?? {}), ...((input.Arguments as Record<string, string>) ?? {}) };
+    const now = new Date();
+    const run: JobRunRecord = {
+      id: `jr_${randomBytes(32).toString("hex")}`,
+      jobName: job.name,
+      state: "STARTING",
+      arguments: args,
+      errorMessage: null,
+      startedOn: now,
+      lastModifiedOn: now,
+      completedOn: null,
+      timeoutMinutes: typeof input.Timeout === "number" ? input.Timeout : job.timeoutMinutes,
+    };
+    this.runs.set(run.id, run);
+    const done = this.execute(run).finally(() => this.finished.delete(done));
+    this.finished.add(done);
+    return { JobRunId: run.id };
+  }
+
+  private async execute(run: JobRunRecord): Promise<void> {
+    const control = { abort: new AbortController(), reason: null as "timeout" | "stop" | null };
+    this.controllers.set(run.id, control);
+    const timeoutMs = this.opts.timeoutMsOverride ?? run.timeoutMinutes * 60_000;
+    const timer = setTimeout(() => {
+      control.reason = "timeout";
+      control.abort.abort();
+    }, timeoutMs);
+    let result: ExecutionResult;
+    try {
+      await Promise.resolve();
+      if (run.state === "STARTING") this.setState(run, "RUNNING");
+      result = await this.opts.executor({
+        id: run.id,
+        jobName: run.jobName,
+        arguments: run.arguments,
+        signal: control.abort.signal,
+      });
+    } catch (e) {
+      result = { ok: false, error: messageOf(e) };
+    } finally {
+      clearTimeout(timer);
+      this.controllers.delete(run.id);
+    }
+    let end: TerminalRunState;
+    if (control.reason === "timeout") {
+      end = "TIMEOUT";
+      run.errorMessage = `Job run timed out after ${Math.round(timeoutMs / 1000)} s`;
+    } else if (control.reason === "stop") {
+      end = "STOPPED";
+    } else if (result.ok) {
+      end = "SUCCEEDED";
+    } else {
+      end = "FAILED";
+      run.errorMessage = result.error;
+    }
+    this.setState(run, end);
+    run.completedOn = new Date();
+    this.opts.log?.info(`glue: run ${run.id.slice(0, 12)}… ${end}${run.errorMessage ? `: ${run.errorMessage}` : ""}`);
+    try {
+      await this.opts.publish(stateChangeDetail({ ...run, state: end }));
+    } catch (e) {
+      // On AWS a lost event is what the sweeper repairs; here it is only logged.
+      this.opts.log?.warn(`glue: could not publish the state change of ${run.id}: ${messageOf(e)}`);
+    }
+  }
+
+  private setState(run: JobRunRecord, state: JobRunState): void {
+    run.state = state;
+    run.lastModifiedOn = new Date();
+  }
+
+  private getJobRuns(input: Record<string, unknown>): unknown {
+    const job = this.job(input.JobName);
+    const all = this.listRuns().filter((r) => r.jobName === job.name);
+    const start = typeof input.NextToken === "string" ? Number(input.NextToken) : 0;
+    const max = typeof input.MaxResults === "number" ? input.MaxResults : 100;
+    const page = all.slice(start, start + max);
+    const next = start + max < all.length ? String(start + max) : undefined;
+    return { JobRuns: page.map((r) => this.view(r)), ...(next ? { NextToken: next } : {}) };
+  }
+
+  private batchStop(input: Record<string, unknown>): unknown {
+    const job = this.job(input.JobName);
+    const ids = Array.isArray(input.JobRunIds) ? (input.JobRunIds as string[]) : [];
+    const ok: unknown[] = [];
+    const errors: unknown[] = [];
+    for (const id of ids) {
+      const run = this.runs.get(id);
+      const control = this.controllers.get(id);
+      if (!run || run.jobName !== job.name || !ACTIVE.includes(run.state) || !control) {
+        errors.push({
+          JobName: job.name,
+          JobRunId: id,
+          ErrorDetail: { ErrorCode: "InvalidInputException", ErrorMessage: `Job run ${id} is not running` },
+        });
+        continue;
+      }
+      this.setState(run, "STOPPING");
+      control.reason = "stop";
+      control.abort.abort();
+      ok.push({ JobName: job.name, JobRunId: id });
+    }
+    return { SuccessfulSubmissions: ok, Errors: errors };
+  }
+
+  private view(r: JobRunRecord): unknown {
+    const job = this.jobs.get(r.jobName);
+    const end = r.completedOn ?? new Date();
+    return {
+      Id: r.id,
+      Attempt: 0,
+      JobName: r.jobName,
+      JobMode: "SCRIPT",
+      StartedOn: epochSeconds(r.startedOn),
+      LastModifiedOn: epochSeconds(r.lastModifiedOn),
+      ...(r.completedOn ? { CompletedOn: epochSeconds(r.completedOn) } : {}),
+      JobRunState: r.state,
+      Arguments: r.arguments,
+      ...(r.errorMessage ? { ErrorMessage: r.errorMessage } : {}),
+      ExecutionTime: Math.round((end.getTime() - r.startedOn.getTime()) / 1000),
+      Timeout: r.timeoutMinutes,
+      GlueVersion: job?.glueVersion,
+      WorkerType: job?.workerType,
+      NumberOfWorkers: job?.numberOfWorkers,
+    };
+  }
+
+  private jobView(j: GlueJobDefinition): unknown {
+    return {
+      Name: j.name,
+      ExecutionProperty: { MaxConcurrentRuns: j.maxConcurrentRuns },
+      Timeout: j.timeoutMinutes,
+      GlueVersion: j.glueVersion,
+      WorkerType: j.workerType,
+      NumberOfWorkers: j.numberOfWorkers,
+      DefaultArguments: j.defaultArguments ?? {},
+      Command: { Name: "glueetl", PythonVersion: "3", ScriptLocation: "glue/job.py" },
+    };
+  }
+}

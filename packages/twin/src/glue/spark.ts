@@ -1,0 +1,207 @@
+/**
+ * Runs one job run of the real `glue/job.py` on local Spark (local[*]). Spark reads and writes a staging folder, not
+ * the emulator: the manifest and its uploads' objects are copied from the emulator's bucket into
+ * `.twin/glue/<runId>/data/` (same relative keys), the job runs with the real arguments pointed at that folder, and
+ * everything it wrote under `out/` is copied back to the bucket under the same keys (processed/...).
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import { pathToFileURL } from "node:url";
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GLUE_ARGUMENTS, parseManifest } from "@ingest/core";
+import { messageOf } from "../errors.js";
+import type { ExecutionResult, JobExecutor } from "./service.js";
+
+export interface SparkExecutorOptions {
+  readonly s3: S3Client;
+  readonly python: string;
+  readonly script: string;
+  /** Staging folders go under here, one per job run. */
+  readonly stageRoot: string;
+  /** Fault injection (tests, demos): a run whose manifest names a key containing one of these fails before Spark. */
+  readonly failKeys?: readonly string[] | undefined;
+  /** Keep the staging folder of successful runs too (failed ones are always kept for their job.log). */
+  readonly keepStage?: boolean | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
+}
+
+const arg = (name: string) => `--${name}`;
+
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3a?:\/\/([^/]+)\/(.*)$/.exec(uri);
+  if (!m?.[1]) throw new Error(`not an s3:// URI: ${uri}`);
+  return { bucket: m[1], key: m[2] ?? "" };
+}
+
+/** A folder as a file:// URI with a trailing slash (what the job prefixes keys with). */
+export function folderUri(path: string): string {
+  const href = pathToFileURL(path).href;
+  return href.endsWith("/") ? href : `${href}/`;
+}
+
+async function getText(s3: S3Client, bucket: string, key: string, versionId?: string | null): Promise<Buffer | null> {
+  try {
+    const r = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+    );
+    return Buffer.from((await r.Body?.transformToByteArray()) ?? []);
+  } catch (e) {
+    if (e instanceof NoSuchKey || (e as { name?: string }).name === "NoSuchKey") return null;
+    throw e;
+  }
+}
+
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Hadoop's local checksum files (`.part-….crc`) exist only on the local file system; S3 never has them. */
+const isLocalChecksum = (name: string) => name.startsWith(".") && name.endsWith(".crc");
+
+const contentType = (key: string) =>
+  key.endsWith(".json") ? "application/json" : key.endsWith(".csv") ? "text/csv" : "application/octet-stream";
+
+/** The line of a failed job's log that says why: the last Python/Java error line, else the last line. */
+export function failureLine(log: string): string {
+  const lines = log
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const err = [...lines].reverse().find((l) => /^[\w.]*(Error|Exception)\b|^[\w.]+(Error|Exception):/.test(l));
+  return (err ?? lines.at(-1) ?? "no output").slice(0, 1000);
+}
+
+export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
+  return async ({ id, jobName, arguments: runArgs, signal }): Promise<ExecutionResult> => {
+    const manifestUri = runArgs[arg(GLUE_ARGUMENTS.manifestUri)];
+    if (!manifestUri) return { ok: false, error: `missing argument ${arg(GLUE_ARGUMENTS.manifestUri)}` };
+    const stage = join(opts.stageRoot, id);
+    const dataDir = join(stage, "data");
+    const outDir = join(stage, "out");
+    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(outDir, { recursive: true });
+
+    // 1. stage the manifest and its uploads
+    const { bucket, key: manifestKey } = parseS3Uri(manifestUri);
+    const manifestBody = await getText(opts.s3, bucket, manifestKey);
+    if (!manifestBody) return { ok: false, error: `manifest ${manifestUri} does not exist` };
+    const manifestFile = join(stage, "manifest.json");
+    writeFileSync(manifestFile, manifestBody);
+    const manifest = parseManifest(manifestBody.toString("utf8"), manifestUri);
+
+    const poisoned = manifest.uploads.find((u) => opts.failKeys?.some((k) => k && u.key.includes(k)));
+    if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
+
+    await inParallel(manifest.uploads, 8, async (u) => {
+      const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
+      // A missing object is left missing: the job meets it as it would on S3.
+      if (!body) return;
+      const file = join(dataDir, ...u.key.split("/"));
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, body);
+    });
+    if (signal.aborted) return { ok: false, error: "aborted before Spark started" };
+
+    // 2. run the job with the real arguments, roots pointed at the staging folder
+    const args: Record<string, string> = {
+      ...runArgs,
+      [arg(GLUE_ARGUMENTS.manifestUri)]: pathToFileURL(manifestFile).href,
+      [arg(GLUE_ARGUMENTS.dataRoot)]: folderUri(dataDir),
+      [arg(GLUE_ARGUMENTS.outputRoot)]: folderUri(outDir),
+      "--JOB_NAME": jobName,
+      "--JOB_RUN_ID": id,
+    };
+    const argv = [opts.script, ...Object.entries(args).flat()];
+    const logFile = join(stage, "job.log");
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>(
+      (resolve) => {
+        const log = createWriteStream(logFile);
+        const child = spawn(opts.python, argv, {
+          cwd: stage,
+          detached: true, // its own process group, so a timeout or stop ends the JVM too
+          stdio: ["ignore", "pipe", "pipe"],
+          env: {
+            ...process.env,
+            ...opts.env,
+            PYSPARK_PYTHON: opts.python,
+            PYSPARK_DRIVER_PYTHON: opts.python,
+            SPARK_LOCAL_IP: "127.0.0.1",
+            PYTHONUNBUFFERED: "1",
+          },
+        });
+        child.stdout?.pipe(log, { end: false });
+        child.stderr?.pipe(log, { end: false });
+        const kill = (sig: NodeJS.Signals) => {
+          try {
+            if (child.pid) process.kill(-child.pid, sig);
+          } catch {
+            // already gone
+          }
+        };
+        const onAbort = () => {
+          kill("SIGTERM");
+          setTimeout(() => kill("SIGKILL"), 5_000).unref();
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        child.once("error", (e) => {
+          signal.removeEventListener("abort", onAbort);
+          log.end(() => resolve({ code: null, signal: null, error: e.message }));
+        });
+        child.once("close", (code, sig) => {
+          signal.removeEventListener("abort", onAbort);
+          log.end(() => resolve({ code, signal: sig }));
+        });
+      },
+    );
+    if (signal.aborted) return { ok: false, error: "job run aborted" };
+    if (exit.error) return { ok: false, error: `job could not start: ${exit.error}` };
+    if (exit.code !== 0) {
+      const why = failureLine(readFileSync(logFile, "utf8"));
+      return { ok: false, error: `job.py exited with ${exit.code ?? exit.signal}: ${why}` };
+    }
+
+    // 3. publish what the job wrote
+    try {
+      const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
+      await inParallel(files, 8, async (file) => {
+        const key = relative(outDir, file).split(sep).join("/");
+        await opts.s3.send(
+          new PutObjectCommand({
+            Bucket: manifest.bucket,
+            Key: key,
+            Body: readFileSync(file),
+            ContentType: contentType(key),
+          }),
+        );
+      });
+    } catch (e) {
+      return { ok: false, error: `could not copy the job's output to s3://${manifest.bucket}/: ${messageOf(e)}` };
+    }
+    if (!opts.keepStage) rmSync(stage, { recursive: true, force: true });
+    return { ok: true };
+  };
+}

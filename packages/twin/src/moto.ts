@@ -1,0 +1,85 @@
+/** The AWS API emulator: a moto server (the project's .venv) on 127.0.0.1, owned by the twin process. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname } from "node:path";
+import { PortInUseError, TwinStartError } from "./errors.js";
+
+export interface MotoServer {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (or checks that `wanted` is free). */
+export async function freePort(wanted = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new PortInUseError(wanted) : e));
+    srv.listen(wanted, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : wanted;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startMoto(opts: {
+  motoServer: string;
+  port?: number;
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<MotoServer> {
+  const port = await freePort(opts.port ?? 0);
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const log = createWriteStream(opts.logFile, { flags: "a" });
+  const child: ChildProcess = spawn(opts.motoServer, ["-H", "127.0.0.1", "-p", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  let exited: string | null = null;
+  child.once("exit", (code, signal) => {
+    exited = `moto_server exited (${signal ?? code})`;
+  });
+  child.once("error", (e) => {
+    exited = `moto_server could not start: ${e.message}`;
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (exited) throw new TwinStartError(`${exited}; see ${opts.logFile}`);
+    try {
+      const r = await fetch(`${endpoint}/moto-api/data.json`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new TwinStartError(`moto_server did not answer on ${endpoint} within 30 s; see ${opts.logFile}`);
+    }
+    await sleep(100);
+  }
+  const pid = child.pid ?? -1;
+  return {
+    endpoint,
+    port,
+    pid,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM");
+      const killed = await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)]);
+      if (!killed) {
+        child.kill("SIGKILL");
+        await gone;
+      }
+      log.end();
+    },
+  };
+}

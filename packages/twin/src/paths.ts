@@ -1,0 +1,39 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { STATE_FILE, TWIN_DIR } from "./constants.js";
+
+/** The workspace root: the nearest folder above this package with pnpm-workspace.yaml. */
+export function workspaceRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no pnpm-workspace.yaml above ${from}`);
+    dir = up;
+  }
+}
+
+export interface ProjectPaths {
+  readonly root: string;
+  readonly twinDir: string;
+  readonly stateFile: string;
+  readonly venvPython: string;
+  readonly motoServer: string;
+  readonly glueJob: string;
+  readonly glueSamples: string;
+  readonly functionsSrc: string;
+}
+
+export function projectPaths(root: string = workspaceRoot(), twinDir = join(root, TWIN_DIR)): ProjectPaths {
+  return {
+    root,
+    twinDir,
+    stateFile: join(twinDir, STATE_FILE),
+    venvPython: join(root, ".venv", "bin", "python"),
+    motoServer: join(root, ".venv", "bin", "moto_server"),
+    glueJob: join(root, "glue", "job.py"),
+    glueSamples: join(root, "glue", "samples"),
+    functionsSrc: join(root, "packages", "functions", "src"),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Creates the twin's AWS side on the emulator from the config module: the data bucket with EventBridge
+ * notifications, the "Object Created" rule (same pattern object as infra) → ingest queue (+ DLQ, same redrive),
+ * the "Glue Job State Change" rule → recorder queue (+ DLQ), and the ledger table.
+ */
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
+import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { glueRunEndedPattern, LEDGER_TABLE, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
+import { clientConfig } from "./aws.js";
+import { TWIN_NAMES } from "./constants.js";
+
+export interface QueueRef {
+  readonly url: string;
+  readonly arn: string;
+}
+
+export interface Provisioned {
+  readonly ingest: QueueRef;
+  readonly ingestDlq: QueueRef;
+  readonly recorder: QueueRef;
+  readonly recorderDlq: QueueRef;
+}
+
+export interface ProvisionOptions {
+  readonly endpoint: string;
+  readonly config: PipelineConfig;
+  /** Test-only: a shorter visibility timeout for the ingest queue (default: the config's). */
+  readonly ingestVisibilityTimeoutSeconds?: number | undefined;
+}
+
+async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  if (!QueueUrl) throw new Error(`CreateQueue ${name} returned no URL`);
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["QueueArn"] }));
+  const arn = Attributes?.QueueArn;
+  if (!arn) throw new Error(`queue ${name} has no ARN`);
+  return { url: QueueUrl, arn };
+}
+
+function redrive(dlq: QueueRef, maxReceiveCount: number): string {
+  return JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount });
+}
+
+export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
+  const cfg = clientConfig(opts.endpoint);
+  const s3 = new S3Client({ ...cfg, forcePathStyle: true });
+  const sqs = new SQSClient(cfg);
+  const events = new EventBridgeClient(cfg);
+  const dynamo = new DynamoDBClient(cfg);
+  const { queue, recorder } = opts.config;
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.bucket }));
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: TWIN_NAMES.bucket,
+        NotificationConfiguration: { EventBridgeConfiguration: {} },
+      }),
+    );
+
+    const retention = String(queue.dlqRetentionSeconds);
+    const ingestDlq = await createQueue(sqs, TWIN_NAMES.ingestDlq, { MessageRetentionPeriod: retention });
+    const ingest = await createQueue(sqs, TWIN_NAMES.ingestQueue, {
+      VisibilityTimeout: String(opts.ingestVisibilityTimeoutSeconds ?? queue.visibilityTimeoutSeconds),
+      RedrivePolicy: redrive(ingestDlq, queue.maxReceiveCount),
+    });
+    const recorderDlq = await createQueue(sqs, TWIN_NAMES.recorderDlq, { MessageRetentionPeriod: retention });
+    const recorderQueue = await createQueue(sqs, TWIN_NAMES.recorderQueue, {
+      VisibilityTimeout: String(recorder.visibilityTimeoutSeconds),
+      RedrivePolicy: redrive(recorderDlq, queue.maxReceiveCount),
+    });
+
+    await events.send(
+      new PutRuleCommand({
+        Name: TWIN_NAMES.objectCreatedRule,
+        EventPattern: JSON.stringify(objectCreatedPattern(TWIN_NAMES.bucket)),
+        State: "ENABLED",
+      }),
+    );
+    await events.send(
+      new PutTargetsCommand({ Rule: TWIN_NAMES.objectCreatedRule, Targets: [{ Id: "ingest", Arn: ingest.arn }] }),
+    );
+    await events.send(
+      new PutRuleCommand({
+        Name: TWIN_NAMES.glueRunEndedRule,
+        EventPattern: JSON.stringify(glueRunEndedPattern(TWIN_NAMES.glueJob)),
+        State: "ENABLED",
+      }),
+    );
+    await events.send(
+      new PutTargetsCommand({
+        Rule: TWIN_NAMES.glueRunEndedRule,
+        Targets: [{ Id: "recorder", Arn: recorderQueue.arn }],
+      }),
+    );
+
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: TWIN_NAMES.ledgerTable,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [
+          { AttributeName: LEDGER_TABLE.hashKey, AttributeType: "S" },
+          { AttributeName: LEDGER_TABLE.rangeKey, AttributeType: "S" },
+          { AttributeName: LEDGER_TABLE.pendingIndex.hashKey, AttributeType: "S" },
+          { AttributeName: LEDGER_TABLE.pendingIndex.rangeKey, AttributeType: "S" },
+        ],
+        KeySchema: [
+          { AttributeName: LEDGER_TABLE.hashKey, KeyType: "HASH" },
+          { AttributeName: LEDGER_TABLE.rangeKey, KeyType: "RANGE" },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: LEDGER_TABLE.pendingIndex.name,
+            KeySchema: [
+              { AttributeName: LEDGER_TABLE.pendingIndex.hashKey, KeyType: "HASH" },
+              { AttributeName: LEDGER_TABLE.pendingIndex.rangeKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "ALL" },
+          },
+        ],
+      }),
+    );
+    await waitUntilTableExists({ client: dynamo, maxWaitTime: 30 }, { TableName: TWIN_NAMES.ledgerTable });
+    return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq };
+  } finally {
+    s3.destroy();
+    sqs.destroy();
+    events.destroy();
+    dynamo.destroy();
+  }
+}
