@@ -1,0 +1,67 @@
+/**
+ * The edge: the only place that reads the environment and builds AWS clients. Handlers call `runtime()` once per
+ * invocation; the clients are made on first use, so the twin can set the environment before the first call.
+ * Endpoints come from the SDK's own settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_GLUE), which the twin sets.
+ */
+
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GlueClient } from "@aws-sdk/client-glue";
+import { S3Client } from "@aws-sdk/client-s3";
+import { DynamoLedger, GlueJobs, S3Objects } from "@ingest/adapters";
+import { type Deps, HANDLER_ENV, type Log, newRunKey, type PipelineConfig, pipelineConfig } from "@ingest/core";
+
+export const SERVICE = "csv-ingest";
+export const METRICS_NAMESPACE = "CsvIngest";
+
+export const logger = new Logger({ serviceName: SERVICE });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE });
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new ConfigError(`environment variable ${name} is not set`);
+  return v;
+}
+
+const log: Log = {
+  info: (message, fields) => logger.info(message, fields ?? {}),
+  warn: (message, fields) => logger.warn(message, fields ?? {}),
+  error: (message, fields) => logger.error(message, fields ?? {}),
+};
+
+export interface Runtime {
+  readonly deps: Deps;
+  readonly config: PipelineConfig;
+  readonly jobName: string;
+}
+
+let cached: Runtime | null = null;
+
+export function runtime(): Runtime {
+  if (cached) return cached;
+  const bucket = env(HANDLER_ENV.dataBucket);
+  const jobName = env(HANDLER_ENV.glueJobName);
+  const config = pipelineConfig(env(HANDLER_ENV.stage));
+  const deps: Deps = {
+    ledger: new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) }),
+    objects: new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
+    glue: new GlueJobs(new GlueClient({}), jobName),
+    clock: { now: () => new Date() },
+    log,
+    metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
+    newRunKey,
+    bucket,
+  };
+  cached = { deps, config, jobName };
+  return cached;
+}
+
+/** For tests and the twin: forget the cached clients (e.g. after changing the environment). */
+export function resetRuntime(): void {
+  cached = null;
+}

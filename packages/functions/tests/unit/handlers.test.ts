@@ -1,0 +1,263 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import {
+  ConcurrentRunsExceededException,
+  GetJobRunCommand,
+  GlueClient,
+  StartJobRunCommand,
+} from "@aws-sdk/client-glue";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { handler as batcher } from "../../src/batcher.js";
+import { handler as recorder } from "../../src/recorder.js";
+import { resetRuntime } from "../../src/runtime.js";
+
+const s3 = mockClient(S3Client);
+const ddb = mockClient(DynamoDBDocumentClient);
+const glue = mockClient(GlueClient);
+const savedEnv = { ...process.env };
+
+function sqsRecord(messageId: string, body: unknown): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body: JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: "1",
+      SentTimestamp: "0",
+      SenderId: "events",
+      ApproximateFirstReceiveTimestamp: "0",
+    },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:ingest",
+    awsRegion: "us-east-1",
+  };
+}
+
+function objectCreated(key: string) {
+  return {
+    source: "aws.s3",
+    "detail-type": "Object Created",
+    time: "2026-04-01T10:00:00Z",
+    detail: { bucket: { name: "data-bucket" }, object: { key, size: 5, etag: `etag-${key}` } },
+  };
+}
+
+/** The part of GetObject's streaming body the adapter uses. */
+function body(text: string) {
+  // biome-ignore lint/suspicious/noExplicitAny: a minimal stand-in for the SDK's streaming payload
+  return { transformToString: async () => text } as any;
+}
+
+beforeEach(() => {
+  process.env.PIPELINE_STAGE = "test";
+  process.env.DATA_BUCKET = "data-bucket";
+  process.env.LEDGER_TABLE = "ledger";
+  process.env.GLUE_JOB_NAME = "csv-ingest-job";
+  process.env.POWERTOOLS_METRICS_DISABLED = "true";
+  process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
+  resetRuntime();
+  s3.reset();
+  ddb.reset();
+  glue.reset();
+  s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({
+    ETag: `"etag-${input.Key}"`,
+    LastModified: new Date("2026-04-01T10:00:00Z"),
+    ContentLength: 5,
+  }));
+  ddb.on(PutCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
+});
+
+afterEach(() => {
+  process.env = { ...savedEnv };
+});
+
+/** The pending index answers with what PutCommand recorded. */
+function pendingFromPuts() {
+  ddb.on(QueryCommand).callsFake(() => ({
+    Items: ddb
+      .commandCalls(PutCommand)
+      .map((c) => c.args[0].input.Item as Record<string, unknown>)
+      .filter((i) => i.type === "upload" && i.status === "pending"),
+  }));
+}
+
+describe("batcher handler", () => {
+  it("records uploads, writes one manifest and starts ONE Glue run with it", async () => {
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    const event: SQSEvent = {
+      Records: [sqsRecord("m1", objectCreated("input/a.csv")), sqsRecord("m2", objectCreated("input/b c.csv"))],
+    };
+
+    const response = await batcher(event);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(
+      s3
+        .commandCalls(HeadObjectCommand)
+        .map((c) => c.args[0].input.Key)
+        .sort(),
+    ).toEqual(["input/a.csv", "input/b c.csv"]);
+    const starts = glue.commandCalls(StartJobRunCommand);
+    expect(starts).toHaveLength(1);
+    const args = starts[0]?.args[0].input.Arguments ?? {};
+    expect(starts[0]?.args[0].input.JobName).toBe("csv-ingest-job");
+    expect(args["--manifest_uri"]).toMatch(/^s3:\/\/data-bucket\/manifests\/.+\.json$/);
+    const manifestPut = s3.commandCalls(PutObjectCommand).find((c) => c.args[0].input.Key?.startsWith("manifests/"));
+    const manifest = JSON.parse(String(manifestPut?.args[0].input.Body));
+    expect(manifest.uploads.map((u: { key: string }) => u.key).sort()).toEqual(["input/a.csv", "input/b c.csv"]);
+    expect(`s3://data-bucket/${manifestPut?.args[0].input.Key}`).toBe(args["--manifest_uri"]);
+    // the upload items are written conditionally: a duplicate event cannot overwrite one
+    const uploadPut = ddb.commandCalls(PutCommand).find((c) => c.args[0].input.Item?.type === "upload");
+    expect(uploadPut?.args[0].input.ConditionExpression).toBe("attribute_not_exists(pk)");
+  });
+
+  it("returns the batch's records as failures when Glue refuses the start", async () => {
+    pendingFromPuts();
+    ddb.on(GetCommand).resolves({});
+    glue
+      .on(StartJobRunCommand)
+      .rejects(new ConcurrentRunsExceededException({ message: "busy", $metadata: { httpStatusCode: 400 } }));
+    const event: SQSEvent = {
+      Records: [sqsRecord("m1", objectCreated("input/a.csv")), sqsRecord("m2", objectCreated("input/b.csv"))],
+    };
+
+    const response = await batcher(event);
+
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(["m1", "m2"]);
+    // the slot was released (conditional on its holder)
+    const release = ddb.commandCalls(UpdateCommand).find((c) => c.args[0].input.ConditionExpression === "holder = :rk");
+    expect(release).toBeDefined();
+  });
+
+  it("acknowledges messages that are not uploads and starts nothing", async () => {
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord("m1", { Service: "Amazon S3", Event: "s3:TestEvent" }),
+        sqsRecord("m2", objectCreated("other/a.csv")),
+      ],
+    };
+
+    const response = await batcher(event);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+  });
+
+  it("does not start a run when the slot is held (the slot write is refused)", async () => {
+    pendingFromPuts();
+    ddb
+      .on(UpdateCommand, { ConditionExpression: "attribute_not_exists(holder)" })
+      .rejects(new ConditionalCheckFailedException({ message: "held", $metadata: {} }));
+
+    const response = await batcher({ Records: [sqsRecord("m1", objectCreated("input/a.csv"))] });
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+    const wakeup = ddb
+      .commandCalls(UpdateCommand)
+      .find((c) => c.args[0].input.UpdateExpression === "SET wakeup = :yes");
+    expect(wakeup).toBeDefined();
+  });
+});
+
+describe("recorder handler", () => {
+  it("ignores another job's state change without touching the ledger", async () => {
+    const event = {
+      source: "aws.glue",
+      "detail-type": "Glue Job State Change",
+      detail: { jobName: "other", state: "SUCCEEDED", jobRunId: "jr_9" },
+    };
+    const response = await recorder({ Records: [sqsRecord("m1", event)] });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it("returns the record when the ledger cannot be read, so SQS retries it", async () => {
+    ddb.on(GetCommand).rejects(new Error("ProvisionedThroughputExceededException"));
+    const event = {
+      source: "aws.glue",
+      "detail-type": "Glue Job State Change",
+      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" },
+    };
+    const response = await recorder({ Records: [sqsRecord("m1", event)] });
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m1" }] });
+  });
+
+  it("settles a succeeded run from its stats and frees the slot", async () => {
+    const runKey = "20260401T100000Z-00000001";
+    const uploadId = "data-bucket/input/a.csv@20260401T100000Z-e";
+    ddb.on(GetCommand, { Key: { pk: "GLUERUN", sk: "jr_1" } }).resolves({ Item: { runKey } });
+    ddb
+      .on(GetCommand, { Key: { pk: "RUN", sk: runKey } })
+      .resolves({ Item: { runKey, state: "running", manifestKey: `manifests/${runKey}.json`, glueRunId: "jr_1" } });
+    ddb.on(GetCommand, { Key: { pk: "UPLOAD#data-bucket/input/a.csv", sk: "20260401T100000Z-e" } }).resolves({
+      Item: {
+        uploadId,
+        key: "input/a.csv",
+        status: "running",
+        runKey,
+        attempts: 0,
+        runs: 1,
+        receivedAt: "2026-04-01T10:00:00.000Z",
+      },
+    });
+    ddb.on(GetCommand, { Key: { pk: "SLOT", sk: "SLOT" } }).resolves({});
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    s3.on(GetObjectCommand, { Key: `manifests/${runKey}.json` }).resolves({
+      Body: body(
+        JSON.stringify({ format: "csv-ingest-manifest/1", runKey, uploads: [{ uploadId, key: "input/a.csv" }] }),
+      ),
+    });
+    s3.on(GetObjectCommand, { Key: `processed/stats/${runKey}.json` }).resolves({
+      Body: body(
+        JSON.stringify({
+          format: "csv-ingest-stats/1",
+          runKey,
+          totals: { rowsRead: 3, rowsProcessed: 3, rowsRejected: 0 },
+          files: [
+            {
+              uploadId,
+              key: "input/a.csv",
+              status: "processed",
+              error: null,
+              rowsRead: 3,
+              rowsProcessed: 3,
+              rowsRejected: 0,
+              output: "s3://data-bucket/processed/a/v=x/",
+              rejectedOutput: null,
+            },
+          ],
+        }),
+      ),
+    });
+    glue.on(GetJobRunCommand).rejects(new Error("must not be needed"));
+    const event = {
+      source: "aws.glue",
+      "detail-type": "Glue Job State Change",
+      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1", message: "" },
+    };
+
+    const response = await recorder({ Records: [sqsRecord("m1", event)] });
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    const settled = ddb
+      .commandCalls(PutCommand)
+      .map((c) => c.args[0].input.Item)
+      .find((i) => i?.uploadId === uploadId);
+    expect(settled).toMatchObject({ status: "processed", output: "s3://data-bucket/processed/a/v=x/", rowsRead: 3 });
+    const runUpdate = ddb.commandCalls(UpdateCommand).find((c) => c.args[0].input.Key?.pk === "RUN");
+    expect(runUpdate?.args[0].input.ExpressionAttributeValues).toMatchObject({ ":v0": "succeeded" });
+    expect(ddb.commandCalls(UpdateCommand).some((c) => c.args[0].input.ConditionExpression === "holder = :rk")).toBe(
+      true,
+    );
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+  });
+});
