@@ -13,7 +13,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import { LAMBDA_PAYLOAD_LIMIT_BYTES, TWIN_REGION } from "./constants.js";
 import { messageOf } from "./errors.js";
 
-export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse | undefined | void>;
+export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<unknown>;
 
 export interface PollerLog {
   info(message: string): void;

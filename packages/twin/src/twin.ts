@@ -4,16 +4,15 @@
  * service runs the SAME Glue script on local Spark; the sweeper runs on a timer. One twin per process: the handlers
  * create their SDK clients once, from the environment the twin sets.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { GLUE_VERSION, pipelineConfig, TWIN_STAGE } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { clientConfig, handlerEnv, sdkEnv, type TwinEndpoints } from "./aws.js";
 import { GLUE_FAIL_KEYS_ENV, RECORDER_MAPPING, TWIN_NAMES } from "./constants.js";
-import { messageOf, PrerequisiteError } from "./errors.js";
+import { messageOf } from "./errors.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
 import { sparkExecutor } from "./glue/spark.js";
@@ -57,26 +56,24 @@ export interface TwinOptions {
   /** Instead of the real job on Spark (tests of the twin itself). */
   readonly executor?: JobExecutor;
   readonly keepStage?: boolean;
+  /** Instead of glue/job.py (tests of the twin itself; the e2e tests use the real job). */
+  readonly glueScript?: string;
+  /** Powertools log level of the handlers unless POWERTOOLS_LOG_LEVEL is set (default WARN). */
+  readonly handlerLogLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR";
   /** Skip the Java / glue/job.py checks (only when `executor` replaces Spark). */
   readonly skipSparkChecks?: boolean;
 }
 
 const silent: TwinLog = { info: () => undefined, warn: () => undefined };
 
-async function importHandler<T>(file: string, exportName = "handler"): Promise<T> {
-  if (!existsSync(file)) throw new PrerequisiteError(`handler ${file} does not exist`);
-  const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  const h = mod[exportName];
-  if (typeof h !== "function") throw new PrerequisiteError(`${file} does not export a function \`${exportName}\``);
-  return h as T;
-}
-
-async function loadHandlers(paths: ProjectPaths, given: Partial<TwinHandlers>): Promise<TwinHandlers> {
-  const src = paths.functionsSrc;
+/** The SAME handlers as on AWS, from packages/functions, with their runtime reset to this twin's environment. */
+async function loadHandlers(given: Partial<TwinHandlers>): Promise<TwinHandlers> {
+  const fns = await import("@ingest/functions");
+  fns.resetRuntime();
   return {
-    batcher: given.batcher ?? (await importHandler<SqsHandler>(join(src, "batcher.ts"))),
-    recorder: given.recorder ?? (await importHandler<SqsHandler>(join(src, "recorder.ts"))),
-    sweeper: given.sweeper ?? (await importHandler<() => Promise<unknown>>(join(src, "sweeper.ts"))),
+    batcher: given.batcher ?? fns.batcher,
+    recorder: given.recorder ?? fns.recorder,
+    sweeper: given.sweeper ?? (() => fns.sweeper()),
   };
 }
 
@@ -116,7 +113,7 @@ export class Twin {
     checkVenv(paths);
     if (!opts.executor && !opts.skipSparkChecks) {
       checkJava();
-      checkGlueJob(paths);
+      if (!opts.glueScript) checkGlueJob(paths);
     }
     mkdirSync(paths.twinDir, { recursive: true });
 
@@ -143,7 +140,7 @@ export class Twin {
         sparkExecutor({
           s3,
           python: paths.venvPython,
-          script: paths.glueJob,
+          script: opts.glueScript ?? paths.glueJob,
           stageRoot: join(paths.twinDir, "glue"),
           failKeys: opts.glueFailKeys ?? failKeysFromEnv(),
           keepStage: opts.keepStage,
@@ -171,7 +168,10 @@ export class Twin {
 
       // The handlers read these when they first create their clients.
       Object.assign(process.env, sdkEnv(endpoints), handlerEnv());
-      const loaded = await loadHandlers(paths, opts.handlers ?? {});
+      // Lambda's log level setting for Powertools; the CLI's `local up` asks for INFO, tests and the demo for WARN.
+      process.env.POWERTOOLS_LOG_LEVEL ??= opts.handlerLogLevel ?? "WARN";
+      process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
+      const loaded = await loadHandlers(opts.handlers ?? {});
       const handlers = { ...loaded, batcher: opts.wrapBatcher ? opts.wrapBatcher(loaded.batcher) : loaded.batcher };
 
       const sqs = new SQSClient(clientConfig(moto.endpoint));

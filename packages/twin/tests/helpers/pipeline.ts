@@ -1,0 +1,89 @@
+/** Reading the twin's outcome the way a user would: the ledger (DynamoLedger) and the bucket. */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DynamoLedger } from "@ingest/adapters";
+import type { RunRecord, UploadRecord } from "@ingest/core";
+import { clientConfig } from "../../src/aws.js";
+import type { Twin } from "../../src/twin.js";
+import { eventually } from "./twin.js";
+
+export class TwinProbe {
+  readonly s3: S3Client;
+  readonly ledger: DynamoLedger;
+  private readonly dynamo: DynamoDBClient;
+
+  constructor(readonly twin: Twin) {
+    this.s3 = new S3Client({ ...clientConfig(twin.endpoints.aws), forcePathStyle: true });
+    this.dynamo = new DynamoDBClient(clientConfig(twin.endpoints.aws));
+    this.ledger = new DynamoLedger({ client: this.dynamo, tableName: twin.names.ledgerTable });
+  }
+
+  close() {
+    this.s3.destroy();
+    this.dynamo.destroy();
+  }
+
+  async put(key: string, body: string) {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.twin.names.bucket, Key: key, Body: body }));
+  }
+
+  /** Uploads at once, like `ingest upload` does. */
+  async putAll(files: readonly { key: string; body: string }[], parallel = 16) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(parallel, files.length) }, async () => {
+        while (next < files.length) {
+          const f = files[next++];
+          if (f) await this.put(f.key, f.body);
+        }
+      }),
+    );
+  }
+
+  async text(key: string): Promise<string> {
+    const r = await this.s3.send(new GetObjectCommand({ Bucket: this.twin.names.bucket, Key: key }));
+    return (await r.Body?.transformToString("utf8")) ?? "";
+  }
+
+  async uploadsOf(key: string): Promise<UploadRecord[]> {
+    return this.ledger.uploadsOfKey(this.twin.names.bucket, key);
+  }
+
+  /** Waits until every upload of these keys is settled (processed or failed) and returns the newest of each. */
+  async settled(keys: readonly string[], timeoutMs = 180_000): Promise<UploadRecord[]> {
+    return eventually(
+      `${keys.length} upload(s) settled`,
+      async () => {
+        const out: UploadRecord[] = [];
+        for (const k of keys) {
+          const us = await this.uploadsOf(k);
+          const newest = us.sort((a, b) => b.versionTag.localeCompare(a.versionTag))[0];
+          if (!newest || (newest.status !== "processed" && newest.status !== "failed")) return undefined;
+          out.push(newest);
+        }
+        return out;
+      },
+      timeoutMs,
+      500,
+    );
+  }
+
+  async runsSince(since: Date): Promise<RunRecord[]> {
+    return (await this.ledger.listRuns(1000)).filter((r) => new Date(r.createdAt) >= since);
+  }
+
+  /** Until no run is active and nothing is pending. */
+  async quiet(timeoutMs = 180_000): Promise<void> {
+    await eventually(
+      "the pipeline to be quiet",
+      async () => {
+        const slot = await this.ledger.getSlot();
+        if (slot.holder) return false;
+        const uploads = await this.ledger.listUploads();
+        return uploads.every((u) => u.status === "processed" || u.status === "failed");
+      },
+      timeoutMs,
+      500,
+    );
+  }
+}
