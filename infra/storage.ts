@@ -17,6 +17,8 @@ export function createStorage(config: PipelineConfig) {
     versioning: config.isProd,
     // SST's default: a Deny on aws:SecureTransport=false for every principal (TLS only). Stated to make it visible.
     enforceHttps: true,
+    // Nothing reads this bucket from a browser.
+    cors: false,
     transform: {
       bucket: (args) => {
         args.bucket = physicalName("data");

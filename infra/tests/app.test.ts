@@ -1,0 +1,327 @@
+/**
+ * The SST app for a non-prod stage, evaluated under Pulumi mocks: every number and pattern must be the config
+ * module's, and every policy must name its actions and resources.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  GLUE_ARGUMENTS,
+  glueRunEndedPattern,
+  HANDLER_ENV,
+  LEDGER_TABLE,
+  objectCreatedPattern,
+  pipelineConfig,
+} from "../../packages/core/src/config/pipeline";
+import { ACCOUNT_ID, type EvaluatedApp, evaluateApp, REGION, type RegisteredResource } from "./helpers/app";
+import { type PolicyStatement, policyDocuments, statementsOf, wildcardGrants } from "./helpers/iam";
+
+const STAGE = "dev";
+const config = pipelineConfig(STAGE);
+const HANDLERS = ["batcher", "recorder", "sweeper"] as const;
+
+let app: EvaluatedApp;
+beforeAll(async () => {
+  app = await evaluateApp(STAGE);
+});
+
+const lambda = (handler: string) =>
+  app.one("aws:lambda/function:Function", (r) => r.inputs.name === `csv-ingest-${STAGE}-${handler}`);
+const queueByPhysicalPrefix = (prefix: string) =>
+  app.one("aws:sqs/queue:Queue", (r) => String(r.state.name).startsWith(`csv-ingest-${STAGE}-${prefix}-`));
+const mappingFor = (queue: RegisteredResource) =>
+  app.one("aws:lambda/eventSourceMapping:EventSourceMapping", (r) => r.inputs.eventSourceArn === queue.state.arn);
+const ruleNamed = (name: string) => app.one("aws:cloudwatch/eventRule:EventRule", (r) => r.name === name);
+const roleOf = (fn: RegisteredResource) => app.one("aws:iam/role:Role", (r) => r.state.arn === fn.inputs.role);
+const inlineStatements = (role: RegisteredResource): PolicyStatement[] =>
+  (role.inputs.inlinePolicies as { policy: string }[]).flatMap((p) => statementsOf(JSON.parse(p.policy)));
+
+describe("app", () => {
+  it("is csv-ingest on AWS, removable outside prod", () => {
+    expect(app.app).toMatchObject({ name: "csv-ingest", home: "aws", removal: "remove", protect: false });
+  });
+
+  it("returns the names the CLI and operators need", () => {
+    expect(app.outputs).toMatchObject({
+      stage: STAGE,
+      bucketName: `csv-ingest-${STAGE}-data`,
+      glueJobName: `csv-ingest-${STAGE}-ingest-job`,
+      ledgerTableName: `csv-ingest-${STAGE}-ledger`,
+    });
+    for (const key of ["ingestQueueUrl", "ingestDlqUrl", "recorderQueueUrl", "recorderDlqUrl"]) {
+      expect(app.outputs[key]).toMatch(/^https:\/\/sqs\./);
+    }
+  });
+});
+
+describe("storage", () => {
+  it("blocks public access, encrypts, and sends events to EventBridge", () => {
+    const block = app.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
+    expect(block.inputs).toMatchObject({
+      bucket: app.outputs.bucketName,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    const sse = app.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
+    expect(sse.inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm).toBe("AES256");
+    expect(app.one("aws:s3/bucketNotification:BucketNotification").inputs).toMatchObject({
+      bucket: app.outputs.bucketName,
+      eventbridge: true,
+    });
+  });
+
+  it("denies every request not made over TLS", () => {
+    const policy = JSON.parse(app.one("aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
+    const arn = `arn:aws:s3:::${app.outputs.bucketName}`;
+    expect(statementsOf(policy)).toContainEqual({
+      Effect: "Deny",
+      Principal: "*",
+      Action: ["s3:*"],
+      Resource: [arn, `${arn}/*`],
+      Condition: { Bool: { "aws:SecureTransport": ["false"] } },
+    });
+  });
+
+  it("keeps versions only in prod", () => {
+    expect(app.ofType("aws:s3/bucketVersioning:BucketVersioning")).toHaveLength(0);
+  });
+
+  it("uploads the Glue script and its flat modules, not the tests", () => {
+    const keys = app
+      .ofType("aws:s3/bucketObjectv2:BucketObjectv2")
+      .filter((r) => r.inputs.bucket === app.outputs.bucketName);
+    expect(keys.map((r) => r.inputs.key).sort()).toEqual(["glue-assets/job.py", "glue-assets/transform.py"]);
+  });
+});
+
+describe("ledger", () => {
+  it("has the config module's keys and pending index, on demand, encrypted", () => {
+    const table = app.one("aws:dynamodb/table:Table");
+    const { hashKey, rangeKey, pendingIndex } = LEDGER_TABLE;
+    expect(table.inputs).toMatchObject({
+      name: app.outputs.ledgerTableName,
+      billingMode: "PAY_PER_REQUEST",
+      hashKey,
+      rangeKey,
+      serverSideEncryption: { enabled: true },
+      pointInTimeRecovery: { enabled: false },
+    });
+    expect(table.inputs.globalSecondaryIndexes).toEqual([
+      expect.objectContaining({
+        name: pendingIndex.name,
+        hashKey: pendingIndex.hashKey,
+        rangeKey: pendingIndex.rangeKey,
+        projectionType: "ALL",
+      }),
+    ]);
+  });
+});
+
+describe("ingest", () => {
+  it("routes Object Created events by the config module's pattern", () => {
+    const rule = ruleNamed("ObjectCreatedRule");
+    expect(JSON.parse(rule.inputs.eventPattern)).toEqual(objectCreatedPattern(app.outputs.bucketName));
+    const target = app.one("aws:cloudwatch/eventTarget:EventTarget", (r) => r.name === "ObjectCreatedTarget");
+    expect(target.inputs.arn).toBe(queueByPhysicalPrefix("IngestQueueQueue").state.arn);
+  });
+
+  it("batches by the config module's numbers, with partial batch responses", () => {
+    const mapping = mappingFor(queueByPhysicalPrefix("IngestQueueQueue"));
+    expect(mapping.inputs).toMatchObject({
+      batchSize: config.queue.batchSize,
+      maximumBatchingWindowInSeconds: config.queue.batchingWindowSeconds,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      scalingConfig: { maximumConcurrency: config.queue.maximumConcurrency },
+      functionName: lambda("batcher").state.arn,
+    });
+  });
+
+  it("redrives to a DLQ and outlasts the consumer six times over", () => {
+    const queue = queueByPhysicalPrefix("IngestQueueQueue");
+    const dlq = queueByPhysicalPrefix("IngestDlqQueue");
+    const batcher = lambda("batcher");
+    expect(batcher.inputs.timeout).toBe(config.queue.consumerTimeoutSeconds);
+    expect(queue.inputs.visibilityTimeoutSeconds).toBe(config.queue.visibilityTimeoutSeconds);
+    expect(queue.inputs.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * batcher.inputs.timeout);
+    expect(JSON.parse(queue.inputs.redrivePolicy)).toEqual({
+      deadLetterTargetArn: dlq.state.arn,
+      maxReceiveCount: config.queue.maxReceiveCount,
+    });
+    expect(dlq.inputs.messageRetentionSeconds).toBe(config.queue.dlqRetentionSeconds);
+  });
+
+  it("lets only the rule send to the queue", () => {
+    const queue = queueByPhysicalPrefix("IngestQueueQueue");
+    const policy = app.one("aws:sqs/queuePolicy:QueuePolicy", (r) => r.inputs.queueUrl === queue.state.url);
+    expect(statementsOf(JSON.parse(policy.inputs.policy))).toEqual([
+      {
+        Sid: "OnlyTheRule",
+        Effect: "Allow",
+        Principal: { Service: ["events.amazonaws.com"] },
+        Action: ["sqs:SendMessage"],
+        Resource: [queue.state.arn],
+        Condition: { ArnEquals: { "aws:SourceArn": [ruleNamed("ObjectCreatedRule").state.arn] } },
+      },
+    ]);
+  });
+});
+
+describe("glue job", () => {
+  it("runs the uploaded script with the config module's settings", () => {
+    const job = app.one("aws:glue/job:Job");
+    const root = `s3://${app.outputs.bucketName}/`;
+    expect(job.inputs).toMatchObject({
+      name: app.outputs.glueJobName,
+      glueVersion: "5.0",
+      command: { name: "glueetl", pythonVersion: "3", scriptLocation: `${root}glue-assets/job.py` },
+      workerType: config.glue.workerType,
+      numberOfWorkers: config.glue.numberOfWorkers,
+      timeout: config.glue.timeoutMinutes,
+      executionProperty: { maxConcurrentRuns: config.glue.maxConcurrentRuns },
+      maxRetries: 0,
+    });
+    expect(job.inputs.glueVersion).toBe(config.glue.version);
+    expect(job.inputs.defaultArguments).toMatchObject({
+      [`--${GLUE_ARGUMENTS.dataRoot}`]: root,
+      [`--${GLUE_ARGUMENTS.outputRoot}`]: root,
+      "--extra-py-files": `${root}glue-assets/transform.py`,
+      "--job-bookmark-option": "job-bookmark-disable",
+      "--enable-continuous-cloudwatch-log": "true",
+    });
+  });
+
+  it("has a role that reads inputs, manifests and its code, and writes only processed/", () => {
+    const job = app.one("aws:glue/job:Job");
+    const role = app.one("aws:iam/role:Role", (r) => r.state.arn === job.inputs.roleArn);
+    expect(role.inputs.managedPolicyArns ?? []).toEqual([]);
+    const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
+    const grants = inlineStatements(role);
+    expect(grants).toContainEqual({
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: [`${bucket}/input/*`, `${bucket}/manifests/*`, `${bucket}/glue-assets/*`],
+    });
+    expect(grants).toContainEqual({
+      Effect: "Allow",
+      Action: ["s3:PutObject", "s3:DeleteObject"],
+      Resource: [`${bucket}/processed/*`],
+    });
+    const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete/.test(String(a))));
+    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual([
+      `${bucket}/processed/*`,
+    ]);
+    expect(JSON.stringify(grants)).not.toMatch(/"glue:/);
+  });
+});
+
+describe("completion", () => {
+  it("routes the job's terminal states to the recorder queue", () => {
+    const rule = ruleNamed("GlueRunEndedRule");
+    expect(JSON.parse(rule.inputs.eventPattern)).toEqual(glueRunEndedPattern(app.outputs.glueJobName));
+    const queue = queueByPhysicalPrefix("RecorderQueueQueue");
+    const target = app.one("aws:cloudwatch/eventTarget:EventTarget", (r) => r.name === "GlueRunEndedTarget");
+    expect(target.inputs.arn).toBe(queue.state.arn);
+    const policy = app.one("aws:sqs/queuePolicy:QueuePolicy", (r) => r.inputs.queueUrl === queue.state.url);
+    expect(JSON.parse(policy.inputs.policy).Statement[0].Condition).toEqual({
+      ArnEquals: { "aws:SourceArn": [rule.state.arn] },
+    });
+  });
+
+  it("records with partial batch responses, behind a DLQ", () => {
+    const queue = queueByPhysicalPrefix("RecorderQueueQueue");
+    const recorder = lambda("recorder");
+    expect(mappingFor(queue).inputs).toMatchObject({
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      functionName: recorder.state.arn,
+    });
+    expect(recorder.inputs.timeout).toBe(config.recorder.timeoutSeconds);
+    expect(queue.inputs.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * recorder.inputs.timeout);
+    expect(JSON.parse(queue.inputs.redrivePolicy)).toMatchObject({
+      deadLetterTargetArn: queueByPhysicalPrefix("RecorderDlqQueue").state.arn,
+    });
+  });
+
+  it("sweeps on the config module's interval", () => {
+    const rule = ruleNamed("SweeperRule");
+    expect(rule.inputs.scheduleExpression).toBe(`rate(${config.runs.sweepIntervalMinutes} minutes)`);
+    expect(lambda("sweeper").inputs.timeout).toBe(config.sweeper.timeoutSeconds);
+  });
+});
+
+describe("handlers", () => {
+  it.each(HANDLERS)("%s is built from packages/functions and told where things are", (handler) => {
+    expect(app.builds).toContain(`packages/functions/src/${handler}.handler`);
+    expect(lambda(handler).inputs.environment.variables).toMatchObject({
+      [HANDLER_ENV.stage]: STAGE,
+      [HANDLER_ENV.dataBucket]: app.outputs.bucketName,
+      [HANDLER_ENV.ledgerTable]: app.outputs.ledgerTableName,
+      [HANDLER_ENV.glueJobName]: app.outputs.glueJobName,
+    });
+  });
+
+  it.each(HANDLERS)("%s writes logs only to its own log group (no AWSLambdaBasicExecutionRole)", (handler) => {
+    const fn = lambda(handler);
+    const role = roleOf(fn);
+    expect(role.inputs.managedPolicyArns).toEqual([]);
+    expect(inlineStatements(role)).toContainEqual({
+      Effect: "Allow",
+      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: [`arn:aws:logs:${REGION}:${ACCOUNT_ID}:log-group:/aws/lambda/${fn.inputs.name}:*`],
+    });
+  });
+
+  it("batcher may start runs but not read the outputs", () => {
+    const grants = JSON.stringify(inlineStatements(roleOf(lambda("batcher"))));
+    expect(grants).toContain(`arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`);
+    expect(grants).toContain("glue:StartJobRun");
+    expect(grants).not.toContain("processed/");
+  });
+
+  it.each(["recorder", "sweeper"])("%s reads manifests and stats, writes only manifests", (handler) => {
+    const grants = inlineStatements(roleOf(lambda(handler)));
+    const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
+    expect(grants).toContainEqual({
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: [`${bucket}/manifests/*`, `${bucket}/processed/stats/*`],
+    });
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] });
+  });
+});
+
+describe("alarms", () => {
+  it("alarm on any message in either DLQ", () => {
+    const alarms = app.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").filter((r) => r.inputs.namespace === "AWS/SQS");
+    const dlqNames = ["IngestDlqQueue", "RecorderDlqQueue"].map((p) => queueByPhysicalPrefix(p).state.name);
+    expect(alarms.map((a) => a.inputs.dimensions.QueueName).sort()).toEqual(dlqNames.sort());
+    for (const alarm of alarms) {
+      expect(alarm.inputs).toMatchObject({
+        metricName: "ApproximateNumberOfMessagesVisible",
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: 0,
+      });
+    }
+  });
+
+  it("alarm on failed runs and files as the recorder counts them", () => {
+    const alarms = app
+      .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
+      .filter((r) => r.inputs.namespace === "CsvIngest");
+    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["FilesFailed", "RunsFailed"]);
+    for (const alarm of alarms) expect(alarm.inputs.dimensions).toEqual({ service: "csv-ingest" });
+  });
+});
+
+describe("IAM", () => {
+  it("finds the policies to check", () => {
+    // 3 handler roles + the Glue role (inline + trust each), the bucket policy, 2 queue policies.
+    expect(policyDocuments(app.resources).length).toBeGreaterThanOrEqual(11);
+  });
+
+  it('grants no wildcard action and no Resource "*" outside the allow-list, anywhere', () => {
+    const problems = policyDocuments(app.resources).flatMap(({ where, document }) =>
+      wildcardGrants(document).map((problem) => `${where}: ${problem}`),
+    );
+    expect(problems).toEqual([]);
+  });
+});
