@@ -26,6 +26,9 @@ export interface IntakeResult {
   readonly run: StartOutcome | null;
 }
 
+/** Requests in flight per invocation (S3 HeadObject, DynamoDB writes). */
+const IO_CONCURRENCY = 64;
+
 type Resolved = { upload: Upload; failure?: string } | { error: unknown };
 
 export async function handleUploadBatch(
@@ -51,7 +54,7 @@ export async function handleUploadBatch(
 
   // One HeadObject per distinct key in the batch.
   const byKey = new Map<string, Resolved>();
-  await mapLimit([...firstEventOfKey.values()], 32, async (event) => {
+  await mapLimit([...firstEventOfKey.values()], IO_CONCURRENCY, async (event) => {
     byKey.set(event.key, await resolveUpload(deps, event));
   });
 
@@ -62,42 +65,40 @@ export async function handleUploadBatch(
   let recorded = 0;
   let duplicates = 0;
   const nowIso = deps.clock.now().toISOString();
-  await Promise.all(
-    [...events.entries()].map(async ([messageId, event]) => {
-      const resolved = byKey.get(event.key) as Resolved;
-      if ("error" in resolved) {
-        failed.add(messageId);
-        return;
-      }
-      const { upload, failure } = resolved;
-      let outcome = recordedIds.get(upload.uploadId);
-      // A second message for the same upload in this batch is a duplicate whatever the ledger says.
-      const repeatInBatch = outcome !== undefined;
-      if (!outcome) {
-        outcome = deps.ledger.recordUpload(upload, nowIso, failure).then(({ created, record }) => {
-          if (created) {
-            recorded++;
-            log.info(failure ? "upload recorded as failed" : "upload recorded", {
-              key: upload.key,
-              uploadId: upload.uploadId,
-              ...(failure ? { reason: failure } : {}),
-            });
-            return record.status === "pending" ? "created" : "created-failed";
-          }
-          return record.status === "pending" ? "duplicate-pending" : "duplicate";
-        });
-        recordedIds.set(upload.uploadId, outcome);
-      }
-      try {
-        const o = await outcome;
-        if (repeatInBatch || o === "duplicate" || o === "duplicate-pending") duplicates++;
-        if (o === "created" || o === "duplicate-pending") needsRun.add(messageId);
-      } catch (error) {
-        log.error("could not record upload", { key: upload.key, messageId, error: messageOf(error) });
-        failed.add(messageId);
-      }
-    }),
-  );
+  await mapLimit([...events.entries()], IO_CONCURRENCY, async ([messageId, event]) => {
+    const resolved = byKey.get(event.key) as Resolved;
+    if ("error" in resolved) {
+      failed.add(messageId);
+      return;
+    }
+    const { upload, failure } = resolved;
+    let outcome = recordedIds.get(upload.uploadId);
+    // A second message for the same upload in this batch is a duplicate whatever the ledger says.
+    const repeatInBatch = outcome !== undefined;
+    if (!outcome) {
+      outcome = deps.ledger.recordUpload(upload, nowIso, failure).then(({ created, record }) => {
+        if (created) {
+          recorded++;
+          log.info(failure ? "upload recorded as failed" : "upload recorded", {
+            key: upload.key,
+            uploadId: upload.uploadId,
+            ...(failure ? { reason: failure } : {}),
+          });
+          return record.status === "pending" ? "created" : "created-failed";
+        }
+        return record.status === "pending" ? "duplicate-pending" : "duplicate";
+      });
+      recordedIds.set(upload.uploadId, outcome);
+    }
+    try {
+      const o = await outcome;
+      if (repeatInBatch || o === "duplicate" || o === "duplicate-pending") duplicates++;
+      if (o === "created" || o === "duplicate-pending") needsRun.add(messageId);
+    } catch (error) {
+      log.error("could not record upload", { key: upload.key, messageId, error: messageOf(error) });
+      failed.add(messageId);
+    }
+  });
   metrics.add("UploadsReceived", recorded);
   if (duplicates > 0) metrics.add("DuplicatesDropped", duplicates);
 
