@@ -8,7 +8,7 @@
  */
 import { glueRunEndedPattern, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
-import { allowRuleToSend, queueWithDlq } from "./ingest";
+import { allowRuleToSend, queueWithDlq } from "./queues";
 import { type AccountContext, listBucketUnder, objectArns, type Permission, type PipelineConfig } from "./shared";
 
 export interface CompletionInputs {

@@ -70,8 +70,12 @@ export function glueJobStatements(bucketArn: $util.Input<string>, account: Accou
       actions: ["s3:GetObject"],
       resources: objectArns(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]),
     },
-    // Spark's file committer writes under processed/…/_temporary and deletes it on commit: hence DeleteObject.
-    { actions: ["s3:PutObject", "s3:DeleteObject"], resources: objectArns(bucketArn, [PROCESSED_PREFIX]) },
+    // Spark's file committer writes under processed/…/_temporary, then "renames" (an S3 copy: read + write) and
+    // deletes the temporary files on commit: hence GetObject and DeleteObject, both only under processed/.
+    {
+      actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+      resources: objectArns(bucketArn, [PROCESSED_PREFIX]),
+    },
     // Spark lists before it reads (a path's status) and after it writes (the commit); manifests are read the same way.
     listBucketUnder(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX]),
     // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.

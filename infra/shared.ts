@@ -3,14 +3,10 @@
  * the small builders for least-privilege statements. The numbers and patterns themselves come from the config
  * module; nothing here restates them.
  */
-import { type PipelineConfig, pipelineConfig } from "../packages/core/src/config/pipeline";
+import type { PipelineConfig } from "../packages/core/src/config/pipeline";
 
+/** `pipelineConfig($app.stage)`, made once in sst.config.ts and handed to every module. */
 export type { PipelineConfig };
-
-/** The stage's config: the only way infra learns batch sizes, windows, timeouts and Glue settings. */
-export function stageConfig(): PipelineConfig {
-  return pipelineConfig($app.stage);
-}
 
 /** `csv-ingest-<stage>-<what>`: names that say which app and stage own a resource. */
 export function physicalName(what: string): string {

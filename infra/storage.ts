@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { type PipelineConfig, physicalName } from "./shared";
+import type { PipelineConfig } from "./shared";
 
 /** Where the Glue job's script and its flat modules live in the data bucket (the job role may read them). */
 export const GLUE_ASSETS_PREFIX = "glue-assets/";
@@ -20,11 +20,9 @@ export function createStorage(config: PipelineConfig) {
     // Nothing reads this bucket from a browser.
     cors: false,
     transform: {
-      bucket: (args) => {
-        args.bucket = physicalName("data");
-        // Only non-prod stages may be deleted with their data.
-        args.forceDestroy = !config.isProd;
-      },
+      // The name stays SST's (app-stage-…-random): S3 names are global. The CLI reads it from the outputs.
+      // Only non-prod stages may be deleted with their data.
+      bucket: { forceDestroy: !config.isProd },
       publicAccessBlock: {
         blockPublicAcls: true,
         blockPublicPolicy: true,

@@ -42,7 +42,7 @@ describe("app", () => {
   it("returns the names the CLI and operators need", () => {
     expect(app.outputs).toMatchObject({
       stage: STAGE,
-      bucketName: `csv-ingest-${STAGE}-data`,
+      bucketName: app.one("aws:s3/bucket:Bucket").state.bucket,
       glueJobName: `csv-ingest-${STAGE}-ingest-job`,
       ledgerTableName: `csv-ingest-${STAGE}-ledger`,
     });
@@ -203,7 +203,7 @@ describe("glue job", () => {
     });
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:PutObject", "s3:DeleteObject"],
+      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
       Resource: [`${bucket}/processed/*`],
     });
     const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete/.test(String(a))));

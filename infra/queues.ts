@@ -1,0 +1,39 @@
+/**
+ * The queues between EventBridge and the handlers: each with a DLQ, and a policy that lets only its rule send.
+ * Both pairs (ingest, recorder) use the config module's redrive numbers (maxReceiveCount, DLQ retention).
+ */
+import type { PipelineConfig } from "./shared";
+
+/** A queue with its DLQ; both SSE-SQS (EventBridge can send to it without a KMS grant). */
+export function queueWithDlq(name: string, config: PipelineConfig, visibilityTimeoutSeconds: number) {
+  const dlq = new sst.aws.Queue(`${name}Dlq`, {
+    transform: {
+      queue: { messageRetentionSeconds: config.queue.dlqRetentionSeconds, sqsManagedSseEnabled: true },
+    },
+  });
+  const queue = new sst.aws.Queue(`${name}Queue`, {
+    visibilityTimeout: `${visibilityTimeoutSeconds} seconds`,
+    dlq: { queue: dlq.arn, retry: config.queue.maxReceiveCount },
+    transform: { queue: { sqsManagedSseEnabled: true } },
+  });
+  return { dlq, queue };
+}
+
+/** Only this rule may send to the queue (EventBridge sends as events.amazonaws.com on the rule's behalf). */
+export function allowRuleToSend(name: string, queue: sst.aws.Queue, rule: aws.cloudwatch.EventRule) {
+  return new aws.sqs.QueuePolicy(name, {
+    queueUrl: queue.url,
+    policy: aws.iam.getPolicyDocumentOutput({
+      statements: [
+        {
+          sid: "OnlyTheRule",
+          effect: "Allow",
+          principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
+          actions: ["sqs:SendMessage"],
+          resources: [queue.arn],
+          conditions: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [rule.arn] }],
+        },
+      ],
+    }).json,
+  });
+}
