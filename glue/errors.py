@@ -1,0 +1,24 @@
+"""The job's error classes: one base, one subclass per failure class, each message naming the failing thing."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base of every error the ingest job raises on purpose."""
+
+
+class ManifestError(IngestError):
+    """The manifest cannot be read or does not have the shared format (infrastructure: the run cannot start)."""
+
+
+class FileRejected(IngestError):
+    """One upload cannot be processed; the run goes on with the others and the stats carry the reason."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class RunFailed(IngestError):
+    """Nothing in the run could be processed (raised after the stats are written)."""

@@ -1,0 +1,299 @@
+"""One run of the ingest job: read exactly the manifest's uploads, apply the rules, publish each upload's outputs,
+and say per upload what happened. Extract and load live here; the rules live in transform.py.
+
+How one pass serves the whole run: every readable upload is read as text once (grouped by header layout), parsed
+and cached; line numbers come from the text splits (block start + row position), so no row is read twice.
+Per-upload isolation: a file that cannot be processed becomes a failed FileResult with a reason; if the shared
+pass itself breaks, each upload is retried alone so one bad file cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from urllib.parse import unquote
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+import storage
+import transform
+from contract import FileResult, Manifest
+from errors import FileRejected, IngestError
+
+LOG = logging.getLogger("csv_ingest")
+
+HEADER_PROBE_BYTES = 64 * 1024
+# Uploads up to this many processed rows get a single part file; bigger ones one part per this many rows.
+ROWS_PER_PART = 500_000
+CSV_WRITE_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "emptyValue": "", "lineSep": "\n"}
+_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the required columns are in one file's header."""
+
+    field_count: int
+    positions: tuple[tuple[str, int], ...]
+
+
+def inspect_header(head: bytes, key: str) -> Layout:
+    """The layout of a file from its first bytes; raises FileRejected naming the file and the reason."""
+    if not head:
+        raise FileRejected(key, "file is empty (no header row)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FileRejected(key, "not UTF-8 text (UTF-16 byte-order mark)")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
+    if end < 0 and len(head) >= HEADER_PROBE_BYTES - 3:
+        raise FileRejected(key, f"no line break in the first {HEADER_PROBE_BYTES // 1024} KiB: not a CSV file")
+    line = head if end < 0 else head[:end]
+    if b"\x00" in line:
+        raise FileRejected(key, "not a CSV text file (NUL bytes in the header row)")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FileRejected(key, f"not valid UTF-8 (header row, byte {err.start + 1})") from err
+    if not text.strip():
+        raise FileRejected(key, "header row is empty")
+    names = next(csv.reader([text]))
+    normalized = [n.strip().lower() for n in names]
+    missing = [c for c in transform.REQUIRED_COLUMNS if c not in normalized]
+    if missing:
+        shown = ", ".join(names)[:200]
+        raise FileRejected(key, f"missing required column(s): {', '.join(missing)} (header: {shown})")
+    repeated = [c for c in transform.REQUIRED_COLUMNS if normalized.count(c) > 1]
+    if repeated:
+        raise FileRejected(key, f"column(s) named more than once in the header: {', '.join(repeated)}")
+    return Layout(len(names), tuple((c, normalized.index(c)) for c in transform.REQUIRED_COLUMNS))
+
+
+def spark_path(uri: str) -> str:
+    """A URI Spark reads literally (glob characters escaped)."""
+    return _GLOB_CHARS.sub(r"\\\1", uri)
+
+
+def path_identity(uri: str, encoded: bool = False) -> str:
+    """Compares what we asked Spark to read with what it reports (`_metadata.file_path` is URL-encoded)."""
+    text = unquote(uri) if encoded else uri
+    return re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*:", "", text).lstrip("/")
+
+
+def error_summary(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+
+
+def write_csv(df: DataFrame, uri: str) -> None:
+    """Spark's committer writes `_SUCCESS` last: a folder without it is not finished."""
+    df.write.mode("overwrite").options(**CSV_WRITE_OPTIONS).csv(uri)
+
+
+def run_ingest(
+    spark: SparkSession,
+    manifest: Manifest,
+    data_root: str,
+    output_root: str,
+    processing_date: str,
+    date_formats: Sequence[str] = transform.DEFAULT_DATE_FORMATS,
+    read_head: Callable[[str, int], bytes] = storage.read_bytes,
+) -> list[FileResult]:
+    """Processes every upload of the manifest; returns one FileResult per upload, in manifest order."""
+    results = [FileResult(entry) for entry in manifest.uploads]
+    newest: dict[str, int] = {}
+    for i, entry in enumerate(manifest.uploads):
+        j = newest.get(entry.key)
+        if j is None or manifest.uploads[j].last_modified < entry.last_modified:
+            newest[entry.key] = i
+    layouts: dict[int, Layout] = {}
+    for i, entry in enumerate(manifest.uploads):
+        if newest[entry.key] != i:
+            results[i] = results[i].fail(f"{entry.key}: a newer version of this key is in the same run")
+            continue
+        uri = storage.join_uri(data_root, entry.key)
+        try:
+            layouts[i] = inspect_header(read_head(uri, HEADER_PROBE_BYTES), entry.key)
+        except FileRejected as err:
+            results[i] = results[i].fail(str(err))
+        except FileNotFoundError:
+            results[i] = results[i].fail(f"{entry.key}: object not found at {uri}")
+        except Exception as err:  # noqa: BLE001 - an unreadable object fails that upload only
+            results[i] = results[i].fail(f"{entry.key}: could not read the object: {error_summary(err)}")
+
+    if layouts:
+        try:
+            _process(spark, manifest, data_root, output_root, layouts, results, processing_date, date_formats)
+        except Exception as err:  # noqa: BLE001 - isolate: retry each upload alone
+            LOG.warning("shared pass failed (%s); processing each upload alone", error_summary(err))
+            for i, layout in layouts.items():
+                results[i] = FileResult(manifest.uploads[i])
+                try:
+                    _process(
+                        spark, manifest, data_root, output_root, {i: layout}, results, processing_date, date_formats
+                    )
+                except Exception as alone:  # noqa: BLE001
+                    key = manifest.uploads[i].key
+                    results[i] = results[i].fail(f"{key}: processing failed: {error_summary(alone)}")
+    for r in results:
+        LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
+    return results
+
+
+def _read_lines(spark: SparkSession, uris: list[str], layout: Layout) -> DataFrame:
+    lines = spark.read.text([spark_path(u) for u in uris]).select(
+        F.col("_metadata.file_path").alias("_file_path"),
+        F.col("_metadata.file_block_start").alias("_block_start"),
+        # Straight on the scan: consecutive within a split, which is what line numbers are computed from.
+        F.monotonically_increasing_id().alias("_row_id"),
+        F.col("value"),
+    )
+    lines = lines.select(
+        "_file_path",
+        "_block_start",
+        "_row_id",
+        F.col("value").rlike(r"^\s*$").alias("_blank"),
+        # Bytes that are not UTF-8 do not survive a decode/encode round trip.
+        (F.col("value").cast("binary") != F.encode(F.col("value"), "UTF-8")).alias("_bad_utf8"),
+        "value",
+    )
+    return transform.parse_lines(lines, layout.field_count, dict(layout.positions))
+
+
+def _process(
+    spark: SparkSession,
+    manifest: Manifest,
+    data_root: str,
+    output_root: str,
+    layouts: dict[int, Layout],
+    results: list[FileResult],
+    processing_date: str,
+    date_formats: Sequence[str],
+) -> None:
+    uploads = manifest.uploads
+    by_layout: dict[Layout, list[int]] = defaultdict(list)
+    for i, layout in sorted(layouts.items()):
+        by_layout[layout].append(i)
+    parts = [
+        _read_lines(spark, [storage.join_uri(data_root, uploads[i].key) for i in idxs], layout)
+        for layout, idxs in by_layout.items()
+    ]
+    parsed = reduce(DataFrame.unionByName, parts).cache()
+    processed = None
+    try:
+        # Pass 1 (reads the files, fills the cache): rows per split, to number lines.
+        blocks = (
+            parsed.groupBy("_file_path", "_block_start")
+            .agg(F.count(F.lit(1)).alias("n"), F.min("_row_id").alias("first"))
+            .collect()
+        )
+        identity = {path_identity(storage.join_uri(data_root, uploads[i].key)): i for i in layouts}
+        per_file: dict[int, list] = defaultdict(list)
+        for b in blocks:
+            i = identity.get(path_identity(b["_file_path"], encoded=True))
+            if i is None:
+                raise IngestError(f"Spark read {b['_file_path']}, which is not in the manifest")
+            per_file[i].append(b)
+        block_rows = []
+        for i, bs in per_file.items():
+            base = 0
+            for b in sorted(bs, key=lambda b: b["_block_start"]):
+                block_rows.append((b["_file_path"], b["_block_start"], b["first"], base, i, uploads[i].key))
+                base += b["n"]
+        block_df = spark.createDataFrame(
+            block_rows,
+            "_file_path string, _block_start long, _first long, _base long, _upload int, source_file string",
+        )
+        line_number = F.col("_base") + F.col("_row_id") - F.col("_first") + 1
+        lines = (
+            parsed.join(F.broadcast(block_df), ["_file_path", "_block_start"])
+            .withColumn(transform.LINE_NUMBER, line_number)
+            .filter((F.col(transform.LINE_NUMBER) > 1) & ~F.col("_blank"))  # line 1 is the header
+        )
+
+        # Pass 2 (cache only): rows read, rejected and not UTF-8 per upload.
+        corrupt = F.col(transform.CORRUPT_RECORD).isNotNull()
+        counts = {
+            r["_upload"]: r
+            for r in lines.groupBy("_upload")
+            .agg(
+                F.count(F.lit(1)).alias("read"),
+                F.sum(corrupt.cast("long")).alias("rejected"),
+                F.min(F.when(F.col("_bad_utf8"), F.col(transform.LINE_NUMBER))).alias("first_bad"),
+            )
+            .collect()
+        }
+        good: list[int] = []
+        for i in layouts:
+            c = counts.get(i)
+            if c is not None and c["first_bad"] is not None:
+                results[i] = results[i].fail(
+                    f"{uploads[i].key}: not valid UTF-8 (first bad bytes on line {c['first_bad']})"
+                )
+                continue
+            results[i].rows_read = c["read"] if c else 0
+            results[i].rows_rejected = c["rejected"] if c else 0
+            good.append(i)
+        if not good:
+            return
+
+        rows = lines.filter(F.col("_upload").isin(good) & ~corrupt).select(
+            "source_file", transform.LINE_NUMBER, *transform.REQUIRED_COLUMNS
+        )
+        processed = transform.transform(rows, processing_date, date_formats).cache()
+
+        # Pass 3 (cache + the rules' shuffles, fills the second cache): processed rows and issues per upload.
+        issue_list = F.split(F.col("data_quality_issues"), transform.ISSUE_SEPARATOR)
+        per_issue = [
+            F.sum(F.array_contains(issue_list, kind).cast("long")).alias(kind) for kind in transform.ISSUE_KINDS
+        ]
+        summary = {
+            r["source_file"]: r
+            for r in processed.groupBy("source_file")
+            .agg(F.count(F.lit(1)).alias("processed"), F.sum(transform.DUPLICATES_REMOVED).alias("dups"), *per_issue)
+            .collect()
+        }
+        for i in good:
+            s = summary.get(uploads[i].key)
+            r = results[i]
+            if s is not None:
+                r.rows_processed = s["processed"]
+                r.duplicates_removed = s["dups"]
+                r.quality_issues = {k: s[k] for k in transform.ISSUE_KINDS if s[k]}
+            if r.rows_read != r.rows_processed + r.rows_rejected + r.duplicates_removed:
+                results[i] = r.fail(
+                    f"{r.entry.key}: internal error: rows read ({r.rows_read}) != processed ({r.rows_processed})"
+                    f" + rejected ({r.rows_rejected}) + duplicates removed ({r.duplicates_removed})"
+                )
+
+        # Publish: rejected rows first, then the processed CSV, whose _SUCCESS marks the upload finished.
+        field_count = {i: layouts[i].field_count for i in layouts}
+        for i in good:
+            r = results[i]
+            if r.status != "processed":
+                continue
+            entry = uploads[i]
+            try:
+                rejected = transform.rejected_rows(lines.filter(F.col("_upload") == i), field_count[i])
+                write_csv(
+                    rejected.coalesce(1).sortWithinPartitions(transform.LINE_NUMBER),
+                    storage.join_uri(output_root, entry.rejected_prefix),
+                )
+                out = processed.filter(F.col("source_file") == entry.key)
+                out = out.coalesce(max(1, math.ceil(r.rows_processed / ROWS_PER_PART)))
+                write_csv(
+                    transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
+                    storage.join_uri(output_root, entry.output_prefix),
+                )
+            except Exception as err:  # noqa: BLE001 - one upload's write failing leaves the others published
+                results[i] = r.fail(f"{entry.key}: could not write output: {error_summary(err)}")
+    finally:
+        if processed is not None:
+            processed.unpersist()
+        parsed.unpersist()

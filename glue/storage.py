@@ -1,0 +1,73 @@
+"""Small reads and writes by URI (manifest, stats, CSV headers): boto3 for s3://, plain files for file://."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+def join_uri(root: str, key: str) -> str:
+    """`root` + `key`, with exactly one slash between them (roots are folder URIs such as s3://bucket/)."""
+    return root.rstrip("/") + "/" + key.lstrip("/")
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "":
+        return Path(uri)
+    raise ValueError(f"not a local URI: {uri}")
+
+
+def _s3_location(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _is_s3(uri: str) -> bool:
+    return urlparse(uri).scheme in ("s3", "s3a", "s3n")
+
+
+def _s3_client():  # pragma: no cover - exercised on AWS and with moto
+    import boto3
+
+    return boto3.client("s3")
+
+
+def read_bytes(uri: str, limit: int | None = None) -> bytes:
+    """The object's bytes, or only its first `limit` bytes. Raises FileNotFoundError when it does not exist."""
+    if _is_s3(uri):
+        bucket, key = _s3_location(uri)
+        client = _s3_client()
+        extra = {"Range": f"bytes=0-{limit - 1}"} if limit else {}
+        try:
+            return client.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
+        except client.exceptions.NoSuchKey as err:
+            raise FileNotFoundError(f"no such object: {uri}") from err
+        except client.exceptions.ClientError as err:
+            # An empty object answers a Range request with 416 InvalidRange.
+            if err.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise
+    with _local_path(uri).open("rb") as handle:
+        return handle.read(limit) if limit else handle.read()
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
+
+
+def write_text(uri: str, text: str) -> None:
+    data = text.encode("utf-8")
+    if _is_s3(uri):
+        bucket, key = _s3_location(uri)
+        _s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
+        return
+    path = _local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a reader never sees half a stats file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
