@@ -46,13 +46,16 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
     defaultArguments: {
       [`--${GLUE_ARGUMENTS.dataRoot}`]: bucketRoot,
       [`--${GLUE_ARGUMENTS.outputRoot}`]: bucketRoot,
-      "--extra-py-files": $util.all(glueAssets.moduleUris).apply((uris) => uris.join(",")),
       // Bookmarks stay off: the ledger decides what a run reads (the manifest lists files explicitly). Bookmarks
       // judge files by last-modified only and would skip a late or redriven upload that the manifest names.
       "--job-bookmark-option": config.glue.jobBookmarks,
       "--job-language": "python",
       "--enable-continuous-cloudwatch-log": "true",
       "--enable-metrics": "true",
+      // Glue rejects an empty --extra-py-files, so it is there only when glue/ has modules besides the script.
+      ...(glueAssets.moduleUris.length > 0
+        ? { "--extra-py-files": $util.all(glueAssets.moduleUris).apply((uris) => uris.join(",")) }
+        : {}),
     },
   });
   return { job, role };

@@ -2,6 +2,7 @@
  * The SST app for a non-prod stage, evaluated under Pulumi mocks: every number and pattern must be the config
  * module's, and every policy must name its actions and resources.
  */
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   GLUE_ARGUMENTS,
@@ -11,6 +12,7 @@ import {
   objectCreatedPattern,
   pipelineConfig,
 } from "../../packages/core/src/config/pipeline";
+import { glueSourceFiles } from "../storage";
 import { ACCOUNT_ID, type EvaluatedApp, evaluateApp, REGION, type RegisteredResource } from "./helpers/app";
 import { type PolicyStatement, policyDocuments, statementsOf, wildcardGrants } from "./helpers/iam";
 
@@ -323,5 +325,17 @@ describe("IAM", () => {
       wildcardGrants(document).map((problem) => `${where}: ${problem}`),
     );
     expect(problems).toEqual([]);
+  });
+});
+
+describe("the real glue/ folder", () => {
+  it("ships job.py as the script and only non-test modules", () => {
+    const { script, modules } = glueSourceFiles(path.resolve(import.meta.dirname, "../../glue"));
+    expect(script).toBe("job.py");
+    expect(modules).not.toContain("job.py");
+    for (const module of modules) {
+      expect(module).toMatch(/^[a-z0-9_]+\.py$/);
+      expect(module).not.toMatch(/^test_|_test\.py$|^conftest\.py$/);
+    }
   });
 });
