@@ -2,11 +2,11 @@
  * Alarms: a message in either DLQ (something the pipeline gave up on), and failed runs or files as the recorder
  * counts them (Powertools metrics, EMF via logs). All notify one SNS topic; subscribe to it per stage.
  */
+import { OBSERVABILITY } from "../packages/core/src/config/pipeline";
 import { METRICS } from "../packages/core/src/ledger/ports";
 import { physicalName } from "./shared";
 
 /** Where the handlers' Powertools metrics land: namespace and the `service` dimension they set. */
-export const HANDLER_METRICS = { namespace: "CsvIngest", service: "csv-ingest" } as const;
 
 export interface AlarmInputs {
   readonly dlqs: Record<string, sst.aws.Queue>;
@@ -41,9 +41,9 @@ export function createAlarms(inputs: AlarmInputs) {
       ...common,
       name: physicalName(kebab(metricName)),
       alarmDescription: `${metricName} > 0: see the ledger for the run and the uploads' reasons.`,
-      namespace: HANDLER_METRICS.namespace,
+      namespace: OBSERVABILITY.metricsNamespace,
       metricName,
-      dimensions: { service: HANDLER_METRICS.service },
+      dimensions: { service: OBSERVABILITY.service },
       statistic: "Sum",
       period: 300,
     });

@@ -48,8 +48,18 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
       timeoutSeconds: config.recorder.timeoutSeconds,
       permissions,
     }),
-    // Lambda's default batch (10, no window): a run's end is recorded as soon as its event arrives.
-    { batch: { partialResponses: true } },
+    {
+      batch: {
+        size: config.recorder.batchSize,
+        window: `${config.recorder.batchingWindowSeconds} seconds`,
+        partialResponses: true,
+      },
+      transform: {
+        eventSourceMapping: (args) => {
+          args.scalingConfig = { maximumConcurrency: config.recorder.maximumConcurrency };
+        },
+      },
+    },
   );
 
   const minutes = config.runs.sweepIntervalMinutes;

@@ -233,7 +233,9 @@ describe("completion", () => {
     const queue = queueByPhysicalPrefix("RecorderQueueQueue");
     const recorder = lambda("recorder");
     expect(mappingFor(queue).inputs).toMatchObject({
+      batchSize: config.recorder.batchSize,
       functionResponseTypes: ["ReportBatchItemFailures"],
+      scalingConfig: { maximumConcurrency: config.recorder.maximumConcurrency },
       functionName: recorder.state.arn,
     });
     expect(recorder.inputs.timeout).toBe(config.recorder.timeoutSeconds);

@@ -10,13 +10,18 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DynamoLedger, GlueJobs, S3Objects } from "@ingest/adapters";
-import { type Deps, HANDLER_ENV, type Log, newRunKey, type PipelineConfig, pipelineConfig } from "@ingest/core";
+import {
+  type Deps,
+  HANDLER_ENV,
+  type Log,
+  newRunKey,
+  OBSERVABILITY,
+  type PipelineConfig,
+  pipelineConfig,
+} from "@ingest/core";
 
-export const SERVICE = "csv-ingest";
-export const METRICS_NAMESPACE = "CsvIngest";
-
-export const logger = new Logger({ serviceName: SERVICE });
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE });
+export const logger = new Logger({ serviceName: OBSERVABILITY.service });
+export const metrics = new Metrics({ namespace: OBSERVABILITY.metricsNamespace, serviceName: OBSERVABILITY.service });
 
 export class ConfigError extends Error {
   override name = "ConfigError";

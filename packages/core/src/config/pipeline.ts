@@ -78,7 +78,14 @@ export interface PipelineConfig {
   readonly queue: QueueSettings;
   readonly glue: GlueSettings;
   readonly runs: RunSettings;
-  readonly recorder: { readonly timeoutSeconds: number; readonly visibilityTimeoutSeconds: number };
+  /** The recorder's trigger: small batches, no window — a run's end is recorded as soon as its event arrives. */
+  readonly recorder: {
+    readonly timeoutSeconds: number;
+    readonly visibilityTimeoutSeconds: number;
+    readonly batchSize: number;
+    readonly batchingWindowSeconds: number;
+    readonly maximumConcurrency: number;
+  };
   readonly sweeper: { readonly timeoutSeconds: number };
 }
 
@@ -121,7 +128,13 @@ export function pipelineConfig(stage: string): PipelineConfig {
       startTimeoutSeconds: 15 * 60,
       sweepIntervalMinutes: 5,
     },
-    recorder: { timeoutSeconds: 60, visibilityTimeoutSeconds: 6 * 60 },
+    recorder: {
+      timeoutSeconds: 60,
+      visibilityTimeoutSeconds: 6 * 60,
+      batchSize: 10,
+      batchingWindowSeconds: 0,
+      maximumConcurrency: 2,
+    },
     sweeper: { timeoutSeconds: 120 },
   };
 }
@@ -175,6 +188,9 @@ export const LEDGER_TABLE = {
   rangeKey: "sk",
   pendingIndex: { name: "pending", hashKey: "gsi1pk", rangeKey: "gsi1sk" },
 } as const;
+
+/** Powertools names: the handlers' logger/metrics and the alarms on those metrics use the same ones. */
+export const OBSERVABILITY = { service: "csv-ingest", metricsNamespace: "CsvIngest" } as const;
 
 /** Environment variables the handlers read (set by infra on AWS, by the twin locally). */
 export const HANDLER_ENV = {
