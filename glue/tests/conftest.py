@@ -1,0 +1,34 @@
+"""One session-scoped local Spark for the whole suite (same settings as local job runs and the benchmark)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+GLUE_DIR = Path(__file__).resolve().parents[1]
+# The job's modules are flat files in glue/ (Glue extra-py-files); `pytest -q glue` from the repo root finds them.
+sys.path.insert(0, str(GLUE_DIR))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from session import local_spark  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def spark():
+    session = local_spark("csv-ingest-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def messy_run(spark, tmp_path_factory):
+    """One run over all the messy uploads (shared: a Spark run is the expensive part of a test)."""
+    from support import MESSY_FILES, PROCESSING_DATE, stage_run
+
+    from ingest import run_ingest
+
+    staged = stage_run(tmp_path_factory.mktemp("messy"), MESSY_FILES)
+    results = run_ingest(spark, staged["manifest"], staged["data_root"], staged["output_root"], PROCESSING_DATE)
+    return {**staged, "results": {r.entry.key.removeprefix("input/"): r for r in results}}

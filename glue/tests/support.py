@@ -1,0 +1,133 @@
+"""Test helpers: small DataFrames for the transform, and manifests + staged files for whole runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import transform
+from contract import parse_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+VECTORS = REPO / "packages" / "core" / "src" / "manifest" / "examples"
+PROCESSING_DATE = "2026-04-01T10:00:30.000Z"
+RAW_SCHEMA = (
+    "source_file string, line_number long, id string, name string, email string, date string, amount string,"
+    " status string"
+)
+
+
+def rows_df(spark, rows, source_file="input/test.csv"):
+    """rows: (id, name, email, date, amount, status) raw strings or None; line numbers count from 2."""
+    return spark.createDataFrame([(source_file, i + 2, *r) for i, r in enumerate(rows)], RAW_SCHEMA)
+
+
+def run_transform(spark, rows, source_file="input/test.csv", **kwargs):
+    """The transform's rows as dicts, in line order."""
+    out = transform.transform(rows_df(spark, rows, source_file), PROCESSING_DATE, **kwargs)
+    return [r.asDict() for r in out.orderBy(transform.LINE_NUMBER).collect()]
+
+
+def row(id_="1", name="Ann Lee", email="ann@example.com", date="01-04-2025", amount="10", status="active"):
+    return (id_, name, email, date, amount, status)
+
+
+def stage_run(tmp_path: Path, files: dict[str, bytes], run_key: str = "RUN1") -> dict:
+    """Stages `files` under input/ and writes a manifest naming them; returns the paths and URIs of the run."""
+    stage = tmp_path / "stage"
+    out = tmp_path / "out"
+    uploads = []
+    for i, (name, data) in enumerate(files.items()):
+        path = stage / "input" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        stem = name.removesuffix(".csv")
+        uploads.append(
+            {
+                "uploadId": f"bucket/input/{name}@T{i}",
+                "key": f"input/{name}",
+                "versionId": None,
+                "etag": f"etag{i}",
+                "lastModified": "2026-04-01T09:00:00.000Z",
+                "size": len(data),
+                "outputPrefix": f"processed/{stem}/v=T{i}/",
+                "rejectedPrefix": f"processed/rejected/{stem}/v=T{i}/",
+            }
+        )
+    doc = {
+        "format": "csv-ingest-manifest/1",
+        "runKey": run_key,
+        "createdAt": "2026-04-01T10:00:00.000Z",
+        "bucket": "bucket",
+        "statsKey": f"processed/stats/{run_key}.json",
+        "uploads": uploads,
+    }
+    manifest_path = tmp_path / "manifest.json"
+    manifest_path.write_text(json.dumps(doc), encoding="utf-8")
+    return {
+        "manifest": parse_manifest(json.dumps(doc), str(manifest_path)),
+        "manifest_uri": manifest_path.as_uri(),
+        "data_root": stage.as_uri() + "/",
+        "output_root": out.as_uri() + "/",
+        "out": out,
+    }
+
+
+def read_output(folder: Path) -> list[list[str]]:
+    """The CSV rows (header first) of a finished output folder; fails if it is not finished or has several parts."""
+    assert (folder / "_SUCCESS").exists(), f"{folder} has no _SUCCESS"
+    parts = sorted(folder.glob("part-*.csv"))
+    assert len(parts) == 1, f"{folder}: expected one part file, found {len(parts)}"
+    with parts[0].open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def output_text(folder: Path) -> str:
+    parts = sorted(folder.glob("part-*.csv"))
+    assert len(parts) == 1
+    return parts[0].read_text(encoding="utf-8")
+
+
+def assert_frames_equal(actual, expected):
+    """Whole-DataFrame equality: same column names and types, same rows (order-insensitive, duplicates kept).
+
+    (pyspark.testing.assertDataFrameEqual needs pandas, which the project venv does not carry.)
+    """
+    assert [(f.name, f.dataType) for f in actual.schema] == [(f.name, f.dataType) for f in expected.schema]
+
+    def key(r):
+        return [(v is None, str(v)) for v in r]
+
+    assert sorted(actual.collect(), key=key) == sorted(expected.collect(), key=key)
+
+
+HEADER = b"id,name,email,date,amount,status\n"
+# Messy uploads of one run (see test_messy_files.py for what each must become).
+MESSY_FILES = {
+    "bom_crlf_quotes.csv": (
+        "\ufeffid,name,email,date,amount,status\r\n"
+        '1,"Smith, John",john@example.com,01-04-2025,"$1,234.50",active\r\n'
+        '2,"Jane ""JJ"" Doe",jane@example.com,2025-04-02,-20,active\r\n'
+        "3,Zoë Ñúñez,zoe@example.com,31-02-2025,,pending\r\n"
+        "4,李 小龍,li@example.com,02-04-2025,abc,pending\r\n"
+    ).encode(),
+    "fields.csv": HEADER
+    + b"1,A B,a@example.com,01-04-2025,10,active\n"
+    + b"2,C D,c@example.com\n"
+    + b"\n"
+    + b"3,E F,e@example.com,01-04-2025,10,active,extra\n"
+    + b"4,G H,g@example.com,01-04-2025,10,active\n",
+    "missing_col.csv": b"id,name,email,date,status\n1,A,a@example.com,01-04-2025,active\n",
+    "empty.csv": b"",
+    "header_only.csv": HEADER,
+    "latin1.csv": HEADER + b"1,Ren\xe9 Dupont,r@example.com,01-04-2025,10,active\n",
+    "binary.csv": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "reordered.csv": b"Status, Amount ,extra,ID,date,email,name\nactive,5,x,9,01-04-2025,r@example.com,reo rdr\n",
+    "dups.csv": HEADER
+    + b"1,A,a@example.com,01-04-2025,10,active\n"
+    + b"1,A,a@example.com,01-04-2025,10,active\n"
+    + b"2,B,b@example.com,01-04-2025,20,active\n"
+    + b"2,B2,b@example.com,01-04-2025,20,active\n",
+}

@@ -1,0 +1,148 @@
+"""One test per cleaning / enrichment rule, on the pure transform (whole rows compared)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from support import PROCESSING_DATE, row, run_transform
+
+import transform
+
+
+def test_name_is_trimmed_collapsed_and_proper_cased(spark):
+    names = ["  jOHN   doe ", "\u00a0élodie\tdupont\u00a0", "o'brien-smith", "   "]
+    out = run_transform(spark, [row(id_=str(i), name=n) for i, n in enumerate(names)])
+    assert [r["name"] for r in out] == ["John Doe", "Élodie Dupont", "O'brien-smith", None]
+    assert out[3]["data_quality_issues"] == "missing_name"
+
+
+def test_email_is_kept_trimmed_and_flagged_by_the_documented_pattern(spark):
+    emails = [" ann@example.com ", "ann@example", "a.b+c@sub.example.org", "no at sign", None]
+    out = run_transform(spark, [row(id_=str(i), email=e) for i, e in enumerate(emails)])
+    assert [(r["email"], r["email_valid"], r["data_quality_issues"]) for r in out] == [
+        ("ann@example.com", True, ""),
+        ("ann@example", False, "invalid_email"),
+        ("a.b+c@sub.example.org", True, ""),
+        ("no at sign", False, "invalid_email"),
+        (None, False, "missing_email"),
+    ]
+
+
+def test_dates_accept_both_formats_and_flag_bad_ones(spark):
+    dates = ["01-04-2025", "2025-04-02", "31-02-2025", "2025-13-01", "1/4/2025", "29-02-2024", ""]
+    out = run_transform(spark, [row(id_=str(i), date=d) for i, d in enumerate(dates)])
+    assert [(r["date"], r["data_quality_issues"]) for r in out] == [
+        (dt.date(2025, 4, 1), ""),
+        (dt.date(2025, 4, 2), ""),
+        (None, "invalid_date"),
+        (None, "invalid_date"),
+        (None, "invalid_date"),
+        (dt.date(2024, 2, 29), ""),
+        (None, "missing_date"),
+    ]
+
+
+def test_date_formats_are_configurable(spark):
+    out = run_transform(spark, [row(date="04/01/2025"), row(id_="2", date="01-04-2025")], date_formats=["MM/dd/yyyy"])
+    assert [r["date"] for r in out] == [dt.date(2025, 4, 1), None]
+
+
+def test_bad_date_format_pattern_is_refused():
+    with pytest.raises(ValueError, match="needs exactly one year"):
+        transform.date_format_regex("dd-MM")
+
+
+def test_amount_strips_currency_keeps_sign_and_flags_bad_values(spark):
+    amounts = ["$1,234.50", "-20", "", "abc", "€ 75", "-$5.5", "1.234,50", "+.5", "12,34"]
+    out = run_transform(spark, [row(id_=str(i), amount=a) for i, a in enumerate(amounts)])
+    assert [(r["amount"], r["amount_category"], r["data_quality_issues"]) for r in out] == [
+        (1234.5, "high", ""),
+        (-20.0, "low", ""),
+        (None, None, "missing_amount"),
+        (None, None, "invalid_amount"),
+        (75.0, "low", ""),
+        (-5.5, "low", ""),
+        (None, None, "invalid_amount"),
+        (0.5, "low", ""),
+        (None, None, "invalid_amount"),
+    ]
+
+
+def test_amount_category_boundaries(spark):
+    amounts = ["99.99", "100", "199.99", "200", "0"]
+    out = run_transform(spark, [row(id_=str(i), amount=a) for i, a in enumerate(amounts)])
+    assert [r["amount_category"] for r in out] == ["low", "medium", "medium", "high", "low"]
+
+
+def test_status_is_trimmed_and_lower_cased(spark):
+    out = run_transform(spark, [row(status="  ACTIVE "), row(id_="2", status="Pending"), row(id_="3", status="")])
+    assert [(r["status"], r["data_quality_issues"]) for r in out] == [
+        ("active", ""),
+        ("pending", ""),
+        (None, "missing_status"),
+    ]
+
+
+def test_running_total_per_status_ordered_by_date_then_numeric_id(spark):
+    rows = [
+        row(id_="10", date="02-04-2025", amount="1", status="active"),
+        row(id_="2", date="02-04-2025", amount="10", status="active"),
+        row(id_="3", date="01-04-2025", amount="100", status="active"),
+        row(id_="4", date="01-04-2025", amount="1000", status="pending"),
+        row(id_="5", date="03-04-2025", amount="", status="active"),
+    ]
+    out = run_transform(spark, rows)
+    # active order: id 3 (1 Apr), id 2, id 10 (2 Apr, 2 < 10 numerically), id 5 (no amount: total unchanged)
+    assert [(r["id"], r["running_total_by_status"]) for r in out] == [
+        ("10", 111.0),
+        ("2", 110.0),
+        ("3", 100.0),
+        ("4", 1000.0),
+        ("5", 111.0),
+    ]
+
+
+def test_running_total_has_no_float_noise(spark):
+    out = run_transform(spark, [row(id_="1", amount="0.1"), row(id_="2", amount="0.2", date="02-04-2025")])
+    assert [r["running_total_by_status"] for r in out] == [0.1, 0.3]
+
+
+def test_quality_issues_are_all_listed_in_a_stable_order(spark):
+    out = run_transform(spark, [(None, "", "bad", "31-02-2025", "abc", None), row()])
+    assert out[0]["data_quality_issues"] == (
+        "missing_id;missing_name;invalid_email;invalid_date;invalid_amount;missing_status"
+    )
+    assert out[1]["data_quality_issues"] == ""
+
+
+def test_duplicate_id_in_file_is_flagged_on_every_row_with_that_id(spark):
+    out = run_transform(spark, [row(id_="7", name="A B"), row(id_="7", name="C D"), row(id_="8")])
+    assert [(r["id"], r["data_quality_issues"]) for r in out] == [
+        ("7", "duplicate_id"),
+        ("7", "duplicate_id"),
+        ("8", ""),
+    ]
+
+
+def test_exact_duplicates_are_removed_counted_and_the_first_line_kept(spark):
+    out = run_transform(spark, [row(), row(id_="2"), row(), row()])
+    assert [(r["id"], r["line_number"], r["duplicates_removed"], r["data_quality_issues"]) for r in out] == [
+        ("1", 2, 2, ""),
+        ("2", 3, 0, ""),
+    ]
+
+
+def test_processing_date_is_one_value_and_source_file_is_the_key(spark):
+    out = run_transform(spark, [row(), row(id_="2")], source_file="input/sales/april.csv")
+    assert {(r["processing_date"], r["source_file"]) for r in out} == {(PROCESSING_DATE, "input/sales/april.csv")}
+
+
+def test_output_columns_are_in_the_seeds_order(spark):
+    from support import rows_df
+
+    out = transform.output_rows(transform.transform(rows_df(spark, [row()]), PROCESSING_DATE))
+    assert out.columns == [
+        "id", "name", "email", "email_valid", "date", "amount", "amount_category", "status",
+        "running_total_by_status", "data_quality_issues", "processing_date", "source_file",
+    ]  # fmt: skip
