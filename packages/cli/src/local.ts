@@ -3,11 +3,12 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
+  exportLines,
   isAlive,
   peekTwinState,
   projectPaths,
   readTwinState,
-  sdkEnv,
+  shellEnv,
   Twin,
   type TwinLog,
   type TwinState,
@@ -129,13 +130,11 @@ export async function down(): Promise<{ stopped: boolean; pid: number | null }> 
 }
 
 export function envOf(state: TwinState): Record<string, string> {
-  return { ...sdkEnv(state.endpoints), INGEST_BUCKET: state.names.bucket };
+  return shellEnv(state.endpoints, state.names.bucket);
 }
 
 export function envScript(state: TwinState): string {
-  return Object.entries(envOf(state))
-    .map(([k, v]) => `export ${k}=${v}`)
-    .join("\n");
+  return exportLines(envOf(state));
 }
 
 export function currentState(): TwinState {

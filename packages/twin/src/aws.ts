@@ -39,3 +39,14 @@ export function handlerEnv(): Record<string, string> {
     [HANDLER_ENV.glueJobName]: TWIN_NAMES.glueJob,
   };
 }
+
+/** What `ingest local env` prints: the SDK environment plus the bucket's name. */
+export function shellEnv(endpoints: TwinEndpoints, bucket: string = TWIN_NAMES.bucket): Record<string, string> {
+  return { ...sdkEnv(endpoints), INGEST_BUCKET: bucket };
+}
+
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}=${v}`)
+    .join("\n");
+}

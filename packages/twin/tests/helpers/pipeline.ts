@@ -1,6 +1,6 @@
 /** Reading the twin's outcome the way a user would: the ledger (DynamoLedger) and the bucket. */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DynamoLedger } from "@ingest/adapters";
 import type { RunRecord, UploadRecord } from "@ingest/core";
 import { clientConfig } from "../../src/aws.js";
@@ -43,6 +43,37 @@ export class TwinProbe {
   async text(key: string): Promise<string> {
     const r = await this.s3.send(new GetObjectCommand({ Bucket: this.twin.names.bucket, Key: key }));
     return (await r.Body?.transformToString("utf8")) ?? "";
+  }
+
+  async keysUnder(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.twin.names.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = r.NextContinuationToken;
+    } while (token);
+    return keys;
+  }
+
+  /** The key part of an s3://bucket/... URI of this twin's bucket. */
+  keyOf(uri: string): string {
+    const prefix = `s3://${this.twin.names.bucket}/`;
+    if (!uri.startsWith(prefix)) throw new Error(`${uri} is not in ${prefix}`);
+    return uri.slice(prefix.length);
+  }
+
+  /** The processed CSV rows of an output folder (all part files, header once). */
+  async processedRows(outputUri: string): Promise<string[]> {
+    const keys = (await this.keysUnder(this.keyOf(outputUri))).filter((k) => /part-[^/]*\.csv$/.test(k));
+    const rows: string[] = [];
+    for (const k of keys) {
+      const lines = (await this.text(k)).split(/\r?\n/).filter(Boolean);
+      rows.push(...lines.slice(1));
+    }
+    return rows;
   }
 
   async uploadsOf(key: string): Promise<UploadRecord[]> {
