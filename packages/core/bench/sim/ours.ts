@@ -1,0 +1,769 @@
+/**
+ * Our pipeline as a discrete-event simulation over whole simulated seconds, driving the REAL coalescing logic
+ * (handleUploadBatch, recordRunEnd, sweep → startNextRun) against the in-memory adapters of src/testing and
+ * src/ledger/memory.ts. Nothing sleeps: the clock jumps from one second with something to do to the next.
+ *
+ * Within one second, everything due (upload arrivals, SQS deliveries, batcher invocations, Glue run ends, recorder
+ * deliveries, the sweeper) is started together and awaited together; the in-memory ledger yields on every call, so
+ * concurrent handlers interleave call by call, as two Lambdas racing on DynamoDB would. Handlers take no simulated
+ * time.
+ *
+ * What is modelled (rates in sim/model.ts):
+ *  - SQS + the Lambda event source mapping: `maximumConcurrency` consumers (2) poll the queue; each visible message
+ *    goes to the next consumer with room (round robin), which starts its batching window at its first message and
+ *    invokes when the window ends or the batch is full (batchSize). A received message is invisible for the
+ *    visibility timeout from its receipt; messages the handler reports failed, or all messages of a crashed
+ *    invocation, come back then. A message received maxReceiveCount times goes to the DLQ on its next receipt.
+ *  - Crashes: a crashed invocation stops at a random call into the ledger/S3/Glue (that call takes effect, its
+ *    answer and everything after it never happen), or after all its work but before answering; either way SQS sees
+ *    a failed invocation and redelivers the whole batch (the recorder's one message) after the visibility timeout.
+ *  - Transient ledger faults: MemoryLedger.failNext on a random method (a throttle).
+ *  - Glue: MemoryGlue (MaxConcurrentRuns=1); a started run ends after its duration, writes stats saying every file
+ *    of its manifest was processed (unless the run fails), and its "Glue Job State Change" goes through the
+ *    recorder queue (parseRunEnded → recordRunEnd): sometimes lost (only the sweeper can repair), sometimes twice.
+ *  - The sweeper runs every runs.sweepIntervalMinutes.
+ *
+ * The simulation ends when everything has drained (no message, event, active run, held slot, pending or running
+ * upload left), or 24 simulated hours after the last upload.
+ */
+import { type PipelineConfig, pipelineConfig } from "../../src/config/pipeline.js";
+import { MemoryLedger } from "../../src/ledger/memory.js";
+import type { Deps, GlueRunner, LedgerStore } from "../../src/ledger/ports.js";
+import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
+import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
+import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
+import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
+import { type Repair, sweep } from "../../src/runs/sweeper.js";
+import {
+  CountingMetrics,
+  GlueServiceError,
+  ManualClock,
+  MemoryGlue,
+  MemoryLog,
+  MemoryObjects,
+  sequentialRunKeys,
+} from "../../src/testing/fakes.js";
+import { glueStateChange, objectCreatedEvent } from "../../tests/helpers/world.js";
+import { type Arrivals, keyName } from "./arrivals.js";
+import { type Figures, figuresOf, newOutcomes } from "./figures.js";
+import { eventDeliveries, glueRun, inRange, MODEL } from "./model.js";
+import { Rng } from "./prng.js";
+
+const BUCKET = "data-bucket";
+const JOB_NAME = "csv-ingest-sim";
+const T0 = Date.parse("2026-04-01T00:00:00Z");
+const DRAIN_LIMIT_SECONDS = 24 * 3600;
+const TRACE = process.env.BENCH_TRACE === "1";
+
+export interface OursDiagnostics {
+  readonly simulatedHours: number;
+  readonly drained: boolean;
+  readonly batcherInvocations: number;
+  readonly largestBatch: number;
+  readonly messagesDelivered: number;
+  readonly messagesRedelivered: number;
+  readonly messagesToDlq: number;
+  readonly crashes: { readonly batcher: number; readonly recorder: number; readonly sweeper: number };
+  /** Invocations that threw (after handling what they could), by handler. */
+  readonly handlerErrors: { readonly batcher: number; readonly recorder: number; readonly sweeper: number };
+  readonly transientLedgerFaults: number;
+  readonly glueStartFaults: number;
+  readonly glueStartsRefused: number;
+  readonly maxConcurrentGlueRuns: number;
+  readonly glueRunsFailed: number;
+  readonly endEventsLost: number;
+  readonly endEventsDuplicated: number;
+  readonly endEventsToDlq: number;
+  readonly sweeperRepairs: Readonly<Record<string, number>>;
+  /** Why lost uploads were not processed (ledger status at the end, or "not-recorded"). */
+  readonly lostByStatus: Readonly<Record<string, number>>;
+  /** Ledger says processed but no succeeded run listed it, or the reverse: both must be 0. */
+  readonly ledgerVsGlueMismatches: number;
+  /**
+   * Manifest entries (of started runs) whose version had already been overwritten when the run started: recorded
+   * while current, so owed and processed here; the real job (glue/ingest.py) reads the key, i.e. the NEWER bytes.
+   */
+  readonly staleManifestEntries: number;
+  /** Manifest entries with a newer version of the same key in the same run (the real job fails the older one). */
+  readonly olderVersionInSameRun: number;
+  /** Stale entries with no newer version in the run: the real job would process the newer bytes under this id. */
+  readonly staleWithoutNewerInRun: number;
+}
+
+export interface OursResult {
+  readonly figures: Figures;
+  readonly diagnostics: OursDiagnostics;
+}
+
+export function simulateOurs(a: Arrivals, seed: number): Promise<OursResult> {
+  return new Simulation(a, seed).run();
+}
+
+interface SqsMessage extends QueueMessage {
+  receiveCount: number;
+  receivedAt: number;
+}
+
+interface Consumer {
+  batch: SqsMessage[];
+  /** Second at which the batching window ends; -1 while the consumer holds no message. */
+  windowEndsAt: number;
+}
+
+interface SimRun {
+  readonly glueRunId: string;
+  readonly runKey: string;
+  readonly startedAt: number;
+  readonly uploads: Int32Array;
+  readonly fails: boolean;
+  entries: readonly ManifestEntry[] | null;
+}
+
+type SimEvent =
+  | { readonly kind: "message"; readonly message: SqsMessage }
+  | { readonly kind: "wake" }
+  | { readonly kind: "glue-end"; readonly run: SimRun }
+  | { readonly kind: "run-ended-event"; readonly run: SimRun; readonly receives: number }
+  | { readonly kind: "sweep" };
+
+type HandlerKind = "batcher" | "recorder" | "sweeper";
+type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "crash" };
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** MemoryObjects numbers ETags in put order; the simulation puts only uploads, so the ETag gives the upload. */
+function uploadIndexOfEtag(etag: string): number {
+  return Number.parseInt(etag.replaceAll('"', "").slice(4), 16) - 1;
+}
+
+class Simulation {
+  private readonly config: PipelineConfig = pipelineConfig("prod");
+  private readonly clock = new ManualClock(T0);
+  private readonly ledger = new MemoryLedger();
+  private readonly objects = new MemoryObjects(this.clock);
+  private readonly memoryGlue = new MemoryGlue(this.clock, this.config.glue.maxConcurrentRuns);
+  private readonly glue: SimGlue;
+  private readonly deps: Deps;
+
+  private readonly deliveryRng: Rng;
+  private readonly glueRng: Rng;
+  private readonly faultRng: Rng;
+  private readonly endEventRng: Rng;
+
+  private readonly calendar = new Calendar();
+  private visible: SqsMessage[] = [];
+  private visibleHead = 0;
+  private readonly consumers: Consumer[];
+  private nextConsumer = 0;
+  private nextUpload = 0;
+  private messageSeq = 0;
+  private knownGlueRuns = 0;
+  private activeRuns = 0;
+  private crashedThisStep = false;
+  private readonly cleanedRuns = new Set<string>();
+  /** Current upload of each key (the key's latest version). */
+  private readonly current: Int32Array;
+  private readonly out;
+
+  private readonly counts = {
+    batcherInvocations: 0,
+    largestBatch: 0,
+    messagesDelivered: 0,
+    messagesRedelivered: 0,
+    messagesToDlq: 0,
+    crashes: { batcher: 0, recorder: 0, sweeper: 0 },
+    handlerErrors: { batcher: 0, recorder: 0, sweeper: 0 },
+    transientLedgerFaults: 0,
+    maxConcurrentGlueRuns: 0,
+    glueRunsFailed: 0,
+    endEventsLost: 0,
+    endEventsDuplicated: 0,
+    endEventsToDlq: 0,
+    staleManifestEntries: 0,
+    olderVersionInSameRun: 0,
+    staleWithoutNewerInRun: 0,
+    sweeperRepairs: {} as Record<string, number>,
+  };
+
+  constructor(
+    private readonly a: Arrivals,
+    seed: number,
+  ) {
+    this.deliveryRng = Rng.stream(seed, "ours/deliveries");
+    this.glueRng = Rng.stream(seed, "ours/glue");
+    this.faultRng = Rng.stream(seed, "ours/faults");
+    this.endEventRng = Rng.stream(seed, "ours/end-events");
+    this.glue = new SimGlue(this.memoryGlue, Rng.stream(seed, "ours/glue-start-faults"));
+    this.deps = {
+      ledger: this.ledger,
+      objects: this.objects,
+      glue: this.glue,
+      clock: this.clock,
+      log: new MemoryLog(false),
+      metrics: new CountingMetrics(),
+      newRunKey: sequentialRunKeys(),
+      bucket: BUCKET,
+    };
+    this.consumers = Array.from({ length: this.config.queue.maximumConcurrency }, () => ({
+      batch: [],
+      windowEndsAt: -1,
+    }));
+    this.current = new Int32Array(a.keyCount).fill(-1);
+    this.out = newOutcomes(a);
+  }
+
+  async run(): Promise<OursResult> {
+    const { a } = this;
+    const sweepEvery = this.config.runs.sweepIntervalMinutes * 60;
+    const stopAt = (a.times[a.count - 1] ?? 0) + DRAIN_LIMIT_SECONDS;
+    this.calendar.add(sweepEvery, { kind: "sweep" });
+    let now = 0;
+    let drained = false;
+    for (;;) {
+      const t = Math.min(
+        this.nextUpload < a.count ? (a.times[this.nextUpload] as number) : Number.POSITIVE_INFINITY,
+        this.calendar.peek() ?? Number.POSITIVE_INFINITY,
+      );
+      if (t > stopAt) break;
+      now = t;
+      await this.step(t);
+      if (this.drained()) {
+        drained = true;
+        break;
+      }
+    }
+    return this.results(now, drained);
+  }
+
+  private async step(t: number): Promise<void> {
+    const { a } = this;
+    this.clock.ms = T0 + t * 1000;
+    while (this.nextUpload < a.count && a.times[this.nextUpload] === t) this.arrive(this.nextUpload++, t);
+
+    const actions: Promise<void>[] = [];
+    for (const ev of this.calendar.take(t)) {
+      switch (ev.kind) {
+        case "message":
+          this.visible.push(ev.message);
+          break;
+        case "wake":
+          break;
+        case "glue-end":
+          await this.endGlueRun(ev.run, t);
+          break;
+        case "run-ended-event":
+          actions.push(this.deliverRunEnded(ev.run, ev.receives, t));
+          break;
+        case "sweep":
+          this.calendar.add(t + this.config.runs.sweepIntervalMinutes * 60, { kind: "sweep" });
+          actions.push(this.runSweeper());
+          break;
+      }
+    }
+
+    this.distribute(t);
+    for (const c of this.consumers) {
+      if (c.batch.length > 0 && (c.batch.length >= this.config.queue.batchSize || c.windowEndsAt <= t)) {
+        const batch = c.batch;
+        c.batch = [];
+        c.windowEndsAt = -1;
+        actions.push(this.runBatcher(batch, t));
+      }
+    }
+    if (this.visibleHead < this.visible.length) this.calendar.add(t + 1, { kind: "wake" });
+
+    if (actions.length > 0) {
+      this.crashedThisStep = false;
+      await Promise.all(actions);
+      // Calls a crashed handler had in flight land now, before the clock moves on.
+      if (this.crashedThisStep) await tick();
+    }
+    this.discoverRuns(t);
+    if (TRACE) this.trace(t);
+  }
+
+  private lastTrace = "";
+  /** BENCH_TRACE=1: one line whenever the slot, the active run or the pending count changes (slow; small patterns). */
+  private trace(t: number): void {
+    const slot = this.ledger.slot;
+    let pending = 0;
+    let running = 0;
+    for (const u of this.ledger.uploads.values()) {
+      if (u.status === "pending") pending++;
+      else if (u.status === "running") running++;
+    }
+    const holder = slot.holder ? this.ledger.runs.get(slot.holder) : null;
+    const line = `slot=${slot.holder ?? "-"}${slot.wakeup ? "+wake" : ""} run=${holder?.state ?? "-"} glue=${this.activeRuns} pending=${pending} running=${running}`;
+    if (line !== this.lastTrace) console.log(`t=${t} ${line}`);
+    this.lastTrace = line;
+  }
+
+  /** PutObject, then the event(s) S3 → EventBridge → SQS will deliver for it. */
+  private arrive(i: number, t: number): void {
+    const key = this.a.keyOf[i] as number;
+    const version = this.objects.put(BUCKET, keyName(this.a, key), `id,name\n${i},x\n`);
+    if (uploadIndexOfEtag(version.etag) !== i) throw new Error(`ETag ${version.etag} is not upload ${i}`);
+    this.current[key] = i;
+    const body = JSON.stringify(objectCreatedEvent(version));
+    for (const offset of eventDeliveries(this.deliveryRng)) {
+      this.counts.messagesDelivered++;
+      const message = { messageId: `m-${++this.messageSeq}`, body, receiveCount: 0, receivedAt: -1 };
+      this.calendar.add(t + offset, { kind: "message", message });
+    }
+  }
+
+  /** Visible messages → the consumers' batches (see the header). */
+  private distribute(t: number): void {
+    const { batchSize, batchingWindowSeconds, maxReceiveCount } = this.config.queue;
+    while (this.visibleHead < this.visible.length) {
+      const consumer = this.consumerWithRoom(batchSize);
+      if (!consumer) break;
+      const m = this.visible[this.visibleHead++] as SqsMessage;
+      if (m.receiveCount >= maxReceiveCount) {
+        this.counts.messagesToDlq++;
+        continue;
+      }
+      m.receiveCount++;
+      m.receivedAt = t;
+      if (consumer.batch.length === 0) {
+        consumer.windowEndsAt = t + batchingWindowSeconds;
+        this.calendar.add(consumer.windowEndsAt, { kind: "wake" });
+      }
+      consumer.batch.push(m);
+    }
+    if (this.visibleHead === this.visible.length) {
+      this.visible = [];
+      this.visibleHead = 0;
+    } else if (this.visibleHead > 65_536) {
+      this.visible = this.visible.slice(this.visibleHead);
+      this.visibleHead = 0;
+    }
+  }
+
+  private consumerWithRoom(batchSize: number): Consumer | null {
+    const n = this.consumers.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.nextConsumer + k) % n;
+      const c = this.consumers[i] as Consumer;
+      if (c.batch.length < batchSize) {
+        this.nextConsumer = (i + 1) % n;
+        return c;
+      }
+    }
+    return null;
+  }
+
+  private async runBatcher(batch: SqsMessage[], t: number): Promise<void> {
+    this.counts.batcherInvocations++;
+    this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
+    const outcome = await this.invoke("batcher", 2 * batch.length + 12, (deps) =>
+      handleUploadBatch(deps, this.config, batch),
+    );
+    let again: SqsMessage[] = batch;
+    if (outcome.kind === "ok") {
+      const failed = new Set(outcome.value.failedMessageIds);
+      again = batch.filter((m) => failed.has(m.messageId));
+    }
+    for (const m of again) {
+      this.counts.messagesRedelivered++;
+      const at = Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+      this.calendar.add(at, { kind: "message", message: m });
+    }
+  }
+
+  /** The Glue job's end: state, stats (when it succeeded), then its state-change event (or not). */
+  private async endGlueRun(run: SimRun, t: number): Promise<void> {
+    this.activeRuns--;
+    const entries = run.entries ?? [];
+    run.entries = null;
+    if (run.fails) {
+      this.counts.glueRunsFailed++;
+      this.memoryGlue.finish(run.glueRunId, "FAILED", "simulated failure");
+    } else {
+      await this.objects.putJson(BUCKET, statsKey(run.runKey), statsDocument(run.runKey, entries, this.clock.now()));
+      this.memoryGlue.finish(run.glueRunId, "SUCCEEDED");
+      for (const i of run.uploads) {
+        this.out.succeededRuns[i] = Math.min(255, (this.out.succeededRuns[i] as number) + 1);
+        if ((this.out.processedRunStart[i] as number) < 0) this.out.processedRunStart[i] = run.startedAt;
+      }
+    }
+    const rng = this.endEventRng;
+    if (rng.chance(MODEL.endEventLostShare)) {
+      this.counts.endEventsLost++;
+      return;
+    }
+    const first = t + inRange(rng, MODEL.endEventDelaySeconds);
+    this.calendar.add(first, { kind: "run-ended-event", run, receives: 0 });
+    if (rng.chance(MODEL.endEventDuplicateShare)) {
+      this.counts.endEventsDuplicated++;
+      const second = first + inRange(rng, MODEL.endEventDuplicateExtraSeconds);
+      this.calendar.add(second, { kind: "run-ended-event", run, receives: 0 });
+    }
+  }
+
+  /** The recorder Lambda with one SQS record: the EventBridge event, parsed as the real handler does. */
+  private async deliverRunEnded(run: SimRun, receives: number, t: number): Promise<void> {
+    const state = run.fails ? "FAILED" : "SUCCEEDED";
+    const body = JSON.stringify(glueStateChange(JOB_NAME, run.glueRunId, state, run.fails ? "simulated failure" : ""));
+    const parsed = parseRunEnded(body, JOB_NAME);
+    if (parsed.kind !== "run-ended") throw new Error(`simulation bug: state change ignored (${parsed.reason})`);
+    const outcome = await this.invoke("recorder", 2 * run.uploads.length + 12, (deps) =>
+      recordRunEnd(deps, this.config, parsed.ended),
+    );
+    if (outcome.kind === "ok") return;
+    if (receives + 1 >= this.config.queue.maxReceiveCount) {
+      this.counts.endEventsToDlq++;
+      return;
+    }
+    const at = t + this.config.recorder.visibilityTimeoutSeconds;
+    this.calendar.add(at, { kind: "run-ended-event", run, receives: receives + 1 });
+  }
+
+  private async runSweeper(): Promise<void> {
+    const outcome = await this.invoke("sweeper", 30, (deps) => sweep(deps, this.config));
+    if (outcome.kind === "ok") {
+      for (const r of outcome.value.repairs) this.countRepair(r);
+    }
+    this.dropSettledRunDocuments();
+  }
+
+  private countRepair(r: Repair): void {
+    this.counts.sweeperRepairs[r] = (this.counts.sweeperRepairs[r] ?? 0) + 1;
+  }
+
+  /**
+   * Memory only (an S3 lifecycle rule, in effect): manifests and stats of runs the ledger has closed are never read
+   * again by the logic (completion and the sweeper only read those of starting/running runs), and 200+ runs of
+   * 5,000 files would otherwise hold a gigabyte of JSON.
+   */
+  private dropSettledRunDocuments(): void {
+    for (const run of this.ledger.runs.values()) {
+      if (RUN_ACTIVE_STATES.includes(run.state) || this.cleanedRuns.has(run.runKey)) continue;
+      this.cleanedRuns.add(run.runKey);
+      this.objects.delete(BUCKET, run.manifestKey);
+      this.objects.delete(BUCKET, statsKey(run.runKey));
+    }
+  }
+
+  /** Runs Glue started during this step (by any handler, including crashed ones): read their manifest, schedule their end. */
+  private discoverRuns(t: number): void {
+    const runs = this.memoryGlue.runs;
+    if (runs.size === this.knownGlueRuns) return;
+    let seen = 0;
+    for (const jr of runs.values()) {
+      if (seen++ < this.knownGlueRuns) continue;
+      const uri = jr.arguments["--manifest_uri"] ?? "";
+      const runKey = jr.arguments["--run_key"] ?? "";
+      const text = this.objects.objects.get(uri.replace("s3://", ""))?.body;
+      if (text === undefined) throw new Error(`Glue run ${jr.id} started without a manifest at ${uri}`);
+      const manifest = parseManifest(text, uri);
+      const uploads = Int32Array.from(manifest.uploads, (e) => uploadIndexOfEtag(e.etag));
+      this.countVersionOverlaps(uploads);
+      const bursts = new Set<number>();
+      for (const i of uploads) bursts.add(this.a.burstOf[i] as number);
+      for (const b of bursts) if (b >= 0) this.out.runsOfBurst[b] = (this.out.runsOfBurst[b] as number) + 1;
+      const { seconds, fails } = glueRun(this.glueRng, uploads.length);
+      const run: SimRun = { glueRunId: jr.id, runKey, startedAt: t, uploads, fails, entries: manifest.uploads };
+      this.activeRuns++;
+      this.counts.maxConcurrentGlueRuns = Math.max(this.counts.maxConcurrentGlueRuns, this.activeRuns);
+      this.calendar.add(t + seconds, { kind: "glue-end", run });
+    }
+    this.knownGlueRuns = runs.size;
+  }
+
+  /** Re-upload effects on a run's manifest (diagnostics only; upload indexes grow with upload time). */
+  private countVersionOverlaps(uploads: Int32Array): void {
+    const newestInRun = new Map<number, number>();
+    for (const i of uploads) {
+      const key = this.a.keyOf[i] as number;
+      const j = newestInRun.get(key);
+      if (j !== undefined) this.counts.olderVersionInSameRun++;
+      if (j === undefined || i > j) newestInRun.set(key, i);
+    }
+    for (const i of uploads) {
+      const key = this.a.keyOf[i] as number;
+      if (this.current[key] === i) continue;
+      this.counts.staleManifestEntries++;
+      if (newestInRun.get(key) === i) this.counts.staleWithoutNewerInRun++;
+    }
+  }
+
+  /** Runs a handler, possibly crashing it (see the header) or arming a transient ledger fault first. */
+  private async invoke<T>(
+    kind: HandlerKind,
+    expectedCalls: number,
+    fn: (deps: Deps) => Promise<T>,
+  ): Promise<Outcome<T>> {
+    const rng = this.faultRng;
+    if (this.ledger.failNext === null && rng.chance(MODEL.transientLedgerFaultShare)) {
+      this.counts.transientLedgerFaults++;
+      const method = rng.pick(LEDGER_METHODS);
+      this.ledger.failNext = {
+        method,
+        error: new Error(`ProvisionedThroughputExceededException (simulated, ${method})`),
+      };
+    }
+    if (!rng.chance(MODEL.crashShare)) {
+      try {
+        return { kind: "ok", value: await fn(this.deps) };
+      } catch (error) {
+        this.counts.handlerErrors[kind]++;
+        return { kind: "error", error };
+      }
+    }
+    this.counts.crashes[kind]++;
+    this.crashedThisStep = true;
+    let die = () => {};
+    const died = new Promise<void>((resolve) => {
+      die = resolve;
+    });
+    const point: CrashPoint = { at: 1 + rng.int(expectedCalls), calls: 0, dead: false, die };
+    const deps: Deps = {
+      ...this.deps,
+      ledger: crashing(this.deps.ledger, point),
+      objects: crashing(this.deps.objects, point),
+      glue: crashing(this.deps.glue, point),
+    };
+    // Either the crash point is reached, or the handler finishes and the invocation dies before answering.
+    await Promise.race([fn(deps).then(noop, noop), died]);
+    point.dead = true;
+    return { kind: "crash" };
+  }
+
+  private drained(): boolean {
+    if (this.nextUpload < this.a.count || this.calendar.pendingNonSweep > 0 || this.activeRuns > 0) return false;
+    if (this.visibleHead < this.visible.length || this.consumers.some((c) => c.batch.length > 0)) return false;
+    if (this.ledger.slot.holder !== null) return false;
+    for (const u of this.ledger.uploads.values()) if (u.status === "pending" || u.status === "running") return false;
+    return true;
+  }
+
+  private results(endedAt: number, drained: boolean): OursResult {
+    const { a, out } = this;
+    const status = new Map<number, UploadStatus>();
+    for (const u of this.ledger.uploads.values()) {
+      const i = uploadIndexOfEtag(u.etag);
+      status.set(i, u.status);
+      out.owed[i] = 1; // taken on by the pipeline (in the ledger)
+      if (u.status === "processed") out.processed[i] = 1;
+    }
+    for (const i of this.current) if (i >= 0) out.owed[i] = 1; // still the current version
+    const lostByStatus: Record<string, number> = {};
+    let mismatches = 0;
+    for (let i = 0; i < a.count; i++) {
+      const done = out.processed[i] === 1;
+      if (out.owed[i] === 1 && !done) {
+        const s = status.get(i) ?? "not-recorded";
+        lostByStatus[s] = (lostByStatus[s] ?? 0) + 1;
+      }
+      if (done !== (out.succeededRuns[i] as number) > 0) mismatches++;
+    }
+    const c = this.counts;
+    return {
+      figures: figuresOf(a, { ...out, glueRunsStarted: this.memoryGlue.runs.size }),
+      diagnostics: {
+        simulatedHours: endedAt / 3600,
+        drained,
+        batcherInvocations: c.batcherInvocations,
+        largestBatch: c.largestBatch,
+        messagesDelivered: c.messagesDelivered,
+        messagesRedelivered: c.messagesRedelivered,
+        messagesToDlq: c.messagesToDlq,
+        crashes: c.crashes,
+        handlerErrors: c.handlerErrors,
+        transientLedgerFaults: c.transientLedgerFaults,
+        glueStartFaults: this.glue.faults,
+        glueStartsRefused: this.glue.refused,
+        maxConcurrentGlueRuns: c.maxConcurrentGlueRuns,
+        glueRunsFailed: c.glueRunsFailed,
+        endEventsLost: c.endEventsLost,
+        endEventsDuplicated: c.endEventsDuplicated,
+        endEventsToDlq: c.endEventsToDlq,
+        sweeperRepairs: c.sweeperRepairs,
+        lostByStatus,
+        ledgerVsGlueMismatches: mismatches,
+        staleManifestEntries: c.staleManifestEntries,
+        olderVersionInSameRun: c.olderVersionInSameRun,
+        staleWithoutNewerInRun: c.staleWithoutNewerInRun,
+      },
+    };
+  }
+}
+
+const noop = () => {};
+
+const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
+  "recordUpload",
+  "getUpload",
+  "listPending",
+  "claimUpload",
+  "settleUpload",
+  "createRun",
+  "getRun",
+  "updateRun",
+  "linkGlueRun",
+  "runKeyOfGlueRun",
+  "takeSlot",
+  "releaseSlot",
+  "requestWakeup",
+  "getSlot",
+];
+
+interface CrashPoint {
+  readonly at: number;
+  calls: number;
+  dead: boolean;
+  readonly die: () => void;
+}
+
+const NEVER = new Promise<never>(() => {});
+
+/** `target` as seen by a handler that dies at its `point.at`-th call: that call happens, nothing after it does. */
+function crashing<T extends object>(target: T, point: CrashPoint): T {
+  return new Proxy(target, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (point.dead) return NEVER;
+        const result: unknown = value.apply(obj, args);
+        if (++point.calls < point.at) return result;
+        point.dead = true;
+        point.die();
+        if (result instanceof Promise) result.catch(noop); // its answer is lost with the process
+        return NEVER;
+      };
+    },
+  });
+}
+
+/** Glue in front of MemoryGlue: injects StartJobRun 5xx answers and counts refusals. */
+class SimGlue implements GlueRunner {
+  faults = 0;
+  refused = 0;
+
+  constructor(
+    private readonly inner: MemoryGlue,
+    private readonly rng: Rng,
+  ) {}
+
+  async startRun(args: Readonly<Record<string, string>>): Promise<string> {
+    // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
+    if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
+      this.faults++;
+      this.inner.startFaults.push({
+        error: new GlueServiceError("InternalServiceException", 500, "simulated 5xx"),
+        started: this.rng.chance(0.5),
+      });
+    }
+    try {
+      return await this.inner.startRun(args);
+    } catch (error) {
+      if ((error as Error).name === "ConcurrentRunsExceededException") this.refused++;
+      throw error;
+    }
+  }
+
+  getRun(id: string) {
+    return this.inner.getRun(id);
+  }
+
+  recentRuns(since: Date) {
+    return this.inner.recentRuns(since);
+  }
+}
+
+/** The stats document the Glue job writes (format of tests/helpers/world.ts writeStats): every file processed. */
+function statsDocument(runKey: string, entries: readonly ManifestEntry[], now: Date) {
+  return {
+    format: "csv-ingest-stats/1",
+    runKey,
+    processingDate: now.toISOString(),
+    totals: {
+      files: entries.length,
+      filesProcessed: entries.length,
+      filesFailed: 0,
+      rowsRead: entries.length,
+      rowsProcessed: entries.length,
+      rowsRejected: 0,
+      duplicatesRemoved: 0,
+      qualityIssues: {},
+    },
+    files: entries.map((u) => ({
+      uploadId: u.uploadId,
+      key: u.key,
+      status: "processed",
+      error: null,
+      rowsRead: 1,
+      rowsProcessed: 1,
+      rowsRejected: 0,
+      duplicatesRemoved: 0,
+      qualityIssues: {},
+      output: `s3://${BUCKET}/${u.outputPrefix}`,
+      rejectedOutput: `s3://${BUCKET}/${u.rejectedPrefix}`,
+    })),
+  };
+}
+
+/** Events by simulated second, with a min-heap of the seconds that have any. */
+class Calendar {
+  private readonly bySecond = new Map<number, SimEvent[]>();
+  private readonly heap: number[] = [];
+  /** Events other than the (self-rescheduling) sweeps: when 0, nothing but the sweeper will ever act again. */
+  pendingNonSweep = 0;
+
+  add(t: number, ev: SimEvent): void {
+    let list = this.bySecond.get(t);
+    if (!list) {
+      list = [];
+      this.bySecond.set(t, list);
+      this.push(t);
+    }
+    list.push(ev);
+    if (ev.kind !== "sweep") this.pendingNonSweep++;
+  }
+
+  peek(): number | undefined {
+    return this.heap[0];
+  }
+
+  take(t: number): SimEvent[] {
+    const list = this.bySecond.get(t);
+    if (!list) return [];
+    this.bySecond.delete(t);
+    if (this.heap[0] !== t) throw new Error("calendar out of order");
+    this.pop();
+    for (const ev of list) if (ev.kind !== "sweep") this.pendingNonSweep--;
+    return list;
+  }
+
+  private push(t: number): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((h[parent] as number) <= t) break;
+      h[i] = h[parent] as number;
+      i = parent;
+    }
+    h[i] = t;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop() as number;
+    if (h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && (h[r] as number) < (h[l] as number) ? r : l;
+      if ((h[c] as number) >= last) break;
+      h[i] = h[c] as number;
+      i = c;
+    }
+    h[i] = last;
+  }
+}
