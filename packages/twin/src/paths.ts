@@ -25,7 +25,13 @@ export interface ProjectPaths {
   readonly functionsSrc: string;
 }
 
-export function projectPaths(root: string = workspaceRoot(), twinDir = join(root, TWIN_DIR)): ProjectPaths {
+/** INGEST_TWIN_DIR moves the twin's folder (state, logs, staging), e.g. so tests never touch a user's twin. */
+export const TWIN_DIR_ENV = "INGEST_TWIN_DIR";
+
+export function projectPaths(
+  root: string = workspaceRoot(),
+  twinDir = process.env[TWIN_DIR_ENV] ?? join(root, TWIN_DIR),
+): ProjectPaths {
   return {
     root,
     twinDir,
