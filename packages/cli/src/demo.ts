@@ -98,6 +98,13 @@ export async function demo(opts: DemoOptions): Promise<DemoReport> {
   say("starting the local twin (moto, handlers, local Glue on Spark)");
   const twin = await Twin.start({ paths, writeState: false, log: stderrLog(opts.verbose) });
   const target = twinTarget(twin);
+  // Ctrl-C during the demo still stops the twin (and its emulator and Spark) before exiting.
+  const onInterrupt = () => {
+    process.stderr.write("\ninterrupted: stopping the local twin\n");
+    void twin.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onInterrupt);
+  process.once("SIGTERM", onInterrupt);
   try {
     const planned = await planUploads(csvs);
     say(`uploading ${planned.length} sample files from ${relative(process.cwd(), samples) || samples} at once`);
@@ -124,6 +131,8 @@ export async function demo(opts: DemoOptions): Promise<DemoReport> {
     }
     return report;
   } finally {
+    process.removeListener("SIGINT", onInterrupt);
+    process.removeListener("SIGTERM", onInterrupt);
     say("stopping the local twin");
     target.close();
     await twin.stop();

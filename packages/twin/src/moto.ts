@@ -39,6 +39,8 @@ export async function startMoto(opts: {
   const child: ChildProcess = spawn(opts.motoServer, ["-H", "127.0.0.1", "-p", String(port)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    // Its own process group: a terminal's Ctrl-C reaches only the twin, which then stops moto last, in order.
+    detached: true,
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
