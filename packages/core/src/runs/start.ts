@@ -52,24 +52,35 @@ async function startClaimedRun(
   // The run item comes first so the sweeper can always find what a crashed start left behind.
   await ledger.createRun(newRunRecord(runKey, key, candidates, nowIso));
   let manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: candidates });
-  await objects.putJson(deps.bucket, key, manifest);
-
-  const results = await mapLimit(candidates, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
-  const taken = candidates.filter((_, i) => results[i]);
-  if (taken.length !== candidates.length) {
-    // Only the slot holder claims, so this means the pending index lagged; the manifest must list exactly the run.
-    log.warn("some pending uploads were already taken; rewriting the manifest", {
-      runKey,
-      skipped: candidates.length - taken.length,
-    });
-    if (taken.length === 0) {
-      await ledger.updateRun(runKey, ["starting"], { state: "abandoned", endedAt: nowIso, error: "no upload claimed" });
-      await ledger.releaseSlot(runKey);
-      return null;
-    }
-    manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
+  let taken: UploadRecord[];
+  try {
     await objects.putJson(deps.bucket, key, manifest);
-    await ledger.updateRun(runKey, ["starting"], { fileCount: taken.length, bytes: sumBytes(taken) });
+    const results = await mapLimit(candidates, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
+    taken = candidates.filter((_, i) => results[i]);
+    if (taken.length !== candidates.length) {
+      // Only the slot holder claims, so the pending index lagged; the manifest must list exactly the run.
+      log.warn("some pending uploads were already taken; rewriting the manifest", {
+        runKey,
+        skipped: candidates.length - taken.length,
+      });
+      if (taken.length > 0) {
+        manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
+        await objects.putJson(deps.bucket, key, manifest);
+        await ledger.updateRun(runKey, ["starting"], { fileCount: taken.length, bytes: sumBytes(taken) });
+      }
+    }
+  } catch (error) {
+    // Nothing was started: give the claims back now rather than leave them to the sweeper.
+    log.error("run start failed before StartJobRun; undoing it", { runKey, error: messageOf(error) });
+    await undoStart(deps, runKey, manifest, `run start failed: ${messageOf(error)}`).catch((undoError: unknown) =>
+      log.error("could not undo the start; the sweeper will", { runKey, error: messageOf(undoError) }),
+    );
+    throw error;
+  }
+  if (taken.length === 0) {
+    await ledger.updateRun(runKey, ["starting"], { state: "abandoned", endedAt: nowIso, error: "no upload claimed" });
+    await ledger.releaseSlot(runKey);
+    return null;
   }
 
   let glueRunId: string;
@@ -147,16 +158,26 @@ function sumBytes(uploads: readonly { size: number }[]): number {
   return uploads.reduce((n, u) => n + u.size, 0);
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight; results in input order. On the first failure no new item
+ * is started, the ones in flight are awaited, then the failure is thrown: nothing keeps running after the caller
+ * has its answer (on Lambda, leftover work would resume at a later invocation, long after the caller gave up).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && failure === null) {
       const i = next++;
-      results[i] = await fn(items[i] as T);
+      try {
+        results[i] = await fn(items[i] as T);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw (failure as { error: unknown }).error;
   return results;
 }
