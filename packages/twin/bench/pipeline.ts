@@ -1,0 +1,136 @@
+/**
+ * Benchmark of the pipeline on the twin (real handlers, real Glue job on local Spark):
+ *  1. upload → processed latency of one file (median of several, each its own run);
+ *  2. a burst of N files uploaded at once: Glue runs started, time until all are processed, files lost.
+ *
+ *   pnpm exec tsx packages/twin/bench/pipeline.ts [--singles 5] [--burst 200] [--json]
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DynamoLedger } from "@ingest/adapters";
+import type { UploadRecord } from "@ingest/core";
+import { clientConfig } from "../src/aws.js";
+import { projectPaths } from "../src/paths.js";
+import { Twin } from "../src/twin.js";
+
+const { values } = parseArgs({
+  options: {
+    singles: { type: "string", default: "5" },
+    burst: { type: "string", default: "200" },
+    timeout: { type: "string", default: "1800" },
+    json: { type: "boolean", default: false },
+  },
+});
+const singles = Number(values.singles);
+const burst = Number(values.burst);
+const timeoutMs = Number(values.timeout) * 1000;
+const say = (m: string) => {
+  if (!values.json) process.stderr.write(`${m}\n`);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function csv(seed: number): string {
+  const rows = Array.from(
+    { length: 20 },
+    (_, i) => `${seed * 100 + i},Name ${i},u${i}@example.com,01-04-2025,${i}.25,active`,
+  );
+  return `id,name,email,date,amount,status\n${rows.join("\n")}\n`;
+}
+
+const settled = (u: UploadRecord | undefined) => u?.status === "processed" || u?.status === "failed";
+
+async function main() {
+  const base = projectPaths();
+  const twin = await Twin.start({ paths: projectPaths(base.root, join(base.twinDir, "bench")), writeState: false });
+  const s3 = new S3Client({ ...clientConfig(twin.endpoints.aws), forcePathStyle: true });
+  const dynamo = new DynamoDBClient(clientConfig(twin.endpoints.aws));
+  const ledger = new DynamoLedger({ client: dynamo, tableName: twin.names.ledgerTable });
+  const put = (key: string, body: string) =>
+    s3.send(new PutObjectCommand({ Bucket: twin.names.bucket, Key: key, Body: body }));
+
+  async function untilSettled(keys: readonly string[], deadline: number): Promise<Map<string, UploadRecord>> {
+    const done = new Map<string, UploadRecord>();
+    while (Date.now() < deadline && done.size < keys.length) {
+      const all = await ledger.listUploads();
+      for (const u of all) if (keys.includes(u.key) && settled(u)) done.set(u.key, u);
+      if (done.size < keys.length) await sleep(200);
+    }
+    return done;
+  }
+
+  try {
+    // 1. single-file latency
+    const latencies: number[] = [];
+    for (let i = 0; i < singles; i++) {
+      const key = `input/bench/single-${i}.csv`;
+      const t0 = Date.now();
+      await put(key, csv(i));
+      const done = await untilSettled([key], t0 + timeoutMs);
+      const ms = Date.now() - t0;
+      if (done.get(key)?.status !== "processed") throw new Error(`${key} was not processed`);
+      latencies.push(ms);
+      say(`single file ${i + 1}/${singles}: ${(ms / 1000).toFixed(1)} s`);
+    }
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const mid = (sorted.length - 1) / 2;
+    const median = sorted.length ? ((sorted[Math.floor(mid)] ?? 0) + (sorted[Math.ceil(mid)] ?? 0)) / 2 : 0;
+
+    // 2. a burst
+    const runsBefore = twin.glue.listRuns().length;
+    const keys = Array.from({ length: burst }, (_, i) => `input/bench/burst/f-${String(i).padStart(4, "0")}.csv`);
+    const t0 = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < keys.length) {
+          const i = next++;
+          await put(keys[i] as string, csv(1000 + i));
+        }
+      }),
+    );
+    const uploadedMs = Date.now() - t0;
+    say(`burst: ${burst} files uploaded in ${(uploadedMs / 1000).toFixed(1)} s; waiting`);
+    const done = await untilSettled(keys, t0 + timeoutMs);
+    const allMs = Date.now() - t0;
+    const processed = [...done.values()].filter((u) => u.status === "processed").length;
+    const failed = [...done.values()].filter((u) => u.status === "failed").length;
+    const report = {
+      singleFile: {
+        runs: singles,
+        medianSeconds: median / 1000,
+        minSeconds: (sorted[0] ?? 0) / 1000,
+        maxSeconds: (sorted.at(-1) ?? 0) / 1000,
+      },
+      burst: {
+        files: burst,
+        uploadSeconds: uploadedMs / 1000,
+        glueRunsStarted: twin.glue.listRuns().length - runsBefore,
+        secondsUntilAllProcessed: done.size === burst ? allMs / 1000 : null,
+        processed,
+        failed,
+        lost: burst - done.size,
+      },
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        [
+          `upload → processed, one file: median ${report.singleFile.medianSeconds.toFixed(1)} s over ${singles} (min ${report.singleFile.minSeconds.toFixed(1)}, max ${report.singleFile.maxSeconds.toFixed(1)})`,
+          `burst of ${burst} files: ${report.burst.glueRunsStarted} Glue run(s) started; all processed after ${report.burst.secondsUntilAllProcessed?.toFixed(1) ?? "(not all)"} s; processed ${processed}, failed ${failed}, lost ${report.burst.lost}`,
+          "",
+        ].join("\n"),
+      );
+    }
+    if (report.burst.lost > 0) process.exitCode = 1;
+  } finally {
+    s3.destroy();
+    dynamo.destroy();
+    await twin.stop();
+  }
+}
+
+await main();
