@@ -1,6 +1,7 @@
 /** The AWS API emulator: a moto server (the project's .venv) on 127.0.0.1, owned by the twin process. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
+import { get } from "node:http";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { PortInUseError, TwinStartError } from "./errors.js";
@@ -26,6 +27,18 @@ export async function freePort(wanted = 0): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** node:http rather than fetch: fetch refuses some ports (e.g. 22) that a user may still pick. */
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.setTimeout(2_000, () => req.destroy());
+  });
+}
 
 export async function startMoto(opts: {
   motoServer: string;
@@ -55,12 +68,7 @@ export async function startMoto(opts: {
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (exited) throw new TwinStartError(`${exited}; see ${opts.logFile}`);
-    try {
-      const r = await fetch(`${endpoint}/moto-api/data.json`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
+    if (await answers(`${endpoint}/moto-api/data.json`)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new TwinStartError(`moto_server did not answer on ${endpoint} within 30 s; see ${opts.logFile}`);

@@ -85,14 +85,22 @@ const isLocalChecksum = (name: string) => name.startsWith(".") && name.endsWith(
 const contentType = (key: string) =>
   key.endsWith(".json") ? "application/json" : key.endsWith(".csv") ? "text/csv" : "application/octet-stream";
 
-/** The line of a failed job's log that says why: the last Python/Java error line, else the last line. */
+/**
+ * The line of a failed job's log that says why: the exception line of the last Python traceback, else the last
+ * error-looking line that is not Spark/py4j logging, else the last line.
+ */
 export function failureLine(log: string): string {
-  const lines = log
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
-  const err = [...lines].reverse().find((l) => /^[\w.]*(Error|Exception)\b|^[\w.]+(Error|Exception):/.test(l));
-  return (err ?? lines.at(-1) ?? "no output").slice(0, 1000);
+  const lines = log.split(/\r?\n/);
+  const clip = (l: string) => l.trim().slice(0, 1000);
+  const tb = lines.map((l) => l.trim()).lastIndexOf("Traceback (most recent call last):");
+  if (tb >= 0) {
+    const exception = lines.slice(tb + 1).find((l) => l.trim() !== "" && !/^\s/.test(l));
+    if (exception) return clip(exception);
+  }
+  const isLogging = (l: string) => /^\d{2,4}[-/]\d\d[-/]\d\d[ T][\d:,.]+\s+(TRACE|DEBUG|INFO|WARN|WARNING)\b/.test(l);
+  const meaningful = lines.filter((l) => l.trim() !== "" && !isLogging(l));
+  const err = [...meaningful].reverse().find((l) => /(Error|Exception|Failed)\b/.test(l));
+  return clip(err ?? meaningful.at(-1) ?? lines.filter((l) => l.trim()).at(-1) ?? "no output");
 }
 
 export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {

@@ -33,6 +33,17 @@ describe("spark executor helpers", () => {
       "ValueError: bad input",
     );
     expect(failureLine("only this\n")).toBe("only this");
+    const spark = [
+      "Traceback (most recent call last):",
+      '  File "/work/main/glue/job.py", line 132, in <module>',
+      "    main(sys.argv)",
+      "errors.RunFailed: run k: no upload could be processed",
+      "2026-11-27 03:49:50,014 INFO py4j.clientserver Closing down clientserver connection",
+    ].join("\n");
+    expect(failureLine(spark)).toBe("errors.RunFailed: run k: no upload could be processed");
+    expect(failureLine("java.lang.OutOfMemoryError: heap\n26/11/27 03:49:50 INFO ShutdownHookManager: bye\n")).toBe(
+      "java.lang.OutOfMemoryError: heap",
+    );
   });
 
   it("reads TWIN_GLUE_FAIL_KEYS as a comma-separated list", () => {
