@@ -60,6 +60,9 @@ export interface OursDiagnostics {
   readonly drained: boolean;
   readonly batcherInvocations: number;
   readonly largestBatch: number;
+  /** Seconds in which both consumers' batches ran concurrently (interleaved), and a batch ran with the recorder or sweeper. */
+  readonly stepsWithTwoBatchers: number;
+  readonly stepsWithBatcherAndOther: number;
   readonly messagesDelivered: number;
   readonly messagesRedelivered: number;
   readonly messagesToDlq: number;
@@ -182,6 +185,8 @@ class Simulation {
     staleManifestEntries: 0,
     olderVersionInSameRun: 0,
     staleWithoutNewerInRun: 0,
+    stepsWithTwoBatchers: 0,
+    stepsWithBatcherAndOther: 0,
     sweeperRepairs: {} as Record<string, number>,
   };
 
@@ -262,6 +267,7 @@ class Simulation {
     }
 
     this.distribute(t);
+    const others = actions.length;
     for (const c of this.consumers) {
       if (c.batch.length > 0 && (c.batch.length >= this.config.queue.batchSize || c.windowEndsAt <= t)) {
         const batch = c.batch;
@@ -271,6 +277,9 @@ class Simulation {
       }
     }
     if (this.visibleHead < this.visible.length) this.calendar.add(t + 1, { kind: "wake" });
+    const batchers = actions.length - others;
+    if (batchers >= 2) this.counts.stepsWithTwoBatchers++;
+    if (batchers >= 1 && others >= 1) this.counts.stepsWithBatcherAndOther++;
 
     if (actions.length > 0) {
       this.crashedThisStep = false;
@@ -585,6 +594,8 @@ class Simulation {
         staleManifestEntries: c.staleManifestEntries,
         olderVersionInSameRun: c.olderVersionInSameRun,
         staleWithoutNewerInRun: c.staleWithoutNewerInRun,
+        stepsWithTwoBatchers: c.stepsWithTwoBatchers,
+        stepsWithBatcherAndOther: c.stepsWithBatcherAndOther,
       },
     };
   }

@@ -49,7 +49,8 @@ export function diagnosticsLines(d: OursDiagnostics, seedRefused: number): strin
     .join(", ");
   return [
     `  ours: ${num(d.batcherInvocations)} batcher invocations (largest ${num(d.largestBatch)} records), ` +
-      `${num(d.messagesDelivered)} messages, ${num(d.messagesRedelivered)} redelivered, ${num(d.messagesToDlq)} to DLQ`,
+      `${num(d.messagesDelivered)} messages, ${num(d.messagesRedelivered)} redelivered, ${num(d.messagesToDlq)} to DLQ; ` +
+      `concurrent: 2 batches ${num(d.stepsWithTwoBatchers)}×, batch + recorder/sweeper ${num(d.stepsWithBatcherAndOther)}×`,
     `  ours: crashes batcher/recorder/sweeper ${d.crashes.batcher}/${d.crashes.recorder}/${d.crashes.sweeper}, ` +
       `handler errors ${d.handlerErrors.batcher}/${d.handlerErrors.recorder}/${d.handlerErrors.sweeper}, ledger faults ${d.transientLedgerFaults}, Glue start 5xx ${d.glueStartFaults}, ` +
       `Glue refusals ${d.glueStartsRefused}, max concurrent Glue runs ${d.maxConcurrentGlueRuns}, failed runs ${d.glueRunsFailed}`,
