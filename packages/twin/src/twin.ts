@@ -88,6 +88,7 @@ export class Twin {
   readonly config = pipelineConfig(TWIN_STAGE);
   readonly names = TWIN_NAMES;
   sweeps = 0;
+  readonly startedAt = new Date().toISOString();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
   private stopped = false;
@@ -236,7 +237,7 @@ export class Twin {
     return {
       pid: process.pid,
       motoPid: this.moto.pid,
-      startedAt: new Date().toISOString(),
+      startedAt: this.startedAt,
       endpoints: this.endpoints,
       names: TWIN_NAMES,
       queues: {
