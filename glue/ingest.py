@@ -13,6 +13,7 @@ import csv
 import logging
 import math
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -186,13 +187,22 @@ def _process(
     ]
     parsed = reduce(DataFrame.unionByName, parts).cache()
     processed = None
+    clock = time.perf_counter()
     try:
-        # Pass 1 (reads the files, fills the cache): rows per split, to number lines.
+        # Pass 1 (reads the files once, fills the cache): per text split, its rows (to number lines) and counts.
+        corrupt = F.col(transform.CORRUPT_RECORD).isNotNull()
         blocks = (
             parsed.groupBy("_file_path", "_block_start")
-            .agg(F.count(F.lit(1)).alias("n"), F.min("_row_id").alias("first"))
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min("_row_id").alias("first"),
+                F.sum(F.col("_blank").cast("long")).alias("blank"),
+                F.sum((corrupt & ~F.col("_blank")).cast("long")).alias("rejected"),
+                F.min(F.when(F.col("_bad_utf8"), F.col("_row_id"))).alias("first_bad"),
+            )
             .collect()
         )
+        LOG.info("pass 1 (read, parse, cache): %.2fs", time.perf_counter() - clock)
         identity = {path_identity(storage.join_uri(data_root, uploads[i].key)): i for i in layouts}
         per_file: dict[int, list] = defaultdict(list)
         for b in blocks:
@@ -201,11 +211,22 @@ def _process(
                 raise IngestError(f"Spark read {b['_file_path']}, which is not in the manifest")
             per_file[i].append(b)
         block_rows = []
-        for i, bs in per_file.items():
-            base = 0
-            for b in sorted(bs, key=lambda b: b["_block_start"]):
+        good: list[int] = []
+        for i in layouts:
+            base, blank, rejected, first_bad = 0, 0, 0, None
+            for b in sorted(per_file.get(i, []), key=lambda b: b["_block_start"]):
                 block_rows.append((b["_file_path"], b["_block_start"], b["first"], base, i, uploads[i].key))
-                base += b["n"]
+                if first_bad is None and b["first_bad"] is not None:
+                    first_bad = base + b["first_bad"] - b["first"] + 1
+                base, blank, rejected = base + b["n"], blank + b["blank"], rejected + b["rejected"]
+            if first_bad is not None:
+                results[i] = results[i].fail(f"{uploads[i].key}: not valid UTF-8 (first bad bytes on line {first_bad})")
+                continue
+            results[i].rows_read = max(0, base - 1 - blank)  # line 1 is the header; blank lines are not rows
+            results[i].rows_rejected = rejected
+            good.append(i)
+        if not good:
+            return
         block_df = spark.createDataFrame(
             block_rows,
             "_file_path string, _block_start long, _first long, _base long, _upload int, source_file string",
@@ -217,48 +238,25 @@ def _process(
             .filter((F.col(transform.LINE_NUMBER) > 1) & ~F.col("_blank"))  # line 1 is the header
         )
 
-        # Pass 2 (cache only): rows read, rejected and not UTF-8 per upload.
-        corrupt = F.col(transform.CORRUPT_RECORD).isNotNull()
-        counts = {
-            r["_upload"]: r
-            for r in lines.groupBy("_upload")
-            .agg(
-                F.count(F.lit(1)).alias("read"),
-                F.sum(corrupt.cast("long")).alias("rejected"),
-                F.min(F.when(F.col("_bad_utf8"), F.col(transform.LINE_NUMBER))).alias("first_bad"),
-            )
-            .collect()
-        }
-        good: list[int] = []
-        for i in layouts:
-            c = counts.get(i)
-            if c is not None and c["first_bad"] is not None:
-                results[i] = results[i].fail(
-                    f"{uploads[i].key}: not valid UTF-8 (first bad bytes on line {c['first_bad']})"
-                )
-                continue
-            results[i].rows_read = c["read"] if c else 0
-            results[i].rows_rejected = c["rejected"] if c else 0
-            good.append(i)
-        if not good:
-            return
-
         rows = lines.filter(F.col("_upload").isin(good) & ~corrupt).select(
             "source_file", transform.LINE_NUMBER, *transform.REQUIRED_COLUMNS
         )
         processed = transform.transform(rows, processing_date, date_formats).cache()
 
-        # Pass 3 (cache + the rules' shuffles, fills the second cache): processed rows and issues per upload.
-        issue_list = F.split(F.col("data_quality_issues"), transform.ISSUE_SEPARATOR)
+        # Pass 2 (cache + the rules' shuffle, fills the second cache): processed rows and issues per upload.
+        mask = F.col(transform.ISSUE_MASK)
         per_issue = [
-            F.sum(F.array_contains(issue_list, kind).cast("long")).alias(kind) for kind in transform.ISSUE_KINDS
+            F.sum((mask.bitwiseAND(1 << bit) != 0).cast("long")).alias(kind)
+            for bit, kind in enumerate(transform.ISSUE_KINDS)
         ]
+        clock = time.perf_counter()
         summary = {
             r["source_file"]: r
             for r in processed.groupBy("source_file")
             .agg(F.count(F.lit(1)).alias("processed"), F.sum(transform.DUPLICATES_REMOVED).alias("dups"), *per_issue)
             .collect()
         }
+        LOG.info("pass 2 (rules, cache): %.2fs", time.perf_counter() - clock)
         for i in good:
             s = summary.get(uploads[i].key)
             r = results[i]
@@ -273,6 +271,7 @@ def _process(
                 )
 
         # Publish: rejected rows first, then the processed CSV, whose _SUCCESS marks the upload finished.
+        clock = time.perf_counter()
         field_count = {i: layouts[i].field_count for i in layouts}
         for i in good:
             r = results[i]
@@ -293,6 +292,7 @@ def _process(
                 )
             except Exception as err:  # noqa: BLE001 - one upload's write failing leaves the others published
                 results[i] = r.fail(f"{entry.key}: could not write output: {error_summary(err)}")
+        LOG.info("writes: %.2fs", time.perf_counter() - clock)
     finally:
         if processed is not None:
             processed.unpersist()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -35,6 +36,7 @@ REJECTED_COLUMNS = ("source_file", "line_number", "reason", "raw_line")
 # Helper columns `transform` adds next to OUTPUT_COLUMNS (not written to the processed CSV).
 LINE_NUMBER = "line_number"
 DUPLICATES_REMOVED = "duplicates_removed"
+ISSUE_MASK = "issue_mask"
 
 DEFAULT_DATE_FORMATS = ("dd-MM-yyyy", "yyyy-MM-dd")
 # Local part, "@", dot-separated domain labels, alphabetic top-level domain of 2+ letters.
@@ -79,7 +81,9 @@ CSV_OPTIONS = {
     "columnNameOfCorruptRecord": CORRUPT_RECORD,
 }
 
-_WHITESPACE = r"(?U)\s"  # Unicode whitespace, so a no-break space is trimmed too.
+# Whitespace trimmed and collapsed: ASCII plus the no-break and ideographic spaces seen in pasted data.
+_WHITESPACE_CHARS = " \t\r\n\u000b\f\u00a0\u2007\u202f\u3000"
+_WHITESPACE_RUN = "[\\s\u00a0\u2007\u202f\u3000]+"
 
 
 def field_schema(field_count: int) -> str:
@@ -126,14 +130,14 @@ def rejected_rows(parsed: DataFrame, field_count: int) -> DataFrame:
 
 
 def _trimmed(col: Column) -> Column:
-    """Trimmed of Unicode whitespace; null when nothing is left."""
-    text = F.regexp_replace(col, rf"^{_WHITESPACE}+|{_WHITESPACE}+$", "")
+    """Trimmed of whitespace (incl. no-break spaces); null when nothing is left."""
+    text = F.btrim(col, F.lit(_WHITESPACE_CHARS))
     return F.when(text != "", text)
 
 
 def clean_name(col: Column) -> Column:
     """Trimmed, inner whitespace collapsed to one space, proper case (initcap: 'o'brien' -> 'O'brien')."""
-    return F.initcap(F.regexp_replace(_trimmed(col), f"{_WHITESPACE}+", " "))
+    return F.initcap(F.regexp_replace(_trimmed(col), _WHITESPACE_RUN, " "))
 
 
 def email_is_valid(email: Column) -> Column:
@@ -179,7 +183,7 @@ def parse_date(text: Column, formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> C
 
 def clean_amount_text(text: Column) -> Column:
     """Currency symbols and spaces removed; null unless what is left is a signed number (',' thousands only)."""
-    stripped = F.regexp_replace(text, r"(?U)[\p{Sc}\s]", "")
+    stripped = F.regexp_replace(text, "[\\p{Sc}\\s\u00a0\u2007\u202f\u3000]", "")
     return F.when(stripped.rlike(AMOUNT_PATTERN), F.regexp_replace(stripped, ",", ""))
 
 
@@ -202,26 +206,36 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
 
     `rows`: source_file, line_number and the REQUIRED_COLUMNS as raw strings.
     Returns OUTPUT_COLUMNS + `line_number` (of the kept row) + `duplicates_removed` (exact copies of the row
-    dropped from its file). `processing_date` is the run's ISO-8601 timestamp, the same on every row.
-    """
-    raw_cols = [F.col(c) for c in REQUIRED_COLUMNS]
-    cleaned = rows.select("source_file", LINE_NUMBER, *raw_cols, _trimmed(F.col("id")).alias("_id")).repartition(
-        "source_file", "_id"
-    )  # one shuffle serves both windows below (both partition by file and id)
+    dropped from its file) + `issue_mask` (bit i set when ISSUE_KINDS[i] applies). `processing_date` is the run's
+    ISO-8601 timestamp, the same on every row.
 
-    # Exact duplicates: same raw values in the same file; the first line is kept.
-    exact = Window.partitionBy("source_file", "_id", *REQUIRED_COLUMNS)
+    Plan: one shuffle by (file, status) serves the exact-duplicate aggregation and the running-total window (equal
+    rows share a status); duplicate ids come from a narrow aggregate, broadcast back.
+    """
+    status = F.lower(_trimmed(F.col("status")))
+    ident = _trimmed(F.col("id"))
+    keyed = rows.select("source_file", LINE_NUMBER, *REQUIRED_COLUMNS, status.alias("_status"), ident.alias("_id"))
+
+    # Ids carried by two or more different rows of a file (a row hash differing is enough to know they differ).
+    row_hash = F.xxhash64(*[F.coalesce(F.col(c), F.lit("\u0000")) for c in REQUIRED_COLUMNS])
+    duplicate_ids = (
+        keyed.filter(F.col("_id").isNotNull())
+        .groupBy("source_file", "_id")
+        .agg((F.min(row_hash) != F.max(row_hash)).alias("_duplicate_id"))
+        .filter("_duplicate_id")
+    )
+
+    # Exact duplicates: same raw values in the same file; the first line is kept, the others counted.
     deduped = (
-        cleaned.withColumn("_n", F.row_number().over(exact.orderBy(LINE_NUMBER)))
-        .withColumn(DUPLICATES_REMOVED, F.count(F.lit(1)).over(exact) - 1)
-        .filter(F.col("_n") == 1)
-        .withColumn("_id_rows", F.count(F.lit(1)).over(Window.partitionBy("source_file", "_id")))
+        keyed.repartition("source_file", "_status")
+        .groupBy("source_file", "_status", "_id", *REQUIRED_COLUMNS)
+        .agg(F.min(LINE_NUMBER).alias(LINE_NUMBER), (F.count(F.lit(1)) - 1).alias(DUPLICATES_REMOVED))
+        .join(F.broadcast(duplicate_ids), ["source_file", "_id"], "left")
     )
 
     email = _trimmed(F.col("email"))
     date_text = _trimmed(F.col("date"))
     amount_text = _trimmed(F.col("amount"))
-    amount_clean = clean_amount_text(amount_text)
     enriched = deduped.select(
         "source_file",
         LINE_NUMBER,
@@ -231,11 +245,11 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
         email.alias("email"),
         email_is_valid(email).alias("email_valid"),
         parse_date(date_text, date_formats).alias("date"),
-        amount_clean.cast("double").alias("amount"),
-        F.lower(_trimmed(F.col("status"))).alias("status"),
-        (F.col("_id").isNotNull() & (F.col("_id_rows") > 1)).alias("_duplicate_id"),
-        date_text.alias("_date_text"),
-        amount_text.alias("_amount_text"),
+        clean_amount_text(amount_text).cast("double").alias("amount"),
+        F.col("_status").alias("status"),
+        F.coalesce(F.col("_duplicate_id"), F.lit(False)).alias("_duplicate_id"),
+        date_text.isNull().alias("_no_date"),
+        amount_text.isNull().alias("_no_amount"),
     )
 
     issues = {
@@ -244,13 +258,17 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
         MISSING_NAME: F.col("name").isNull(),
         MISSING_EMAIL: F.col("email").isNull(),
         INVALID_EMAIL: F.col("email").isNotNull() & ~F.col("email_valid"),
-        MISSING_DATE: F.col("_date_text").isNull(),
-        INVALID_DATE: F.col("_date_text").isNotNull() & F.col("date").isNull(),
-        MISSING_AMOUNT: F.col("_amount_text").isNull(),
-        INVALID_AMOUNT: F.col("_amount_text").isNotNull() & F.col("amount").isNull(),
+        MISSING_DATE: F.col("_no_date"),
+        INVALID_DATE: ~F.col("_no_date") & F.col("date").isNull(),
+        MISSING_AMOUNT: F.col("_no_amount"),
+        INVALID_AMOUNT: ~F.col("_no_amount") & F.col("amount").isNull(),
         MISSING_STATUS: F.col("status").isNull(),
     }
     issue_text = F.concat_ws(ISSUE_SEPARATOR, *[F.when(issues[kind], F.lit(kind)) for kind in ISSUE_KINDS])
+    issue_mask = reduce(
+        lambda acc, bit: acc + bit,  # distinct powers of two: the sum is the bitwise or
+        [F.when(issues[kind], F.lit(1 << i)).otherwise(F.lit(0)) for i, kind in enumerate(ISSUE_KINDS)],
+    )
 
     # Within (file, status), by date then id (numeric ids numerically) then line: a total, batching-free order.
     running = (
@@ -279,6 +297,7 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
         "source_file",
         LINE_NUMBER,
         DUPLICATES_REMOVED,
+        issue_mask.alias(ISSUE_MASK),
     )
 
 
