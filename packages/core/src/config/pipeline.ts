@@ -66,7 +66,10 @@ export interface RunSettings {
   readonly maxBytesPerRun: number;
   /** Failed attempts of an upload in a run of its own before it is reported failed. */
   readonly maxAttempts: number;
-  /** A slot held this long by a run that never got a Glue run id is repaired by the sweeper. */
+  /**
+   * A slot held this long by a run that never got a Glue run id is repaired by the sweeper. Starts happen inside
+   * one handler invocation, so anything older than the longest handler timeout (plus a margin) is stale.
+   */
   readonly startTimeoutSeconds: number;
   /** How often the sweeper runs. */
   readonly sweepIntervalMinutes: number;
@@ -125,7 +128,7 @@ export function pipelineConfig(stage: string): PipelineConfig {
       maxFilesPerRun: 5_000,
       maxBytesPerRun: 50 * 1024 ** 3,
       maxAttempts: 3,
-      startTimeoutSeconds: 15 * 60,
+      startTimeoutSeconds: 3 * 60,
       sweepIntervalMinutes: 5,
     },
     recorder: {

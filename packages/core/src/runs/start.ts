@@ -51,24 +51,35 @@ async function startClaimedRun(
   const nowIso = now.toISOString();
   // The run item comes first so the sweeper can always find what a crashed start left behind.
   await ledger.createRun(newRunRecord(runKey, key, candidates, nowIso));
-  let manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: candidates });
+  // Two versions of one key pending together: only the newest is read (the job reads a key's current bytes);
+  // the older ones are reported failed as superseded rather than processed with bytes that are not theirs.
+  const { newest, superseded } = newestPerKey(candidates);
+  let manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: newest });
   let taken: UploadRecord[];
   try {
     await objects.putJson(deps.bucket, key, manifest);
-    const results = await mapLimit(candidates, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
-    taken = candidates.filter((_, i) => results[i]);
-    if (taken.length !== candidates.length) {
+    const results = await mapLimit(newest, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
+    taken = newest.filter((_, i) => results[i]);
+    if (taken.length !== newest.length) {
       // Only the slot holder claims, so the pending index lagged; the manifest must list exactly the run.
       log.warn("some pending uploads were already taken; rewriting the manifest", {
         runKey,
-        skipped: candidates.length - taken.length,
+        skipped: newest.length - taken.length,
       });
       if (taken.length > 0) {
         manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
         await objects.putJson(deps.bucket, key, manifest);
-        await ledger.updateRun(runKey, ["starting"], { fileCount: taken.length, bytes: sumBytes(taken) });
       }
     }
+    if (taken.length !== candidates.length) {
+      await ledger.updateRun(runKey, ["starting"], { fileCount: taken.length, bytes: sumBytes(taken) });
+    }
+    await mapLimit(superseded, 32, async ({ old, by }) => {
+      if (!(await ledger.claimUpload(old.uploadId, runKey, nowIso))) return;
+      const error = `superseded: ${by.key} was uploaded again (${by.versionTag}) before this version was processed`;
+      await ledger.settleUpload(old.uploadId, runKey, { status: "failed", error, attempts: old.attempts }, nowIso);
+      log.info("upload superseded", { key: old.key, uploadId: old.uploadId, by: by.uploadId });
+    });
   } catch (error) {
     // Nothing was started: give the claims back now rather than leave them to the sweeper.
     log.error("run start failed before StartJobRun; undoing it", { runKey, error: messageOf(error) });
@@ -132,6 +143,25 @@ export async function undoStart(deps: Deps, runKey: string, manifest: Manifest |
 export async function readManifest(deps: Deps, run: Pick<RunRecord, "manifestKey">): Promise<Manifest | null> {
   const text = await deps.objects.getText(deps.bucket, run.manifestKey);
   return text === null ? null : parseManifest(text, `s3://${deps.bucket}/${run.manifestKey}`);
+}
+
+/** The newest pending version of each key (by last-modified, then version tag), and the older ones it replaces. */
+export function newestPerKey(uploads: readonly UploadRecord[]): {
+  newest: UploadRecord[];
+  superseded: { old: UploadRecord; by: UploadRecord }[];
+} {
+  const byKey = new Map<string, UploadRecord>();
+  const later = (a: UploadRecord, b: UploadRecord) =>
+    a.lastModified > b.lastModified || (a.lastModified === b.lastModified && a.versionTag > b.versionTag);
+  for (const u of uploads) {
+    const seen = byKey.get(u.key);
+    if (!seen || later(u, seen)) byKey.set(u.key, u);
+  }
+  const newest = uploads.filter((u) => byKey.get(u.key) === u);
+  const superseded = uploads
+    .filter((u) => byKey.get(u.key) !== u)
+    .map((old) => ({ old, by: byKey.get(old.key) as UploadRecord }));
+  return { newest, superseded };
 }
 
 function newRunRecord(runKey: string, key: string, uploads: readonly UploadRecord[], now: string): RunRecord {

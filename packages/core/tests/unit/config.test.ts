@@ -37,6 +37,15 @@ describe("pipeline config", () => {
     },
   );
 
+  it.each(["dev", "prod", TWIN_STAGE])(
+    "treats a start as stale only after every handler would have timed out (%s)",
+    (stage) => {
+      const c = pipelineConfig(stage);
+      const longest = Math.max(c.queue.consumerTimeoutSeconds, c.recorder.timeoutSeconds, c.sweeper.timeoutSeconds);
+      expect(c.runs.startTimeoutSeconds).toBeGreaterThan(longest);
+    },
+  );
+
   it("matches prefix AND suffix in one wildcard (an array of two filters would OR them)", () => {
     const key = objectCreatedPattern("b").detail.object.key;
     expect(key).toEqual([{ wildcard: "input/*.csv" }]);

@@ -28,6 +28,35 @@ describe("run start", () => {
   });
 });
 
+describe("two versions of one key pending together", () => {
+  it("runs only the newest and reports the older one failed as superseded", async () => {
+    const w = makeWorld();
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
+    w.clock.advance(1_000);
+    const v1 = w.upload("input/a.csv", "v1");
+    await handleUploadBatch(w.deps, w.config, [v1.message]);
+    w.clock.advance(1_000);
+    const v2 = w.upload("input/a.csv", "v2");
+    await handleUploadBatch(w.deps, w.config, [v2.message]);
+    const [first] = [...w.ledger.runs.values()];
+    await w.writeStats(first?.runKey ?? "");
+    w.glue.finish(first?.glueRunId ?? "", "SUCCEEDED");
+
+    const { recordRunEnd } = await import("../../src/runs/completion.js");
+    const r = await recordRunEnd(w.deps, w.config, {
+      glueRunId: first?.glueRunId ?? "",
+      state: "SUCCEEDED",
+      message: null,
+    });
+
+    const next = r.next?.started ? r.next : null;
+    expect((await w.manifestOf(next?.runKey ?? "")).uploads.map((u) => u.etag)).toEqual([v2.version.etag]);
+    const old = [...w.ledger.uploads.values()].find((u) => u.etag === v1.version.etag);
+    expect(old?.status).toBe("failed");
+    expect(old?.error).toMatch(/^superseded: input\/a.csv was uploaded again/);
+  });
+});
+
 describe("mapLimit", () => {
   it("keeps order and the concurrency bound", async () => {
     let inFlight = 0;
