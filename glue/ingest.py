@@ -147,7 +147,8 @@ def run_ingest(
     return results
 
 
-def _read_lines(spark: SparkSession, uris: list[str], layout: Layout) -> DataFrame:
+def _read_lines(spark: SparkSession, uris: list[str], layout: Layout, date_formats: Sequence[str]) -> DataFrame:
+    """The files' lines, parsed and cleaned row by row (no shuffle): what the run caches."""
     lines = spark.read.text([spark_path(u) for u in uris]).select(
         F.col("_metadata.file_path").alias("_file_path"),
         F.col("_metadata.file_block_start").alias("_block_start"),
@@ -159,12 +160,12 @@ def _read_lines(spark: SparkSession, uris: list[str], layout: Layout) -> DataFra
         "_file_path",
         "_block_start",
         "_row_id",
-        F.col("value").rlike(r"^\s*$").alias("_blank"),
+        (F.btrim(F.col("value"), F.lit(" \t")) == "").alias("_blank"),
         # Bytes that are not UTF-8 do not survive a decode/encode round trip.
         (F.col("value").cast("binary") != F.encode(F.col("value"), "UTF-8")).alias("_bad_utf8"),
         "value",
     )
-    return transform.parse_lines(lines, layout.field_count, dict(layout.positions))
+    return transform.clean(transform.parse_lines(lines, layout.field_count, dict(layout.positions)), date_formats)
 
 
 def _process(
@@ -182,11 +183,11 @@ def _process(
     for i, layout in sorted(layouts.items()):
         by_layout[layout].append(i)
     parts = [
-        _read_lines(spark, [storage.join_uri(data_root, uploads[i].key) for i in idxs], layout)
+        _read_lines(spark, [storage.join_uri(data_root, uploads[i].key) for i in idxs], layout, date_formats)
         for layout, idxs in by_layout.items()
     ]
     parsed = reduce(DataFrame.unionByName, parts).cache()
-    processed = None
+    summary = None
     clock = time.perf_counter()
     try:
         # Pass 1 (reads the files once, fills the cache): per text split, its rows (to number lines) and counts.
@@ -202,7 +203,7 @@ def _process(
             )
             .collect()
         )
-        LOG.info("pass 1 (read, parse, cache): %.2fs", time.perf_counter() - clock)
+        LOG.info("pass 1 (read, parse, clean, cache): %.2fs", time.perf_counter() - clock)
         identity = {path_identity(storage.join_uri(data_root, uploads[i].key)): i for i in layouts}
         per_file: dict[int, list] = defaultdict(list)
         for b in blocks:
@@ -239,26 +240,28 @@ def _process(
         )
 
         rows = lines.filter(F.col("_upload").isin(good) & ~corrupt).select(
-            "source_file", transform.LINE_NUMBER, *transform.REQUIRED_COLUMNS
+            "source_file", transform.LINE_NUMBER, *transform.CLEAN_COLUMNS
         )
-        processed = transform.transform(rows, processing_date, date_formats).cache()
+        summary = transform.duplicate_summary(rows).cache()
 
-        # Pass 2 (cache + the rules' shuffle, fills the second cache): processed rows and issues per upload.
-        mask = F.col(transform.ISSUE_MASK)
-        per_issue = [
-            F.sum((mask.bitwiseAND(1 << bit) != 0).cast("long")).alias(kind)
-            for bit, kind in enumerate(transform.ISSUE_KINDS)
-        ]
+        # Pass 2 (cache + one narrow shuffle): processed rows, duplicates and issues per upload.
         clock = time.perf_counter()
-        summary = {
+        duplicate_id_rows = F.when(F.col("id").isNotNull() & (F.col("rows") > 1), F.col("rows")).otherwise(0)
+        row_issues = [k for k in transform.ISSUE_KINDS if k != transform.DUPLICATE_ID]
+        per_file = {
             r["source_file"]: r
-            for r in processed.groupBy("source_file")
-            .agg(F.count(F.lit(1)).alias("processed"), F.sum(transform.DUPLICATES_REMOVED).alias("dups"), *per_issue)
+            for r in summary.groupBy("source_file")
+            .agg(
+                F.sum("rows").alias("processed"),
+                F.sum("duplicates").alias("dups"),
+                F.sum(duplicate_id_rows).alias(transform.DUPLICATE_ID),
+                *[F.sum(k).alias(k) for k in row_issues],
+            )
             .collect()
         }
-        LOG.info("pass 2 (rules, cache): %.2fs", time.perf_counter() - clock)
+        LOG.info("pass 2 (duplicates, issues): %.2fs", time.perf_counter() - clock)
         for i in good:
-            s = summary.get(uploads[i].key)
+            s = per_file.get(uploads[i].key)
             r = results[i]
             if s is not None:
                 r.rows_processed = s["processed"]
@@ -284,7 +287,9 @@ def _process(
                     rejected.coalesce(1).sortWithinPartitions(transform.LINE_NUMBER),
                     storage.join_uri(output_root, entry.rejected_prefix),
                 )
-                out = processed.filter(F.col("source_file") == entry.key)
+                # Pass 3 per upload (cache + the rules' shuffle and sort, this upload's rows only).
+                mine = F.col("source_file") == entry.key
+                out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
                 out = out.coalesce(max(1, math.ceil(r.rows_processed / ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
@@ -294,6 +299,6 @@ def _process(
                 results[i] = r.fail(f"{entry.key}: could not write output: {error_summary(err)}")
         LOG.info("writes: %.2fs", time.perf_counter() - clock)
     finally:
-        if processed is not None:
-            processed.unpersist()
+        if summary is not None:
+            summary.unpersist()
         parsed.unpersist()

@@ -12,6 +12,9 @@ LOCAL_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
     "spark.sql.adaptive.enabled": "true",
+    # No .crc side files next to local outputs (the twin copies output folders to its S3 as they are).
+    "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+    "spark.hadoop.fs.file.impl.disable.cache": "true",
     # Never fetch anything at run time.
     "spark.jars.packages": "",
     "spark.jars.ivySettings": "",

@@ -33,10 +33,13 @@ OUTPUT_COLUMNS = (
     "source_file",
 )
 REJECTED_COLUMNS = ("source_file", "line_number", "reason", "raw_line")
-# Helper columns `transform` adds next to OUTPUT_COLUMNS (not written to the processed CSV).
+# Helper columns next to OUTPUT_COLUMNS (not written to the processed CSV).
 LINE_NUMBER = "line_number"
-DUPLICATES_REMOVED = "duplicates_removed"
 ISSUE_MASK = "issue_mask"
+ROW_HASH = "_row_hash"
+ROW_HASH2 = "_row_hash2"
+# What `clean` adds in place of the raw REQUIRED_COLUMNS.
+CLEAN_COLUMNS = (ROW_HASH, ROW_HASH2, *REQUIRED_COLUMNS, "email_valid", ISSUE_MASK)
 
 DEFAULT_DATE_FORMATS = ("dd-MM-yyyy", "yyyy-MM-dd")
 # Local part, "@", dot-separated domain labels, alphabetic top-level domain of 2+ letters.
@@ -168,23 +171,45 @@ def date_format_regex(pattern: str) -> tuple[str, tuple[str, ...]]:
     return regex + "$", tuple(order)
 
 
+def _date_parts(text: Column, pattern: str) -> tuple[str, dict[str, Column]]:
+    """The pattern's regex and its year/month/day as int columns (substrings when every token is fixed-width)."""
+    regex, order = date_format_regex(pattern)
+    tokens = re.findall(r"yyyy|MM|dd|M|d|.", pattern)
+    if all(t not in ("M", "d") for t in tokens):
+        parts, position = {}, 1
+        for token in tokens:
+            if token in _DATE_TOKENS:
+                parts[_DATE_TOKENS[token][1]] = F.substring(text, position, len(token)).cast("int")
+            position += len(token)
+        return regex, parts
+    return regex, {unit: F.regexp_extract(text, regex, i + 1).cast("int") for i, unit in enumerate(order)}
+
+
+def _days_in_month(y: Column, m: Column) -> Column:
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    return F.when(m == 2, F.when(leap, 29).otherwise(28)).when(m.isin(4, 6, 9, 11), 30).otherwise(31)
+
+
 def parse_date(text: Column, formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> Column:
     """The first format (in list order) the text matches and that names a real calendar day; else null."""
     candidates = []
     for pattern in formats:
-        regex, order = date_format_regex(pattern)
-        part = {unit: F.regexp_extract(text, regex, i + 1).cast("int") for i, unit in enumerate(order)}
+        regex, part = _date_parts(text, pattern)
         y, m, d = part["y"], part["m"], part["d"]
-        real_day = m.between(1, 12) & (d >= 1) & (d <= F.dayofmonth(F.last_day(F.make_date(y, m, F.lit(1)))))
+        real_day = m.between(1, 12) & (d >= 1) & (d <= _days_in_month(y, m))
         # make_date is only reached for a real day, so ANSI mode cannot make it throw.
         candidates.append(F.when(text.rlike(regex), F.when(real_day, F.make_date(y, m, d))))
     return F.coalesce(*candidates)
 
 
+# Removed from amounts before they are read: currency symbols and spaces (incl. no-break spaces).
+CURRENCY_AND_SPACES = "$€£¥₹₩₽¢" + " \t\u00a0\u2007\u202f\u3000"
+
+
 def clean_amount_text(text: Column) -> Column:
     """Currency symbols and spaces removed; null unless what is left is a signed number (',' thousands only)."""
-    stripped = F.regexp_replace(text, "[\\p{Sc}\\s\u00a0\u2007\u202f\u3000]", "")
-    return F.when(stripped.rlike(AMOUNT_PATTERN), F.regexp_replace(stripped, ",", ""))
+    stripped = F.translate(text, CURRENCY_AND_SPACES, "")
+    return F.when(stripped.rlike(AMOUNT_PATTERN), F.translate(stripped, ",", ""))
 
 
 def amount_category(amount: Column) -> Column:
@@ -201,60 +226,37 @@ def _id_as_number(id_col: Column) -> Column:
     return F.when(id_col.rlike(r"^-?\d{1,18}$"), id_col.cast("long"))
 
 
-def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> DataFrame:
-    """Cleans and enriches parsed rows of one or more files; each file's rows depend on that file only.
+def _row_hashes(cols: Sequence[str]) -> tuple[Column, Column]:
+    """Two independent hashes of the raw values (96 bits together): equal rows are found without comparing them."""
+    values = [F.coalesce(F.col(c), F.lit("\u0000")) for c in cols]
+    return F.xxhash64(*values), F.hash(*values)
 
-    `rows`: source_file, line_number and the REQUIRED_COLUMNS as raw strings.
-    Returns OUTPUT_COLUMNS + `line_number` (of the kept row) + `duplicates_removed` (exact copies of the row
-    dropped from its file) + `issue_mask` (bit i set when ISSUE_KINDS[i] applies). `processing_date` is the run's
-    ISO-8601 timestamp, the same on every row.
 
-    Plan: one shuffle by (file, status) serves the exact-duplicate aggregation and the running-total window (equal
-    rows share a status); duplicate ids come from a narrow aggregate, broadcast back.
-    """
-    status = F.lower(_trimmed(F.col("status")))
-    ident = _trimmed(F.col("id"))
-    keyed = rows.select("source_file", LINE_NUMBER, *REQUIRED_COLUMNS, status.alias("_status"), ident.alias("_id"))
-
-    # Ids carried by two or more different rows of a file (a row hash differing is enough to know they differ).
-    row_hash = F.xxhash64(*[F.coalesce(F.col(c), F.lit("\u0000")) for c in REQUIRED_COLUMNS])
-    duplicate_ids = (
-        keyed.filter(F.col("_id").isNotNull())
-        .groupBy("source_file", "_id")
-        .agg((F.min(row_hash) != F.max(row_hash)).alias("_duplicate_id"))
-        .filter("_duplicate_id")
-    )
-
-    # Exact duplicates: same raw values in the same file; the first line is kept, the others counted.
-    deduped = (
-        keyed.repartition("source_file", "_status")
-        .groupBy("source_file", "_status", "_id", *REQUIRED_COLUMNS)
-        .agg(F.min(LINE_NUMBER).alias(LINE_NUMBER), (F.count(F.lit(1)) - 1).alias(DUPLICATES_REMOVED))
-        .join(F.broadcast(duplicate_ids), ["source_file", "_id"], "left")
-    )
-
+def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> DataFrame:
+    """Row-local rules (no shuffle): the REQUIRED_COLUMNS are replaced by their cleaned values, and each row gets
+    `issue_mask` (bit i set when ISSUE_KINDS[i] applies; duplicate_id is not row-local and is added by `enrich`)
+    and two hashes of its raw values. Other columns of `rows` are kept."""
+    keep = [c for c in rows.columns if c not in REQUIRED_COLUMNS]
     email = _trimmed(F.col("email"))
     date_text = _trimmed(F.col("date"))
     amount_text = _trimmed(F.col("amount"))
-    enriched = deduped.select(
-        "source_file",
-        LINE_NUMBER,
-        DUPLICATES_REMOVED,
-        F.col("_id").alias("id"),
+    row_hash, row_hash2 = _row_hashes(REQUIRED_COLUMNS)
+    cleaned = rows.select(
+        *keep,
+        row_hash.alias(ROW_HASH),
+        row_hash2.alias(ROW_HASH2),
+        _trimmed(F.col("id")).alias("id"),
         clean_name(F.col("name")).alias("name"),
         email.alias("email"),
         email_is_valid(email).alias("email_valid"),
         parse_date(date_text, date_formats).alias("date"),
         clean_amount_text(amount_text).cast("double").alias("amount"),
-        F.col("_status").alias("status"),
-        F.coalesce(F.col("_duplicate_id"), F.lit(False)).alias("_duplicate_id"),
+        F.lower(_trimmed(F.col("status"))).alias("status"),
         date_text.isNull().alias("_no_date"),
         amount_text.isNull().alias("_no_amount"),
     )
-
     issues = {
         MISSING_ID: F.col("id").isNull(),
-        DUPLICATE_ID: F.col("_duplicate_id"),
         MISSING_NAME: F.col("name").isNull(),
         MISSING_EMAIL: F.col("email").isNull(),
         INVALID_EMAIL: F.col("email").isNotNull() & ~F.col("email_valid"),
@@ -264,24 +266,71 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
         INVALID_AMOUNT: ~F.col("_no_amount") & F.col("amount").isNull(),
         MISSING_STATUS: F.col("status").isNull(),
     }
-    issue_text = F.concat_ws(ISSUE_SEPARATOR, *[F.when(issues[kind], F.lit(kind)) for kind in ISSUE_KINDS])
-    issue_mask = reduce(
+    mask = reduce(
         lambda acc, bit: acc + bit,  # distinct powers of two: the sum is the bitwise or
-        [F.when(issues[kind], F.lit(1 << i)).otherwise(F.lit(0)) for i, kind in enumerate(ISSUE_KINDS)],
+        [F.when(issues[kind], F.lit(1 << ISSUE_KINDS.index(kind))).otherwise(F.lit(0)) for kind in issues],
+    )
+    return cleaned.select(*[c for c in cleaned.columns if c not in ("_no_date", "_no_amount")], mask.alias(ISSUE_MASK))
+
+
+def has_issue(mask: Column, kind: str) -> Column:
+    return mask.bitwiseAND(1 << ISSUE_KINDS.index(kind)) != 0
+
+
+def duplicate_summary(cleaned: DataFrame) -> DataFrame:
+    """Per (source_file, id) of cleaned rows: `rows` (distinct rows kept), `duplicates` (exact copies removed),
+    and per row-local issue kind the number of kept rows that have it. One narrow shuffle; the stats and the
+    duplicate-id flags both come from it."""
+    per_row = (
+        cleaned.repartition("source_file", "id")
+        .groupBy("source_file", "id", ROW_HASH, ROW_HASH2)
+        .agg(F.count(F.lit(1)).alias("_copies"), F.max(ISSUE_MASK).alias("_mask"))
+    )
+    return per_row.groupBy("source_file", "id").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.col("_copies") - 1).alias("duplicates"),
+        *[
+            F.sum(has_issue(F.col("_mask"), kind).cast("long")).alias(kind)
+            for kind in ISSUE_KINDS
+            if kind != DUPLICATE_ID
+        ],
     )
 
-    # Within (file, status), by date then id (numeric ids numerically) then line: a total, batching-free order.
-    running = (
-        Window.partitionBy("source_file", "status")
-        .orderBy(
-            F.col("date").asc_nulls_last(),
-            _id_as_number(F.col("id")).asc_nulls_last(),
-            F.col("id").asc_nulls_last(),
-            F.col(LINE_NUMBER).asc(),
-        )
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+
+def enrich(cleaned: DataFrame, summary: DataFrame, processing_date: str) -> DataFrame:
+    """Exact duplicates removed, duplicate ids flagged, running totals, issues text: OUTPUT_COLUMNS + line_number.
+
+    One shuffle by (file, status) and one sort serve all of it: exact duplicates share status, date and id, so they
+    are neighbours in the running-total order and the later copies (by line) are dropped by comparing hashes.
+    """
+    duplicate_ids = summary.filter(F.col("id").isNotNull() & (F.col("rows") > 1)).select(
+        "source_file", "id", F.lit(True).alias("_duplicate_id")
     )
-    return enriched.select(
+    rows = cleaned.join(F.broadcast(duplicate_ids), ["source_file", "id"], "left").select(
+        "*", F.xxhash64("source_file", "status").alias("_group"), _id_as_number(F.col("id")).alias("_id_number")
+    )
+    # Within (file, status), by date then id (numeric ids numerically), then a total, batching-free tie-break.
+    ordered = Window.partitionBy("_group", "source_file", "status").orderBy(
+        F.col("date").asc_nulls_last(),
+        F.col("_id_number").asc_nulls_last(),  # a column, so both windows share one sort
+        F.col("id").asc_nulls_last(),
+        F.col(ROW_HASH),
+        F.col(ROW_HASH2),
+        F.col(LINE_NUMBER),
+    )
+    same_as_previous = (F.lag(ROW_HASH).over(ordered) == F.col(ROW_HASH)) & (
+        F.lag(ROW_HASH2).over(ordered) == F.col(ROW_HASH2)
+    )
+    kept = rows.withColumn("_copy", F.coalesce(same_as_previous, F.lit(False))).filter(~F.col("_copy"))
+
+    mask = F.col(ISSUE_MASK)
+    duplicate_id = F.coalesce(F.col("_duplicate_id"), F.lit(False))
+    flags = [duplicate_id if kind == DUPLICATE_ID else has_issue(mask, kind) for kind in ISSUE_KINDS]
+    issue_text = F.concat_ws(
+        ISSUE_SEPARATOR, *[F.when(flag, F.lit(kind)) for flag, kind in zip(flags, ISSUE_KINDS, strict=True)]
+    )
+    running = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return kept.select(
         "id",
         "name",
         "email",
@@ -296,9 +345,17 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
         F.lit(processing_date).alias("processing_date"),
         "source_file",
         LINE_NUMBER,
-        DUPLICATES_REMOVED,
-        issue_mask.alias(ISSUE_MASK),
     )
+
+
+def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> DataFrame:
+    """All the rules on parsed rows of one or more files; each file's rows depend on that file only.
+
+    `rows`: source_file, line_number and the REQUIRED_COLUMNS as raw strings. Returns OUTPUT_COLUMNS +
+    line_number. `processing_date` is the run's ISO-8601 timestamp, the same on every row.
+    """
+    cleaned = clean(rows, date_formats)
+    return enrich(cleaned, duplicate_summary(cleaned), processing_date)
 
 
 def output_rows(processed: DataFrame) -> DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from support import PROCESSING_DATE, row, run_transform
+from support import PROCESSING_DATE, row, rows_df, run_transform
 
 import transform
 
@@ -127,9 +127,16 @@ def test_duplicate_id_in_file_is_flagged_on_every_row_with_that_id(spark):
 
 def test_exact_duplicates_are_removed_counted_and_the_first_line_kept(spark):
     out = run_transform(spark, [row(), row(id_="2"), row(), row()])
-    assert [(r["id"], r["line_number"], r["duplicates_removed"], r["data_quality_issues"]) for r in out] == [
-        ("1", 2, 2, ""),
-        ("2", 3, 0, ""),
+    assert [(r["id"], r["line_number"], r["data_quality_issues"]) for r in out] == [("1", 2, ""), ("2", 3, "")]
+    summary = transform.duplicate_summary(transform.clean(rows_df(spark, [row(), row(id_="2"), row(), row()])))
+    assert sorted((r["id"], r["rows"], r["duplicates"]) for r in summary.collect()) == [("1", 1, 2), ("2", 1, 0)]
+
+
+def test_rows_differing_only_in_spacing_are_not_exact_duplicates(spark):
+    out = run_transform(spark, [row(name="Ann Lee"), row(name="Ann  Lee")])
+    assert [(r["name"], r["line_number"], r["data_quality_issues"]) for r in out] == [
+        ("Ann Lee", 2, "duplicate_id"),
+        ("Ann Lee", 3, "duplicate_id"),
     ]
 
 
@@ -139,8 +146,6 @@ def test_processing_date_is_one_value_and_source_file_is_the_key(spark):
 
 
 def test_output_columns_are_in_the_seeds_order(spark):
-    from support import rows_df
-
     out = transform.output_rows(transform.transform(rows_df(spark, [row()]), PROCESSING_DATE))
     assert out.columns == [
         "id", "name", "email", "email_valid", "date", "amount", "amount_category", "status",
