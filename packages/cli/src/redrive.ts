@@ -37,7 +37,7 @@ export function depsFor(target: Target): Deps {
     ledger: target.ledger,
     objects: new S3Objects(target.s3),
     glue: new GlueJobs(target.glue, target.glueJob),
-    clock: { now: () => new Date() },
+    clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log: { info: quiet, warn: quiet, error: quiet },
     metrics: { add: quiet },
     newRunKey,

@@ -56,7 +56,7 @@ export function runtime(): Runtime {
     ledger: new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) }),
     objects: new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
     glue: new GlueJobs(new GlueClient({}), jobName),
-    clock: { now: () => new Date() },
+    clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log,
     metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
     newRunKey,

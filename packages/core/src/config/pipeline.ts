@@ -71,6 +71,13 @@ export interface RunSettings {
    * one handler invocation, so anything older than the longest handler timeout (plus a margin) is stale.
    */
   readonly startTimeoutSeconds: number;
+  /**
+   * The settle window: after taking the run slot, the holder re-reads the pending uploads every `settleMs` until the
+   * list stops growing (at most `maxSettleRounds` times), so a burst split across concurrent invocations (Lambda runs
+   * two batches at once) joins one run instead of two.
+   */
+  readonly settleMs: number;
+  readonly maxSettleRounds: number;
   /** How often the sweeper runs. */
   readonly sweepIntervalMinutes: number;
 }
@@ -129,6 +136,8 @@ export function pipelineConfig(stage: string): PipelineConfig {
       maxBytesPerRun: 50 * 1024 ** 3,
       maxAttempts: 3,
       startTimeoutSeconds: 3 * 60,
+      settleMs: 1_000,
+      maxSettleRounds: 5,
       sweepIntervalMinutes: 5,
     },
     recorder: {

@@ -89,6 +89,8 @@ export interface GlueRunner {
 
 export interface Clock {
   now(): Date;
+  /** Waits (briefly; used only for the run start's settle window). */
+  sleep(ms: number): Promise<void>;
 }
 
 export interface Log {

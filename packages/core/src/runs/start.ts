@@ -26,7 +26,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings): Promise<Start
       if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
       continue;
     }
-    const pending = await deps.ledger.listPending(runs.maxFilesPerRun);
+    const pending = await settledPending(deps, runs);
     const chosen = selectRunUploads(pending, runs);
     if (chosen.length === 0) {
       const { wakeup } = await deps.ledger.releaseSlot(runKey);
@@ -37,6 +37,22 @@ export async function startNextRun(deps: Deps, runs: RunSettings): Promise<Start
     if (outcome) return outcome;
   }
   return { started: false, reason: "nothing-pending" };
+}
+
+/** The pending uploads once the list stops growing (see RunSettings.settleMs), or as soon as a run is full. */
+async function settledPending(deps: Deps, runs: RunSettings): Promise<UploadRecord[]> {
+  let pending = await deps.ledger.listPending(runs.maxFilesPerRun);
+  for (
+    let round = 0;
+    round < runs.maxSettleRounds && pending.length > 0 && pending.length < runs.maxFilesPerRun;
+    round++
+  ) {
+    await deps.clock.sleep(runs.settleMs);
+    const again = await deps.ledger.listPending(runs.maxFilesPerRun);
+    if (again.length === pending.length) break;
+    pending = again;
+  }
+  return pending;
 }
 
 /** With the slot held by `runKey`: manifest, claims, StartJobRun. Returns null when no upload could be claimed. */

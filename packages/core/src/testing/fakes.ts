@@ -13,6 +13,10 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     this.ms += ms;
   }
+  /** Simulated time does not move; other pending work (a concurrent invocation) gets to run meanwhile. */
+  async sleep(_ms: number): Promise<void> {
+    for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 export class MemoryObjects implements ObjectStore {

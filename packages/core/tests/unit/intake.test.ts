@@ -3,6 +3,15 @@ import { handleUploadBatch } from "../../src/runs/intake.js";
 import { GlueServiceError } from "../../src/testing/fakes.js";
 import { makeWorld } from "../helpers/world.js";
 
+/** The second invocation's HeadObject calls answer a little later, as when it starts a moment after the first. */
+function slowHeadsFor(w: ReturnType<typeof makeWorld>, prefix: string) {
+  const head = w.objects.head.bind(w.objects);
+  w.objects.head = async (bucket, key) => {
+    if (key.startsWith(prefix)) for (let i = 0; i < 8; i++) await new Promise<void>((r) => setImmediate(r));
+    return head(bucket, key);
+  };
+}
+
 describe("intake: many uploads → one run", () => {
   it("starts ONE run holding every upload of a burst", async () => {
     const w = makeWorld();
@@ -96,10 +105,11 @@ describe("intake: many uploads → one run", () => {
     expect(r.recorded).toBe(1);
   });
 
-  it("lets two concurrent invocations start only one run, and loses nothing", async () => {
+  it("lets two concurrent invocations of one burst start ONE run holding all of it (settle window)", async () => {
     const w = makeWorld();
     const a = Array.from({ length: 30 }, (_, i) => w.upload(`input/a${i}.csv`).message);
     const b = Array.from({ length: 30 }, (_, i) => w.upload(`input/b${i}.csv`).message);
+    slowHeadsFor(w, "input/b");
 
     const [ra, rb] = await Promise.all([
       handleUploadBatch(w.deps, w.config, a),
@@ -107,12 +117,26 @@ describe("intake: many uploads → one run", () => {
     ]);
 
     expect(w.glue.runs.size).toBe(1);
-    expect([ra.run?.started, rb.run?.started].filter(Boolean)).toHaveLength(1);
-    const statuses = [...w.ledger.uploads.values()].map((u) => u.status);
-    expect(statuses).toHaveLength(60);
-    expect(statuses.every((s) => s === "running" || s === "pending")).toBe(true);
-    // whatever did not make it into the run is pending and the slot is flagged for a wake-up
-    if (statuses.includes("pending")) expect(w.ledger.slot.wakeup).toBe(true);
+    const started = [ra.run, rb.run].filter((r) => r?.started);
+    expect(started).toHaveLength(1);
+    expect(started[0]?.started && started[0].files).toBe(60);
+    expect([...w.ledger.uploads.values()].every((u) => u.status === "running")).toBe(true);
+  });
+
+  it("without a settle window, the same race splits the burst, and the wake-up still loses nothing", async () => {
+    const w = makeWorld();
+    const config = { ...w.config, runs: { ...w.config.runs, maxSettleRounds: 0 } };
+    const a = Array.from({ length: 30 }, (_, i) => w.upload(`input/a${i}.csv`).message);
+    const b = Array.from({ length: 30 }, (_, i) => w.upload(`input/b${i}.csv`).message);
+    slowHeadsFor(w, "input/b");
+
+    await Promise.all([handleUploadBatch(w.deps, config, a), handleUploadBatch(w.deps, config, b)]);
+
+    expect(w.glue.runs.size).toBe(1);
+    const byStatus = (s: string) => [...w.ledger.uploads.values()].filter((u) => u.status === s).map((u) => u.key);
+    expect(byStatus("running").every((k) => k.startsWith("input/a"))).toBe(true);
+    expect(byStatus("pending")).toHaveLength(30);
+    expect(w.ledger.slot.wakeup).toBe(true);
   });
 
   it("caps a manifest by file count and leaves the overflow pending", async () => {
