@@ -27,6 +27,6 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     });
     return { batchItemFailures: result.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   } finally {
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }

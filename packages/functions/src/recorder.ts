@@ -26,7 +26,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
       }
     }
   } finally {
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
   return { batchItemFailures };
 }

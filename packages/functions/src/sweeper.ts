@@ -11,6 +11,6 @@ export async function handler(_event?: unknown, context?: Context): Promise<Swee
     logger.info("sweep done", { ...report });
     return report;
   } finally {
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }

@@ -24,12 +24,6 @@ export const TWIN_NAMES = {
   glueJob: `${prefix}-ingest-job`,
 } as const;
 
-/**
- * The recorder's SQS trigger: Lambda's defaults for a small batch (10 records, no batching window), so a run's end
- * is recorded as soon as its event arrives.
- */
-export const RECORDER_MAPPING = { batchSize: 10, batchingWindowSeconds: 0, maximumConcurrency: 2 } as const;
-
 /** Lambda's invocation payload limit: a batch is cut before its bodies pass this. */
 export const LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
 

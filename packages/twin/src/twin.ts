@@ -11,7 +11,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { GLUE_VERSION, pipelineConfig, TWIN_STAGE } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { clientConfig, handlerEnv, sdkEnv, type TwinEndpoints } from "./aws.js";
-import { GLUE_FAIL_KEYS_ENV, RECORDER_MAPPING, TWIN_NAMES } from "./constants.js";
+import { GLUE_FAIL_KEYS_ENV, TWIN_NAMES } from "./constants.js";
 import { messageOf } from "./errors.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
@@ -194,9 +194,9 @@ export class Twin {
         sqs,
         queueUrl: queues.recorder.url,
         queueArn: queues.recorder.arn,
-        batchSize: RECORDER_MAPPING.batchSize,
-        batchingWindowSeconds: RECORDER_MAPPING.batchingWindowSeconds,
-        concurrency: RECORDER_MAPPING.maximumConcurrency,
+        batchSize: config.recorder.batchSize,
+        batchingWindowSeconds: config.recorder.batchingWindowSeconds,
+        concurrency: config.recorder.maximumConcurrency,
         timeoutSeconds: config.recorder.timeoutSeconds,
         handler: handlers.recorder,
         log,
