@@ -46,6 +46,8 @@ DEFAULT_DATE_FORMATS = ("dd-MM-yyyy", "yyyy-MM-dd")
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 # After currency symbols and spaces are gone: optional sign, digits with optional ',' thousands groups, decimals.
 AMOUNT_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$"
+# Removed from amounts before they are read: currency symbols and spaces (incl. no-break spaces).
+CURRENCY_AND_SPACES = "$€£¥₹₩₽¢" + " \t\u00a0\u2007\u202f\u3000"
 LOW_MEDIUM_BOUNDARY = 100.0
 MEDIUM_HIGH_BOUNDARY = 200.0
 
@@ -132,17 +134,6 @@ def rejected_rows(parsed: DataFrame, field_count: int) -> DataFrame:
     )
 
 
-def _trimmed(col: Column) -> Column:
-    """Trimmed of whitespace (incl. no-break spaces); null when nothing is left."""
-    text = F.btrim(col, F.lit(_WHITESPACE_CHARS))
-    return F.when(text != "", text)
-
-
-def clean_name(col: Column) -> Column:
-    """Trimmed, inner whitespace collapsed to one space, proper case (initcap: 'o'brien' -> 'O'brien')."""
-    return F.initcap(F.regexp_replace(_trimmed(col), _WHITESPACE_RUN, " "))
-
-
 def email_is_valid(email: Column) -> Column:
     return F.coalesce(email.rlike(EMAIL_PATTERN), F.lit(False))
 
@@ -190,28 +181,6 @@ def _days_in_month(y: Column, m: Column) -> Column:
     return F.when(m == 2, F.when(leap, 29).otherwise(28)).when(m.isin(4, 6, 9, 11), 30).otherwise(31)
 
 
-def parse_date(text: Column, formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> Column:
-    """The first format (in list order) the text matches and that names a real calendar day; else null."""
-    candidates = []
-    for pattern in formats:
-        regex, part = _date_parts(text, pattern)
-        y, m, d = part["y"], part["m"], part["d"]
-        real_day = m.between(1, 12) & (d >= 1) & (d <= _days_in_month(y, m))
-        # make_date is only reached for a real day, so ANSI mode cannot make it throw.
-        candidates.append(F.when(text.rlike(regex), F.when(real_day, F.make_date(y, m, d))))
-    return F.coalesce(*candidates)
-
-
-# Removed from amounts before they are read: currency symbols and spaces (incl. no-break spaces).
-CURRENCY_AND_SPACES = "$€£¥₹₩₽¢" + " \t\u00a0\u2007\u202f\u3000"
-
-
-def clean_amount_text(text: Column) -> Column:
-    """Currency symbols and spaces removed; null unless what is left is a signed number (',' thousands only)."""
-    stripped = F.translate(text, CURRENCY_AND_SPACES, "")
-    return F.when(stripped.rlike(AMOUNT_PATTERN), F.translate(stripped, ",", ""))
-
-
 def amount_category(amount: Column) -> Column:
     """low < 100 <= medium < 200 <= high; null when there is no amount."""
     return (
@@ -235,25 +204,54 @@ def _row_hashes(cols: Sequence[str]) -> tuple[Column, Column]:
 def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> DataFrame:
     """Row-local rules (no shuffle): the REQUIRED_COLUMNS are replaced by their cleaned values, and each row gets
     `issue_mask` (bit i set when ISSUE_KINDS[i] applies; duplicate_id is not row-local and is added by `enrich`)
-    and two hashes of its raw values. Other columns of `rows` are kept."""
+    and two hashes of its raw values. Other columns of `rows` are kept.
+
+    Written as stages of projections: a value used many times (a trimmed text, a date part) is computed once in
+    one stage and read as a column by the next (Spark does not collapse stages that would repeat such work).
+    """
     keep = [c for c in rows.columns if c not in REQUIRED_COLUMNS]
-    email = _trimmed(F.col("email"))
-    date_text = _trimmed(F.col("date"))
-    amount_text = _trimmed(F.col("amount"))
     row_hash, row_hash2 = _row_hashes(REQUIRED_COLUMNS)
-    cleaned = rows.select(
+    carried = [*keep, ROW_HASH, ROW_HASH2]
+    trimmed = rows.select(
         *keep,
         row_hash.alias(ROW_HASH),
         row_hash2.alias(ROW_HASH2),
-        _trimmed(F.col("id")).alias("id"),
-        clean_name(F.col("name")).alias("name"),
-        email.alias("email"),
-        email_is_valid(email).alias("email_valid"),
-        parse_date(date_text, date_formats).alias("date"),
-        clean_amount_text(amount_text).cast("double").alias("amount"),
-        F.lower(_trimmed(F.col("status"))).alias("status"),
-        date_text.isNull().alias("_no_date"),
-        amount_text.isNull().alias("_no_amount"),
+        *[F.btrim(F.col(c), F.lit(_WHITESPACE_CHARS)).alias(f"_t_{c}") for c in REQUIRED_COLUMNS],
+    ).select(*carried, *[F.when(F.col(f"_t_{c}") != "", F.col(f"_t_{c}")).alias(f"_{c}") for c in REQUIRED_COLUMNS])
+
+    date_parts, date_candidates = [], []
+    for i, pattern in enumerate(date_formats):
+        regex, part = _date_parts(F.col("_date"), pattern)
+        names = {"y": f"_dy{i}", "m": f"_dmo{i}", "d": f"_dd{i}"}
+        date_parts += [F.col("_date").rlike(regex).alias(f"_dmatch{i}"), *[part[u].alias(names[u]) for u in "ymd"]]
+        y, m, d = (F.col(names[u]) for u in "ymd")
+        real_day = m.between(1, 12) & (d >= 1) & (d <= _days_in_month(y, m))
+        # make_date is only reached for a real day, so ANSI mode cannot make it throw.
+        date_candidates.append(F.when(F.col(f"_dmatch{i}") & real_day, F.make_date(y, m, d)))
+    pieces = trimmed.select(
+        *carried,
+        "_id",
+        "_email",
+        "_date",
+        "_amount",
+        F.initcap(F.regexp_replace(F.col("_name"), _WHITESPACE_RUN, " ")).alias("name"),
+        email_is_valid(F.col("_email")).alias("email_valid"),
+        F.lower(F.col("_status")).alias("status"),
+        F.translate(F.col("_amount"), CURRENCY_AND_SPACES, "").alias("_amount_s"),
+        *date_parts,
+    )
+    amount = F.when(F.col("_amount_s").rlike(AMOUNT_PATTERN), F.translate(F.col("_amount_s"), ",", ""))
+    cleaned = pieces.select(
+        *carried,
+        F.col("_id").alias("id"),
+        "name",
+        F.col("_email").alias("email"),
+        "email_valid",
+        F.coalesce(*date_candidates).alias("date"),
+        amount.cast("double").alias("amount"),
+        "status",
+        F.col("_date").isNull().alias("_no_date"),
+        F.col("_amount").isNull().alias("_no_amount"),
     )
     issues = {
         MISSING_ID: F.col("id").isNull(),
