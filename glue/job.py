@@ -120,7 +120,9 @@ def main(argv: Sequence[str]) -> dict:
             from awsglue.utils import getResolvedOptions
 
             job.init(getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"], {})
-        stats = execute(glue_context.spark_session, args)
+        from session import apply_job_settings
+
+        stats = execute(apply_job_settings(glue_context.spark_session), args)
         job.commit()
         return stats
     from session import local_spark
