@@ -40,16 +40,19 @@ def test_defect7_source_file_is_the_key_and_output_is_derived_from_it(messy_run)
 def test_defect8_input_read_once_and_duplicates_really_removed(spark, tmp_path, monkeypatch):
     files = {"d.csv": b"id,name,email,date,amount,status\n" + b"1,A,a@example.com,01-04-2025,10,active\n" * 3}
     staged = stage_run(tmp_path, files)
-    real_transform = transform.transform
+    real_summary = transform.duplicate_summary
+    deleted = []
 
-    def transform_after_deleting_the_input(*args, **kwargs):
-        # The file is read by the first pass; if any later action read it again, this run would fail.
+    def summary_after_deleting_the_input(*args, **kwargs):
+        # Called after the first pass has read the file; if any later action read it again, the run would fail.
         shutil.rmtree(tmp_path / "stage")
-        return real_transform(*args, **kwargs)
+        deleted.append(True)
+        return real_summary(*args, **kwargs)
 
-    monkeypatch.setattr(ingest.transform, "transform", transform_after_deleting_the_input)
+    monkeypatch.setattr(ingest.transform, "duplicate_summary", summary_after_deleting_the_input)
     roots = (staged["data_root"], staged["output_root"])
     (result,) = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE)
+    assert deleted
     assert (result.status, result.error) == ("processed", None)
     assert (result.rows_read, result.rows_processed, result.duplicates_removed) == (3, 1, 2)
     assert len(read_output(next((staged["out"] / "processed" / "d").glob("v=*")))) == 2  # header + 1 row

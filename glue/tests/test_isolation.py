@@ -1,0 +1,51 @@
+"""Per-upload isolation when Spark itself fails: one upload's failure never takes the others down."""
+
+from __future__ import annotations
+
+from support import HEADER, PROCESSING_DATE, read_output, stage_run
+
+import ingest
+
+GOOD = HEADER + b"1,Ann Lee,ann@example.com,01-04-2025,10,active\n"
+
+
+def run(spark, staged):
+    roots = (staged["data_root"], staged["output_root"])
+    return {r.entry.key: r for r in ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE)}
+
+
+def test_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
+    real_write = ingest.write_csv
+
+    def write_csv(df, uri):
+        if "/processed/b/" in uri:
+            raise OSError("disk full")
+        real_write(df, uri)
+
+    monkeypatch.setattr(ingest, "write_csv", write_csv)
+    results = run(spark, staged)
+    assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
+        "failed",
+        "input/b.csv: could not write output: OSError: disk full",
+    )
+    assert results["input/a.csv"].status == "processed"
+    assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
+
+
+def test_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monkeypatch):
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
+    real_read = ingest._read_lines
+
+    def read_lines(spark, uris, layout, date_formats):
+        if any(u.endswith("/bad.csv") for u in uris):
+            raise RuntimeError("corrupt block")
+        return real_read(spark, uris, layout, date_formats)
+
+    monkeypatch.setattr(ingest, "_read_lines", read_lines)
+    results = run(spark, staged)
+    assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
+        "failed",
+        "input/bad.csv: processing failed: RuntimeError: corrupt block",
+    )
+    assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
