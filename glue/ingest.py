@@ -187,7 +187,7 @@ def _process(
         for layout, idxs in by_layout.items()
     ]
     parsed = reduce(DataFrame.unionByName, parts).cache()
-    summary = None
+    summary = enriched = None
     clock = time.perf_counter()
     try:
         # Pass 1 (reads the files once, fills the cache): per text split, its rows (to number lines) and counts.
@@ -276,6 +276,11 @@ def _process(
         # Publish: rejected rows first, then the processed CSV, whose _SUCCESS marks the upload finished.
         clock = time.perf_counter()
         field_count = {i: layouts[i].field_count for i in layouts}
+        publish = [i for i in good if results[i].status == "processed"]
+        if len(publish) > 1:
+            # Several uploads: apply the rules to all of them at once (one shuffle, one sort) and publish each from
+            # the cache. A single upload skips the cache: its one write is the only consumer.
+            enriched = transform.enrich(rows, summary, processing_date).cache()
         for i in good:
             r = results[i]
             if r.status != "processed":
@@ -287,9 +292,11 @@ def _process(
                     rejected.coalesce(1).sortWithinPartitions(transform.LINE_NUMBER),
                     storage.join_uri(output_root, entry.rejected_prefix),
                 )
-                # Pass 3 per upload (cache + the rules' shuffle and sort, this upload's rows only).
                 mine = F.col("source_file") == entry.key
-                out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
+                if enriched is not None:
+                    out = enriched.filter(mine)
+                else:
+                    out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
                 out = out.coalesce(max(1, math.ceil(r.rows_processed / ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
@@ -299,6 +306,8 @@ def _process(
                 results[i] = r.fail(f"{entry.key}: could not write output: {error_summary(err)}")
         LOG.info("writes: %.2fs", time.perf_counter() - clock)
     finally:
+        if enriched is not None:
+            enriched.unpersist()
         if summary is not None:
             summary.unpersist()
         parsed.unpersist()
