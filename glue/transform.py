@@ -162,18 +162,30 @@ def date_format_regex(pattern: str) -> tuple[str, tuple[str, ...]]:
     return regex + "$", tuple(order)
 
 
-def _date_parts(text: Column, pattern: str) -> tuple[str, dict[str, Column]]:
-    """The pattern's regex and its year/month/day as int columns (substrings when every token is fixed-width)."""
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _date_parts(column: str, pattern: str) -> tuple[str, dict[str, Column]]:
+    """The pattern's regex and the year/month/day of `column` as ints (substrings when every token is fixed-width).
+
+    try_cast: the parts are computed for every row, also where the pattern does not match (ANSI mode would throw).
+    """
     regex, order = date_format_regex(pattern)
     tokens = re.findall(r"yyyy|MM|dd|M|d|.", pattern)
     if all(t not in ("M", "d") for t in tokens):
         parts, position = {}, 1
         for token in tokens:
             if token in _DATE_TOKENS:
-                parts[_DATE_TOKENS[token][1]] = F.substring(text, position, len(token)).cast("int")
+                parts[_DATE_TOKENS[token][1]] = F.expr(
+                    f"try_cast(substring(`{column}`, {position}, {len(token)}) AS INT)"
+                )
             position += len(token)
         return regex, parts
-    return regex, {unit: F.regexp_extract(text, regex, i + 1).cast("int") for i, unit in enumerate(order)}
+    return regex, {
+        unit: F.expr(f"try_cast(regexp_extract(`{column}`, {_sql_string(regex)}, {i + 1}) AS INT)")
+        for i, unit in enumerate(order)
+    }
 
 
 def _days_in_month(y: Column, m: Column) -> Column:
@@ -221,7 +233,7 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
 
     date_parts, date_candidates = [], []
     for i, pattern in enumerate(date_formats):
-        regex, part = _date_parts(F.col("_date"), pattern)
+        regex, part = _date_parts("_date", pattern)
         names = {"y": f"_dy{i}", "m": f"_dmo{i}", "d": f"_dd{i}"}
         date_parts += [F.col("_date").rlike(regex).alias(f"_dmatch{i}"), *[part[u].alias(names[u]) for u in "ymd"]]
         y, m, d = (F.col(names[u]) for u in "ymd")

@@ -151,3 +151,18 @@ def test_output_columns_are_in_the_seeds_order(spark):
         "id", "name", "email", "email_valid", "date", "amount", "amount_category", "status",
         "running_total_by_status", "data_quality_issues", "processing_date", "source_file",
     ]  # fmt: skip
+
+
+def test_rules_give_the_same_answer_in_ansi_mode(spark):
+    rows = [row(id_="x1", date="not a date", amount="abc"), row(id_="2", date="31-02-2025")]
+    rows.append(row(id_="3", date="1/4/2025"))
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        out = run_transform(spark, rows, date_formats=["dd-MM-yyyy", "d/M/yyyy"])
+    finally:
+        spark.conf.unset("spark.sql.ansi.enabled")
+    assert [(r["id"], r["date"], r["amount"], r["data_quality_issues"]) for r in out] == [
+        ("x1", None, None, "invalid_date;invalid_amount"),
+        ("2", None, 10.0, "invalid_date"),
+        ("3", dt.date(2025, 4, 1), 10.0, ""),
+    ]
