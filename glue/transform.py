@@ -2,7 +2,10 @@
 
 - `parse_lines`: one CSV line per row (text) -> the six raw string columns, malformed lines marked.
 - `rejected_rows`: the malformed lines as rejected output (source_file, line_number, reason, raw_line).
-- `transform`: parsed rows -> cleaned and enriched rows (OUTPUT_COLUMNS plus two helper columns).
+- `clean`: row-local rules (cleaned values, issue bitmask, row hashes); no shuffle.
+- `duplicate_summary`: per (file, id) distinct rows, exact duplicates and issue counts (stats, duplicate ids).
+- `enrich`: duplicates dropped, duplicate ids flagged, running totals, issue text -> OUTPUT_COLUMNS + line_number.
+- `transform`: clean + duplicate_summary + enrich, for one call on parsed rows.
 
 Every rule is written to give the same answer with ANSI mode on or off (nothing is cast or parsed unless a
 pattern has already said it will succeed), and a file's rows never depend on the other files in the DataFrame.
