@@ -553,6 +553,9 @@ class Simulation {
     for (const u of this.ledger.uploads.values()) {
       const i = uploadIndexOfEtag(u.etag);
       status.set(i, u.status);
+      // An older version reported failed as superseded (a newer upload of its key ran instead) is not owed: the
+      // ledger answers for it, and processing its key's current bytes under its id would be wrong.
+      if (u.status === "failed" && u.error?.startsWith("superseded:")) continue;
       out.owed[i] = 1; // taken on by the pipeline (in the ledger)
       if (u.status === "processed") out.processed[i] = 1;
     }
