@@ -1,3 +1,4 @@
+import fs from "node:fs";
 /**
  * The SST app for a non-prod stage, evaluated under Pulumi mocks: every number and pattern must be the config
  * module's, and every policy must name its actions and resources.
@@ -339,5 +340,25 @@ describe("the real glue/ folder", () => {
       expect(module).toMatch(/^[a-z0-9_]+\.py$/);
       expect(module).not.toMatch(/^test_|_test\.py$|^conftest\.py$/);
     }
+  });
+
+  it("ships every local module the job imports (a missing one would fail the first run on Glue)", () => {
+    const dir = path.resolve(import.meta.dirname, "../../glue");
+    const { script, modules } = glueSourceFiles(dir);
+    const shipped = new Set([script, ...modules].map((f) => f.replace(/\.py$/, "")));
+    const local = new Set(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".py"))
+        .map((f) => f.replace(/\.py$/, "")),
+    );
+    const imported = [script, ...modules].flatMap((file) =>
+      [...fs.readFileSync(path.join(dir, file), "utf8").matchAll(/^\s*(?:from\s+(\w+)\s+import|import\s+(\w+))/gm)].map(
+        (m) => m[1] ?? m[2] ?? "",
+      ),
+    );
+    const missing = imported.filter((name) => local.has(name) && !shipped.has(name));
+    expect(imported).toContain("transform");
+    expect(missing).toEqual([]);
   });
 });
