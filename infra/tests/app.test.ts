@@ -1,8 +1,8 @@
-import fs from "node:fs";
 /**
  * The SST app for a non-prod stage, evaluated under Pulumi mocks: every number and pattern must be the config
  * module's, and every policy must name its actions and resources.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
