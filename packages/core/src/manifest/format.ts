@@ -107,18 +107,28 @@ export class FormatError extends Error {
   override name = "FormatError";
 }
 
-/** Parses a stats document written by the Glue job; throws FormatError naming what is wrong. */
-export function parseRunStats(text: string, where: string): RunStats {
+/** Parses one of the two documents: JSON, an object, with the expected `format` tag. */
+function parseDocument<T extends { format: string }>(
+  text: string,
+  where: string,
+  what: string,
+  format: string,
+): Partial<T> {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (cause) {
-    throw new FormatError(`${where}: stats is not JSON`, { cause });
+    throw new FormatError(`${where}: ${what} is not JSON`, { cause });
   }
-  if (typeof doc !== "object" || doc === null) throw new FormatError(`${where}: stats is not an object`);
-  const d = doc as Partial<RunStats>;
-  if (d.format !== STATS_FORMAT)
-    throw new FormatError(`${where}: stats format is ${String(d.format)}, want ${STATS_FORMAT}`);
+  if (typeof doc !== "object" || doc === null) throw new FormatError(`${where}: ${what} is not an object`);
+  const d = doc as Partial<T>;
+  if (d.format !== format) throw new FormatError(`${where}: ${what} format is ${String(d.format)}, want ${format}`);
+  return d;
+}
+
+/** Parses a stats document written by the Glue job; throws FormatError naming what is wrong. */
+export function parseRunStats(text: string, where: string): RunStats {
+  const d = parseDocument<RunStats>(text, where, "stats", STATS_FORMAT);
   if (!Array.isArray(d.files)) throw new FormatError(`${where}: stats has no files list`);
   for (const [i, f] of d.files.entries()) {
     if (typeof f?.uploadId !== "string" || (f.status !== "processed" && f.status !== "failed")) {
@@ -128,16 +138,9 @@ export function parseRunStats(text: string, where: string): RunStats {
   return d as RunStats;
 }
 
+/** Parses a manifest; throws FormatError naming what is wrong. */
 export function parseManifest(text: string, where: string): Manifest {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (cause) {
-    throw new FormatError(`${where}: manifest is not JSON`, { cause });
-  }
-  const d = doc as Partial<Manifest> | null;
-  if (d?.format !== MANIFEST_FORMAT)
-    throw new FormatError(`${where}: manifest format is ${String(d?.format)}, want ${MANIFEST_FORMAT}`);
+  const d = parseDocument<Manifest>(text, where, "manifest", MANIFEST_FORMAT);
   if (!Array.isArray(d.uploads)) throw new FormatError(`${where}: manifest has no uploads list`);
   return d as Manifest;
 }
