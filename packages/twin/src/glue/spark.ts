@@ -9,7 +9,7 @@ import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeF
 import { dirname, join, relative, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { GLUE_ARGUMENTS, parseManifest } from "@ingest/core";
+import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
 import { messageOf } from "../errors.js";
 import type { ExecutionResult, JobExecutor } from "./service.js";
 
@@ -50,17 +50,6 @@ async function getText(s3: S3Client, bucket: string, key: string, versionId?: st
     if (e instanceof NoSuchKey || (e as { name?: string }).name === "NoSuchKey") return null;
     throw e;
   }
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function filesUnder(dir: string): string[] {
@@ -124,7 +113,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     const poisoned = manifest.uploads.find((u) => opts.failKeys?.some((k) => k && u.key.includes(k)));
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
-    await inParallel(manifest.uploads, 8, async (u) => {
+    await mapLimit(manifest.uploads, 8, async (u) => {
       const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
@@ -195,7 +184,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     // 3. publish what the job wrote
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
-      await inParallel(files, 8, async (file) => {
+      await mapLimit(files, 8, async (file) => {
         const key = relative(outDir, file).split(sep).join("/");
         await opts.s3.send(
           new PutObjectCommand({
