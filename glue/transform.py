@@ -172,7 +172,8 @@ def _sql_string(text: str) -> str:
 def _date_parts(column: str, pattern: str) -> tuple[str, dict[str, Column]]:
     """The pattern's regex and the year/month/day of `column` as ints (substrings when every token is fixed-width).
 
-    try_cast: the parts are computed for every row, also where the pattern does not match (ANSI mode would throw).
+    try_cast: ANSI mode cannot make a part throw. `clean` evaluates the parts only where the pattern matched: a
+    try_cast that fails costs an exception per row (seconds per million rows).
     """
     regex, order = date_format_regex(pattern)
     tokens = re.findall(r"yyyy|MM|dd|M|d|.", pattern)
@@ -234,11 +235,13 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
         *[F.btrim(F.col(c), F.lit(_WHITESPACE_CHARS)).alias(f"_t_{c}") for c in REQUIRED_COLUMNS],
     ).select(*carried, *[F.when(F.col(f"_t_{c}") != "", F.col(f"_t_{c}")).alias(f"_{c}") for c in REQUIRED_COLUMNS])
 
-    date_parts, date_candidates = [], []
+    date_matches, date_parts, date_candidates = [], [], []
     for i, pattern in enumerate(date_formats):
         regex, part = _date_parts("_date", pattern)
         names = {"y": f"_dy{i}", "m": f"_dmo{i}", "d": f"_dd{i}"}
-        date_parts += [F.col("_date").rlike(regex).alias(f"_dmatch{i}"), *[part[u].alias(names[u]) for u in "ymd"]]
+        date_matches.append(F.col("_date").rlike(regex).alias(f"_dmatch{i}"))
+        # Only where the pattern matched (see _date_parts), in a stage of their own after the match.
+        date_parts += [F.when(F.col(f"_dmatch{i}"), part[u]).alias(names[u]) for u in "ymd"]
         y, m, d = (F.col(names[u]) for u in "ymd")
         real_day = m.between(1, 12) & (d >= 1) & (d <= _days_in_month(y, m))
         # make_date is only reached for a real day, so ANSI mode cannot make it throw.
@@ -253,8 +256,9 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
         email_is_valid(F.col("_email")).alias("email_valid"),
         F.lower(F.col("_status")).alias("status"),
         F.translate(F.col("_amount"), CURRENCY_AND_SPACES, "").alias("_amount_s"),
-        *date_parts,
+        *date_matches,
     )
+    pieces = pieces.select(*pieces.columns, *date_parts)
     amount = F.when(F.col("_amount_s").rlike(AMOUNT_PATTERN), F.translate(F.col("_amount_s"), ",", ""))
     cleaned = pieces.select(
         *carried,
