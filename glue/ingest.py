@@ -105,6 +105,7 @@ def run_ingest(
     processing_date: str,
     date_formats: Sequence[str] = transform.DEFAULT_DATE_FORMATS,
     read_head: Callable[[str, int], bytes] = storage.read_bytes,
+    etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
 ) -> list[FileResult]:
     """Processes every upload of the manifest; returns one FileResult per upload, in manifest order."""
     results = [FileResult(entry) for entry in manifest.uploads]
@@ -120,6 +121,13 @@ def run_ingest(
             continue
         uri = storage.join_uri(data_root, entry.key)
         try:
+            if etag_matches(uri, entry.etag) is False:
+                # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is
+                # recorded and processed on its own; processing them here would label them with the wrong version.
+                results[i] = results[i].fail(
+                    f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
+                )
+                continue
             layouts[i] = inspect_header(read_head(uri, HEADER_PROBE_BYTES), entry.key)
         except FileRejected as err:
             results[i] = results[i].fail(str(err))

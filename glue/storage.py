@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -53,6 +54,33 @@ def read_bytes(uri: str, limit: int | None = None) -> bytes:
             raise
     with _local_path(uri).open("rb") as handle:
         return handle.read(limit) if limit else handle.read()
+
+
+def etag_matches(uri: str, expected: str) -> bool | None:
+    """Is the object still the version the manifest names? S3: its ETag. A local file: its MD5, which is the ETag
+    of a single-part upload; None (cannot tell) for a multipart ETag. Raises FileNotFoundError when it is gone."""
+    expected = expected.strip('"')
+    if _is_s3(uri):
+        bucket, key = _s3_location(uri)
+        client = _s3_client()
+        try:
+            return client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == expected
+        except client.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(f"no such object: {uri}") from err
+            raise
+    if "-" in expected:
+        return None
+    return etag_of_local(uri) == expected
+
+
+def etag_of_local(uri: str) -> str:
+    """A local file's MD5 (hex): the ETag S3 gives a single-part upload of the same bytes."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with _local_path(uri).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_text(uri: str) -> str:

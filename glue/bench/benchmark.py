@@ -76,6 +76,7 @@ class PeakMemory:
 
 
 def run_ours(spark, data_root: str, output_root: str, size: int, processing_date: str) -> dict:
+    import storage
     from contract import parse_manifest
     from ingest import run_ingest
 
@@ -90,7 +91,8 @@ def run_ours(spark, data_root: str, output_root: str, size: int, processing_date
                 "uploadId": "bench/input/big.csv@T",
                 "key": "input/big.csv",
                 "versionId": None,
-                "etag": "e",
+                # the job checks the object is still this version (a local file: its MD5); computed outside the job
+                "etag": storage.etag_of_local(storage.join_uri(data_root, "input/big.csv")),
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": size,
                 "outputPrefix": "processed/big/v=T/",

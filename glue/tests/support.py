@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def stage_run(tmp_path: Path, files: dict[str, bytes], run_key: str = "RUN1") ->
                 "uploadId": f"bucket/input/{name}@T{i}",
                 "key": f"input/{name}",
                 "versionId": None,
-                "etag": f"etag{i}",
+                "etag": hashlib.md5(data, usedforsecurity=False).hexdigest(),
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": len(data),
                 "outputPrefix": f"processed/{stem}/v=T{i}/",

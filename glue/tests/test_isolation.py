@@ -49,3 +49,15 @@ def test_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monke
         "input/bad.csv: processing failed: RuntimeError: corrupt block",
     )
     assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
+
+
+def test_an_upload_overwritten_after_the_run_was_planned_is_reported_superseded(spark, tmp_path):
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
+    (tmp_path / "stage" / "input" / "b.csv").write_bytes(GOOD + b"2,Bob Ray,bob@example.com,02-04-2025,20,active\n")
+
+    results = run(spark, staged)
+
+    assert results["input/b.csv"].status == "failed"
+    assert results["input/b.csv"].error.startswith("superseded: input/b.csv was uploaded again after this run")
+    assert results["input/a.csv"].status == "processed"
+    assert not (staged["out"] / "processed" / "b").exists()
