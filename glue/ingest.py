@@ -97,6 +97,71 @@ def write_csv(df: DataFrame, uri: str) -> None:
     df.write.mode("overwrite").options(**CSV_WRITE_OPTIONS).csv(uri)
 
 
+def _publish_together(
+    spark: SparkSession,
+    enriched: DataFrame,
+    lines: DataFrame,
+    publish: list[int],
+    manifest: Manifest,
+    output_root: str,
+    field_count: dict[int, int],
+    results: list[FileResult],
+) -> None:
+    """Writes every upload's processed and rejected rows in one Spark write each (partitioned by upload, under
+    processed/_staging/<runKey>/), then moves each upload's part into its folder and marks it finished."""
+    uploads = manifest.uploads
+    staging = storage.join_uri(output_root, f"processed/_staging/{manifest.run_key}/")
+    index = spark.createDataFrame([(uploads[i].key, i) for i in publish], "source_file string, _upload int")
+    processed = (
+        enriched.join(F.broadcast(index), "source_file")
+        .repartition("_upload")
+        .sortWithinPartitions("_upload", transform.LINE_NUMBER)
+        .select(*transform.OUTPUT_COLUMNS, "_upload")
+    )
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for i in publish:
+        by_count[field_count[i]].append(i)
+    rejected = reduce(
+        DataFrame.unionByName,
+        [
+            transform.rejected_rows(lines.filter(F.col("_upload").isin(idxs)), count).join(
+                F.broadcast(index), "source_file"
+            )
+            for count, idxs in by_count.items()
+        ],
+    )
+    rejected = rejected.repartition("_upload").sortWithinPartitions("_upload", transform.LINE_NUMBER)
+    for df, kind in ((rejected, "rejected"), (processed, "processed")):
+        df.write.mode("overwrite").partitionBy("_upload").options(**CSV_WRITE_OPTIONS).csv(
+            storage.join_uri(staging, kind)
+        )
+    headers = {
+        "rejected": ",".join(transform.REJECTED_COLUMNS) + "\n",
+        "processed": ",".join(transform.OUTPUT_COLUMNS) + "\n",
+    }
+    for i in publish:
+        entry = uploads[i]
+        try:
+            for kind, prefix in (("rejected", entry.rejected_prefix), ("processed", entry.output_prefix)):
+                final = storage.join_uri(output_root, prefix)
+                storage.delete_folder(final)  # leftovers of an earlier attempt never mix with this one
+                parts = [u for u in storage.list_files(storage.join_uri(staging, f"{kind}/_upload={i}")) if _is_part(u)]
+                if parts:
+                    for n, part in enumerate(sorted(parts)):
+                        storage.move(part, storage.join_uri(final, f"part-{n:05d}.csv"))
+                else:  # no rows of this kind: a header-only file, as Spark would have written
+                    storage.write_text(storage.join_uri(final, "part-00000.csv"), headers[kind], "text/csv")
+                storage.write_text(storage.join_uri(final, "_SUCCESS"), "", "text/plain")
+        except Exception as err:  # noqa: BLE001 - one upload's publishing failing leaves the others published
+            results[i] = results[i].fail(f"{entry.key}: could not write output: {error_summary(err)}")
+    storage.delete_folder(staging)
+
+
+def _is_part(uri: str) -> bool:
+    name = uri.rsplit("/", 1)[-1]
+    return name.startswith("part-") and not name.endswith(".crc")
+
+
 def run_ingest(
     spark: SparkSession,
     manifest: Manifest,
@@ -286,13 +351,21 @@ def _process(
         field_count = {i: layouts[i].field_count for i in layouts}
         publish = [i for i in good if results[i].status == "processed"]
         if len(publish) > 1:
-            # Several uploads: apply the rules to all of them at once (one shuffle, one sort) and publish each from
-            # the cache. A single upload skips the cache: its one write is the only consumer.
-            enriched = transform.enrich(rows, summary, processing_date).cache()
-        for i in good:
+            # Several uploads: one rules pass and ONE write per output kind for the whole run, into a staging
+            # folder partitioned by upload; then each upload's part is moved to its own folder. Two Spark jobs per
+            # run instead of two per upload.
+            _publish_together(
+                spark,
+                transform.enrich(rows, summary, processing_date),
+                lines,
+                publish,
+                manifest,
+                output_root,
+                field_count,
+                results,
+            )
+        for i in publish if len(publish) == 1 else []:
             r = results[i]
-            if r.status != "processed":
-                continue
             entry = uploads[i]
             try:
                 rejected = transform.rejected_rows(lines.filter(F.col("_upload") == i), field_count[i])
@@ -301,10 +374,7 @@ def _process(
                     storage.join_uri(output_root, entry.rejected_prefix),
                 )
                 mine = F.col("source_file") == entry.key
-                if enriched is not None:
-                    out = enriched.filter(mine)
-                else:
-                    out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
+                out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
                 out = out.coalesce(max(1, math.ceil(r.rows_processed / ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -87,11 +88,11 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
-def write_text(uri: str, text: str) -> None:
+def write_text(uri: str, text: str, content_type: str = "application/json") -> None:
     data = text.encode("utf-8")
     if _is_s3(uri):
         bucket, key = _s3_location(uri)
-        _s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
+        _s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         return
     path = _local_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,3 +100,44 @@ def write_text(uri: str, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def list_files(prefix_uri: str) -> list[str]:
+    """URIs of the objects (files) under a folder URI, recursively; empty when there are none."""
+    if _is_s3(prefix_uri):
+        bucket, prefix = _s3_location(prefix_uri)
+        scheme = urlparse(prefix_uri).scheme
+        paginator = _s3_client().get_paginator("list_objects_v2")
+        return [
+            f"{scheme}://{bucket}/{o['Key']}"
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+            for o in page.get("Contents", [])
+        ]
+    root = _local_path(prefix_uri)
+    if not root.exists():
+        return []
+    return [p.as_uri() for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def move(src_uri: str, dst_uri: str) -> None:
+    """Moves one object (S3: server-side copy, then delete)."""
+    if _is_s3(src_uri):
+        (src_bucket, src_key), (dst_bucket, dst_key) = _s3_location(src_uri), _s3_location(dst_uri)
+        client = _s3_client()
+        client.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource={"Bucket": src_bucket, "Key": src_key})
+        client.delete_object(Bucket=src_bucket, Key=src_key)
+        return
+    dst = _local_path(dst_uri)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(_local_path(src_uri), dst)
+
+
+def delete_folder(prefix_uri: str) -> None:
+    """Deletes every object under a folder URI (best effort for local folders)."""
+    if _is_s3(prefix_uri):
+        client = _s3_client()
+        bucket, _ = _s3_location(prefix_uri)
+        for uri in list_files(prefix_uri):
+            client.delete_object(Bucket=bucket, Key=_s3_location(uri)[1])
+        return
+    shutil.rmtree(_local_path(prefix_uri), ignore_errors=True)

@@ -16,14 +16,15 @@ def run(spark, staged):
 
 def test_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
-    real_write = ingest.write_csv
+    # Several uploads are written together, then each is published (moved) into its own folder: fail b's.
+    real_move = ingest.storage.move
 
-    def write_csv(df, uri):
-        if "/processed/b/" in uri:
+    def move(src, dst):
+        if "/processed/b/" in dst:
             raise OSError("disk full")
-        real_write(df, uri)
+        real_move(src, dst)
 
-    monkeypatch.setattr(ingest, "write_csv", write_csv)
+    monkeypatch.setattr(ingest.storage, "move", move)
     results = run(spark, staged)
     assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
         "failed",
