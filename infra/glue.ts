@@ -74,7 +74,8 @@ export function glueJobStatements(bucketArn: $util.Input<string>, account: Accou
       resources: objectArns(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]),
     },
     // Spark's file committer writes under processed/…/_temporary, then "renames" (an S3 copy: read + write) and
-    // deletes the temporary files on commit: hence GetObject and DeleteObject, both only under processed/.
+    // deletes the temporary files on commit; the job then moves each upload's part from processed/_staging/<runKey>/
+    // to its own folder the same way (copy + delete): hence GetObject and DeleteObject, both only under processed/.
     {
       actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
       resources: objectArns(bucketArn, [PROCESSED_PREFIX]),
