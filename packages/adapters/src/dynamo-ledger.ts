@@ -7,7 +7,11 @@
  *   SLOT                  | SLOT            the run slot: holder, takenAt, wakeup
  *   GLUERUN               | <JobRunId>      → runKey
  */
-import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  ConditionalCheckFailedException,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -34,6 +38,33 @@ const PENDING = "PENDING";
 const SLOT_KEY = { pk: "SLOT", sk: "SLOT" };
 
 type Item = Record<string, unknown>;
+
+/** The ledger table as CreateTable wants it (the twin and the integration tests create it; infra declares it). */
+export function ledgerTableInput(tableName: string): CreateTableCommandInput {
+  const { hashKey, rangeKey, pendingIndex } = LEDGER_TABLE;
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [hashKey, rangeKey, pendingIndex.hashKey, pendingIndex.rangeKey].map((name) => ({
+      AttributeName: name,
+      AttributeType: "S",
+    })),
+    KeySchema: [
+      { AttributeName: hashKey, KeyType: "HASH" },
+      { AttributeName: rangeKey, KeyType: "RANGE" },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: pendingIndex.name,
+        KeySchema: [
+          { AttributeName: pendingIndex.hashKey, KeyType: "HASH" },
+          { AttributeName: pendingIndex.rangeKey, KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "ALL" },
+      },
+    ],
+  };
+}
 
 export function uploadKey(uploadId: string): { pk: string; sk: string } {
   const at = uploadId.lastIndexOf("@");

@@ -7,7 +7,8 @@ import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-s
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { glueRunEndedPattern, LEDGER_TABLE, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
+import { ledgerTableInput } from "@ingest/adapters";
+import { glueRunEndedPattern, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
 import { clientConfig } from "./aws.js";
 import { TWIN_NAMES } from "./constants.js";
 
@@ -95,32 +96,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
       }),
     );
 
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: TWIN_NAMES.ledgerTable,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [
-          { AttributeName: LEDGER_TABLE.hashKey, AttributeType: "S" },
-          { AttributeName: LEDGER_TABLE.rangeKey, AttributeType: "S" },
-          { AttributeName: LEDGER_TABLE.pendingIndex.hashKey, AttributeType: "S" },
-          { AttributeName: LEDGER_TABLE.pendingIndex.rangeKey, AttributeType: "S" },
-        ],
-        KeySchema: [
-          { AttributeName: LEDGER_TABLE.hashKey, KeyType: "HASH" },
-          { AttributeName: LEDGER_TABLE.rangeKey, KeyType: "RANGE" },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: LEDGER_TABLE.pendingIndex.name,
-            KeySchema: [
-              { AttributeName: LEDGER_TABLE.pendingIndex.hashKey, KeyType: "HASH" },
-              { AttributeName: LEDGER_TABLE.pendingIndex.rangeKey, KeyType: "RANGE" },
-            ],
-            Projection: { ProjectionType: "ALL" },
-          },
-        ],
-      }),
-    );
+    await dynamo.send(new CreateTableCommand(ledgerTableInput(TWIN_NAMES.ledgerTable)));
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 30 }, { TableName: TWIN_NAMES.ledgerTable });
     return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq };
   } finally {
