@@ -8,17 +8,17 @@
  */
 import { glueRunEndedPattern, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
-import { allowRuleToSend, queueWithDlq } from "./queues";
-import { type AccountContext, listBucketUnder, objectArns, type Permission, type PipelineConfig } from "./shared";
+import { allowRuleToSend, batchSubscription, queueWithDlq } from "./queues";
+import {
+  type AccountContext,
+  listBucketUnder,
+  objectArns,
+  type Permission,
+  type PipelineConfig,
+  type PipelineResources,
+} from "./shared";
 
-export interface CompletionInputs {
-  readonly bucket: sst.aws.Bucket;
-  readonly table: aws.dynamodb.Table;
-  readonly pendingIndexArn: $util.Output<string>;
-  readonly job: aws.glue.Job;
-}
-
-export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: CompletionInputs) {
+export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
   const { bucket, table, pendingIndexArn, job } = inputs;
   const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
@@ -48,18 +48,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
       timeoutSeconds: config.recorder.timeoutSeconds,
       permissions,
     }),
-    {
-      batch: {
-        size: config.recorder.batchSize,
-        window: `${config.recorder.batchingWindowSeconds} seconds`,
-        partialResponses: true,
-      },
-      transform: {
-        eventSourceMapping: (args) => {
-          args.scalingConfig = { maximumConcurrency: config.recorder.maximumConcurrency };
-        },
-      },
-    },
+    batchSubscription(config.recorder),
   );
 
   const minutes = config.runs.sweepIntervalMinutes;

@@ -4,17 +4,16 @@
  */
 import { INPUT_PREFIX, MANIFEST_PREFIX, objectCreatedPattern } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
-import { allowRuleToSend, queueWithDlq } from "./queues";
-import { type AccountContext, listBucketUnder, objectArns, type PipelineConfig } from "./shared";
+import { allowRuleToSend, batchSubscription, queueWithDlq } from "./queues";
+import {
+  type AccountContext,
+  listBucketUnder,
+  objectArns,
+  type PipelineConfig,
+  type PipelineResources,
+} from "./shared";
 
-export interface IngestInputs {
-  readonly bucket: sst.aws.Bucket;
-  readonly table: aws.dynamodb.Table;
-  readonly pendingIndexArn: $util.Output<string>;
-  readonly job: aws.glue.Job;
-}
-
-export function createIngest(config: PipelineConfig, account: AccountContext, inputs: IngestInputs) {
+export function createIngest(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
   const { bucket, table, pendingIndexArn, job } = inputs;
   const { dlq, queue } = queueWithDlq("Ingest", config, config.queue.visibilityTimeoutSeconds);
 
@@ -39,19 +38,7 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
       ],
     }),
-    {
-      batch: {
-        size: config.queue.batchSize,
-        window: `${config.queue.batchingWindowSeconds} seconds`,
-        // SST's default is false: without it a returned batchItemFailures list is ignored.
-        partialResponses: true,
-      },
-      transform: {
-        eventSourceMapping: (args) => {
-          args.scalingConfig = { maximumConcurrency: config.queue.maximumConcurrency };
-        },
-      },
-    },
+    batchSubscription(config.queue),
   );
   return { queue, dlq, rule, subscriber };
 }

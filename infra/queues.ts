@@ -37,3 +37,27 @@ export function allowRuleToSend(name: string, queue: sst.aws.Queue, rule: aws.cl
     }).json,
   });
 }
+
+/** How a handler consumes its queue: batch size, window and concurrency from the config module. */
+export interface BatchTrigger {
+  readonly batchSize: number;
+  readonly batchingWindowSeconds: number;
+  readonly maximumConcurrency: number;
+}
+
+/** The subscribe arguments for a trigger: partial batch responses on (SST's default is off: a returned
+ * batchItemFailures list would be ignored), and the mapping's maximum concurrency (SST has no option for it). */
+export function batchSubscription(trigger: BatchTrigger): sst.aws.QueueSubscriberArgs {
+  return {
+    batch: {
+      size: trigger.batchSize,
+      window: `${trigger.batchingWindowSeconds} seconds`,
+      partialResponses: true,
+    },
+    transform: {
+      eventSourceMapping: (args) => {
+        args.scalingConfig = { maximumConcurrency: trigger.maximumConcurrency };
+      },
+    },
+  };
+}

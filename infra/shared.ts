@@ -48,3 +48,11 @@ export function listBucketUnder(bucketArn: $util.Input<string>, prefixes: readon
     conditions: [{ test: "StringLike", variable: "s3:prefix", values: prefixes.map((prefix) => `${prefix}*`) }],
   };
 }
+
+/** What the queue consumers (ingest, completion) are wired to. */
+export interface PipelineResources {
+  readonly bucket: sst.aws.Bucket;
+  readonly table: aws.dynamodb.Table;
+  readonly pendingIndexArn: $util.Output<string>;
+  readonly job: aws.glue.Job;
+}
