@@ -2,7 +2,9 @@
  * The ledger on DynamoDB (one table, keys from LEDGER_TABLE). Every state move is a conditional write on the state
  * it moves from, like MemoryLedger; the contract suite runs against both (tests/integration, on the emulator).
  *
- *   UPLOAD#<bucket>/<key> | <versionTag>   one upload; pending ones carry gsi1pk=PENDING, gsi1sk=<receivedAt>#<id>
+ *   UPLOAD#<bucket>/<key> | <versionTag>   one upload; pending ones carry gsi1pk=PENDING, gsi1sk=<receivedAt>#<id>,
+ *                                          running ones gsi1pk=RUNNING, gsi1sk=<runKey>#<id> (same sparse index;
+ *                                          settled ones are not in it)
  *   RUN                   | <runKey>        one run (runKeys sort by time: newest-first listing is one Query)
  *   SLOT                  | SLOT            the run slot: holder, takenAt, wakeup
  *   GLUERUN               | <JobRunId>      → runKey
@@ -21,12 +23,14 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import {
+  failedPendingRecord,
   LEDGER_TABLE,
   type LedgerStore,
   newUploadRecord,
   pendingOrder,
   type RunRecord,
   type RunState,
+  runningOrder,
   type Settlement,
   type SlotRecord,
   settledRecord,
@@ -35,6 +39,7 @@ import {
 } from "@ingest/core";
 
 const PENDING = "PENDING";
+const RUNNING = "RUNNING";
 const SLOT_KEY = { pk: "SLOT", sk: "SLOT" };
 
 type Item = Record<string, unknown>;
@@ -80,6 +85,7 @@ function uploadItem(r: UploadRecord): Item {
     type: "upload",
     ...r,
     ...(r.status === "pending" ? { gsi1pk: PENDING, gsi1sk: pendingOrder(r) } : {}),
+    ...(r.status === "running" ? { gsi1pk: RUNNING, gsi1sk: runningOrder(r) } : {}),
   };
 }
 
@@ -176,7 +182,7 @@ export class DynamoLedger implements LedgerStore {
           TableName: this.table,
           Key: uploadKey(uploadId),
           UpdateExpression:
-            "SET #s = :running, runKey = :rk, updatedAt = :now, runs = runs + :one REMOVE gsi1pk, gsi1sk",
+            "SET #s = :running, runKey = :rk, updatedAt = :now, runs = runs + :one, gsi1pk = :idx, gsi1sk = :isk",
           ConditionExpression: "#s = :pending",
           ExpressionAttributeNames: { "#s": "status" },
           ExpressionAttributeValues: {
@@ -185,6 +191,8 @@ export class DynamoLedger implements LedgerStore {
             ":rk": runKey,
             ":now": now,
             ":one": 1,
+            ":idx": RUNNING,
+            ":isk": runningOrder({ runKey, uploadId }),
           },
         }),
       ),
@@ -205,6 +213,59 @@ export class DynamoLedger implements LedgerStore {
         }),
       ),
     );
+  }
+
+  async failPendingUpload(uploadId: string, runKey: string | null, error: string, now: string) {
+    const current = await this.getUpload(uploadId);
+    if (current?.status !== "pending") return false;
+    // One conditional put: pending → failed (and out of the index) or nothing; there is no step in between.
+    return this.conditional(() =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: uploadItem(failedPendingRecord(current, runKey, error, now)),
+          ConditionExpression: "#s = :pending",
+          ExpressionAttributeNames: { "#s": "status" },
+          ExpressionAttributeValues: { ":pending": "pending" },
+        }),
+      ),
+    );
+  }
+
+  async listRunning(limit: number, exceptRunKey: string | null) {
+    // Running uploads are in the sparse index under RUNNING, sorted by <runKey>#<id>: everything but one run is at
+    // most two range queries around its prefix ("$" sorts right after "#"), so the sweeper reads only what is
+    // outside the slot's run (normally nothing), never the table. Items claimed before running uploads were indexed
+    // (claims used to drop them from the index) are not listed: the sweeper cannot see those without a scan.
+    const ranges: { cond: string; values: Record<string, string> }[] =
+      exceptRunKey === null
+        ? [{ cond: "gsi1pk = :r", values: { ":r": RUNNING } }]
+        : [
+            { cond: "gsi1pk = :r AND gsi1sk < :lo", values: { ":r": RUNNING, ":lo": `${exceptRunKey}#` } },
+            { cond: "gsi1pk = :r AND gsi1sk > :hi", values: { ":r": RUNNING, ":hi": `${exceptRunKey}$` } },
+          ];
+    const out: UploadRecord[] = [];
+    for (const range of ranges) {
+      let start: Item | undefined;
+      do {
+        const r = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: LEDGER_TABLE.pendingIndex.name,
+            KeyConditionExpression: range.cond,
+            ExpressionAttributeValues: range.values,
+            ScanIndexForward: true,
+            Limit: Math.min(1000, limit - out.length),
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of r.Items ?? []) out.push(toUploadRecord(item));
+        start = r.LastEvaluatedKey;
+      } while (start && out.length < limit);
+      if (out.length >= limit) break;
+    }
+    // The index is eventually consistent: what it lists may have been settled since.
+    return out.filter((u) => u.status === "running" && u.runKey !== exceptRunKey);
   }
 
   async requeueUpload(uploadId: string, now: string) {

@@ -612,6 +612,8 @@ const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
   "listPending",
   "claimUpload",
   "settleUpload",
+  "failPendingUpload",
+  "listRunning",
   "createRun",
   "getRun",
   "updateRun",

@@ -58,6 +58,11 @@ export function settledRecord(r: UploadRecord, s: Settlement, now: string): Uplo
   }
 }
 
+/** The record a pending upload has once failed without running (shared with DynamoLedger). */
+export function failedPendingRecord(r: UploadRecord, runKey: string | null, error: string, now: string): UploadRecord {
+  return { ...r, status: "failed", runKey, error, updatedAt: now };
+}
+
 export class MemoryLedger implements LedgerStore {
   readonly uploads = new Map<string, UploadRecord>();
   readonly runs = new Map<string, RunRecord>();
@@ -111,6 +116,22 @@ export class MemoryLedger implements LedgerStore {
     if (r?.status !== "running" || r.runKey !== runKey) return false;
     this.uploads.set(uploadId, settledRecord(r, settlement, now));
     return true;
+  }
+
+  async failPendingUpload(uploadId: string, runKey: string | null, error: string, now: string) {
+    await this.enter("failPendingUpload");
+    const r = this.uploads.get(uploadId);
+    if (r?.status !== "pending") return false;
+    this.uploads.set(uploadId, failedPendingRecord(r, runKey, error, now));
+    return true;
+  }
+
+  async listRunning(limit: number, exceptRunKey: string | null) {
+    await this.enter("listRunning");
+    return [...this.uploads.values()]
+      .filter((u) => u.status === "running" && u.runKey !== exceptRunKey)
+      .sort((a, b) => (runningOrder(a) < runningOrder(b) ? -1 : runningOrder(a) > runningOrder(b) ? 1 : 0))
+      .slice(0, limit);
   }
 
   async requeueUpload(uploadId: string, now: string) {
@@ -203,4 +224,9 @@ export class MemoryLedger implements LedgerStore {
 /** Sort key of the pending index: first receipt time, then id (stable). */
 export function pendingOrder(u: Pick<UploadRecord, "receivedAt" | "uploadId">): string {
   return `${u.receivedAt}#${u.uploadId}`;
+}
+
+/** Sort key of running uploads in the same index: their run first (run keys sort by time), then id. */
+export function runningOrder(u: Pick<UploadRecord, "runKey" | "uploadId">): string {
+  return `${u.runKey ?? ""}#${u.uploadId}`;
 }

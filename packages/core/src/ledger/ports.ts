@@ -40,6 +40,18 @@ export interface LedgerStore {
   claimUpload(uploadId: string, runKey: string, now: string): Promise<boolean>;
   /** running in `runKey` → settlement; false when it is not (already settled, or in another run). */
   settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string): Promise<boolean>;
+  /**
+   * pending → failed with `error` in one conditional write, attributed to `runKey` (the run that decided it; the
+   * upload is not counted as having been in it). For a version superseded by a newer upload of its key: it never
+   * passes through running, so no crash can leave it there. false when it is no longer pending.
+   */
+  failPendingUpload(uploadId: string, runKey: string | null, error: string, now: string): Promise<boolean>;
+  /**
+   * Running uploads held by any run but `exceptRunKey` (the slot's run; null: every running upload), in run-key
+   * order (oldest runs first), at most `limit`. What the sweeper checks for uploads left running by a run that has
+   * closed. An index query, never a table scan; the index may lag, so callers re-read before acting.
+   */
+  listRunning(limit: number, exceptRunKey: string | null): Promise<UploadRecord[]>;
   /** failed → pending with a fresh attempt budget (redrive); false when it is not failed. */
   requeueUpload(uploadId: string, now: string): Promise<boolean>;
   listUploads(): Promise<UploadRecord[]>;

@@ -90,10 +90,11 @@ async function startClaimedRun(
     if (taken.length !== candidates.length) {
       await ledger.updateRun(runKey, ["starting"], { fileCount: taken.length, bytes: sumBytes(taken) });
     }
+    // One conditional write each (pending → failed), never claim-then-settle: a crash between two writes would leave
+    // the old version "running" in a run that never reads it.
     await mapLimit(superseded, 32, async ({ old, by }) => {
-      if (!(await ledger.claimUpload(old.uploadId, runKey, nowIso))) return;
       const error = `superseded: ${by.key} was uploaded again (${by.versionTag}) before this version was processed`;
-      await ledger.settleUpload(old.uploadId, runKey, { status: "failed", error, attempts: old.attempts }, nowIso);
+      if (!(await ledger.failPendingUpload(old.uploadId, runKey, error, nowIso))) return;
       log.info("upload superseded", { key: old.key, uploadId: old.uploadId, by: by.uploadId });
     });
   } catch (error) {
@@ -167,17 +168,26 @@ export function newestPerKey(uploads: readonly UploadRecord[]): {
   superseded: { old: UploadRecord; by: UploadRecord }[];
 } {
   const byKey = new Map<string, UploadRecord>();
-  const later = (a: UploadRecord, b: UploadRecord) =>
-    a.lastModified > b.lastModified || (a.lastModified === b.lastModified && a.versionTag > b.versionTag);
   for (const u of uploads) {
     const seen = byKey.get(u.key);
-    if (!seen || later(u, seen)) byKey.set(u.key, u);
+    if (!seen || isLaterVersion(u, seen)) byKey.set(u.key, u);
   }
   const newest = uploads.filter((u) => byKey.get(u.key) === u);
   const superseded = uploads
     .filter((u) => byKey.get(u.key) !== u)
     .map((old) => ({ old, by: byKey.get(old.key) as UploadRecord }));
   return { newest, superseded };
+}
+
+/** Whether `a` is a later version of the same key than `b` (by last-modified, then version tag). */
+export function isLaterVersion(
+  a: Pick<UploadRecord, "key" | "lastModified" | "versionTag">,
+  b: Pick<UploadRecord, "key" | "lastModified" | "versionTag">,
+): boolean {
+  return (
+    a.key === b.key &&
+    (a.lastModified > b.lastModified || (a.lastModified === b.lastModified && a.versionTag > b.versionTag))
+  );
 }
 
 function newRunRecord(runKey: string, key: string, uploads: readonly UploadRecord[], now: string): RunRecord {

@@ -5,18 +5,24 @@
  *  - the slot's run never got a Glue run id and is older than the start timeout → adopt the Glue run that carries
  *    its run key (the start's answer was lost), or undo the start when Glue has none
  *  - the slot is held by a run that has already ended, or by no run at all (crash between steps) → free it
+ *  - uploads still running in a run that is not the slot's: a run still open in the ledger gets the same repairs as
+ *    the slot's run (never settled behind Glue's back); uploads left running by a run that has ended (or by no run)
+ *    are settled: failed as superseded when a newer version of the key exists, otherwise back to pending with one
+ *    more attempt (failed after maxAttempts), so no upload stays "running" forever
  *  - uploads are pending and no run is active → startNextRun
  */
 import type { PipelineConfig } from "../config/pipeline.js";
-import type { Deps } from "../ledger/ports.js";
-import { isTerminalGlueState, recordRunEnd } from "./completion.js";
-import { readManifest, type StartOutcome, startNextRun, undoStart } from "./start.js";
+import type { Deps, Settlement } from "../ledger/ports.js";
+import { RUN_ACTIVE_STATES, type RunRecord, type UploadRecord } from "../ledger/types.js";
+import { type CompletionResult, isTerminalGlueState, recordRunEnd } from "./completion.js";
+import { isLaterVersion, readManifest, type StartOutcome, startNextRun, undoStart } from "./start.js";
 
 export type Repair =
   | "recorded-lost-end"
   | "adopted-lost-start"
   | "undid-failed-start"
   | "freed-stale-slot"
+  | "settled-orphaned-upload"
   | "started-pending";
 
 export interface SweepReport {
@@ -24,58 +30,172 @@ export interface SweepReport {
   readonly next: StartOutcome | null;
 }
 
+/** Running uploads outside the slot's run looked at per sweep (normally there are none; the rest waits a sweep). */
+export const ORPHAN_SCAN_LIMIT = 1000;
+
 export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepReport> {
-  const { ledger, glue, log } = deps;
+  const { ledger, log } = deps;
   const repairs: Repair[] = [];
   const now = deps.clock.now();
+  const staleMs = config.runs.startTimeoutSeconds * 1000;
+  let ended: CompletionResult | null = null;
   const slot = await ledger.getSlot();
   if (slot.holder) {
     const run = await ledger.getRun(slot.holder);
     const heldFor = now.getTime() - new Date(slot.takenAt ?? 0).getTime();
-    const stale = heldFor > config.runs.startTimeoutSeconds * 1000;
+    const stale = heldFor > staleMs;
     if (!run) {
       if (stale) {
         await ledger.releaseSlot(slot.holder);
         repairs.push("freed-stale-slot");
       }
-    } else if (run.state !== "starting" && run.state !== "running") {
+    } else if (!isOpen(run)) {
       await ledger.releaseSlot(run.runKey);
       repairs.push("freed-stale-slot");
     } else {
-      let glueRunId = run.glueRunId;
-      if (!glueRunId && stale) {
-        const since = new Date(new Date(run.createdAt).getTime() - 60_000);
-        const found = (await glue.recentRuns(since)).find((r) => r.arguments["--run_key"] === run.runKey);
-        if (found) {
-          glueRunId = found.id;
-          await ledger.linkGlueRun(found.id, run.runKey);
-          await ledger.updateRun(run.runKey, ["starting"], {
-            state: "running",
-            glueRunId: found.id,
-            startedAt: found.startedOn?.toISOString() ?? null,
-          });
-          repairs.push("adopted-lost-start");
-        } else {
-          await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
-          repairs.push("undid-failed-start");
-        }
-      }
-      if (glueRunId) {
-        const jr = await glue.getRun(glueRunId);
-        if (jr && isTerminalGlueState(jr.state)) {
-          const result = await recordRunEnd(deps, config, { glueRunId, state: jr.state, message: jr.errorMessage });
-          if (result.applied) repairs.push("recorded-lost-end");
-          log.info("sweeper recorded a run end", { runKey: run.runKey, glueRunId, state: jr.state });
-          return { repairs, next: result.next };
-        }
-      }
+      ended = await repairOpenRun(deps, config, run, stale, repairs);
     }
   }
-  const next = await startNextRun(deps, config.runs);
-  if (next.started) repairs.push("started-pending");
+  const requeued = await repairOrphanedUploads(deps, config, now, repairs);
+  let next: StartOutcome | null = ended ? ended.next : null;
+  if (!ended || (requeued > 0 && !next?.started)) {
+    next = await startNextRun(deps, config.runs);
+    if (next.started) repairs.push("started-pending");
+  }
   if (repairs.length > 0) {
     deps.metrics.add("SweeperRepairs", repairs.length);
     log.warn("sweeper repaired", { repairs });
   }
   return { repairs, next };
+}
+
+function isOpen(run: RunRecord): boolean {
+  return RUN_ACTIVE_STATES.includes(run.state);
+}
+
+/**
+ * A run the ledger still has open: find its lost start (when `stale`), then ask Glue whether it ended. Returns the
+ * completion when it did (recordRunEnd settled the run's uploads, freed the slot and started the next run).
+ */
+async function repairOpenRun(
+  deps: Deps,
+  config: PipelineConfig,
+  run: RunRecord,
+  stale: boolean,
+  repairs: Repair[],
+): Promise<CompletionResult | null> {
+  const { ledger, glue, log } = deps;
+  let glueRunId = run.glueRunId;
+  if (!glueRunId && stale) {
+    const since = new Date(new Date(run.createdAt).getTime() - 60_000);
+    const found = (await glue.recentRuns(since)).find((r) => r.arguments["--run_key"] === run.runKey);
+    if (found) {
+      glueRunId = found.id;
+      await ledger.linkGlueRun(found.id, run.runKey);
+      await ledger.updateRun(run.runKey, ["starting"], {
+        state: "running",
+        glueRunId: found.id,
+        startedAt: found.startedOn?.toISOString() ?? null,
+      });
+      repairs.push("adopted-lost-start");
+    } else {
+      await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
+      repairs.push("undid-failed-start");
+    }
+  }
+  if (glueRunId) {
+    const jr = await glue.getRun(glueRunId);
+    if (jr && isTerminalGlueState(jr.state)) {
+      const result = await recordRunEnd(deps, config, { glueRunId, state: jr.state, message: jr.errorMessage });
+      if (result.applied) repairs.push("recorded-lost-end");
+      log.info("sweeper recorded a run end", { runKey: run.runKey, glueRunId, state: jr.state });
+      return result;
+    }
+  }
+  return null;
+}
+
+/**
+ * Uploads still "running" in a run other than the slot's. Only the slot's run should have running uploads; others
+ * are what a crash between two writes left behind (e.g. before the superseded versions were failed in one write, a
+ * claim whose settle never came). Returns how many went back to pending.
+ */
+async function repairOrphanedUploads(
+  deps: Deps,
+  config: PipelineConfig,
+  now: Date,
+  repairs: Repair[],
+): Promise<number> {
+  const { ledger, log, metrics } = deps;
+  const staleMs = config.runs.startTimeoutSeconds * 1000;
+  const nowIso = now.toISOString();
+  // Read again: the slot's repair above may have ended its run and started another.
+  const holder = (await ledger.getSlot()).holder;
+  const listed = await ledger.listRunning(ORPHAN_SCAN_LIMIT, holder);
+  const byRun = new Map<string, UploadRecord[]>();
+  for (const u of listed) {
+    if (u.runKey === null) continue;
+    byRun.set(u.runKey, [...(byRun.get(u.runKey) ?? []), u]);
+  }
+  let requeued = 0;
+  for (const [runKey, uploads] of byRun) {
+    let run = await ledger.getRun(runKey);
+    if (run && isOpen(run)) {
+      // Open but not the slot's (a start that was slower than the start timeout and lost its slot): Glue may be
+      // reading these files now, so the run is closed the way the slot's run is, never its uploads behind its back.
+      if (now.getTime() - Date.parse(run.createdAt) <= staleMs) continue;
+      await repairOpenRun(deps, config, run, true, repairs);
+      run = await ledger.getRun(runKey);
+      if (!run || isOpen(run)) continue;
+    }
+    for (const seen of uploads) {
+      const u = await ledger.getUpload(seen.uploadId);
+      if (u?.status !== "running" || u.runKey !== runKey) continue;
+      // A run item is written before any claim, so a missing run is a crash mid-start: wait out the start timeout.
+      if (!run && now.getTime() - Date.parse(u.updatedAt) <= staleMs) continue;
+      const newer = (await ledger.uploadsOfKey(u.bucket, u.key)).find((other) => isLaterVersion(other, u));
+      const settlement = orphanSettlement(u, runKey, run, newer ?? null, config);
+      if (!(await ledger.settleUpload(u.uploadId, runKey, settlement, nowIso))) continue;
+      repairs.push("settled-orphaned-upload");
+      if (settlement.status === "pending") requeued++;
+      if (settlement.status === "failed") metrics.add("FilesFailed", 1);
+      log.warn("upload left running by a closed run settled", {
+        key: u.key,
+        uploadId: u.uploadId,
+        runKey,
+        status: settlement.status,
+        error: settlement.status === "processed" ? null : settlement.error,
+      });
+    }
+  }
+  return requeued;
+}
+
+/**
+ * How the sweeper settles an upload its run left running. The run never read it (its end settles every file of its
+ * manifest), so it is not blamed like a file of a failed run: an older version whose key was uploaded again is
+ * failed as superseded (the job reads a key's current bytes); any other goes back to pending with one more attempt,
+ * so a repeated fault still ends in a reported failure after maxAttempts.
+ */
+export function orphanSettlement(
+  record: UploadRecord,
+  runKey: string,
+  run: RunRecord | null,
+  newer: UploadRecord | null,
+  config: PipelineConfig,
+): Settlement {
+  const where = run ? `run ${runKey} ended (${run.state}) without settling it` : `run ${runKey} is not in the ledger`;
+  if (newer) {
+    return {
+      status: "failed",
+      error: `superseded: ${newer.key} was uploaded again (${newer.versionTag}) before this version was processed (left running: ${where})`,
+      attempts: record.attempts,
+    };
+  }
+  const error = `left running: ${where}`;
+  const attempts = record.attempts + 1;
+  if (attempts >= config.runs.maxAttempts) {
+    return { status: "failed", error: `${error} (after ${attempts} attempts)`, attempts };
+  }
+  return { status: "pending", error, attempts, retryGroupSize: null };
 }

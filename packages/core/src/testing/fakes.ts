@@ -162,3 +162,44 @@ export function sequentialRunKeys(): (now: Date) => string {
       .replace(/[-:]/g, "")
       .replace(/\.\d{3}/, "")}-${(++n).toString(16).padStart(8, "0")}`;
 }
+
+/**
+ * `target` as seen by a process that dies: once `diesAfter(method, args)` is true for a call, that call happens and
+ * nothing after it does (it and every later call never answer, like a Lambda killed mid-invocation). `died`
+ * resolves at that moment, so a test can look at what the crash left behind.
+ */
+export function crashingAfter<T extends object>(
+  target: T,
+  diesAfter: (method: string, args: readonly unknown[]) => boolean,
+): { readonly proxy: T; readonly died: Promise<void>; dead(): boolean } {
+  let dead = false;
+  let die: () => void = () => {};
+  const died = new Promise<void>((resolve) => {
+    die = resolve;
+  });
+  const never = new Promise<never>(() => {});
+  const proxy = new Proxy(target, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (dead) return never;
+        const result: unknown = value.apply(obj, args);
+        if (!diesAfter(String(prop), args)) return result;
+        dead = true;
+        // The call itself happens (the write reaches the ledger); its answer is lost with the process.
+        return Promise.resolve(result).then(
+          () => {
+            die();
+            return never;
+          },
+          () => {
+            die();
+            return never;
+          },
+        );
+      };
+    },
+  });
+  return { proxy, died, dead: () => dead };
+}

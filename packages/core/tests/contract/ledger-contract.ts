@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { LedgerStore } from "../../src/ledger/ports.js";
 import type { RunRecord } from "../../src/ledger/types.js";
-import { toUpload } from "../../src/upload/identity.js";
+import { toUpload, type Upload } from "../../src/upload/identity.js";
 
 const NOW = "2026-04-01T10:00:00.000Z";
 
@@ -116,6 +116,81 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
       await ledger.settleUpload(u.uploadId, "r1", { status: "failed", error: "bad", attempts: 3 }, NOW);
       expect(await ledger.requeueUpload(u.uploadId, NOW)).toBe(true);
       expect((await ledger.listPending(10))[0]).toMatchObject({ status: "pending", attempts: 0 });
+    });
+
+    it("fails a pending upload in one step, with its reason and deciding run, only while it is pending", async () => {
+      const u = upload("input/a.csv");
+      const later = "2026-04-01T10:00:05.000Z";
+      expect(await ledger.failPendingUpload(u.uploadId, "r1", "superseded: x", later)).toBe(false); // not recorded
+      await ledger.recordUpload(u, NOW);
+      expect(await ledger.failPendingUpload(u.uploadId, "r1", "superseded: x", later)).toBe(true);
+      expect(await ledger.failPendingUpload(u.uploadId, "r2", "again", later)).toBe(false);
+      expect(await ledger.getUpload(u.uploadId)).toMatchObject({
+        status: "failed",
+        error: "superseded: x",
+        runKey: "r1",
+        runs: 0,
+        attempts: 0,
+        updatedAt: later,
+        receivedAt: NOW,
+      });
+      expect(await ledger.listPending(10)).toEqual([]);
+      expect(await ledger.listRunning(10, null)).toEqual([]);
+      expect(await ledger.claimUpload(u.uploadId, "r1", NOW)).toBe(false);
+      // a failed upload can be redriven like any other
+      expect(await ledger.requeueUpload(u.uploadId, NOW)).toBe(true);
+      expect((await ledger.listPending(10)).map((p) => p.uploadId)).toEqual([u.uploadId]);
+    });
+
+    it("does not fail an upload that is running or settled", async () => {
+      const u = upload("input/a.csv");
+      await ledger.recordUpload(u, NOW);
+      await ledger.claimUpload(u.uploadId, "r1", NOW);
+      expect(await ledger.failPendingUpload(u.uploadId, "r1", "superseded: x", NOW)).toBe(false);
+      expect(await ledger.getUpload(u.uploadId)).toMatchObject({ status: "running", runKey: "r1", error: null });
+      await ledger.settleUpload(u.uploadId, "r1", { status: "failed", error: "bad", attempts: 1 }, NOW);
+      expect(await ledger.failPendingUpload(u.uploadId, "r2", "superseded: x", NOW)).toBe(false);
+      expect(await ledger.getUpload(u.uploadId)).toMatchObject({ status: "failed", runKey: "r1", error: "bad" });
+    });
+
+    it("lists running uploads outside one run, oldest run first, up to a limit", async () => {
+      const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map((k) => upload(`input/${k}.csv`));
+      for (const u of [a, b, c, d, e]) await ledger.recordUpload(u as Upload, NOW);
+      const r1 = "20260401T100000Z-1";
+      const r10 = "20260401T100000Z-10"; // r1 is a prefix of it
+      const r2 = "20260401T110000Z-2";
+      await ledger.claimUpload(c?.uploadId ?? "", r2, NOW);
+      await ledger.claimUpload(a?.uploadId ?? "", r1, NOW);
+      await ledger.claimUpload(b?.uploadId ?? "", r10, NOW);
+      await ledger.claimUpload(d?.uploadId ?? "", r1, NOW);
+      // e stays pending; a settled one is no longer running
+      await ledger.settleUpload(d?.uploadId ?? "", r1, { status: "failed", error: "bad", attempts: 1 }, NOW);
+      const keys = (us: readonly { key: string; runKey: string | null }[]) => us.map((u) => `${u.runKey} ${u.key}`);
+
+      expect(keys(await ledger.listRunning(10, null))).toEqual([
+        `${r1} input/a.csv`,
+        `${r10} input/b.csv`,
+        `${r2} input/c.csv`,
+      ]);
+      expect(keys(await ledger.listRunning(10, r1))).toEqual([`${r10} input/b.csv`, `${r2} input/c.csv`]);
+      expect(keys(await ledger.listRunning(10, r10))).toEqual([`${r1} input/a.csv`, `${r2} input/c.csv`]);
+      expect(keys(await ledger.listRunning(10, r2))).toEqual([`${r1} input/a.csv`, `${r10} input/b.csv`]);
+      expect(keys(await ledger.listRunning(1, null))).toEqual([`${r1} input/a.csv`]);
+      expect((await ledger.listRunning(10, null))[0]).toMatchObject({
+        uploadId: a?.uploadId,
+        status: "running",
+        runs: 1,
+      });
+
+      // back to pending: out of the running list, into the pending one
+      await ledger.settleUpload(
+        a?.uploadId ?? "",
+        r1,
+        { status: "pending", error: "x", attempts: 1, retryGroupSize: null },
+        NOW,
+      );
+      expect(keys(await ledger.listRunning(10, r2))).toEqual([`${r10} input/b.csv`]);
+      expect((await ledger.listPending(10)).map((u) => u.key).sort()).toEqual(["input/a.csv", "input/e.csv"]);
     });
 
     it("lists every version of one key", async () => {

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
+import type { UploadStatus } from "../../src/ledger/types.js";
+import { recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
 import { mapLimit } from "../../src/runs/start.js";
+import { sweep } from "../../src/runs/sweeper.js";
+import { crashingAfter } from "../../src/testing/fakes.js";
 import { makeWorld } from "../helpers/world.js";
 
 describe("run start", () => {
@@ -54,6 +58,68 @@ describe("two versions of one key pending together", () => {
     const old = [...w.ledger.uploads.values()].find((u) => u.etag === v1.version.etag);
     expect(old?.status).toBe("failed");
     expect(old?.error).toMatch(/^superseded: input\/a.csv was uploaded again/);
+  });
+});
+
+describe("a superseded version is failed in one ledger write", () => {
+  /** A busy run holds the slot while v1 then v2 of input/a.csv arrive; returns the world and both versions. */
+  async function twoVersionsWaiting() {
+    const w = makeWorld();
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
+    w.clock.advance(1_000);
+    const v1 = w.upload("input/a.csv", "v1");
+    await handleUploadBatch(w.deps, w.config, [v1.message]);
+    w.clock.advance(1_000);
+    const v2 = w.upload("input/a.csv", "v2");
+    await handleUploadBatch(w.deps, w.config, [v2.message]);
+    const [busy] = [...w.ledger.runs.values()];
+    if (!busy?.glueRunId) throw new Error("no busy run");
+    await w.writeStats(busy.runKey);
+    w.glue.finish(busy.glueRunId, "SUCCEEDED");
+    const idOf = (etag: string) => [...w.ledger.uploads.values()].find((u) => u.etag === etag)?.uploadId ?? "";
+    const ended = { glueRunId: busy.glueRunId, state: "SUCCEEDED", message: null };
+    return { w, oldId: idOf(v1.version.etag), newId: idOf(v2.version.etag), ended };
+  }
+
+  it("never passes through running", async () => {
+    const { w, oldId, ended } = await twoVersionsWaiting();
+    const seen: UploadStatus[] = [];
+    const set = w.ledger.uploads.set.bind(w.ledger.uploads);
+    w.ledger.uploads.set = (id, record) => {
+      if (id === oldId) seen.push(record.status);
+      return set(id, record);
+    };
+
+    await recordRunEnd(w.deps, w.config, ended);
+
+    expect(seen).toEqual(["failed"]);
+    expect(w.ledger.uploads.get(oldId)).toMatchObject({ status: "failed", runs: 0 });
+  });
+
+  it("a crash right after the first write to the older version leaves it failed, not running in a dead run", async () => {
+    const { w, oldId, newId, ended } = await twoVersionsWaiting();
+    const writes = new Set(["claimUpload", "settleUpload", "failPendingUpload"]);
+    // The recorder dies right after its first ledger write that touches the older version.
+    const crash = crashingAfter(w.ledger, (method, args) => writes.has(method) && args[0] === oldId);
+    void recordRunEnd({ ...w.deps, ledger: crash.proxy }, w.config, ended);
+    await crash.died;
+
+    const old = w.ledger.uploads.get(oldId);
+    expect(old?.status).toBe("failed");
+    expect(old?.error).toMatch(/^superseded: input\/a.csv was uploaded again/);
+
+    // What the crash left (a start without StartJobRun) is repaired by the sweeper: every upload ends settled.
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+    const report = await sweep(w.deps, w.config);
+    expect(report.repairs).toEqual(["undid-failed-start", "started-pending"]);
+    const next = report.next?.started ? report.next : null;
+    await w.writeStats(next?.runKey ?? "");
+    w.glue.finish(next?.glueRunId ?? "", "SUCCEEDED");
+    await recordRunEnd(w.deps, w.config, { glueRunId: next?.glueRunId ?? "", state: "SUCCEEDED", message: null });
+    expect(w.ledger.uploads.get(newId)?.status).toBe("processed");
+    expect([...w.ledger.uploads.values()].filter((u) => u.status !== "processed").map((u) => u.uploadId)).toEqual([
+      oldId,
+    ]);
   });
 });
 

@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
+import type { RunRecord } from "../../src/ledger/types.js";
+import { buildManifest } from "../../src/manifest/format.js";
+import { recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
 import { sweep } from "../../src/runs/sweeper.js";
 import { GlueServiceError } from "../../src/testing/fakes.js";
-import { makeWorld } from "../helpers/world.js";
+import { toUpload } from "../../src/upload/identity.js";
+import { BUCKET, makeWorld } from "../helpers/world.js";
 
 describe("sweeper", () => {
   it("records a run whose state-change event was lost", async () => {
@@ -78,5 +82,145 @@ describe("sweeper", () => {
 
     expect(report.repairs).toEqual(["started-pending"]);
     expect(w.glue.runs.size).toBe(1);
+  });
+});
+
+describe("sweeper: uploads left running outside the slot's run", () => {
+  function runRecord(runKey: string, createdAt: string, state: RunRecord["state"] = "succeeded"): RunRecord {
+    return {
+      runKey,
+      state,
+      glueRunId: null,
+      manifestKey: `manifests/${runKey}.json`,
+      fileCount: 1,
+      bytes: 1,
+      createdAt,
+      startedAt: null,
+      endedAt: createdAt,
+      error: null,
+      rowsRead: null,
+      rowsProcessed: null,
+      rowsRejected: null,
+      filesProcessed: null,
+      filesFailed: null,
+    };
+  }
+
+  it("fails as superseded an older version a crash left claimed in a run that has since ended", async () => {
+    const w = makeWorld();
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
+    w.clock.advance(1_000);
+    const v1 = w.upload("input/a.csv", "v1");
+    await handleUploadBatch(w.deps, w.config, [v1.message]);
+    w.clock.advance(1_000);
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv", "v2").message]);
+    const oldId = toUpload(v1.version).uploadId;
+    // The old two-write supersede, cut by a crash: the older version is claimed into the run, the settle never comes.
+    w.ledger.failPendingUpload = async (uploadId, runKey, _error, now) =>
+      w.ledger.claimUpload(uploadId, runKey ?? "", now);
+    const [busy] = [...w.ledger.runs.values()];
+    await w.writeStats(busy?.runKey ?? "");
+    w.glue.finish(busy?.glueRunId ?? "", "SUCCEEDED");
+    const r = await recordRunEnd(w.deps, w.config, {
+      glueRunId: busy?.glueRunId ?? "",
+      state: "SUCCEEDED",
+      message: null,
+    });
+    const second = r.next?.started ? r.next : null;
+    await w.writeStats(second?.runKey ?? "");
+    w.glue.finish(second?.glueRunId ?? "", "SUCCEEDED");
+    await recordRunEnd(w.deps, w.config, { glueRunId: second?.glueRunId ?? "", state: "SUCCEEDED", message: null });
+    expect(w.ledger.runs.get(second?.runKey ?? "")?.state).toBe("succeeded");
+    expect(w.ledger.uploads.get(oldId)).toMatchObject({ status: "running", runKey: second?.runKey });
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.repairs).toEqual(["settled-orphaned-upload"]);
+    const old = w.ledger.uploads.get(oldId);
+    expect(old?.status).toBe("failed");
+    expect(old?.error).toMatch(/^superseded: input\/a.csv was uploaded again/);
+    expect(old?.error).toContain(`run ${second?.runKey} ended (succeeded)`);
+    expect(w.metrics.get("FilesFailed")).toBe(1);
+    expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
+  });
+
+  it("returns to pending, with one more attempt, an upload an ended run left running, then fails it after maxAttempts", async () => {
+    const w = makeWorld({ maxAttempts: 2 });
+    const u = toUpload(w.upload("input/a.csv").version);
+    const at = w.clock.now().toISOString();
+    await w.ledger.recordUpload(u, at);
+    await w.ledger.createRun(runRecord("20260401T090000Z-00000001", at, "start_failed"));
+    await w.ledger.claimUpload(u.uploadId, "20260401T090000Z-00000001", at);
+
+    const first = await sweep(w.deps, w.config);
+
+    expect(first.repairs).toEqual(["settled-orphaned-upload", "started-pending"]);
+    const again = w.ledger.uploads.get(u.uploadId);
+    expect(again).toMatchObject({ status: "running", attempts: 1 });
+    expect(again?.error).toBe("left running: run 20260401T090000Z-00000001 ended (start_failed) without settling it");
+    expect(again?.runKey).toBe(first.next?.started ? first.next.runKey : "none");
+
+    // The same thing again (the run it went to ends without settling it): the attempt budget is spent.
+    const second = again?.runKey ?? "";
+    await w.ledger.updateRun(second, ["running"], { state: "failed", endedAt: at });
+    await w.ledger.releaseSlot(second);
+    const last = await sweep(w.deps, w.config);
+    expect(last.repairs).toEqual(["settled-orphaned-upload"]);
+    expect(w.ledger.uploads.get(u.uploadId)).toMatchObject({
+      status: "failed",
+      attempts: 2,
+      error: `left running: run ${second} ended (failed) without settling it (after 2 attempts)`,
+    });
+  });
+
+  it("settles an upload whose run is not in the ledger only after the start timeout", async () => {
+    const w = makeWorld();
+    const u = toUpload(w.upload("input/a.csv").version);
+    await w.ledger.recordUpload(u, w.clock.now().toISOString());
+    await w.ledger.claimUpload(u.uploadId, "20260401T090000Z-0000dead", w.clock.now().toISOString());
+
+    expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
+    expect(w.ledger.uploads.get(u.uploadId)?.status).toBe("running");
+
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+    expect((await sweep(w.deps, w.config)).repairs).toEqual(["settled-orphaned-upload", "started-pending"]);
+    expect(w.ledger.uploads.get(u.uploadId)?.error).toBe(
+      "left running: run 20260401T090000Z-0000dead is not in the ledger",
+    );
+  });
+
+  it("leaves alone the slot's run and a run Glue is still running; closes the latter once Glue has ended it", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/slot.csv").message]);
+    expect(r.run?.started).toBe(true);
+    // A run that lost the slot (its start was slower than the start timeout) but did start in Glue.
+    const detachedKey = "20260401T095000Z-00000001";
+    const detached = toUpload(w.upload("input/detached.csv").version);
+    const at = w.clock.now();
+    await w.ledger.recordUpload(detached, at.toISOString());
+    await w.ledger.createRun({
+      ...runRecord(detachedKey, at.toISOString(), "running"),
+      glueRunId: "jr_d",
+      endedAt: null,
+    });
+    await w.objects.putJson(
+      BUCKET,
+      `manifests/${detachedKey}.json`,
+      buildManifest({ runKey: detachedKey, bucket: BUCKET, createdAt: at, uploads: [detached] }),
+    );
+    await w.ledger.claimUpload(detached.uploadId, detachedKey, at.toISOString());
+    await w.ledger.linkGlueRun("jr_d", detachedKey);
+    const glueRun = { id: "jr_d", arguments: { "--run_key": detachedKey }, errorMessage: null, startedOn: at };
+    w.glue.runs.set("jr_d", { ...glueRun, state: "RUNNING" });
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+
+    expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["running", "running"]);
+
+    w.glue.runs.set("jr_d", { ...glueRun, state: "FAILED", errorMessage: "boom" });
+    expect((await sweep(w.deps, w.config)).repairs).toEqual(["recorded-lost-end"]);
+    expect(w.ledger.runs.get(detachedKey)?.state).toBe("failed");
+    expect(w.ledger.uploads.get(detached.uploadId)).toMatchObject({ status: "pending", attempts: 1 });
+    expect(w.ledger.slot.holder).toBe(r.run?.started ? r.run.runKey : "none");
   });
 });
