@@ -154,23 +154,7 @@ export class DynamoLedger implements LedgerStore {
   }
 
   async listPending(limit: number) {
-    const out: UploadRecord[] = [];
-    let start: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: LEDGER_TABLE.pendingIndex.name,
-          KeyConditionExpression: "gsi1pk = :p",
-          ExpressionAttributeValues: { ":p": PENDING },
-          ScanIndexForward: true,
-          Limit: Math.min(1000, limit - out.length),
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of r.Items ?? []) out.push(toUploadRecord(item));
-      start = r.LastEvaluatedKey;
-    } while (start && out.length < limit);
+    const out = await this.queryIndex("gsi1pk = :p", { ":p": PENDING }, limit);
     // The index is eventually consistent: what it lists may have moved on; claims check the real item.
     return out.filter((u) => u.status === "pending");
   }
@@ -232,6 +216,28 @@ export class DynamoLedger implements LedgerStore {
     );
   }
 
+  /** Up to `limit` uploads from the sparse index matching `cond`, in index order, page by page. */
+  private async queryIndex(cond: string, values: Record<string, string>, limit: number): Promise<UploadRecord[]> {
+    const out: UploadRecord[] = [];
+    let start: Item | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: LEDGER_TABLE.pendingIndex.name,
+          KeyConditionExpression: cond,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: true,
+          Limit: Math.min(1000, limit - out.length),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of r.Items ?? []) out.push(toUploadRecord(item));
+      start = r.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
   async listRunning(limit: number, exceptRunKey: string | null) {
     // Running uploads are in the sparse index under RUNNING, sorted by <runKey>#<id>: everything but one run is at
     // most two range queries around its prefix ("$" sorts right after "#"), so the sweeper reads only what is
@@ -246,23 +252,8 @@ export class DynamoLedger implements LedgerStore {
           ];
     const out: UploadRecord[] = [];
     for (const range of ranges) {
-      let start: Item | undefined;
-      do {
-        const r = await this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            IndexName: LEDGER_TABLE.pendingIndex.name,
-            KeyConditionExpression: range.cond,
-            ExpressionAttributeValues: range.values,
-            ScanIndexForward: true,
-            Limit: Math.min(1000, limit - out.length),
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of r.Items ?? []) out.push(toUploadRecord(item));
-        start = r.LastEvaluatedKey;
-      } while (start && out.length < limit);
       if (out.length >= limit) break;
+      out.push(...(await this.queryIndex(range.cond, range.values, limit - out.length)));
     }
     // The index is eventually consistent: what it lists may have been settled since.
     return out.filter((u) => u.status === "running" && u.runKey !== exceptRunKey);

@@ -2,6 +2,7 @@ import { type PipelineConfig, pipelineConfig } from "../../src/config/pipeline.j
 import { MemoryLedger } from "../../src/ledger/memory.js";
 import type { Deps } from "../../src/ledger/ports.js";
 import { parseManifest } from "../../src/manifest/format.js";
+import { handleUploadBatch } from "../../src/runs/intake.js";
 import {
   CountingMetrics,
   ManualClock,
@@ -86,7 +87,35 @@ export function makeWorld(overrides: { maxFilesPerRun?: number; maxAttempts?: nu
     });
   }
 
-  return { deps, config, clock, ledger, objects, glue, metrics, log, upload, message, manifestOf, writeStats };
+  /** A run holds the slot (input/busy.csv) while v1 then v2 of input/a.csv arrive, a second apart. */
+  async function twoVersionsBehindABusyRun() {
+    await handleUploadBatch(deps, config, [upload("input/busy.csv").message]);
+    clock.advance(1_000);
+    const v1 = upload("input/a.csv", "v1");
+    await handleUploadBatch(deps, config, [v1.message]);
+    clock.advance(1_000);
+    const v2 = upload("input/a.csv", "v2");
+    await handleUploadBatch(deps, config, [v2.message]);
+    const [busy] = [...ledger.runs.values()];
+    if (!busy?.glueRunId) throw new Error("no busy run holds the slot");
+    return { busy: { ...busy, glueRunId: busy.glueRunId }, v1, v2 };
+  }
+
+  return {
+    deps,
+    config,
+    clock,
+    ledger,
+    objects,
+    glue,
+    metrics,
+    log,
+    upload,
+    message,
+    manifestOf,
+    writeStats,
+    twoVersionsBehindABusyRun,
+  };
 }
 
 export function objectCreatedEvent(v: ObjectVersion, shape: "aws" | "moto" = "aws") {

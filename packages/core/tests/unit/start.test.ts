@@ -35,23 +35,11 @@ describe("run start", () => {
 describe("two versions of one key pending together", () => {
   it("runs only the newest and reports the older one failed as superseded", async () => {
     const w = makeWorld();
-    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
-    w.clock.advance(1_000);
-    const v1 = w.upload("input/a.csv", "v1");
-    await handleUploadBatch(w.deps, w.config, [v1.message]);
-    w.clock.advance(1_000);
-    const v2 = w.upload("input/a.csv", "v2");
-    await handleUploadBatch(w.deps, w.config, [v2.message]);
-    const [first] = [...w.ledger.runs.values()];
-    await w.writeStats(first?.runKey ?? "");
-    w.glue.finish(first?.glueRunId ?? "", "SUCCEEDED");
+    const { busy, v1, v2 } = await w.twoVersionsBehindABusyRun();
+    await w.writeStats(busy.runKey);
+    w.glue.finish(busy.glueRunId, "SUCCEEDED");
 
-    const { recordRunEnd } = await import("../../src/runs/completion.js");
-    const r = await recordRunEnd(w.deps, w.config, {
-      glueRunId: first?.glueRunId ?? "",
-      state: "SUCCEEDED",
-      message: null,
-    });
+    const r = await recordRunEnd(w.deps, w.config, { glueRunId: busy.glueRunId, state: "SUCCEEDED", message: null });
 
     const next = r.next?.started ? r.next : null;
     expect((await w.manifestOf(next?.runKey ?? "")).uploads.map((u) => u.etag)).toEqual([v2.version.etag]);
@@ -65,15 +53,7 @@ describe("a superseded version is failed in one ledger write", () => {
   /** A busy run holds the slot while v1 then v2 of input/a.csv arrive; returns the world and both versions. */
   async function twoVersionsWaiting() {
     const w = makeWorld();
-    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
-    w.clock.advance(1_000);
-    const v1 = w.upload("input/a.csv", "v1");
-    await handleUploadBatch(w.deps, w.config, [v1.message]);
-    w.clock.advance(1_000);
-    const v2 = w.upload("input/a.csv", "v2");
-    await handleUploadBatch(w.deps, w.config, [v2.message]);
-    const [busy] = [...w.ledger.runs.values()];
-    if (!busy?.glueRunId) throw new Error("no busy run");
+    const { busy, v1, v2 } = await w.twoVersionsBehindABusyRun();
     await w.writeStats(busy.runKey);
     w.glue.finish(busy.glueRunId, "SUCCEEDED");
     const idOf = (etag: string) => [...w.ledger.uploads.values()].find((u) => u.etag === etag)?.uploadId ?? "";

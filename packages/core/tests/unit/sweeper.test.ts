@@ -108,24 +108,14 @@ describe("sweeper: uploads left running outside the slot's run", () => {
 
   it("fails as superseded an older version a crash left claimed in a run that has since ended", async () => {
     const w = makeWorld();
-    await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]); // holds the slot
-    w.clock.advance(1_000);
-    const v1 = w.upload("input/a.csv", "v1");
-    await handleUploadBatch(w.deps, w.config, [v1.message]);
-    w.clock.advance(1_000);
-    await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv", "v2").message]);
+    const { busy, v1 } = await w.twoVersionsBehindABusyRun();
     const oldId = toUpload(v1.version).uploadId;
     // The old two-write supersede, cut by a crash: the older version is claimed into the run, the settle never comes.
     w.ledger.failPendingUpload = async (uploadId, runKey, _error, now) =>
       w.ledger.claimUpload(uploadId, runKey ?? "", now);
-    const [busy] = [...w.ledger.runs.values()];
-    await w.writeStats(busy?.runKey ?? "");
-    w.glue.finish(busy?.glueRunId ?? "", "SUCCEEDED");
-    const r = await recordRunEnd(w.deps, w.config, {
-      glueRunId: busy?.glueRunId ?? "",
-      state: "SUCCEEDED",
-      message: null,
-    });
+    await w.writeStats(busy.runKey);
+    w.glue.finish(busy.glueRunId, "SUCCEEDED");
+    const r = await recordRunEnd(w.deps, w.config, { glueRunId: busy.glueRunId, state: "SUCCEEDED", message: null });
     const second = r.next?.started ? r.next : null;
     await w.writeStats(second?.runKey ?? "");
     w.glue.finish(second?.glueRunId ?? "", "SUCCEEDED");
