@@ -135,31 +135,85 @@ def _publish_together(
         df.write.mode("overwrite").partitionBy("_upload").options(**CSV_WRITE_OPTIONS).csv(
             storage.join_uri(staging, kind)
         )
+    publish_staged(staging, manifest, publish, output_root, results)
+
+
+def publish_staged(
+    staging: str, manifest: Manifest, publish: list[int], output_root: str, results: list[FileResult]
+) -> None:
+    """Moves each upload's parts from the run's staging folder (<kind>/_upload=<i>/part-*) into its own folders,
+    rejected then processed, each finished by `_SUCCESS`; a header-only part where an upload has no rows of a kind.
+    Uploads are published in parallel (S3 requests are latency-bound); one failing leaves the others published."""
     headers = {
         "rejected": ",".join(transform.REJECTED_COLUMNS) + "\n",
         "processed": ",".join(transform.OUTPUT_COLUMNS) + "\n",
     }
-    for i in publish:
-        entry = uploads[i]
+    parts: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for uri in storage.list_files(staging):  # one listing for the whole run
+        folder = uri.rsplit("/", 1)[0]
+        kind, upload = (unquote(name) for name in folder.rsplit("/", 2)[-2:])  # local URIs encode "=" as %3D
+        if _is_part(uri) and upload.startswith("_upload="):
+            parts[(kind, int(upload.removeprefix("_upload=")))].append(uri)
+
+    def publish_one(i: int) -> None:
+        entry = manifest.uploads[i]
         try:
             for kind, prefix in (("rejected", entry.rejected_prefix), ("processed", entry.output_prefix)):
                 final = storage.join_uri(output_root, prefix)
                 storage.delete_folder(final)  # leftovers of an earlier attempt never mix with this one
-                parts = [u for u in storage.list_files(storage.join_uri(staging, f"{kind}/_upload={i}")) if _is_part(u)]
-                if parts:
-                    for n, part in enumerate(sorted(parts)):
-                        storage.move(part, storage.join_uri(final, f"part-{n:05d}.csv"))
-                else:  # no rows of this kind: a header-only file, as Spark would have written
+                mine = sorted(parts.get((kind, i), []))
+                for n, part in enumerate(mine):
+                    storage.move(part, storage.join_uri(final, f"part-{n:05d}.csv"))
+                if not mine:  # no rows of this kind: a header-only file, as Spark would have written
                     storage.write_text(storage.join_uri(final, "part-00000.csv"), headers[kind], "text/csv")
                 storage.write_text(storage.join_uri(final, "_SUCCESS"), "", "text/plain")
         except Exception as err:  # noqa: BLE001 - one upload's publishing failing leaves the others published
             results[i] = results[i].fail(f"{entry.key}: could not write output: {error_summary(err)}")
+
+    storage.for_each(publish, publish_one)
     storage.delete_folder(staging)
 
 
 def _is_part(uri: str) -> bool:
     name = uri.rsplit("/", 1)[-1]
     return name.startswith("part-") and not name.endswith(".crc")
+
+
+def check_uploads(
+    manifest: Manifest,
+    data_root: str,
+    read_head: Callable[[str, int], bytes] = storage.read_bytes,
+    etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
+) -> list[Layout | str]:
+    """Per upload, in manifest order: its header layout, or why it cannot be processed. Two S3 requests an upload
+    (version check, first bytes), uploads in parallel: a run of thousands is checked in seconds, not minutes."""
+    newest: dict[str, int] = {}
+    for i, entry in enumerate(manifest.uploads):
+        j = newest.get(entry.key)
+        if j is None or manifest.uploads[j].last_modified < entry.last_modified:
+            newest[entry.key] = i
+
+    def check_upload(i: int) -> Layout | str:
+        entry = manifest.uploads[i]
+        if newest[entry.key] != i:
+            return f"{entry.key}: a newer version of this key is in the same run"
+        uri = storage.join_uri(data_root, entry.key)
+        try:
+            if etag_matches(uri, entry.etag) is False:
+                # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is
+                # recorded and processed on its own; processing them here would label them with the wrong version.
+                return (
+                    f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
+                )
+            return inspect_header(read_head(uri, HEADER_PROBE_BYTES), entry.key)
+        except FileRejected as err:
+            return str(err)
+        except FileNotFoundError:
+            return f"{entry.key}: object not found at {uri}"
+        except Exception as err:  # noqa: BLE001 - an unreadable object fails that upload only
+            return f"{entry.key}: could not read the object: {error_summary(err)}"
+
+    return storage.for_each(range(len(manifest.uploads)), check_upload)
 
 
 def run_ingest(
@@ -174,32 +228,12 @@ def run_ingest(
 ) -> list[FileResult]:
     """Processes every upload of the manifest; returns one FileResult per upload, in manifest order."""
     results = [FileResult(entry) for entry in manifest.uploads]
-    newest: dict[str, int] = {}
-    for i, entry in enumerate(manifest.uploads):
-        j = newest.get(entry.key)
-        if j is None or manifest.uploads[j].last_modified < entry.last_modified:
-            newest[entry.key] = i
     layouts: dict[int, Layout] = {}
-    for i, entry in enumerate(manifest.uploads):
-        if newest[entry.key] != i:
-            results[i] = results[i].fail(f"{entry.key}: a newer version of this key is in the same run")
-            continue
-        uri = storage.join_uri(data_root, entry.key)
-        try:
-            if etag_matches(uri, entry.etag) is False:
-                # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is
-                # recorded and processed on its own; processing them here would label them with the wrong version.
-                results[i] = results[i].fail(
-                    f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
-                )
-                continue
-            layouts[i] = inspect_header(read_head(uri, HEADER_PROBE_BYTES), entry.key)
-        except FileRejected as err:
-            results[i] = results[i].fail(str(err))
-        except FileNotFoundError:
-            results[i] = results[i].fail(f"{entry.key}: object not found at {uri}")
-        except Exception as err:  # noqa: BLE001 - an unreadable object fails that upload only
-            results[i] = results[i].fail(f"{entry.key}: could not read the object: {error_summary(err)}")
+    for i, found in enumerate(check_uploads(manifest, data_root, read_head, etag_matches)):
+        if isinstance(found, Layout):
+            layouts[i] = found
+        else:
+            results[i] = results[i].fail(found)
 
     if layouts:
         try:

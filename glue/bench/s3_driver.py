@@ -1,0 +1,155 @@
+"""Benchmark: the Glue job's driver-side S3 work for a run of many uploads, against the emulator's S3 (moto server).
+
+    .venv/bin/python glue/bench/s3_driver.py [--uploads 500] [--latency-ms 20]
+
+Per run the driver checks every upload (version check + first bytes: `ingest.check_uploads`) and publishes every
+upload's staged parts into its folders (`ingest.publish_staged`: moves, header-only parts, `_SUCCESS`). Spark's
+own reads and writes are not part of this. Three ways of making those requests are timed:
+
+- "client per request, one at a time": what the job did before (a new boto3 client for every request, uploads one
+  after the other); its publishing also listed the staging folder twice per upload and deleted objects one by
+  one, which this variant does not reproduce, so it understates the old cost;
+- "one client, one at a time";
+- "one client, N in parallel": what the job does now (`storage.for_each`).
+
+The emulator answers in about a millisecond; S3 takes tens. `--latency-ms` adds that much before every request
+(a botocore hook), to show what the request pattern costs against real S3 latency. Not part of any test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+GLUE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(GLUE_DIR))
+
+BUCKET = "bench-bucket"
+HEADER = b"id,name,email,date,amount,status\n"
+
+
+def manifest_for(uploads: int, etags: list[str]):
+    from contract import parse_manifest
+
+    doc = {
+        "format": "csv-ingest-manifest/1",
+        "runKey": "BENCH",
+        "createdAt": "2026-04-01T10:00:00.000Z",
+        "bucket": BUCKET,
+        "statsKey": "processed/stats/BENCH.json",
+        "uploads": [
+            {
+                "uploadId": f"{BUCKET}/input/f{i:05d}.csv@T",
+                "key": f"input/f{i:05d}.csv",
+                "versionId": None,
+                "etag": etags[i],
+                "lastModified": "2026-04-01T09:00:00.000Z",
+                "size": 100,
+                "outputPrefix": f"processed/f{i:05d}/v=T/",
+                "rejectedPrefix": f"processed/rejected/f{i:05d}/v=T/",
+            }
+            for i in range(uploads)
+        ],
+    }
+    return parse_manifest(json.dumps(doc), "bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uploads", type=int, default=500)
+    parser.add_argument("--latency-ms", default="20", help="comma-separated added latencies per request")
+    parser.add_argument("--parallel", type=int, default=32)
+    args = parser.parse_args()
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+
+    import boto3
+
+    import ingest
+    import storage
+    from contract import FileResult
+
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket=BUCKET)
+    etags = []
+    for i in range(args.uploads):
+        body = HEADER + f"{i},Ann,a@example.com,01-04-2025,10,active\n".encode()
+        etags.append(admin.put_object(Bucket=BUCKET, Key=f"input/f{i:05d}.csv", Body=body)["ETag"].strip('"'))
+    run = manifest_for(args.uploads, etags)
+    root = f"s3://{BUCKET}/"
+    staging = f"{root}processed/_staging/BENCH/"
+
+    def stage_parts() -> None:  # what the run's two partitioned Spark writes leave (not timed)
+        for i in range(args.uploads):
+            key = f"processed/_staging/BENCH/processed/_upload={i}/part-00000-x.c000.csv"
+            admin.put_object(Bucket=BUCKET, Key=key, Body=HEADER)
+            if i % 10 == 0:
+                key = f"processed/_staging/BENCH/rejected/_upload={i}/part-00000-y.c000.csv"
+                admin.put_object(Bucket=BUCKET, Key=key, Body=b"source_file,line_number,reason,raw_line\n")
+
+    cached_client = storage._s3_client
+    latency = [0.0]
+
+    def with_latency(client):
+        def wait(**_):
+            time.sleep(latency[0])
+
+        client.meta.events.register("before-send.s3", wait)
+        return client
+
+    def per_request_client():
+        cached_client.cache_clear()
+        return with_latency(cached_client())
+
+    def shared_client():
+        return shared[0]
+
+    shared = [None]
+    variants = [
+        ("client per request, one at a time", per_request_client, 1),
+        ("one client, one at a time", shared_client, 1),
+        (f"one client, {args.parallel} in parallel", shared_client, args.parallel),
+    ]
+    print(f"{args.uploads:,} uploads; S3: moto server on {host}:{port}")
+    print(f"{'added latency':>13}  {'requests made by':38} {'check uploads':>14} {'publish':>9} {'total':>8}")
+    for ms in (float(x) for x in args.latency_ms.split(",")):
+        latency[0] = ms / 1000
+        for label, client, workers in variants:
+            cached_client.cache_clear()
+            shared[0] = with_latency(cached_client())
+            storage._s3_client = client
+            storage.PARALLEL_REQUESTS = workers
+            try:
+                start = time.perf_counter()
+                found = ingest.check_uploads(run, root)
+                checked = time.perf_counter() - start
+                assert all(isinstance(f, ingest.Layout) for f in found), found[:3]
+                stage_parts()
+                results = [FileResult(u) for u in run.uploads]
+                start = time.perf_counter()
+                ingest.publish_staged(staging, run, list(range(args.uploads)), root, results)
+                published = time.perf_counter() - start
+                assert all(r.status == "processed" for r in results)
+            finally:
+                storage._s3_client = cached_client
+            total = checked + published
+            print(f"{ms:10.0f} ms  {label:38} {checked:13.2f}s {published:8.2f}s {total:7.2f}s", flush=True)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

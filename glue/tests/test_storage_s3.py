@@ -1,0 +1,216 @@
+"""The job's S3 side (what only runs on AWS otherwise), on moto's in-process S3: reads, version checks, listings past
+one page, batched deletes, moves, the run's parallel publishing, and one shared client for all of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import replace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import ingest
+import storage
+from contract import FileResult, Manifest, parse_manifest
+
+BUCKET = "data-bucket"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        storage._s3_client.cache_clear()  # the job's client must be made inside the mock
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+    storage._s3_client.cache_clear()
+
+
+def uri(key: str) -> str:
+    return f"s3://{BUCKET}/{key}"
+
+
+def put(client, key: str, body: bytes = b"x") -> None:
+    client.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def test_read_bytes_whole_range_empty_and_missing(s3):
+    put(s3, "input/a.csv", b"id,name\n1,Ann\n")
+    put(s3, "input/empty.csv", b"")
+    assert storage.read_bytes(uri("input/a.csv")) == b"id,name\n1,Ann\n"
+    assert storage.read_bytes(uri("input/a.csv"), 4) == b"id,n"
+    assert storage.read_bytes(uri("input/empty.csv"), 64) == b""  # S3 answers 416 InvalidRange
+    with pytest.raises(FileNotFoundError, match=re.escape("no such object: s3://data-bucket/input/gone.csv")):
+        storage.read_bytes(uri("input/gone.csv"), 64)
+
+
+def test_etag_matches_the_current_version_only(s3):
+    put(s3, "input/a.csv", b"v1")
+    v1 = hashlib.md5(b"v1", usedforsecurity=False).hexdigest()
+    assert storage.etag_matches(uri("input/a.csv"), f'"{v1}"') is True
+    put(s3, "input/a.csv", b"v2")
+    assert storage.etag_matches(uri("input/a.csv"), v1) is False
+    with pytest.raises(FileNotFoundError):
+        storage.etag_matches(uri("input/gone.csv"), v1)
+
+
+def test_write_text_then_read_text(s3):
+    storage.write_text(uri("processed/stats/R.json"), '{"ok": "é"}\n')
+    assert storage.read_text(uri("processed/stats/R.json")) == '{"ok": "é"}\n'
+    head = s3.head_object(Bucket=BUCKET, Key="processed/stats/R.json")
+    assert head["ContentType"] == "application/json"
+
+
+def test_list_files_pages_past_1000_and_stays_in_its_folder(s3):
+    for n in range(1005):
+        put(s3, f"processed/_staging/R/processed/_upload={n % 3}/part-{n:05d}.csv")
+    put(s3, "processed/_staging/R2/other.csv")  # a sibling whose name starts the same
+    listed = storage.list_files(uri("processed/_staging/R/"))
+    assert len(listed) == 1005
+    assert all(u.startswith("s3://data-bucket/processed/_staging/R/") for u in listed)
+
+
+def test_delete_folder_deletes_in_batches_and_spares_siblings(s3):
+    for n in range(1005):
+        put(s3, f"out/a/{n}.csv")
+    put(s3, "out/ab/keep.csv")
+    storage.delete_folder(uri("out/a/"))
+    assert storage.list_files(uri("out/a/")) == []
+    assert storage.list_files(uri("out/ab/")) == [uri("out/ab/keep.csv")]
+
+
+def test_move_copies_then_deletes(s3):
+    put(s3, "stage/part-0.csv", b"id\n1\n")
+    storage.move(uri("stage/part-0.csv"), uri("processed/a/v=1/part-00000.csv"))
+    assert storage.read_bytes(uri("processed/a/v=1/part-00000.csv")) == b"id\n1\n"
+    assert storage.list_files(uri("stage/")) == []
+
+
+def test_one_client_serves_every_request(s3, monkeypatch):
+    made = []
+    real_client = boto3.client
+
+    def counting_client(*args, **kwargs):
+        made.append(args)
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    storage._s3_client.cache_clear()
+    for n in range(20):
+        storage.write_text(uri(f"k/{n}.json"), "{}")
+        storage.read_bytes(uri(f"k/{n}.json"), 2)
+        storage.etag_matches(uri(f"k/{n}.json"), "0")
+    storage.delete_folder(uri("k/"))
+    assert len(made) == 1
+
+
+def manifest(n: int) -> Manifest:
+    uploads = [
+        {
+            "uploadId": f"{BUCKET}/input/f{i}.csv@T",
+            "key": f"input/f{i}.csv",
+            "versionId": None,
+            "etag": "0" * 32,
+            "lastModified": "2026-04-01T09:00:00.000Z",
+            "size": 1,
+            "outputPrefix": f"processed/f{i}/v=T/",
+            "rejectedPrefix": f"processed/rejected/f{i}/v=T/",
+        }
+        for i in range(n)
+    ]
+    doc = {
+        "format": "csv-ingest-manifest/1",
+        "runKey": "R",
+        "createdAt": "2026-04-01T10:00:00.000Z",
+        "bucket": BUCKET,
+        "statsKey": "processed/stats/R.json",
+        "uploads": uploads,
+    }
+    return parse_manifest(json.dumps(doc), "test")
+
+
+def test_publishing_a_run_on_s3_moves_each_uploads_parts_and_marks_it_finished(s3):
+    run = manifest(3)
+    staging = uri("processed/_staging/R/")
+    # What the run's two partitioned Spark writes leave: upload 0 has both kinds, 1 only processed rows (2 parts),
+    # 2 is not published (it failed earlier) and its staged part must not land anywhere.
+    put(s3, "processed/_staging/R/processed/_upload=0/part-00000-a.c000.csv", b"P0\n")
+    put(s3, "processed/_staging/R/rejected/_upload=0/part-00000-b.c000.csv", b"R0\n")
+    put(s3, "processed/_staging/R/processed/_upload=1/part-00003-c.c000.csv", b"P1b\n")
+    put(s3, "processed/_staging/R/processed/_upload=1/part-00001-c.c000.csv", b"P1a\n")
+    put(s3, "processed/_staging/R/processed/_upload=2/part-00000-d.c000.csv", b"P2\n")
+    put(s3, "processed/_staging/R/processed/_SUCCESS")
+    put(s3, "processed/f1/v=T/part-00009.csv", b"left by an earlier attempt")
+    results = [FileResult(u) for u in run.uploads]
+
+    ingest.publish_staged(staging, run, [0, 1], uri(""), results)
+
+    assert [r.status for r in results] == ["processed", "processed", "processed"]  # untouched FileResults
+    text = {u.removeprefix(f"s3://{BUCKET}/"): storage.read_text(u) for u in storage.list_files(uri("processed/"))}
+    assert text == {
+        "processed/f0/v=T/part-00000.csv": "P0\n",
+        "processed/f0/v=T/_SUCCESS": "",
+        "processed/rejected/f0/v=T/part-00000.csv": "R0\n",
+        "processed/rejected/f0/v=T/_SUCCESS": "",
+        "processed/f1/v=T/part-00000.csv": "P1a\n",
+        "processed/f1/v=T/part-00001.csv": "P1b\n",
+        "processed/f1/v=T/_SUCCESS": "",
+        # no rejected rows: a header-only part, as Spark would have written
+        "processed/rejected/f1/v=T/part-00000.csv": "source_file,line_number,reason,raw_line\n",
+        "processed/rejected/f1/v=T/_SUCCESS": "",
+    }
+
+
+def test_checking_a_run_on_s3_names_each_uploads_problem(s3):
+    header = b"id,name,email,date,amount,status\n1,Ann,a@example.com,01-04-2025,10,active\n"
+    bodies = {0: header, 1: b"id,name\n1,Ann\n", 2: header, 4: b""}  # f3 is never uploaded
+    for i, body in bodies.items():
+        put(s3, f"input/f{i}.csv", body)
+    etags = {i: hashlib.md5(body, usedforsecurity=False).hexdigest() for i, body in bodies.items()}
+    etags[2] = "0" * 32  # f2 was overwritten after the run was planned: S3's etag is no longer the manifest's
+    run = manifest(5)
+    run = replace(run, uploads=tuple(replace(u, etag=etags.get(i, u.etag)) for i, u in enumerate(run.uploads)))
+
+    found = ingest.check_uploads(run, uri(""))
+
+    assert isinstance(found[0], ingest.Layout)
+    assert found[1] == "input/f1.csv: missing required column(s): email, date, amount, status (header: id, name)"
+    assert found[2].startswith("superseded: input/f2.csv was uploaded again after this run was planned")
+    assert found[3] == "input/f3.csv: object not found at s3://data-bucket/input/f3.csv"
+    assert found[4] == "input/f4.csv: file is empty (no header row)"
+
+
+def test_for_each_keeps_order_overlaps_the_work_and_raises_after_all_finished():
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+        return n * n
+
+    assert storage.for_each(range(40), work, workers=8) == [n * n for n in range(40)]
+    assert 1 < peak[0] <= 8
+
+    finished = []
+
+    def failing(n: int) -> None:
+        time.sleep(0.01)
+        finished.append(n)
+        if n == 3:
+            raise ValueError("item 3")
+
+    with pytest.raises(ValueError, match="item 3"):
+        storage.for_each(range(10), failing, workers=4)
+    assert sorted(finished) == list(range(10))
