@@ -112,9 +112,12 @@ def _publish_together(
     uploads = manifest.uploads
     staging = storage.join_uri(output_root, f"processed/_staging/{manifest.run_key}/")
     index = spark.createDataFrame([(uploads[i].key, i) for i in publish], "source_file string, _upload int")
+    # A fixed number of write tasks: writing one file per upload is latency-bound (on S3 above all), and left to
+    # itself adaptive execution would fold a small run's rows into ONE task that writes every upload's file in turn.
+    writers = max(1, min(len(publish), spark.sparkContext.defaultParallelism))
     processed = (
         enriched.join(F.broadcast(index), "source_file")
-        .repartition("_upload")
+        .repartition(writers, "_upload")
         .sortWithinPartitions("_upload", transform.LINE_NUMBER)
         .select(*transform.OUTPUT_COLUMNS, "_upload")
     )
@@ -130,7 +133,7 @@ def _publish_together(
             for count, idxs in by_count.items()
         ],
     )
-    rejected = rejected.repartition("_upload").sortWithinPartitions("_upload", transform.LINE_NUMBER)
+    rejected = rejected.repartition(writers, "_upload").sortWithinPartitions("_upload", transform.LINE_NUMBER)
     for df, kind in ((rejected, "rejected"), (processed, "processed")):
         df.write.mode("overwrite").partitionBy("_upload").options(**CSV_WRITE_OPTIONS).csv(
             storage.join_uri(staging, kind)
