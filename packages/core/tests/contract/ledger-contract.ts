@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { LedgerStore } from "../../src/ledger/ports.js";
 import type { RunRecord } from "../../src/ledger/types.js";
 import { toUpload, type Upload } from "../../src/upload/identity.js";
+import { runRecord } from "../helpers/records.js";
 
 const NOW = "2026-04-01T10:00:00.000Z";
 
@@ -14,23 +15,7 @@ function upload(key: string, lastModified = "2026-04-01T09:59:00Z", etag = "e1")
 }
 
 function run(runKey: string): RunRecord {
-  return {
-    runKey,
-    state: "starting",
-    glueRunId: null,
-    manifestKey: `manifests/${runKey}.json`,
-    fileCount: 1,
-    bytes: 10,
-    createdAt: NOW,
-    startedAt: null,
-    endedAt: null,
-    error: null,
-    rowsRead: null,
-    rowsProcessed: null,
-    rowsRejected: null,
-    filesProcessed: null,
-    filesFailed: null,
-  };
+  return runRecord(runKey, NOW);
 }
 
 export function ledgerContract(name: string, makeLedger: () => Promise<LedgerStore>) {

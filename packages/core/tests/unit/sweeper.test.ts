@@ -6,6 +6,7 @@ import { handleUploadBatch } from "../../src/runs/intake.js";
 import { sweep } from "../../src/runs/sweeper.js";
 import { GlueServiceError } from "../../src/testing/fakes.js";
 import { toUpload } from "../../src/upload/identity.js";
+import { runRecord } from "../helpers/records.js";
 import { BUCKET, makeWorld } from "../helpers/world.js";
 
 describe("sweeper", () => {
@@ -86,24 +87,9 @@ describe("sweeper", () => {
 });
 
 describe("sweeper: uploads left running outside the slot's run", () => {
-  function runRecord(runKey: string, createdAt: string, state: RunRecord["state"] = "succeeded"): RunRecord {
-    return {
-      runKey,
-      state,
-      glueRunId: null,
-      manifestKey: `manifests/${runKey}.json`,
-      fileCount: 1,
-      bytes: 1,
-      createdAt,
-      startedAt: null,
-      endedAt: createdAt,
-      error: null,
-      rowsRead: null,
-      rowsProcessed: null,
-      rowsRejected: null,
-      filesProcessed: null,
-      filesFailed: null,
-    };
+  /** A one-file run that has ended (`state`) at its creation time. */
+  function endedRun(runKey: string, createdAt: string, state: RunRecord["state"] = "succeeded"): RunRecord {
+    return runRecord(runKey, createdAt, { state, bytes: 1, endedAt: createdAt });
   }
 
   it("fails as superseded an older version a crash left claimed in a run that has since ended", async () => {
@@ -139,7 +125,7 @@ describe("sweeper: uploads left running outside the slot's run", () => {
     const u = toUpload(w.upload("input/a.csv").version);
     const at = w.clock.now().toISOString();
     await w.ledger.recordUpload(u, at);
-    await w.ledger.createRun(runRecord("20260401T090000Z-00000001", at, "start_failed"));
+    await w.ledger.createRun(endedRun("20260401T090000Z-00000001", at, "start_failed"));
     await w.ledger.claimUpload(u.uploadId, "20260401T090000Z-00000001", at);
 
     const first = await sweep(w.deps, w.config);
@@ -189,7 +175,7 @@ describe("sweeper: uploads left running outside the slot's run", () => {
     const at = w.clock.now();
     await w.ledger.recordUpload(detached, at.toISOString());
     await w.ledger.createRun({
-      ...runRecord(detachedKey, at.toISOString(), "running"),
+      ...runRecord(detachedKey, at.toISOString(), { state: "running" }),
       glueRunId: "jr_d",
       endedAt: null,
     });
