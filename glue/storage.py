@@ -57,7 +57,8 @@ def _s3_client():
     from botocore.config import Config
 
     config = Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=PARALLEL_REQUESTS)
-    return boto3.client("s3", config=config)
+    # Its own session: boto3's default session is not safe to make clients from on several threads at once.
+    return boto3.session.Session().client("s3", config=config)
 
 
 def for_each(items: Iterable[T], work: Callable[[T], R], workers: int | None = None) -> list[R]:

@@ -96,13 +96,13 @@ def test_move_copies_then_deletes(s3):
 
 def test_one_client_serves_every_request(s3, monkeypatch):
     made = []
-    real_client = boto3.client
+    real_client = boto3.session.Session.client
 
-    def counting_client(*args, **kwargs):
+    def counting_client(self, *args, **kwargs):
         made.append(args)
-        return real_client(*args, **kwargs)
+        return real_client(self, *args, **kwargs)
 
-    monkeypatch.setattr(boto3, "client", counting_client)
+    monkeypatch.setattr(boto3.session.Session, "client", counting_client)
     storage._s3_client.cache_clear()
     for n in range(20):
         storage.write_text(uri(f"k/{n}.json"), "{}")
