@@ -154,7 +154,7 @@ def publish_staged(
     parts: dict[tuple[str, int], list[str]] = defaultdict(list)
     for uri in storage.list_files(staging):  # one listing for the whole run
         folder = uri.rsplit("/", 1)[0]
-        kind, upload = (unquote(name) for name in folder.rsplit("/", 2)[-2:])  # local URIs encode "=" as %3D
+        kind, upload = folder.rsplit("/", 2)[-2:]
         if _is_part(uri) and upload.startswith("_upload="):
             parts[(kind, int(upload.removeprefix("_upload=")))].append(uri)
 

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,22 +31,33 @@ def join_uri(root: str, key: str) -> str:
     return root.rstrip("/") + "/" + key.lstrip("/")
 
 
+# URIs here are literal: a root (s3://bucket/ or file:///path/) followed by an object key as S3 spells it. Keys may
+# hold "#", "?", "%" or spaces, so nothing is percent-decoded or split off as a query or fragment; Spark reads the
+# same literal form (Hadoop paths are not URL-encoded).
+
+
+def local_uri(path: str | os.PathLike) -> str:
+    """The literal file:// URI of a local path (not percent-encoded, unlike Path.as_uri)."""
+    return "file://" + str(Path(path).absolute())
+
+
 def _local_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "":
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    if uri.startswith("file:"):  # Hadoop's short form, file:/path
+        return Path(uri[len("file:") :])
+    if "://" not in uri:
         return Path(uri)
     raise ValueError(f"not a local URI: {uri}")
 
 
 def _s3_location(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    return bucket, key
 
 
 def _is_s3(uri: str) -> bool:
-    return urlparse(uri).scheme in ("s3", "s3a", "s3n")
+    return uri.startswith(("s3://", "s3a://", "s3n://"))
 
 
 @lru_cache(maxsize=1)
@@ -142,7 +152,7 @@ def list_files(prefix_uri: str) -> list[str]:
     """URIs of the objects (files) under a folder URI, recursively; empty when there are none."""
     if _is_s3(prefix_uri):
         bucket, prefix = _s3_location(prefix_uri)
-        scheme = urlparse(prefix_uri).scheme
+        scheme = prefix_uri.split("://", 1)[0]
         paginator = _s3_client().get_paginator("list_objects_v2")
         return [
             f"{scheme}://{bucket}/{o['Key']}"
@@ -152,7 +162,7 @@ def list_files(prefix_uri: str) -> list[str]:
     root = _local_path(prefix_uri)
     if not root.exists():
         return []
-    return [p.as_uri() for p in sorted(root.rglob("*")) if p.is_file()]
+    return [local_uri(p) for p in sorted(root.rglob("*")) if p.is_file()]
 
 
 def move(src_uri: str, dst_uri: str) -> None:

@@ -314,18 +314,20 @@ def main() -> None:
     generate(warm, 20_000, seed=7)
     shutil.rmtree(out, ignore_errors=True)
 
+    import storage
     from session import LOCAL_SETTINGS, local_spark
 
     spark = local_spark("csv-ingest-benchmark")
     processing_date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    data_root, output_root = stage.as_uri() + "/", out.as_uri() + "/"
+    data_root, output_root = storage.local_uri(stage) + "/", storage.local_uri(out) + "/"
     # Warm the JVM (class loading, JIT) once so neither Spark contender pays it alone.
-    run_ours(spark, (args.work / "warm").as_uri() + "/", (args.work / "warm-out").as_uri() + "/", 0, processing_date)
+    warm_roots = storage.local_uri(args.work / "warm") + "/", storage.local_uri(args.work / "warm-out") + "/"
+    run_ours(spark, *warm_roots, 0, processing_date)
 
     size = big.stat().st_size
     contenders = {
         "ours": ("ours (glue/ingest.py)", lambda: run_ours(spark, data_root, output_root, size, processing_date)),
-        "seed": ("seed algorithm (PySpark)", lambda: run_seed(spark, big.as_uri(), output_root)),
+        "seed": ("seed algorithm (PySpark)", lambda: run_seed(spark, storage.local_uri(big), output_root)),
         "duckdb": ("same rules in DuckDB", lambda: run_duckdb(str(big), out / "duckdb", processing_date)),
         "parse": ("floor: read+parse, no rules", lambda: run_floor(spark, data_root, with_rules=False)),
         "rules": ("floor: read+parse+row rules", lambda: run_floor(spark, data_root, with_rules=True)),

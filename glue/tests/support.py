@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import storage
 import transform
 from contract import parse_manifest
 
@@ -69,9 +70,9 @@ def stage_run(tmp_path: Path, files: dict[str, bytes], run_key: str = "RUN1") ->
     manifest_path.write_text(json.dumps(doc), encoding="utf-8")
     return {
         "manifest": parse_manifest(json.dumps(doc), str(manifest_path)),
-        "manifest_uri": manifest_path.as_uri(),
-        "data_root": stage.as_uri() + "/",
-        "output_root": out.as_uri() + "/",
+        "manifest_uri": storage.local_uri(manifest_path),
+        "data_root": storage.local_uri(stage) + "/",
+        "output_root": storage.local_uri(out) + "/",
         "out": out,
     }
 

@@ -62,3 +62,18 @@ def test_an_upload_overwritten_after_the_run_was_planned_is_reported_superseded(
     assert results["input/b.csv"].error.startswith("superseded: input/b.csv was uploaded again after this run")
     assert results["input/a.csv"].status == "processed"
     assert not (staged["out"] / "processed" / "b").exists()
+
+
+def test_keys_with_uri_characters_are_read_as_named_under_a_root_with_a_space(spark, tmp_path):
+    # "#", "?" and "%" are legal in S3 keys and match input/*.csv; a URI parser would cut or decode them.
+    names = ["r#1.csv", "q?x.csv", "p%41.csv", "s p.csv"]
+    staged = stage_run(tmp_path / "my runs", {name: GOOD for name in names})
+
+    results = run(spark, staged)
+
+    assert {k: (r.status, r.error, r.rows_processed) for k, r in results.items()} == {
+        f"input/{name}": ("processed", None, 1) for name in names
+    }
+    for i, name in enumerate(names):
+        rows = read_output(staged["out"] / "processed" / name.removesuffix(".csv") / f"v=T{i}")
+        assert (rows[1][0], rows[1][-1]) == ("1", f"input/{name}")

@@ -52,6 +52,17 @@ def test_read_bytes_whole_range_empty_and_missing(s3):
         storage.read_bytes(uri("input/gone.csv"), 64)
 
 
+def test_keys_with_uri_characters_are_used_as_they_are(s3):
+    key = "input/r#1 %41?x.csv"  # legal S3 key: nothing may be cut off as a fragment or query, or decoded
+    put(s3, key, b"id\n1\n")
+    assert storage.read_bytes(uri(key)) == b"id\n1\n"
+    assert storage.etag_matches(uri(key), hashlib.md5(b"id\n1\n", usedforsecurity=False).hexdigest()) is True
+    storage.move(uri(key), uri("processed/r#1 %41?x/part-00000.csv"))
+    assert storage.list_files(uri("processed/")) == [uri("processed/r#1 %41?x/part-00000.csv")]
+    storage.delete_folder(uri("processed/r#1 %41?x/"))
+    assert storage.list_files(uri("processed/")) == []
+
+
 def test_etag_matches_the_current_version_only(s3):
     put(s3, "input/a.csv", b"v1")
     v1 = hashlib.md5(b"v1", usedforsecurity=False).hexdigest()

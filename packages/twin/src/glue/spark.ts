@@ -6,8 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
 import { messageOf } from "../errors.js";
@@ -34,10 +33,15 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: m[1], key: m[2] ?? "" };
 }
 
-/** A folder as a file:// URI with a trailing slash (what the job prefixes keys with). */
+/** A local path as the literal file:// URI the job reads (glue/storage.py): not percent-encoded, like Hadoop paths. */
+export function fileUri(path: string): string {
+  return `file://${resolve(path)}`;
+}
+
+/** A folder as a literal file:// URI with a trailing slash (what the job prefixes keys with). */
 export function folderUri(path: string): string {
-  const href = pathToFileURL(path).href;
-  return href.endsWith("/") ? href : `${href}/`;
+  const uri = fileUri(path);
+  return uri.endsWith("/") ? uri : `${uri}/`;
 }
 
 async function getText(s3: S3Client, bucket: string, key: string, versionId?: string | null): Promise<Buffer | null> {
@@ -126,7 +130,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     // 2. run the job with the real arguments, roots pointed at the staging folder
     const args: Record<string, string> = {
       ...runArgs,
-      [arg(GLUE_ARGUMENTS.manifestUri)]: pathToFileURL(manifestFile).href,
+      [arg(GLUE_ARGUMENTS.manifestUri)]: fileUri(manifestFile),
       [arg(GLUE_ARGUMENTS.dataRoot)]: folderUri(dataDir),
       [arg(GLUE_ARGUMENTS.outputRoot)]: folderUri(outDir),
       "--JOB_NAME": jobName,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { stateChangeDetail } from "../../src/glue/events.js";
-import { failureLine, folderUri, parseS3Uri } from "../../src/glue/spark.js";
+import { failureLine, fileUri, folderUri, parseS3Uri } from "../../src/glue/spark.js";
 import { failKeysFromEnv } from "../../src/twin.js";
 
 describe("Glue Job State Change detail", () => {
@@ -22,10 +22,11 @@ describe("Glue Job State Change detail", () => {
 });
 
 describe("spark executor helpers", () => {
-  it("parses s3 URIs and builds folder URIs with a trailing slash", () => {
+  it("parses s3 URIs and builds literal file URIs (as the job and Hadoop read them), folders with a trailing slash", () => {
     expect(parseS3Uri("s3://b/manifests/k.json")).toEqual({ bucket: "b", key: "manifests/k.json" });
     expect(() => parseS3Uri("file:///x")).toThrow();
-    expect(folderUri("/tmp/a b")).toBe("file:///tmp/a%20b/");
+    expect(folderUri("/tmp/a b")).toBe("file:///tmp/a b/");
+    expect(fileUri("/tmp/my runs/r#1 %41?.json")).toBe("file:///tmp/my runs/r#1 %41?.json");
   });
 
   it("picks the error line of a failed job's log", () => {
