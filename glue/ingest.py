@@ -401,8 +401,9 @@ def _process(
                 field_count,
                 results,
             )
-        for i in publish if len(publish) == 1 else []:
-            r = results[i]
+        elif publish:
+            # One upload: written straight into its folders (Spark's committer writes _SUCCESS last).
+            (i,) = publish
             entry = uploads[i]
             try:
                 rejected = transform.rejected_rows(lines.filter(F.col("_upload") == i), field_count[i])
@@ -412,13 +413,13 @@ def _process(
                 )
                 mine = F.col("source_file") == entry.key
                 out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
-                out = out.coalesce(max(1, math.ceil(r.rows_processed / ROWS_PER_PART)))
+                out = out.coalesce(max(1, math.ceil(results[i].rows_processed / ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
                     storage.join_uri(output_root, entry.output_prefix),
                 )
-            except Exception as err:  # noqa: BLE001 - one upload's write failing leaves the others published
-                results[i] = r.fail(f"{entry.key}: could not write output: {error_summary(err)}")
+            except Exception as err:  # noqa: BLE001 - a failed write fails the upload with the reason
+                results[i] = results[i].fail(f"{entry.key}: could not write output: {error_summary(err)}")
         LOG.info("writes: %.2fs", time.perf_counter() - clock)
     finally:
         if enriched is not None:

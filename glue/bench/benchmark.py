@@ -225,11 +225,12 @@ def run_floor(spark, data_root: str, with_rules: bool) -> dict:
     (`with_rules`: and every row-local rule of transform.clean applied, exactly as the job's first pass builds it),
     evaluated for every row and written nowhere (Spark's `noop` sink). No line numbers, no duplicates, no running
     totals, no output: whatever the job does beyond this is on top."""
+    import storage
     import transform
-    from ingest import Layout, _read_lines
+    from ingest import HEADER_PROBE_BYTES, _read_lines, inspect_header
 
-    layout = Layout(len(transform.REQUIRED_COLUMNS), tuple((c, i) for i, c in enumerate(transform.REQUIRED_COLUMNS)))
-    uri = f"{data_root}input/big.csv"
+    uri = storage.join_uri(data_root, "input/big.csv")
+    layout = inspect_header(storage.read_bytes(uri, HEADER_PROBE_BYTES), "input/big.csv")  # as the job finds it
     if with_rules:
         rows = _read_lines(spark, [uri], layout, transform.DEFAULT_DATE_FORMATS)
     else:

@@ -135,7 +135,9 @@ async function repairOrphanedUploads(
   const byRun = new Map<string, UploadRecord[]>();
   for (const u of listed) {
     if (u.runKey === null) continue;
-    byRun.set(u.runKey, [...(byRun.get(u.runKey) ?? []), u]);
+    const group = byRun.get(u.runKey);
+    if (group) group.push(u);
+    else byRun.set(u.runKey, [u]);
   }
   let requeued = 0;
   for (const [runKey, uploads] of byRun) {

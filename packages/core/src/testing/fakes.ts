@@ -171,7 +171,7 @@ export function sequentialRunKeys(): (now: Date) => string {
 export function crashingAfter<T extends object>(
   target: T,
   diesAfter: (method: string, args: readonly unknown[]) => boolean,
-): { readonly proxy: T; readonly died: Promise<void>; dead(): boolean } {
+): { readonly proxy: T; readonly died: Promise<void> } {
   let dead = false;
   let die: () => void = () => {};
   const died = new Promise<void>((resolve) => {
@@ -201,5 +201,5 @@ export function crashingAfter<T extends object>(
       };
     },
   });
-  return { proxy, died, dead: () => dead };
+  return { proxy, died };
 }
