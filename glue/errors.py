@@ -22,3 +22,9 @@ class FileRejected(IngestError):
 
 class RunFailed(IngestError):
     """Nothing in the run could be processed (raised after the stats are written)."""
+
+
+def error_summary(err: BaseException) -> str:
+    """One line naming an unexpected error: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")

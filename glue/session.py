@@ -3,6 +3,9 @@ benchmark share them; never used on Glue)."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 from pyspark.sql import SparkSession
 
 LOCAL_SETTINGS = {
@@ -36,6 +39,8 @@ def apply_job_settings(spark: SparkSession) -> SparkSession:
 
 
 def local_spark(app_name: str = "csv-ingest-local") -> SparkSession:
+    # Spark's Python workers run the Arrow engine: the same interpreter (and venv) as this process.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master("local[*]").appName(app_name)
     for key, value in LOCAL_SETTINGS.items():
         if value:

@@ -135,7 +135,10 @@ def read_text(uri: str) -> str:
 
 
 def write_text(uri: str, text: str, content_type: str = "application/json") -> None:
-    data = text.encode("utf-8")
+    write_bytes(uri, text.encode("utf-8"), content_type)
+
+
+def write_bytes(uri: str, data: bytes, content_type: str) -> None:
     if _is_s3(uri):
         bucket, key = _s3_location(uri)
         _s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)

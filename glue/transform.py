@@ -41,16 +41,24 @@ LINE_NUMBER = "line_number"
 ISSUE_MASK = "issue_mask"
 ROW_HASH = "_row_hash"
 ROW_HASH2 = "_row_hash2"
+# The amount as an exact decimal: running totals are summed from it, so they carry no float noise.
+AMOUNT_EXACT = "_amount_exact"
+AMOUNT_EXACT_TYPE = "decimal(38,9)"
 # What `clean` adds in place of the raw REQUIRED_COLUMNS.
-CLEAN_COLUMNS = (ROW_HASH, ROW_HASH2, *REQUIRED_COLUMNS, "email_valid", ISSUE_MASK)
+CLEAN_COLUMNS = (ROW_HASH, ROW_HASH2, *REQUIRED_COLUMNS, "email_valid", AMOUNT_EXACT, ISSUE_MASK)
 
 DEFAULT_DATE_FORMATS = ("dd-MM-yyyy", "yyyy-MM-dd")
+# The patterns are read the same by Java (Spark) and RE2 (the Arrow engine): ASCII classes only, and \z for the
+# end (Java's $ would also match before a final line terminator such as U+2028).
 # Local part, "@", dot-separated domain labels, alphabetic top-level domain of 2+ letters.
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
-# After currency symbols and spaces are gone: optional sign, digits with optional ',' thousands groups, decimals.
-AMOUNT_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$"
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\z"
+# After currency symbols and spaces are gone: optional sign, up to 15 integer digits (optionally in ',' thousands
+# groups), decimals. Larger amounts are not amounts but mistakes (an id or a phone number in the wrong column).
+AMOUNT_PATTERN = r"^[+-]?(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d+)?\z|^[+-]?\.\d+\z"
 # Removed from amounts before they are read: currency symbols and spaces (incl. no-break spaces).
 CURRENCY_AND_SPACES = "$€£¥₹₩₽¢" + " \t\u00a0\u2007\u202f\u3000"
+# Ids that are whole numbers sort numerically (before the others, which sort as text).
+ID_NUMBER_PATTERN = r"^-?\d{1,18}\z"
 LOW_MEDIUM_BOUNDARY = 100.0
 MEDIUM_HIGH_BOUNDARY = 200.0
 
@@ -90,8 +98,8 @@ CSV_OPTIONS = {
 }
 
 # Whitespace trimmed and collapsed: ASCII plus the no-break and ideographic spaces seen in pasted data.
-_WHITESPACE_CHARS = " \t\r\n\u000b\f\u00a0\u2007\u202f\u3000"
-_WHITESPACE_RUN = "[\\s\u00a0\u2007\u202f\u3000]+"
+WHITESPACE_CHARS = " \t\r\n\u000b\f\u00a0\u2007\u202f\u3000"
+WHITESPACE_RUN = f"[{WHITESPACE_CHARS}]+"
 
 
 def field_schema(field_count: int) -> str:
@@ -162,7 +170,7 @@ def date_format_regex(pattern: str) -> tuple[str, tuple[str, ...]]:
             regex += re.escape(token)
     if sorted(order) != ["d", "m", "y"]:
         raise ValueError(f"date format {pattern!r} needs exactly one year (yyyy), month (MM or M) and day (dd or d)")
-    return regex + "$", tuple(order)
+    return regex + r"\z", tuple(order)
 
 
 def _sql_string(text: str) -> str:
@@ -208,7 +216,7 @@ def amount_category(amount: Column) -> Column:
 
 
 def _id_as_number(id_col: Column) -> Column:
-    return F.when(id_col.rlike(r"^-?\d{1,18}$"), id_col.cast("long"))
+    return F.when(id_col.rlike(ID_NUMBER_PATTERN), id_col.cast("long"))
 
 
 def _row_hashes(cols: Sequence[str]) -> tuple[Column, Column]:
@@ -232,7 +240,7 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
         *keep,
         row_hash.alias(ROW_HASH),
         row_hash2.alias(ROW_HASH2),
-        *[F.btrim(F.col(c), F.lit(_WHITESPACE_CHARS)).alias(f"_t_{c}") for c in REQUIRED_COLUMNS],
+        *[F.btrim(F.col(c), F.lit(WHITESPACE_CHARS)).alias(f"_t_{c}") for c in REQUIRED_COLUMNS],
     ).select(*carried, *[F.when(F.col(f"_t_{c}") != "", F.col(f"_t_{c}")).alias(f"_{c}") for c in REQUIRED_COLUMNS])
 
     date_matches, date_parts, date_candidates = [], [], []
@@ -252,7 +260,7 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
         "_email",
         "_date",
         "_amount",
-        F.initcap(F.regexp_replace(F.col("_name"), _WHITESPACE_RUN, " ")).alias("name"),
+        F.initcap(F.regexp_replace(F.col("_name"), WHITESPACE_RUN, " ")).alias("name"),
         email_is_valid(F.col("_email")).alias("email_valid"),
         F.lower(F.col("_status")).alias("status"),
         F.translate(F.col("_amount"), CURRENCY_AND_SPACES, "").alias("_amount_s"),
@@ -260,6 +268,8 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
     )
     pieces = pieces.select(*pieces.columns, *date_parts)
     amount = F.when(F.col("_amount_s").rlike(AMOUNT_PATTERN), F.translate(F.col("_amount_s"), ",", ""))
+    # Cannot fail (at most 15 integer digits); more than 9 decimals are rounded half up.
+    amount_exact = amount.cast(AMOUNT_EXACT_TYPE)
     cleaned = pieces.select(
         *carried,
         F.col("_id").alias("id"),
@@ -269,6 +279,7 @@ def clean(rows: DataFrame, date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -
         F.coalesce(*date_candidates).alias("date"),
         amount.cast("double").alias("amount"),
         "status",
+        amount_exact.alias(AMOUNT_EXACT),
         F.col("_date").isNull().alias("_no_date"),
         F.col("_amount").isNull().alias("_no_amount"),
     )
@@ -317,8 +328,9 @@ def duplicate_summary(cleaned: DataFrame) -> DataFrame:
 def enrich(cleaned: DataFrame, summary: DataFrame, processing_date: str) -> DataFrame:
     """Exact duplicates removed, duplicate ids flagged, running totals, issues text: OUTPUT_COLUMNS + line_number.
 
-    One shuffle by (file, status) and one sort serve all of it: exact duplicates share status, date and id, so they
-    are neighbours in the running-total order and the later copies (by line) are dropped by comparing hashes.
+    One shuffle by (file, status) serves all of it. Exact duplicates share status, date and id, so sorted by those
+    and then by their hashes the copies are neighbours, and the later copies (by line) are dropped by comparing
+    hashes. The running total then sums in its own order: date, id, line number.
     """
     duplicate_ids = summary.filter(F.col("id").isNotNull() & (F.col("rows") > 1)).select(
         "source_file", "id", F.lit(True).alias("_duplicate_id")
@@ -326,17 +338,11 @@ def enrich(cleaned: DataFrame, summary: DataFrame, processing_date: str) -> Data
     rows = cleaned.join(F.broadcast(duplicate_ids), ["source_file", "id"], "left").select(
         "*", F.xxhash64("source_file", "status").alias("_group"), _id_as_number(F.col("id")).alias("_id_number")
     )
-    # Within (file, status), by date then id (numeric ids numerically), then a total, batching-free tie-break.
-    ordered = Window.partitionBy("_group", "source_file", "status").orderBy(
-        F.col("date").asc_nulls_last(),
-        F.col("_id_number").asc_nulls_last(),  # a column, so both windows share one sort
-        F.col("id").asc_nulls_last(),
-        F.col(ROW_HASH),
-        F.col(ROW_HASH2),
-        F.col(LINE_NUMBER),
-    )
-    same_as_previous = (F.lag(ROW_HASH).over(ordered) == F.col(ROW_HASH)) & (
-        F.lag(ROW_HASH2).over(ordered) == F.col(ROW_HASH2)
+    group = Window.partitionBy("_group", "source_file", "status")
+    by_value = [F.col("date").asc_nulls_last(), F.col("_id_number").asc_nulls_last(), F.col("id").asc_nulls_last()]
+    copies_adjacent = group.orderBy(*by_value, F.col(ROW_HASH), F.col(ROW_HASH2), F.col(LINE_NUMBER))
+    same_as_previous = (F.lag(ROW_HASH).over(copies_adjacent) == F.col(ROW_HASH)) & (
+        F.lag(ROW_HASH2).over(copies_adjacent) == F.col(ROW_HASH2)
     )
     kept = rows.withColumn("_copy", F.coalesce(same_as_previous, F.lit(False))).filter(~F.col("_copy"))
 
@@ -346,7 +352,8 @@ def enrich(cleaned: DataFrame, summary: DataFrame, processing_date: str) -> Data
     issue_text = F.concat_ws(
         ISSUE_SEPARATOR, *[F.when(flag, F.lit(kind)) for flag, kind in zip(flags, ISSUE_KINDS, strict=True)]
     )
-    running = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    # Within (file, status): by date, then id (whole-number ids numerically), then line number.
+    running = group.orderBy(*by_value, F.col(LINE_NUMBER)).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     return kept.select(
         "id",
         "name",
@@ -356,8 +363,8 @@ def enrich(cleaned: DataFrame, summary: DataFrame, processing_date: str) -> Data
         "amount",
         amount_category(F.col("amount")).alias("amount_category"),
         "status",
-        # Rounded so float noise (0.1 + 0.2) does not reach the output.
-        F.round(F.sum("amount").over(running), 9).alias("running_total_by_status"),
+        # Summed as exact decimals: no float noise (0.1 + 0.2 is 0.3).
+        F.sum(AMOUNT_EXACT).over(running).alias("running_total_by_status"),
         issue_text.alias("data_quality_issues"),
         F.lit(processing_date).alias("processing_date"),
         "source_file",
@@ -375,6 +382,13 @@ def transform(rows: DataFrame, processing_date: str, date_formats: Sequence[str]
     return enrich(cleaned, duplicate_summary(cleaned), processing_date)
 
 
-def output_rows(processed: DataFrame) -> DataFrame:
-    """The processed CSV's columns, in the seed's order."""
-    return processed.select(*OUTPUT_COLUMNS)
+def decimal_text(value: Column) -> Column:
+    """An exact decimal as plain text with at least one decimal digit: 1234.5, 150.0, 0.000000001 (never 1E-9)."""
+    plain = F.translate(F.format_number(value, 9), ",", "")  # exact for a decimal, never an exponent
+    return F.regexp_replace(F.regexp_replace(plain, "0+$", ""), "\\.$", ".0")
+
+
+def output_rows(processed: DataFrame, *extra: str) -> DataFrame:
+    """The processed CSV's columns, in the seed's order, as they are written (then the `extra` columns as they are)."""
+    running = "running_total_by_status"
+    return processed.select(*[decimal_text(F.col(c)).alias(c) if c == running else c for c in OUTPUT_COLUMNS], *extra)

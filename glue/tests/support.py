@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import storage
@@ -30,6 +31,22 @@ def run_transform(spark, rows, source_file="input/test.csv", **kwargs):
     """The transform's rows as dicts, in line order."""
     out = transform.transform(rows_df(spark, rows, source_file), PROCESSING_DATE, **kwargs)
     return [r.asDict() for r in out.orderBy(transform.LINE_NUMBER).collect()]
+
+
+def run_arrow_rules(rows, source_file="input/test.csv", date_formats=transform.DEFAULT_DATE_FORMATS):
+    """The Arrow engine's rows for the same input as `run_transform`, in the same shape (running totals as Decimal)."""
+    import pyarrow as pa
+
+    import arrow_rules
+
+    raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(transform.REQUIRED_COLUMNS)}
+    lines = pa.array(range(2, len(rows) + 2), pa.int64())
+    table = arrow_rules.process(raw, lines, source_file, PROCESSING_DATE, date_formats).table
+    out = table.to_pylist()
+    for r in out:
+        total = r["running_total_by_status"]
+        r["running_total_by_status"] = None if total is None else Decimal(total)
+    return out
 
 
 def row(id_="1", name="Ann Lee", email="ann@example.com", date="01-04-2025", amount="10", status="active"):

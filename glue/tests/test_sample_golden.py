@@ -11,7 +11,7 @@ from ingest import write_csv
 
 EXPECTED_SCHEMA = (
     "id string, name string, email string, email_valid boolean, date date, amount double, amount_category string,"
-    " status string, running_total_by_status double, data_quality_issues string, processing_date string,"
+    " status string, running_total_by_status string, data_quality_issues string, processing_date string,"
     " source_file string"
 )
 
