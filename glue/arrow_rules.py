@@ -239,7 +239,9 @@ def running_totals(status: pa.Array, order: np.ndarray, amounts: Amounts, has_am
     n = len(order)
     if n == 0:
         return pa.array([], pa.string())
-    status_codes = pc.dictionary_encode(pc.take(status, pa.array(order))).indices.to_numpy(zero_copy_only=False)
+    # A null status is a group of its own (as in a Spark window partition).
+    codes = pc.dictionary_encode(pc.take(status, pa.array(order))).indices
+    status_codes = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, status_codes[1:] != status_codes[:-1]])
     group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
     units, nanos, counted = amounts.units[order], amounts.nanos[order], has_amount[order].astype(np.int64)
@@ -357,13 +359,7 @@ def process(
     rows_all = clean_in_parallel(raw, date_formats, threads)
 
     # Exact duplicates: the first by line is kept.
-    firsts = (
-        pa.table({"row": rows_all.row_text, "i": pa.array(np.arange(n))})
-        .group_by("row", use_threads=False)
-        .aggregate([("i", "min")])
-        .column("i_min")
-        .to_numpy()
-    )
+    _, firsts = np.unique(pc.dictionary_encode(rows_all.row_text).indices.to_numpy(), return_index=True)
     kept = np.sort(firsts)
     take = pa.array(kept)
 

@@ -214,3 +214,15 @@ def test_names_are_cased_by_javas_rules_on_both_engines(rules):
     names = ["ΟΔΥΣΣΕΥΣ", "ßtraße", "ǆuro", "İNCE", "გიორგი", "𐐨𐐨", "mARÍA josé"]
     out = rules([row(id_=str(i), name=n) for i, n in enumerate(names)])
     assert [r["name"] for r in out] == ["Οδυσσευς", "ßtraße", "ǅuro", "I\u0307nce", "გიორგი", "𐐨𐐨", "María José"]
+
+
+def test_rows_without_status_have_a_running_total_of_their_own(rules):
+    rows = [row(id_="1", status="", amount="1"), row(id_="2", status="a", amount="10"), row(id_="3", status=" ")]
+    rows.append(row(id_="4", status=None, amount="100", date="02-04-2025"))
+    out = rules(rows)
+    assert [(r["id"], r["status"], r["running_total_by_status"]) for r in out] == [
+        ("1", None, Decimal(1)),
+        ("2", "a", Decimal(10)),
+        ("3", None, Decimal(11)),
+        ("4", None, Decimal(111)),
+    ]
