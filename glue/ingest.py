@@ -23,16 +23,24 @@ from urllib.parse import unquote
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import arrow_csv
+import arrow_job
+import arrow_lines
+import arrow_rules
+import contract
+import errors
 import storage
 import transform
 from contract import FileResult, Manifest
-from errors import FileRejected, IngestError
+from errors import FileRejected, IngestError, error_summary
 
 LOG = logging.getLogger("csv_ingest")
 
 HEADER_PROBE_BYTES = 64 * 1024
-# Uploads up to this many processed rows get a single part file; bigger ones one part per this many rows.
-ROWS_PER_PART = 500_000
+# Uploads up to this size are processed whole in one Spark task on Arrow (arrow_job: several times faster); bigger
+# ones by the Spark plan of transform.py, which splits a file over the cluster. A task holds about 5x the file's
+# size in memory at its peak (measured by glue/bench/benchmark.py).
+ARROW_MAX_BYTES = 256 * 1024 * 1024
 CSV_WRITE_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "emptyValue": "", "lineSep": "\n"}
 _GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
 
@@ -87,11 +95,6 @@ def path_identity(uri: str, encoded: bool = False) -> str:
     return re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*:", "", text).lstrip("/")
 
 
-def error_summary(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
-
-
 def write_csv(df: DataFrame, uri: str) -> None:
     """Spark's committer writes `_SUCCESS` last: a folder without it is not finished."""
     df.write.mode("overwrite").options(**CSV_WRITE_OPTIONS).csv(uri)
@@ -119,8 +122,8 @@ def _publish_together(
         enriched.join(F.broadcast(index), "source_file")
         .repartition(writers, "_upload")
         .sortWithinPartitions("_upload", transform.LINE_NUMBER)
-        .select(*transform.OUTPUT_COLUMNS, "_upload")
     )
+    processed = transform.output_rows(processed, "_upload")
     by_count: dict[int, list[int]] = defaultdict(list)
     for i in publish:
         by_count[field_count[i]].append(i)
@@ -228,16 +231,36 @@ def run_ingest(
     date_formats: Sequence[str] = transform.DEFAULT_DATE_FORMATS,
     read_head: Callable[[str, int], bytes] = storage.read_bytes,
     etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
+    arrow_max_bytes: int = ARROW_MAX_BYTES,
 ) -> list[FileResult]:
-    """Processes every upload of the manifest; returns one FileResult per upload, in manifest order."""
+    """Processes every upload of the manifest; returns one FileResult per upload, in manifest order.
+    `arrow_max_bytes`: uploads up to this size go through the Arrow engine (-1: none do)."""
     results = [FileResult(entry) for entry in manifest.uploads]
     layouts: dict[int, Layout] = {}
+    small: dict[int, Layout] = {}
     for i, found in enumerate(check_uploads(manifest, data_root, read_head, etag_matches)):
-        if isinstance(found, Layout):
-            layouts[i] = found
-        else:
+        if not isinstance(found, Layout):
             results[i] = results[i].fail(found)
+        elif manifest.uploads[i].size <= arrow_max_bytes:
+            small[i] = found
+        else:
+            layouts[i] = found
 
+    if small:
+        tasks = {
+            i: arrow_job.UploadTask(
+                manifest.uploads[i],
+                data_root,
+                output_root,
+                layout.field_count,
+                layout.positions,
+                processing_date,
+                tuple(date_formats),
+            )
+            for i, layout in small.items()
+        }
+        for i, result in zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True):
+            results[i] = result
     if layouts:
         try:
             _process(spark, manifest, data_root, output_root, layouts, results, processing_date, date_formats)
@@ -255,6 +278,35 @@ def run_ingest(
     for r in results:
         LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
     return results
+
+
+def balanced_slices(sizes: Sequence[int], slices: int) -> list[list[int]]:
+    """Indexes of `sizes` dealt into `slices` groups of about equal total size (largest first, each to the lightest
+    group): one big upload does not share its task with others while the rest of the cluster idles."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(slices, len(sizes))))]
+    totals = [0] * len(groups)
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(i)
+        totals[lightest] += sizes[i]
+    return [g for g in groups if g]
+
+
+def run_in_tasks(spark: SparkSession, tasks: list[arrow_job.UploadTask]) -> list[FileResult]:
+    """arrow_job on Spark's Python workers: uploads spread over a few tasks per core, results in `tasks` order."""
+    sc = spark.sparkContext
+    for module in (arrow_job, arrow_csv, arrow_lines, arrow_rules, transform, storage, contract, errors):
+        sc.addPyFile(module.__file__)  # on Glue they are there already (extra-py-files); locally they are not
+    groups = balanced_slices([t.entry.size for t in tasks], 4 * sc.defaultParallelism)
+    answers = (
+        sc.parallelize([[(i, tasks[i]) for i in g] for g in groups], len(groups))
+        .flatMap(arrow_job.process_group)
+        .collect()
+    )
+    results: list[FileResult | None] = [None] * len(tasks)
+    for i, result in answers:
+        results[i] = result
+    return results  # type: ignore[return-value]
 
 
 def _read_lines(spark: SparkSession, uris: list[str], layout: Layout, date_formats: Sequence[str]) -> DataFrame:
@@ -413,7 +465,7 @@ def _process(
                 )
                 mine = F.col("source_file") == entry.key
                 out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
-                out = out.coalesce(max(1, math.ceil(results[i].rows_processed / ROWS_PER_PART)))
+                out = out.coalesce(max(1, math.ceil(results[i].rows_processed / arrow_job.ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
                     storage.join_uri(output_root, entry.output_prefix),

@@ -1,20 +1,98 @@
-"""Per-upload isolation when Spark itself fails: one upload's failure never takes the others down."""
+"""Per-upload isolation when things fail: one upload's failure never takes the others down, on either engine."""
 
 from __future__ import annotations
 
 from support import HEADER, PROCESSING_DATE, read_output, stage_run
 
+import arrow_job
 import ingest
+import storage
+import transform
 
 GOOD = HEADER + b"1,Ann Lee,ann@example.com,01-04-2025,10,active\n"
+SPARK_PLAN = -1  # arrow_max_bytes: every upload through the Spark plan (transform.py), as big uploads are
 
 
-def run(spark, staged):
+def run(spark, staged, arrow_max_bytes=ingest.ARROW_MAX_BYTES):
     roots = (staged["data_root"], staged["output_root"])
-    return {r.entry.key: r for r in ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE)}
+    results = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE, arrow_max_bytes=arrow_max_bytes)
+    return {r.entry.key: r for r in results}
 
 
-def test_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
+def arrow_tasks(staged):
+    layout = ingest.inspect_header(GOOD, "any")
+    return [
+        (i, arrow_job.UploadTask(e, staged["data_root"], staged["output_root"], layout.field_count, layout.positions,
+                                 PROCESSING_DATE, transform.DEFAULT_DATE_FORMATS))
+        for i, e in enumerate(staged["manifest"].uploads)
+    ]  # fmt: skip
+
+
+def test_arrow_engine_a_failing_write_fails_only_that_upload(tmp_path, monkeypatch):
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
+    real_write = storage.write_bytes
+
+    def write_bytes(uri, data, content_type):
+        if "/processed/b/" in uri:
+            raise OSError("disk full")
+        real_write(uri, data, content_type)
+
+    monkeypatch.setattr(storage, "write_bytes", write_bytes)
+    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
+    assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
+        "failed",
+        "input/b.csv: could not write output: OSError: disk full",
+    )
+    assert results["input/a.csv"].status == "processed"
+    assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
+
+
+def test_arrow_engine_an_unexpected_error_fails_only_that_upload(tmp_path, monkeypatch):
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
+    real_process = arrow_job.arrow_rules.process
+
+    def process(raw, line_number, source_file, *args, **kwargs):
+        if source_file == "input/bad.csv":
+            raise RuntimeError("a bug")
+        return real_process(raw, line_number, source_file, *args, **kwargs)
+
+    monkeypatch.setattr(arrow_job.arrow_rules, "process", process)
+    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
+    assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
+        "failed",
+        "input/bad.csv: processing failed: RuntimeError: a bug",
+    )
+    assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
+
+
+def test_arrow_engine_reads_each_upload_once(tmp_path, monkeypatch):
+    staged = stage_run(tmp_path, {"a.csv": GOOD + GOOD.split(b"\n", 1)[1] * 3})
+    reads = []
+    real_read = storage.read_bytes
+    monkeypatch.setattr(storage, "read_bytes", lambda uri, limit=None: reads.append(uri) or real_read(uri, limit))
+    ((_, result),) = arrow_job.process_group(arrow_tasks(staged))
+    assert (result.status, result.rows_read, result.rows_processed, result.duplicates_removed) == ("processed", 4, 1, 3)
+    assert len(reads) == 1
+
+
+def test_an_upload_gone_before_its_task_runs_fails_alone_through_spark(spark, tmp_path, monkeypatch):
+    # Through run_ingest and Spark's Python workers: the object is checked, then deleted before the task reads it.
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "gone.csv": GOOD})
+    real_check = ingest.check_uploads
+
+    def check_then_delete(*args, **kwargs):
+        found = real_check(*args, **kwargs)
+        (tmp_path / "stage" / "input" / "gone.csv").unlink()
+        return found
+
+    monkeypatch.setattr(ingest, "check_uploads", check_then_delete)
+    results = run(spark, staged)
+    assert results["input/gone.csv"].status == "failed"
+    assert results["input/gone.csv"].error.startswith("input/gone.csv: object not found at ")
+    assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
+
+
+def test_spark_plan_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
     # Several uploads are written together, then each is published (moved) into its own folder: fail b's.
     real_move = ingest.storage.move
@@ -25,7 +103,7 @@ def test_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
         real_move(src, dst)
 
     monkeypatch.setattr(ingest.storage, "move", move)
-    results = run(spark, staged)
+    results = run(spark, staged, SPARK_PLAN)
     assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
         "failed",
         "input/b.csv: could not write output: OSError: disk full",
@@ -34,7 +112,7 @@ def test_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
     assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
 
 
-def test_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monkeypatch):
+def test_spark_plan_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
     real_read = ingest._read_lines
 
@@ -44,7 +122,7 @@ def test_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monke
         return real_read(spark, uris, layout, date_formats)
 
     monkeypatch.setattr(ingest, "_read_lines", read_lines)
-    results = run(spark, staged)
+    results = run(spark, staged, SPARK_PLAN)
     assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
         "failed",
         "input/bad.csv: processing failed: RuntimeError: corrupt block",

@@ -51,7 +51,9 @@ def test_defect8_input_read_once_and_duplicates_really_removed(spark, tmp_path, 
 
     monkeypatch.setattr(ingest.transform, "duplicate_summary", summary_after_deleting_the_input)
     roots = (staged["data_root"], staged["output_root"])
-    (result,) = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE)
+    # The Spark plan (arrow_max_bytes=-1); the Arrow engine reads an upload's bytes once by construction
+    # (test_isolation.py::test_arrow_engine_reads_each_upload_once).
+    (result,) = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE, arrow_max_bytes=-1)
     assert deleted
     assert (result.status, result.error) == ("processed", None)
     assert (result.rows_read, result.rows_processed, result.duplicates_removed) == (3, 1, 2)

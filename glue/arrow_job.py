@@ -1,0 +1,122 @@
+"""One upload end to end in one Python process, on Arrow (the vectorised engine): read the object, split and parse
+its lines, apply the rules (arrow_rules), write its rejected and processed CSVs, and say what happened.
+
+ingest.py sends every upload small enough for one task here, one Spark task per upload (so a burst of uploads is
+spread over the cluster); bigger uploads go through the Spark plan of transform.py. Both give identical files.
+Runs inside Spark's Python workers: everything it needs travels in an `UploadTask`, and it answers with a
+`FileResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import arrow_csv
+import arrow_lines
+import arrow_rules
+import storage
+import transform
+from contract import FileResult, ManifestEntry
+from errors import FileRejected, error_summary
+
+# Uploads up to this many processed rows get a single part file; bigger ones one part per this many rows (in line
+# order), as the Spark path does.
+ROWS_PER_PART = 500_000
+
+
+@dataclass(frozen=True)
+class UploadTask:
+    """Everything one upload's processing needs (pickled to a Spark worker)."""
+
+    entry: ManifestEntry
+    data_root: str
+    output_root: str
+    field_count: int
+    positions: tuple[tuple[str, int], ...]
+    processing_date: str
+    date_formats: tuple[str, ...]
+
+
+def rejected_table(lines: pa.Array, line_numbers: pa.Array, field_count: int, key: str) -> pa.Table:
+    """transform.rejected_rows for the corrupt lines of one upload."""
+    return pa.table(
+        {
+            "source_file": arrow_rules.constant(key, len(lines)),
+            transform.LINE_NUMBER: pa.array(line_numbers, pa.int64()),
+            "reason": arrow_lines.reason(lines, field_count),
+            "raw_line": lines,
+        }
+    )
+
+
+def write_folder(folder_uri: str, table: pa.Table, rows_per_part: int = ROWS_PER_PART) -> None:
+    """A finished output folder: leftovers removed, the rows in line order as part files, then `_SUCCESS`."""
+    storage.delete_folder(folder_uri)
+    parts = max(1, math.ceil(table.num_rows / rows_per_part))
+    for n in range(parts):
+        rows = table.slice(n * rows_per_part, rows_per_part)
+        storage.write_bytes(storage.join_uri(folder_uri, f"part-{n:05d}.csv"), arrow_csv.csv_bytes(rows), "text/csv")
+    storage.write_text(storage.join_uri(folder_uri, "_SUCCESS"), "", "text/plain")
+
+
+def process_upload(task: UploadTask) -> FileResult:
+    """Processes one upload; a file that cannot be processed, or whose output cannot be written, becomes a failed
+    FileResult naming it and the reason. Other errors are raised (process_isolated turns them into one)."""
+    entry = task.entry
+    result = FileResult(entry)
+    data = storage.read_bytes(storage.join_uri(task.data_root, entry.key))
+    try:
+        lines = arrow_lines.split_lines(data, entry.key)
+    except FileRejected as err:
+        return result.fail(str(err))
+    del data
+    rows = pc.invert(lines.blank)
+    text, numbers = pc.filter(lines.text, rows), pc.filter(lines.line_number, rows)
+    parsed = arrow_lines.parse_fields(text, task.field_count, dict(task.positions))
+    good = pc.invert(parsed.corrupt)
+    processed = arrow_rules.process(
+        {c: pc.filter(parsed.values[c], good) for c in transform.REQUIRED_COLUMNS},
+        pc.filter(numbers, good),
+        entry.key,
+        task.processing_date,
+        task.date_formats,
+    )
+    rejected = rejected_table(
+        pc.filter(text, parsed.corrupt), pc.filter(numbers, parsed.corrupt), task.field_count, entry.key
+    )
+    result.rows_read = len(text)
+    result.rows_rejected = rejected.num_rows
+    result.rows_processed = processed.table.num_rows
+    result.duplicates_removed = processed.duplicates_removed
+    result.quality_issues = processed.quality_issues
+    # Rejected rows first, then the processed CSV, whose _SUCCESS marks the upload finished.
+    try:
+        write_folder(storage.join_uri(task.output_root, entry.rejected_prefix), rejected)
+        write_folder(
+            storage.join_uri(task.output_root, entry.output_prefix),
+            processed.table.select(list(transform.OUTPUT_COLUMNS)),
+        )
+    except Exception as err:  # noqa: BLE001 - a failed write fails the upload with the reason
+        return result.fail(f"{entry.key}: could not write output: {error_summary(err)}")
+    return result
+
+
+def process_isolated(task: UploadTask) -> FileResult:
+    """`process_upload`, where any error fails that upload only, with the reason."""
+    key = task.entry.key
+    try:
+        return process_upload(task)
+    except FileNotFoundError:
+        return FileResult(task.entry).fail(f"{key}: object not found at {storage.join_uri(task.data_root, key)}")
+    except Exception as err:  # noqa: BLE001 - one upload's failure must not sink the others
+        return FileResult(task.entry).fail(f"{key}: processing failed: {error_summary(err)}")
+
+
+def process_group(group: Sequence[tuple[int, UploadTask]]) -> list[tuple[int, FileResult]]:
+    """One Spark task's uploads, each processed on its own: (index, result) pairs."""
+    return [(i, process_isolated(task)) for i, task in group]
