@@ -294,29 +294,58 @@ class Cleaned:
         return Cleaned(**{c: arrays(c) for c in columns}, amounts=amounts, mask=np.concatenate([p.mask for p in parts]))
 
 
+def by_distinct_value(values: pa.Array, rule: Callable[[pa.Array], dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    """`rule` applied to each distinct value once and spread back to the rows (nulls: `rule` on a null), when the
+    values repeat (names, dates, statuses do); applied to every row when they hardly do."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    if len(distinct) > len(values) // 2:
+        return rule(values)
+    # The distinct values, then a null: null rows point at it.
+    answers = rule(pa.concat_arrays([distinct, pa.nulls(1, distinct.type)]))
+    index = pc.fill_null(encoded.indices, len(distinct))
+    return {name: pc.take(answer, index) for name, answer in answers.items()}
+
+
 def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = transform.DEFAULT_DATE_FORMATS) -> Cleaned:
     """The row-local rules on raw REQUIRED_COLUMNS strings (null for empty fields); rows are independent."""
-    cleaned = {c: _trimmed_or_null(raw[c]) for c in transform.REQUIRED_COLUMNS}
-    row_id, email = cleaned["id"], cleaned["email"]
-    name = proper_case(cleaned["name"])
+    row_id, email = _trimmed_or_null(raw["id"]), _trimmed_or_null(raw["email"])
+    name = by_distinct_value(raw["name"], lambda v: {"name": proper_case(_trimmed_or_null(v))})["name"]
     email_valid = pc.fill_null(pc.match_substring_regex(email, transform.EMAIL_PATTERN), False)
-    date = parse_dates(cleaned["date"], date_formats)
-    amounts = parse_amounts(cleaned["amount"])
-    status = java_lower(cleaned["status"])
+
+    def date_rule(values: pa.Array) -> dict[str, pa.Array]:
+        trimmed = _trimmed_or_null(values)
+        return {"date": parse_dates(trimmed, date_formats), "missing": pc.is_null(trimmed)}
+
+    def amount_rule(values: pa.Array) -> dict[str, pa.Array]:
+        trimmed = _trimmed_or_null(values)
+        amounts = parse_amounts(trimmed)
+        units, nanos = pa.array(amounts.units), pa.array(amounts.nanos)
+        return {"value": amounts.value, "units": units, "nanos": nanos, "missing": pc.is_null(trimmed)}
+
+    dates = by_distinct_value(raw["date"], date_rule)
+    amount_parts = by_distinct_value(raw["amount"], amount_rule)
+    amounts = Amounts(
+        amount_parts["value"],
+        amount_parts["units"].to_numpy(zero_copy_only=False),
+        amount_parts["nanos"].to_numpy(zero_copy_only=False),
+    )
+    status = by_distinct_value(raw["status"], lambda v: {"status": java_lower(_trimmed_or_null(v))})["status"]
     is_number = pc.fill_null(pc.match_substring_regex(row_id, transform.ID_NUMBER_PATTERN), False)
     id_number = pc.cast(pc.if_else(is_number, row_id, _STRING_NULL), pa.int64())
 
     def null(values: pa.Array) -> np.ndarray:
         return pc.is_null(values).to_numpy(zero_copy_only=False)
 
-    no_date, no_amount = null(cleaned["date"]), null(cleaned["amount"])
+    no_date = dates["missing"].to_numpy(zero_copy_only=False)
+    no_amount = amount_parts["missing"].to_numpy(zero_copy_only=False)
     flags = {
         transform.MISSING_ID: null(row_id),
         transform.MISSING_NAME: null(name),
         transform.MISSING_EMAIL: null(email),
         transform.INVALID_EMAIL: ~null(email) & ~email_valid.to_numpy(zero_copy_only=False),
         transform.MISSING_DATE: no_date,
-        transform.INVALID_DATE: ~no_date & null(date),
+        transform.INVALID_DATE: ~no_date & null(dates["date"]),
         transform.MISSING_AMOUNT: no_amount,
         transform.INVALID_AMOUNT: ~no_amount & null(amounts.value),
         transform.MISSING_STATUS: null(status),
@@ -328,7 +357,7 @@ def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = transform.DEFA
         *[raw[c] for c in transform.REQUIRED_COLUMNS], "\x1f", null_handling="replace", null_replacement="\x00"
     )
     return Cleaned(
-        row_id, name, email, email_valid, date, amounts, status, id_number, _mask(len(row_id), flags), row_text
+        row_id, name, email, email_valid, dates["date"], amounts, status, id_number, _mask(len(row_id), flags), row_text
     )
 
 
