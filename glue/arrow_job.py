@@ -60,7 +60,8 @@ def write_folder(folder_uri: str, table: pa.Table, rows_per_part: int = ROWS_PER
     parts = max(1, math.ceil(table.num_rows / rows_per_part))
     for n in range(parts):
         rows = table.slice(n * rows_per_part, rows_per_part)
-        storage.write_bytes(storage.join_uri(folder_uri, f"part-{n:05d}.csv"), arrow_csv.csv_bytes(rows), "text/csv")
+        part = storage.join_uri(folder_uri, f"part-{n:05d}.csv")
+        storage.write_streamed(part, lambda handle, rows=rows: arrow_csv.write_csv(rows, handle), "text/csv")
     storage.write_text(storage.join_uri(folder_uri, "_SUCCESS"), "", "text/plain")
 
 
@@ -74,22 +75,20 @@ def process_upload(task: UploadTask) -> FileResult:
         lines = arrow_lines.split_lines(data, entry.key)
     except FileRejected as err:
         return result.fail(str(err))
-    del data
+    del data  # each step lets go of what the next no longer needs: a task's peak memory is several times the file
     rows = pc.invert(lines.blank)
     text, numbers = pc.filter(lines.text, rows), pc.filter(lines.line_number, rows)
+    del lines, rows
     parsed = arrow_lines.parse_fields(text, task.field_count, dict(task.positions))
-    good = pc.invert(parsed.corrupt)
-    processed = arrow_rules.process(
-        {c: pc.filter(parsed.values[c], good) for c in transform.REQUIRED_COLUMNS},
-        pc.filter(numbers, good),
-        entry.key,
-        task.processing_date,
-        task.date_formats,
-    )
-    rejected = rejected_table(
-        pc.filter(text, parsed.corrupt), pc.filter(numbers, parsed.corrupt), task.field_count, entry.key
-    )
-    result.rows_read = len(text)
+    corrupt = parsed.corrupt
+    rejected = rejected_table(pc.filter(text, corrupt), pc.filter(numbers, corrupt), task.field_count, entry.key)
+    rows_read = len(text)
+    del text
+    good = pc.invert(corrupt)
+    raw = {c: pc.filter(parsed.values[c], good) for c in transform.REQUIRED_COLUMNS}
+    del parsed
+    processed = arrow_rules.process(raw, pc.filter(numbers, good), entry.key, task.processing_date, task.date_formats)
+    result.rows_read = rows_read
     result.rows_rejected = rejected.num_rows
     result.rows_processed = processed.table.num_rows
     result.duplicates_removed = processed.duplicates_removed

@@ -383,12 +383,15 @@ def process(
     date_formats: Sequence[str] = transform.DEFAULT_DATE_FORMATS,
     threads: int | None = None,
 ) -> Processed:
-    """All the rules on one upload's parsed rows (raw REQUIRED_COLUMNS strings, null for empty fields)."""
+    """All the rules on one upload's parsed rows (raw REQUIRED_COLUMNS strings, null for empty fields). `raw` is
+    consumed (emptied once cleaned), so that a big upload's raw and cleaned values are not all held at once."""
     n = len(line_number)
     rows_all = clean_in_parallel(raw, date_formats, threads)
+    raw.clear()  # consumed: the raw values are not needed any more (peak memory)
 
     # Exact duplicates: the first by line is kept.
     _, firsts = np.unique(pc.dictionary_encode(rows_all.row_text).indices.to_numpy(), return_index=True)
+    rows_all.row_text = None  # type: ignore[assignment] - peak memory: the biggest column, no longer needed
     kept = np.sort(firsts)
     take = pa.array(kept)
 

@@ -38,9 +38,10 @@ LOG = logging.getLogger("csv_ingest")
 
 HEADER_PROBE_BYTES = 64 * 1024
 # Uploads up to this size are processed whole in one Spark task on Arrow (arrow_job: several times faster); bigger
-# ones by the Spark plan of transform.py, which splits a file over the cluster. A task holds about 5x the file's
-# size in memory at its peak (measured by glue/bench/benchmark.py).
-ARROW_MAX_BYTES = 256 * 1024 * 1024
+# ones by the Spark plan of transform.py, which splits a file over the cluster. A task's peak memory is 6-8x the
+# file's size (measured: 646 MiB for 67 MiB, 2.0 GiB for 274 MiB), so four such tasks at once (a G.1X worker's
+# 4 cores) stay under 4 GiB at this limit.
+ARROW_MAX_BYTES = 128 * 1024 * 1024
 CSV_WRITE_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "emptyValue": "", "lineSep": "\n"}
 _GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
 

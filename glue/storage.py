@@ -1,5 +1,5 @@
-"""Small reads and writes by URI (manifest, stats, CSV headers, publishing moves): boto3 for s3://, plain files for
-file://.
+"""Reads and writes by URI (manifest, stats, CSV headers, publishing moves, the Arrow engine's uploads and outputs):
+boto3 for s3://, plain files for file://.
 
 A run of thousands of uploads makes several S3 requests per upload on the driver (version check, header, moves):
 one shared client (creating one costs tens of milliseconds) and `for_each`, which runs such per-upload work on a
@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -148,6 +149,24 @@ def write_bytes(uri: str, data: bytes, content_type: str) -> None:
     # Write then rename, so a reader never sees half a stats file.
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_streamed(uri: str, write: Callable[[BinaryIO], None], content_type: str) -> None:
+    """Writes an object whose bytes `write(handle)` produces piece by piece, never all in memory at once (S3: spooled
+    to a temporary file past 64 MiB, then uploaded, in parts when large)."""
+    if _is_s3(uri):
+        bucket, key = _s3_location(uri)
+        with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as handle:
+            write(handle)
+            handle.seek(0)
+            _s3_client().upload_fileobj(handle, bucket, key, ExtraArgs={"ContentType": content_type})
+        return
+    path = _local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        write(handle)
     os.replace(tmp, path)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from support import MESSY_FILES, PROCESSING_DATE, stage_run
 
+import ingest
 from ingest import run_ingest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -93,3 +94,26 @@ def test_both_engines_report_the_same_results(both_engines):
     assert by_key["input/generated.csv"]["status"] == "processed"
     assert by_key["input/generated.csv"]["duplicatesRemoved"] > 0
     assert by_key["input/latin1.csv"]["status"] == "failed"
+
+
+def test_uploads_are_routed_by_size(spark, tmp_path, monkeypatch):
+    good = b"id,name,email,date,amount,status\n1,Ann Lee,ann@example.com,01-04-2025,10,active\n"
+    staged = stage_run(tmp_path, {"small.csv": good, "limit.csv": good + b"\n", "big.csv": good + b"\n\n"})
+    limit = len(good) + 1
+    seen = {"arrow": [], "spark": []}
+    real_tasks, real_process = ingest.run_in_tasks, ingest._process
+
+    def run_in_tasks(spark, tasks):
+        seen["arrow"] += [t.entry.key for t in tasks]
+        return real_tasks(spark, tasks)
+
+    def process(spark, manifest, data_root, output_root, layouts, *args):
+        seen["spark"] += [manifest.uploads[i].key for i in layouts]
+        return real_process(spark, manifest, data_root, output_root, layouts, *args)
+
+    monkeypatch.setattr(ingest, "run_in_tasks", run_in_tasks)
+    monkeypatch.setattr(ingest, "_process", process)
+    roots = staged["data_root"], staged["output_root"]
+    results = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE, arrow_max_bytes=limit)
+    assert seen == {"arrow": ["input/small.csv", "input/limit.csv"], "spark": ["input/big.csv"]}
+    assert [(r.status, r.rows_processed) for r in results] == [("processed", 1)] * 3
