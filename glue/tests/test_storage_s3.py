@@ -225,3 +225,38 @@ def test_for_each_keeps_order_overlaps_the_work_and_raises_after_all_finished():
     with pytest.raises(ValueError, match="item 3"):
         storage.for_each(range(10), failing, workers=4)
     assert sorted(finished) == list(range(10))
+
+
+def test_write_streamed_uploads_what_the_writer_produced(s3):
+    def write(handle):
+        for i in range(3):
+            handle.write(f"part {i}\n".encode() * 1000)
+
+    storage.write_streamed(uri("processed/x/part-00000.csv"), write, "text/csv")
+    got = s3.get_object(Bucket=BUCKET, Key="processed/x/part-00000.csv")
+    assert got["Body"].read() == b"".join(f"part {i}\n".encode() * 1000 for i in range(3))
+    assert got["ContentType"] == "text/csv"
+
+
+def test_the_arrow_engine_processes_an_upload_on_s3(s3):
+    import arrow_job
+    import transform
+
+    body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n2,b\n"
+    entry = manifest(1).uploads[0]
+    put(s3, entry.key, body)
+    layout = ingest.inspect_header(body, entry.key)
+    task = arrow_job.UploadTask(
+        entry, f"s3://{BUCKET}/", f"s3://{BUCKET}/", layout.field_count, layout.positions, "2026-04-01T10:00:00.000Z",
+        transform.DEFAULT_DATE_FORMATS,
+    )  # fmt: skip
+    result = arrow_job.process_upload(task)
+    assert (result.status, result.rows_read, result.rows_processed, result.rows_rejected) == ("processed", 2, 1, 1)
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")["Contents"])
+    assert listed == sorted(
+        f"{prefix}{name}"
+        for prefix in (entry.output_prefix, entry.rejected_prefix)
+        for name in ("part-00000.csv", "_SUCCESS")
+    )
+    text = s3.get_object(Bucket=BUCKET, Key=f"{entry.output_prefix}part-00000.csv")["Body"].read().decode()
+    assert text.splitlines()[1].startswith("1,Ann Lee,a@example.com,true,2025-04-01,10.0,low,active,10.0,,")
