@@ -4,7 +4,8 @@
 
 Per run the driver checks every upload (version check + first bytes: `ingest.check_uploads`) and publishes every
 upload's staged parts into its folders (`ingest.publish_staged`: moves, header-only parts, `_SUCCESS`). Spark's
-own reads and writes are not part of this. Three ways of making those requests are timed:
+own reads and writes are not part of this. Three ways of making those requests are timed, and then the Arrow
+engine's tasks (uploads up to ingest.ARROW_MAX_BYTES), which read and write each upload themselves:
 
 - "client per request, one at a time": what the job did before (a new boto3 client for every request, uploads one
   after the other); its publishing also listed the staging folder twice per upload and deleted objects one by
@@ -56,6 +57,41 @@ def manifest_for(uploads: int, etags: list[str]):
         ],
     }
     return parse_manifest(json.dumps(doc), "bench")
+
+
+def arrow_engine(run, root: str, ms: float, client, cores: int = 2) -> None:
+    """The Arrow engine's side of the same run: its tasks read, process and write each upload themselves (a read,
+    two listings, four writes per upload), `cores` tasks at a time, uploads dealt to tasks as ingest does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import arrow_job
+    import ingest
+    import storage
+    import transform
+
+    layout = ingest.inspect_header(HEADER, "bench")
+    formats = transform.DEFAULT_DATE_FORMATS
+    tasks = [
+        arrow_job.UploadTask(u, root, root, layout.field_count, layout.positions, "2026", formats) for u in run.uploads
+    ]
+    groups = ingest.balanced_slices([t.entry.size for t in tasks], 4 * cores)
+
+    def task(group: list[int]) -> list:
+        return arrow_job.process_group([(i, tasks[i]) for i in group])
+
+    cached = storage._s3_client
+    storage._s3_client = client
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(cores) as pool:
+            answers = [answer for answers in pool.map(task, groups) for answer in answers]
+        seconds = time.perf_counter() - start
+    finally:
+        storage._s3_client = cached
+    assert len(answers) == len(tasks)
+    assert all(r.status == "processed" for _, r in answers), answers[:3]
+    label = f"Arrow engine: {cores} tasks at a time"
+    print(f"{ms:10.0f} ms  {label:38} {'-':>13}  {'-':>8}  {seconds:7.2f}s (read, process, write)", flush=True)
 
 
 def main() -> None:
@@ -147,6 +183,9 @@ def main() -> None:
                 storage._s3_client = cached_client
             total = checked + published
             print(f"{ms:10.0f} ms  {label:38} {checked:13.2f}s {published:8.2f}s {total:7.2f}s", flush=True)
+        cached_client.cache_clear()
+        shared[0] = with_latency(cached_client())
+        arrow_engine(run, root, ms, shared_client)
     server.stop()
 
 
