@@ -73,7 +73,11 @@ def process_upload(task: UploadTask) -> FileResult:
     FileResult naming it and the reason. Other errors are raised (process_isolated turns them into one)."""
     entry = task.entry
     result = FileResult(entry)
-    data = storage.read_bytes(storage.join_uri(task.data_root, entry.key))
+    try:
+        data = storage.read_bytes(storage.join_uri(task.data_root, entry.key), if_etag=entry.etag)
+    except storage.Changed:
+        # Re-uploaded since the driver checked it: these bytes belong to the newer upload, processed on its own.
+        return result.fail(f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag})")
     try:
         lines = arrow_lines.split_lines(data, entry.key)
     except FileRejected as err:
@@ -82,7 +86,14 @@ def process_upload(task: UploadTask) -> FileResult:
     rows = pc.invert(lines.blank)
     text, numbers = pc.filter(lines.text, rows), pc.filter(lines.line_number, rows)
     del lines, rows
-    parsed = arrow_lines.parse_fields(text, task.field_count, dict(task.positions))
+    try:
+        parsed = arrow_lines.parse_fields(text, task.field_count, dict(task.positions))
+    except arrow_lines.TooManyFields as err:
+        line = numbers[err.index].as_py()
+        limit = arrow_lines.MAX_FIELDS
+        return result.fail(
+            f"{entry.key}: line {line} has {err.count} fields, more than the {limit} a CSV line may have"
+        )
     corrupt = parsed.corrupt
     rejected = rejected_table(pc.filter(text, corrupt), pc.filter(numbers, corrupt), task.field_count, entry.key)
     rows_read = len(text)

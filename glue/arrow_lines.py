@@ -116,9 +116,18 @@ def _blank(text: pa.Array) -> pa.BooleanArray:
     return pa.array(blank)
 
 
+class TooManyFields(ValueError):
+    """`text[index]` has `count` fields, more than MAX_FIELDS (Spark's parser fails its job on such a line)."""
+
+    def __init__(self, index: int, count: int) -> None:
+        super().__init__(f"line {index} of the text has {count} fields, more than the {MAX_FIELDS} a line may have")
+        self.index = index
+        self.count = count
+
+
 def parse_fields(text: pa.Array, field_count: int, positions: dict[str, int]) -> Parsed:
     """Spark's parse of each line (`from_csv` with transform.CSV_OPTIONS and `field_count` string fields): the
-    REQUIRED_COLUMNS at their header positions and the corrupt mask. Raises ValueError for a line of more than
+    REQUIRED_COLUMNS at their header positions and the corrupt mask. Raises TooManyFields for a line of more than
     MAX_FIELDS fields, on which Spark's job fails. Works in slices of lines, several at a time."""
     missing = [c for c in transform.REQUIRED_COLUMNS if c not in positions]
     if missing:
@@ -128,8 +137,8 @@ def parse_fields(text: pa.Array, field_count: int, positions: dict[str, int]) ->
         parts = list(pool.map(lambda part: _parse_slice(part, field_count, positions), slices))
     counts = np.concatenate([c for _, c in parts])
     if len(counts) and counts.max() > MAX_FIELDS:
-        line = int(np.argmax(counts > MAX_FIELDS))
-        raise ValueError(f"line {line} of the text has {counts[line]} fields, more than Spark's CSV parser takes")
+        index = int(np.argmax(counts > MAX_FIELDS))
+        raise TooManyFields(index, int(counts[index]))
     values = {c: pa.concat_arrays([v[c] for v, _ in parts]) for c in transform.REQUIRED_COLUMNS}
     return Parsed(values, pa.array(counts != field_count))
 

@@ -85,20 +85,30 @@ def for_each(items: Iterable[T], work: Callable[[T], R], workers: int | None = N
     return [f.result() for f in futures]
 
 
-def read_bytes(uri: str, limit: int | None = None) -> bytes:
-    """The object's bytes, or only its first `limit` bytes. Raises FileNotFoundError when it does not exist."""
+class Changed(Exception):
+    """The object is no longer the version asked for (its ETag changed)."""
+
+
+def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None) -> bytes:
+    """The object's bytes, or only its first `limit` bytes. Raises FileNotFoundError when it does not exist, and
+    Changed when `if_etag` is given and S3 holds another version (S3 only: a local file is checked by the driver)."""
     if _is_s3(uri):
         bucket, key = _s3_location(uri)
         client = _s3_client()
         extra = {"Range": f"bytes=0-{limit - 1}"} if limit else {}
+        if if_etag:
+            extra["IfMatch"] = f'"{if_etag.strip(chr(34))}"'
         try:
             return client.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
         except client.exceptions.NoSuchKey as err:
             raise FileNotFoundError(f"no such object: {uri}") from err
         except client.exceptions.ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
             # An empty object answers a Range request with 416 InvalidRange.
-            if err.response.get("Error", {}).get("Code") == "InvalidRange":
+            if code == "InvalidRange":
                 return b""
+            if code in ("PreconditionFailed", "412"):
+                raise Changed(f"{uri} is no longer ETag {if_etag}") from err
             raise
     with _local_path(uri).open("rb") as handle:
         return handle.read(limit) if limit else handle.read()

@@ -69,7 +69,7 @@ def test_arrow_engine_reads_each_upload_once(tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD + GOOD.split(b"\n", 1)[1] * 3})
     reads = []
     real_read = storage.read_bytes
-    monkeypatch.setattr(storage, "read_bytes", lambda uri, limit=None: reads.append(uri) or real_read(uri, limit))
+    monkeypatch.setattr(storage, "read_bytes", lambda uri, **kw: reads.append(uri) or real_read(uri, **kw))
     ((_, result),) = arrow_job.process_group(arrow_tasks(staged))
     assert (result.status, result.rows_read, result.rows_processed, result.duplicates_removed) == ("processed", 4, 1, 3)
     assert len(reads) == 1
@@ -155,3 +155,14 @@ def test_keys_with_uri_characters_are_read_as_named_under_a_root_with_a_space(sp
     for i, name in enumerate(names):
         rows = read_output(staged["out"] / "processed" / name.removesuffix(".csv") / f"v=T{i}")
         assert (rows[1][0], rows[1][-1]) == ("1", f"input/{name}")
+
+
+def test_arrow_engine_a_line_with_too_many_fields_fails_the_upload_naming_the_line(tmp_path):
+    wide = GOOD + b"\n" + b"2" + b",x" * 20480 + b"\n"
+    staged = stage_run(tmp_path, {"wide.csv": wide, "a.csv": GOOD})
+    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
+    assert (results["input/wide.csv"].status, results["input/wide.csv"].error) == (
+        "failed",
+        "input/wide.csv: line 4 has 20481 fields, more than the 20480 a CSV line may have",
+    )
+    assert results["input/a.csv"].status == "processed"

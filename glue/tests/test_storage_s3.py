@@ -243,7 +243,7 @@ def test_the_arrow_engine_processes_an_upload_on_s3(s3):
     import transform
 
     body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n2,b\n"
-    entry = manifest(1).uploads[0]
+    entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
     put(s3, entry.key, body)
     layout = ingest.inspect_header(body, entry.key)
     task = arrow_job.UploadTask(
@@ -260,3 +260,27 @@ def test_the_arrow_engine_processes_an_upload_on_s3(s3):
     )
     text = s3.get_object(Bucket=BUCKET, Key=f"{entry.output_prefix}part-00000.csv")["Body"].read().decode()
     assert text.splitlines()[1].startswith("1,Ann Lee,a@example.com,true,2025-04-01,10.0,low,active,10.0,,")
+
+
+def test_read_bytes_if_etag_refuses_another_version(s3):
+    put(s3, "input/a.csv", b"v1")
+    v1 = hashlib.md5(b"v1", usedforsecurity=False).hexdigest()
+    assert storage.read_bytes(uri("input/a.csv"), if_etag=v1) == b"v1"
+    put(s3, "input/a.csv", b"v2")
+    with pytest.raises(storage.Changed):
+        storage.read_bytes(uri("input/a.csv"), if_etag=v1)
+
+
+def test_the_arrow_engine_reports_an_upload_replaced_after_the_check_superseded(s3):
+    import arrow_job
+    import transform
+
+    body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n"
+    entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
+    put(s3, entry.key, body + b"2,bob,b@example.com,01-04-2025,5,active\n")  # a newer upload of the same key
+    layout = ingest.inspect_header(body, entry.key)
+    fields = (layout.field_count, layout.positions, "2026-04-01T10:00:00.000Z", transform.DEFAULT_DATE_FORMATS)
+    result = arrow_job.process_upload(arrow_job.UploadTask(entry, f"s3://{BUCKET}/", f"s3://{BUCKET}/", *fields))
+    assert result.status == "failed"
+    assert result.error.startswith("superseded: input/f0.csv was uploaded again after this run was planned")
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")
