@@ -46,9 +46,24 @@ def _trimmed_or_null(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), _STRING_NULL, trimmed)
 
 
+# Cased letters Unicode 14 added: Python 3.11 (Unicode 14) and Arrow case them, Java 17 (Unicode 13) leaves them as
+# they are, so Spark does too.
+_UNCASED_IN_JAVA_17 = frozenset(
+    [chr(c) for c in (0x2C2F, 0x2C5F, 0xA7C0, 0xA7C1, 0xA7D0, 0xA7D1, 0xA7D6, 0xA7D7, 0xA7D8, 0xA7D9)]
+    + [chr(c) for c in range(0x10570, 0x105BD)]  # Vithkuqi
+)
+
+
+def _java_lower_text(text: str) -> str:
+    """Java 17's String.toLowerCase: Python's full mappings (final sigma, 'İ'), minus Unicode 14's new letters."""
+    if _UNCASED_IN_JAVA_17.isdisjoint(text):
+        return text.lower()
+    return "".join(c if c in _UNCASED_IN_JAVA_17 else c.lower() for c in text)
+
+
 def _java_title_first(word: str) -> str:
     # Java's Character.toTitleCase(char): a simple (one char) mapping on UTF-16 chars, so astral letters stay.
-    if not word or ord(word[0]) > 0xFFFF:
+    if not word or ord(word[0]) > 0xFFFF or word[0] in _UNCASED_IN_JAVA_17:
         return word
     title = word[0].title()
     return (title if len(title) == 1 else word[0]) + word[1:]
@@ -56,23 +71,22 @@ def _java_title_first(word: str) -> str:
 
 def java_initcap(text: str) -> str:
     """Spark's initcap(): lower case, then the first char and every char after a space in title case."""
-    return " ".join(_java_title_first(w) for w in text.lower().split(" "))
+    return " ".join(_java_title_first(w) for w in _java_lower_text(text).split(" "))
 
 
 @functools.cache
 def _cased_unlike_java() -> str:
     """A regex class of the characters Arrow (utf8proc: simple case mappings) cases unlike Java (full mappings:
-    'İ' lowers to two chars, final sigma; Character.toTitleCase keeps 'ß' and titles digraphs; astral chars are left
-    alone by Java's UTF-16 title case). Worked out once over every BMP character against Python's str.lower and
-    str.title, which follow the same Unicode rules as Java."""
+    'İ' lowers to two chars, final sigma; Character.toTitleCase keeps 'ß' and titles digraphs; the Ohm and Kelvin
+    signs lower to letters Java then titles; astral chars are left alone by Java's UTF-16 title case). Worked out
+    once over every BMP character, each alone as a word, against the Python rules above."""
     chars = [chr(c) for c in range(0x80, 0x10000) if not 0xD800 <= c <= 0xDFFF]
-    lowered = [c.lower() for c in chars]
     arrow_lower = pc.utf8_lower(pa.array(chars)).to_pylist()
-    arrow_title = pc.utf8_capitalize(pa.array(lowered)).to_pylist()
+    arrow_title = pc.utf8_capitalize(pa.array(chars)).to_pylist()
     special = {
         c
-        for c, low, a_low, a_title in zip(chars, lowered, arrow_lower, arrow_title, strict=True)
-        if a_low != low or a_title != _java_title_first(low)
+        for c, a_low, a_title in zip(chars, arrow_lower, arrow_title, strict=True)
+        if a_low != _java_lower_text(c) or a_title != java_initcap(c)
     }
     special.add("\u03a3")  # Σ lowers to ς at the end of a word: context, so not seen char by char
     return "[" + "".join(re.escape(c) for c in sorted(special)) + "\U00010000-\U0010ffff]"
@@ -105,7 +119,7 @@ def _java_where_needed(values: pa.Array, arrow_result: pa.Array, java: Callable[
 
 def java_lower(values: pa.Array) -> pa.Array:
     """Spark's lower(): Java's String.toLowerCase."""
-    return _java_where_needed(values, pc.utf8_lower(values), str.lower)
+    return _java_where_needed(values, pc.utf8_lower(values), _java_lower_text)
 
 
 def proper_case(names: pa.Array) -> pa.Array:

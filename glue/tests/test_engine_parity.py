@@ -117,3 +117,26 @@ def test_uploads_are_routed_by_size(spark, tmp_path, monkeypatch):
     results = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE, arrow_max_bytes=limit)
     assert seen == {"arrow": ["input/small.csv", "input/limit.csv"], "spark": ["input/big.csv"]}
     assert [(r.status, r.rows_processed) for r in results] == [("processed", 1)] * 3
+
+
+def test_every_cased_character_is_cased_as_spark_does(spark):
+    # Spark's lower() and initcap() (Java 17, Unicode 13) against the Arrow engine's, for every character with a
+    # case mapping in Python's tables, first in a word and inside one.
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    import arrow_rules
+
+    cased = [chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cased = [c for c in cased if c.lower() != c or c.upper() != c or c.title() != c]
+    values = [f"{c}X{c} x{c}" for c in cased]
+    rows = spark.createDataFrame([(v,) for v in values], "v string").select(F.lower("v"), F.initcap("v")).collect()
+    lowered = arrow_rules.java_lower(pa.array(values)).to_pylist()
+    titled = arrow_rules.proper_case(pa.array(values)).to_pylist()
+    differ = [
+        f"U+{ord(c):04X}"
+        for c, r, low, title in zip(cased, rows, lowered, titled, strict=True)
+        if (r[0], r[1]) != (low, title)
+    ]
+    assert len(values) > 2000
+    assert differ == []
