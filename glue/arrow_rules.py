@@ -364,12 +364,13 @@ def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = transform.DEFA
         transform.INVALID_AMOUNT: ~no_amount & null(amounts.value),
         transform.MISSING_STATUS: null(status),
     }
-    # Exact duplicates are rows with the same raw values, compared as the values joined with a control character
-    # (the Spark engine compares 96-bit hashes of them): values that themselves hold U+001F could in theory make two
-    # different rows look alike, as a hash collision could.
-    row_text = pc.binary_join_element_wise(
-        *[raw[c] for c in transform.REQUIRED_COLUMNS], "\x1f", null_handling="replace", null_replacement="\x00"
-    )
+    # Exact duplicates are rows with the same raw values (a null is not an empty or any other value): compared as one
+    # text per row, each value written as its length in bytes (N for a null), ':', the value, so no two different
+    # rows can give the same text.
+    pieces = []
+    for c in transform.REQUIRED_COLUMNS:
+        pieces += [pc.fill_null(pc.cast(pc.binary_length(raw[c]), pa.string()), "N"), pc.fill_null(raw[c], "")]
+    row_text = pc.binary_join_element_wise(*pieces, ":")
     return Cleaned(
         row_id, name, email, email_valid, dates["date"], amounts, status, id_number, _mask(len(row_id), flags), row_text
     )

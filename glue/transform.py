@@ -222,8 +222,9 @@ def _id_as_number(id_col: Column) -> Column:
 
 
 def _row_hashes(cols: Sequence[str]) -> tuple[Column, Column]:
-    """Two independent hashes of the raw values (96 bits together): equal rows are found without comparing them."""
-    values = [F.coalesce(F.col(c), F.lit("\u0000")) for c in cols]
+    """Two independent hashes of the raw values (96 bits together): equal rows are found without comparing them.
+    A null is not any string (Spark's hashes skip nulls, so each value's null flag is hashed too)."""
+    values = [F.coalesce(F.col(c), F.lit("")) for c in cols] + [F.col(c).isNull() for c in cols]
     return F.xxhash64(*values), F.hash(*values)
 
 

@@ -44,6 +44,14 @@ TRICKY_LINES = [
     "   ,  , , , , ",
     "16,extra,e@example.com,01-04-2025,1,active,extra",
     "17,short",
+    "19,a\x1fb,c,01-04-2025,5,x",  # not a copy of the next line, though the values joined with U+001F are the same
+    "19,a,b\x1fc,01-04-2025,5,x",
+    "20,\x00,n@example.com,01-04-2025,5,x",  # a NUL value is not an empty one
+    "20,,n@example.com,01-04-2025,5,x",
+    "21,nul status,s@example.com,01-04-2025,5,\x00",
+    "21,nul status,s@example.com,01-04-2025,5,",
+    "\x00,nul id,i@example.com,01-04-2025,5,x",
+    ",nul id,i@example.com,01-04-2025,5,x",
     '18,"a quoted stretch that never ends' + "," * 3000 + "x" * 20000,  # Java's regex once overflowed its stack here
     "",
     "\t",

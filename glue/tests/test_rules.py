@@ -226,3 +226,15 @@ def test_rows_without_status_have_a_running_total_of_their_own(rules):
         ("3", None, Decimal(11)),
         ("4", None, Decimal(111)),
     ]
+
+
+def test_exact_duplicates_need_the_very_same_values(rules):
+    rows = [row(name="a\x1fb", email="c"), row(name="a", email="b\x1fc"), row(status="\x00"), row(status=None)]
+    out = rules(rows)
+    assert [r["line_number"] for r in out] == [2, 3, 4, 5]
+
+
+def test_a_nul_value_and_a_missing_one_are_not_counted_as_copies(spark):
+    rows = [row(status="\x00"), row(status=None), row(id_="2", name="\x00"), row(id_="2", name=None)]
+    summary = transform.duplicate_summary(transform.clean(rows_df(spark, rows)))
+    assert sorted((r["id"], r["rows"], r["duplicates"]) for r in summary.collect()) == [("1", 2, 0), ("2", 2, 0)]
