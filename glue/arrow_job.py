@@ -9,7 +9,6 @@ Runs inside Spark's Python workers: everything it needs travels in an `UploadTas
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,9 +23,6 @@ import transform
 from contract import FileResult, ManifestEntry
 from errors import FileRejected, error_summary
 
-# Uploads up to this many processed rows get a single part file; bigger ones one part per this many rows (in line
-# order), as the Spark path does.
-ROWS_PER_PART = 500_000
 # Uploads up to this size are processed SMALL_AT_ONCE at a time within a task (see process_group).
 SMALL_UPLOAD_BYTES = 4 * 1024 * 1024
 SMALL_AT_ONCE = 8
@@ -57,14 +53,12 @@ def rejected_table(lines: pa.Array, line_numbers: pa.Array, field_count: int, ke
     )
 
 
-def write_folder(folder_uri: str, table: pa.Table, rows_per_part: int = ROWS_PER_PART) -> None:
-    """A finished output folder: leftovers removed, the rows in line order as part files, then `_SUCCESS`."""
+def write_folder(folder_uri: str, table: pa.Table) -> None:
+    """A finished output folder: leftovers removed, the rows in line order as one part file (streamed), then
+    `_SUCCESS`. One part, as the Spark plan writes each upload of a run of several."""
     storage.delete_folder(folder_uri)
-    parts = max(1, math.ceil(table.num_rows / rows_per_part))
-    for n in range(parts):
-        rows = table.slice(n * rows_per_part, rows_per_part)
-        part = storage.join_uri(folder_uri, f"part-{n:05d}.csv")
-        storage.write_streamed(part, lambda handle, rows=rows: arrow_csv.write_csv(rows, handle), "text/csv")
+    part = storage.join_uri(folder_uri, "part-00000.csv")
+    storage.write_streamed(part, lambda handle: arrow_csv.write_csv(table, handle), "text/csv")
     storage.write_text(storage.join_uri(folder_uri, "_SUCCESS"), "", "text/plain")
 
 

@@ -25,6 +25,16 @@ class RunFailed(IngestError):
 
 
 def error_summary(err: BaseException) -> str:
-    """One line naming an unexpected error: its type and the first line of its message."""
-    lines = str(err).strip().splitlines()
+    """One line naming an unexpected error: its type and the first line of its message. For an error of the JVM
+    (py4j's Py4JJavaError, whose own first line only names the call), the first line of its root cause."""
+    text = str(err)
+    cause = getattr(err, "java_exception", None)
+    if cause is not None:
+        try:
+            while cause.getCause() is not None:
+                cause = cause.getCause()
+            text = str(cause.toString())
+        except Exception:  # noqa: BLE001, S110 - the JVM is gone: keep what py4j said
+            pass
+    lines = text.strip().splitlines()
     return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")

@@ -37,6 +37,8 @@ from errors import FileRejected, IngestError, error_summary
 LOG = logging.getLogger("csv_ingest")
 
 HEADER_PROBE_BYTES = 64 * 1024
+# An upload processed alone by the Spark plan gets one part file per this many processed rows (written in parallel).
+ROWS_PER_PART = 500_000
 # Uploads up to this size are processed whole in one Spark task on Arrow (arrow_job: several times faster); bigger
 # ones by the Spark plan of transform.py, which splits a file over the cluster. A task's peak memory is 6-8x the
 # file's size (measured: 646 MiB for 67 MiB, 2.0 GiB for 274 MiB), so four such tasks at once (a G.1X worker's
@@ -260,7 +262,18 @@ def run_ingest(
             )
             for i, layout in small.items()
         }
-        for i, result in zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True):
+        try:
+            answers = dict(zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True))
+        except Exception as err:  # noqa: BLE001 - e.g. a Python worker killed (out of memory): isolate
+            LOG.warning("Arrow tasks failed (%s); each upload alone", error_summary(err))
+            answers = {}
+            for i, task in tasks.items():
+                try:
+                    (answers[i],) = run_in_tasks(spark, [task])
+                except Exception as alone:  # noqa: BLE001 - this upload goes through the Spark plan instead
+                    LOG.warning("%s: Arrow task failed (%s); Spark plan instead", task.entry.key, error_summary(alone))
+                    layouts[i] = small[i]
+        for i, result in answers.items():
             results[i] = result
     if layouts:
         try:
@@ -466,7 +479,7 @@ def _process(
                 )
                 mine = F.col("source_file") == entry.key
                 out = transform.enrich(rows.filter(mine), summary.filter(mine), processing_date)
-                out = out.coalesce(max(1, math.ceil(results[i].rows_processed / arrow_job.ROWS_PER_PART)))
+                out = out.coalesce(max(1, math.ceil(results[i].rows_processed / ROWS_PER_PART)))
                 write_csv(
                     transform.output_rows(out.sortWithinPartitions(transform.LINE_NUMBER)),
                     storage.join_uri(output_root, entry.output_prefix),

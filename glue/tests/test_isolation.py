@@ -166,3 +166,40 @@ def test_arrow_engine_a_line_with_too_many_fields_fails_the_upload_naming_the_li
         "input/wide.csv: line 4 has 20481 fields, more than the 20480 a CSV line may have",
     )
     assert results["input/a.csv"].status == "processed"
+
+
+def test_when_the_arrow_tasks_fail_each_upload_is_tried_alone_then_on_the_spark_plan(spark, tmp_path, monkeypatch):
+    # What a Python worker killed for memory looks like from the driver: the Spark job of the Arrow tasks fails.
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "boom.csv": GOOD, "c.csv": GOOD})
+    real_tasks = ingest.run_in_tasks
+    attempts = []
+
+    def run_in_tasks(spark, tasks):
+        attempts.append([t.entry.key for t in tasks])
+        if any(t.entry.key == "input/boom.csv" for t in tasks):
+            raise RuntimeError("Python worker exited unexpectedly (crashed)")
+        return real_tasks(spark, tasks)
+
+    monkeypatch.setattr(ingest, "run_in_tasks", run_in_tasks)
+    results = run(spark, staged)
+    assert attempts == [
+        ["input/a.csv", "input/boom.csv", "input/c.csv"],
+        ["input/a.csv"],
+        ["input/boom.csv"],
+        ["input/c.csv"],
+    ]
+    assert {k: (r.status, r.rows_processed) for k, r in results.items()} == {
+        "input/a.csv": ("processed", 1),
+        "input/boom.csv": ("processed", 1),  # by the Spark plan
+        "input/c.csv": ("processed", 1),
+    }
+
+
+def test_spark_plan_a_line_with_too_many_fields_fails_the_upload_with_the_parsers_reason(spark, tmp_path):
+    wide = GOOD + b"2" + b",x" * 20480 + b"\n"
+    staged = stage_run(tmp_path, {"wide.csv": wide, "a.csv": GOOD})
+    results = run(spark, staged, SPARK_PLAN)
+    assert results["input/wide.csv"].status == "failed"
+    # The JVM's root cause, not py4j's "An error occurred while calling o123.collectToPython".
+    assert "20480" in results["input/wide.csv"].error
+    assert results["input/a.csv"].status == "processed"
