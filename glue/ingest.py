@@ -252,29 +252,15 @@ def run_ingest(
     if small:
         tasks = {
             i: arrow_job.UploadTask(
-                manifest.uploads[i],
-                data_root,
-                output_root,
-                layout.field_count,
-                layout.positions,
-                processing_date,
+                manifest.uploads[i], data_root, output_root, layout.field_count, layout.positions, processing_date,
                 tuple(date_formats),
             )
             for i, layout in small.items()
-        }
-        try:
-            answers = dict(zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True))
-        except Exception as err:  # noqa: BLE001 - e.g. a Python worker killed (out of memory): isolate
-            LOG.warning("Arrow tasks failed (%s); each upload alone", error_summary(err))
-            answers = {}
-            for i, task in tasks.items():
-                try:
-                    (answers[i],) = run_in_tasks(spark, [task])
-                except Exception as alone:  # noqa: BLE001 - this upload goes through the Spark plan instead
-                    LOG.warning("%s: Arrow task failed (%s); Spark plan instead", task.entry.key, error_summary(alone))
-                    layouts[i] = small[i]
+        }  # fmt: skip
+        answers, left = _run_on_arrow(spark, tasks)
         for i, result in answers.items():
             results[i] = result
+        layouts.update({i: small[i] for i in left})
     if layouts:
         try:
             _process(spark, manifest, data_root, output_root, layouts, results, processing_date, date_formats)
@@ -292,6 +278,26 @@ def run_ingest(
     for r in results:
         LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
     return results
+
+
+def _run_on_arrow(
+    spark: SparkSession, tasks: dict[int, arrow_job.UploadTask]
+) -> tuple[dict[int, FileResult], list[int]]:
+    """The Arrow engine's results by upload, and the uploads it could not process (left for the Spark plan). If the
+    tasks' Spark job fails (a Python worker killed, for memory say), each upload is tried alone."""
+    try:
+        return dict(zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True)), []
+    except Exception as err:  # noqa: BLE001 - isolate: each upload alone
+        LOG.warning("Arrow tasks failed (%s); each upload alone", error_summary(err))
+    answers: dict[int, FileResult] = {}
+    left: list[int] = []
+    for i, task in tasks.items():
+        try:
+            (answers[i],) = run_in_tasks(spark, [task])
+        except Exception as alone:  # noqa: BLE001 - this upload goes through the Spark plan instead
+            LOG.warning("%s: Arrow task failed (%s); Spark plan instead", task.entry.key, error_summary(alone))
+            left.append(i)
+    return answers, left
 
 
 def balanced_slices(sizes: Sequence[int], slices: int) -> list[list[int]]:
