@@ -235,9 +235,11 @@ def run_ingest(
     read_head: Callable[[str, int], bytes] = storage.read_bytes,
     etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
     arrow_max_bytes: int = ARROW_MAX_BYTES,
+    ship_modules: bool = True,
 ) -> list[FileResult]:
     """Processes every upload of the manifest; returns one FileResult per upload, in manifest order.
-    `arrow_max_bytes`: uploads up to this size go through the Arrow engine (-1: none do)."""
+    `arrow_max_bytes`: uploads up to this size go through the Arrow engine (-1: none do). `ship_modules`: send the
+    job's modules to Spark's Python workers (not on Glue, which ships them to every node itself)."""
     results = [FileResult(entry) for entry in manifest.uploads]
     layouts: dict[int, Layout] = {}
     small: dict[int, Layout] = {}
@@ -257,7 +259,7 @@ def run_ingest(
             )
             for i, layout in small.items()
         }  # fmt: skip
-        answers, left = _run_on_arrow(spark, tasks)
+        answers, left = _run_on_arrow(spark, tasks, ship_modules)
         for i, result in answers.items():
             results[i] = result
         layouts.update({i: small[i] for i in left})
@@ -281,19 +283,19 @@ def run_ingest(
 
 
 def _run_on_arrow(
-    spark: SparkSession, tasks: dict[int, arrow_job.UploadTask]
+    spark: SparkSession, tasks: dict[int, arrow_job.UploadTask], ship_modules: bool
 ) -> tuple[dict[int, FileResult], list[int]]:
     """The Arrow engine's results by upload, and the uploads it could not process (left for the Spark plan). If the
     tasks' Spark job fails (a Python worker killed, for memory say), each upload is tried alone."""
     try:
-        return dict(zip(tasks, run_in_tasks(spark, list(tasks.values())), strict=True)), []
+        return dict(zip(tasks, run_in_tasks(spark, list(tasks.values()), ship_modules), strict=True)), []
     except Exception as err:  # noqa: BLE001 - isolate: each upload alone
         LOG.warning("Arrow tasks failed (%s); each upload alone", error_summary(err))
     answers: dict[int, FileResult] = {}
     left: list[int] = []
     for i, task in tasks.items():
         try:
-            (answers[i],) = run_in_tasks(spark, [task])
+            (answers[i],) = run_in_tasks(spark, [task], ship_modules)
         except Exception as alone:  # noqa: BLE001 - this upload goes through the Spark plan instead
             LOG.warning("%s: Arrow task failed (%s); Spark plan instead", task.entry.key, error_summary(alone))
             left.append(i)
@@ -312,11 +314,12 @@ def balanced_slices(sizes: Sequence[int], slices: int) -> list[list[int]]:
     return [g for g in groups if g]
 
 
-def run_in_tasks(spark: SparkSession, tasks: list[arrow_job.UploadTask]) -> list[FileResult]:
+def run_in_tasks(spark: SparkSession, tasks: list[arrow_job.UploadTask], ship_modules: bool = True) -> list[FileResult]:
     """arrow_job on Spark's Python workers: uploads spread over a few tasks per core, results in `tasks` order."""
     sc = spark.sparkContext
-    for module in (arrow_job, arrow_csv, arrow_lines, arrow_rules, transform, storage, contract, errors):
-        sc.addPyFile(module.__file__)  # on Glue they are there already (extra-py-files); locally they are not
+    if ship_modules:  # local Spark: the workers import the job's modules from these copies
+        for module in (arrow_job, arrow_csv, arrow_lines, arrow_rules, transform, storage, contract, errors):
+            sc.addPyFile(module.__file__)
     groups = balanced_slices([t.entry.size for t in tasks], 4 * sc.defaultParallelism)
     answers = (
         sc.parallelize([[(i, tasks[i]) for i in g] for g in groups], len(groups))

@@ -84,8 +84,9 @@ def run_timestamp(now: datetime | None = None) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def execute(spark, args: JobArguments, processing_date: str | None = None) -> dict:
-    """Reads the manifest, runs the ingest, writes the stats; raises RunFailed (after the stats) if nothing worked."""
+def execute(spark, args: JobArguments, processing_date: str | None = None, on_glue: bool = False) -> dict:
+    """Reads the manifest, runs the ingest, writes the stats; raises RunFailed (after the stats) if nothing worked.
+    `on_glue`: Glue has shipped the job's modules to every node (--extra-py-files)."""
     for pattern in args.date_formats:
         transform.date_format_regex(pattern)  # a bad --date_formats fails before anything is read
     try:
@@ -95,7 +96,8 @@ def execute(spark, args: JobArguments, processing_date: str | None = None) -> di
     if manifest.run_key != args.run_key:
         raise ManifestError(f"{args.manifest_uri}: manifest runKey {manifest.run_key!r} != --run_key {args.run_key!r}")
     processing_date = processing_date or run_timestamp()
-    results = run_ingest(spark, manifest, args.data_root, args.output_root, processing_date, args.date_formats)
+    roots = args.data_root, args.output_root
+    results = run_ingest(spark, manifest, *roots, processing_date, args.date_formats, ship_modules=not on_glue)
     stats = build_stats(manifest, processing_date, results)
     stats_uri = storage.join_uri(args.output_root, manifest.stats_key)
     storage.write_text(stats_uri, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
@@ -122,7 +124,7 @@ def main(argv: Sequence[str]) -> dict:
             job.init(getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"], {})
         from session import apply_job_settings
 
-        stats = execute(apply_job_settings(glue_context.spark_session), args)
+        stats = execute(apply_job_settings(glue_context.spark_session), args, on_glue=True)
         job.commit()
         return stats
     from session import local_spark

@@ -111,9 +111,9 @@ def test_uploads_are_routed_by_size(spark, tmp_path, monkeypatch):
     seen = {"arrow": [], "spark": []}
     real_tasks, real_process = ingest.run_in_tasks, ingest._process
 
-    def run_in_tasks(spark, tasks):
+    def run_in_tasks(spark, tasks, *args):
         seen["arrow"] += [t.entry.key for t in tasks]
-        return real_tasks(spark, tasks)
+        return real_tasks(spark, tasks, *args)
 
     def process(spark, manifest, data_root, output_root, layouts, *args):
         seen["spark"] += [manifest.uploads[i].key for i in layouts]

@@ -174,11 +174,11 @@ def test_when_the_arrow_tasks_fail_each_upload_is_tried_alone_then_on_the_spark_
     real_tasks = ingest.run_in_tasks
     attempts = []
 
-    def run_in_tasks(spark, tasks):
+    def run_in_tasks(spark, tasks, *args):
         attempts.append([t.entry.key for t in tasks])
         if any(t.entry.key == "input/boom.csv" for t in tasks):
             raise RuntimeError("Python worker exited unexpectedly (crashed)")
-        return real_tasks(spark, tasks)
+        return real_tasks(spark, tasks, *args)
 
     monkeypatch.setattr(ingest, "run_in_tasks", run_in_tasks)
     results = run(spark, staged)

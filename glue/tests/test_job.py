@@ -130,3 +130,18 @@ def test_arguments_on_glue_ask_for_optional_ones_only_when_given(monkeypatch):
         ["manifest_uri", "run_key", "data_root", "output_root"],
         ["manifest_uri", "run_key", "data_root", "output_root", "date_formats"],
     ]
+
+
+@pytest.mark.parametrize(("on_glue", "shipped"), [(False, True), (True, False)])
+def test_the_modules_are_shipped_to_spark_workers_only_off_glue(tmp_path, monkeypatch, on_glue, shipped):
+    # Glue puts glue/*.py on every node (--extra-py-files); local Spark's workers need them sent.
+    staged = stage_run(tmp_path, {"a.csv": b"id\n"})
+    seen = {}
+
+    def run_ingest(*args, ship_modules, **kwargs):
+        seen["ship_modules"] = ship_modules
+        return []
+
+    monkeypatch.setattr(job, "run_ingest", run_ingest)
+    job.execute(None, job.parse_arguments(argv(staged)), on_glue=on_glue)
+    assert seen == {"ship_modules": shipped}
