@@ -154,12 +154,7 @@ def write_bytes(uri: str, data: bytes, content_type: str) -> None:
         bucket, key = _s3_location(uri)
         _s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         return
-    path = _local_path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a reader never sees half a stats file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    _write_local(uri, lambda handle: handle.write(data))
 
 
 def write_streamed(uri: str, write: Callable[[BinaryIO], None], content_type: str) -> None:
@@ -172,6 +167,11 @@ def write_streamed(uri: str, write: Callable[[BinaryIO], None], content_type: st
             handle.seek(0)
             _s3_client().upload_fileobj(handle, bucket, key, ExtraArgs={"ContentType": content_type})
         return
+    _write_local(uri, write)
+
+
+def _write_local(uri: str, write: Callable[[BinaryIO], object]) -> None:
+    """Written to a hidden file beside it, then renamed: a reader never sees half a file."""
     path = _local_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
