@@ -193,11 +193,13 @@ class Amounts:
 def parse_amounts(amounts: pa.Array) -> Amounts:
     """transform.clean's amount rule: currency symbols and spaces removed, the pattern checked, ',' removed."""
     is_amount = pc.fill_null(pc.match_substring_regex(amounts, transform.AMOUNT_PATTERN), False)
-    # Only the rows that are not amounts as they are can change by losing currency symbols and spaces.
-    stripped = _replace_where(
-        amounts, pc.invert(is_amount), lambda v: pc.replace_substring_regex(v, _CURRENCY_AND_SPACES, "")
-    )
-    is_amount = pc.fill_null(pc.match_substring_regex(stripped, transform.AMOUNT_PATTERN), False)
+    # Only the rows that are not amounts as they are can change by losing currency symbols and spaces: only they are
+    # stripped and checked again.
+    not_yet = pc.invert(is_amount)
+    stripped = _replace_where(amounts, not_yet, lambda v: pc.replace_substring_regex(v, _CURRENCY_AND_SPACES, ""))
+    if pc.any(not_yet).as_py():
+        again = pc.match_substring_regex(pc.filter(stripped, not_yet), transform.AMOUNT_PATTERN)
+        is_amount = pc.replace_with_mask(is_amount, not_yet, pc.fill_null(again, False))
     plain = pc.if_else(is_amount, pc.replace_substring(stripped, ",", ""), _STRING_NULL)
     parts = pc.extract_regex(plain, r"^(?P<sign>[+-]?)(?P<units>\d*)(?:\.(?P<frac>\d*))?\z")
     units_text = pc.struct_field(parts, "units")
