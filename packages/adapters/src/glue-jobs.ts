@@ -5,7 +5,7 @@ import {
   type JobRun,
   StartJobRunCommand,
 } from "@aws-sdk/client-glue";
-import type { GlueJobRun, GlueRunner } from "@ingest/core";
+import type { GlueJobRun, GlueRunner, RunCapacity } from "@ingest/core";
 
 function toRun(r: JobRun): GlueJobRun {
   return {
@@ -23,8 +23,22 @@ export class GlueJobs implements GlueRunner {
     private readonly jobName: string,
   ) {}
 
-  async startRun(args: Readonly<Record<string, string>>): Promise<string> {
-    const r = await this.glue.send(new StartJobRunCommand({ JobName: this.jobName, Arguments: { ...args } }));
+  async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string> {
+    const r = await this.glue.send(
+      new StartJobRunCommand({
+        JobName: this.jobName,
+        Arguments: { ...args },
+        // Per-run overrides of the job's capacity (Timeout is in minutes, as on the job).
+        ...(capacity
+          ? {
+              WorkerType: capacity.workerType,
+              NumberOfWorkers: capacity.numberOfWorkers,
+              Timeout: capacity.timeoutMinutes,
+              ExecutionClass: capacity.executionClass,
+            }
+          : {}),
+      }),
+    );
     if (!r.JobRunId) throw new Error(`StartJobRun for ${this.jobName} returned no JobRunId`);
     return r.JobRunId;
   }

@@ -2,7 +2,7 @@
  * Ports: what the domain logic needs from the outside world. `MemoryLedger` and the in-memory fakes implement them
  * for tests and the benchmark; `@ingest/adapters` implements them with the AWS SDK (DynamoDB, S3, Glue).
  */
-import type { GlueTerminalState } from "../config/pipeline.js";
+import type { GlueTerminalState, RunCapacity } from "../config/pipeline.js";
 import type { Manifest } from "../manifest/format.js";
 import type { ObjectVersion, Upload } from "../upload/identity.js";
 import type { RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
@@ -92,8 +92,11 @@ export interface GlueJobRun {
 }
 
 export interface GlueRunner {
-  /** Starts one run; throws on failure (see `classifyStartError`). */
-  startRun(args: Readonly<Record<string, string>>): Promise<string>;
+  /**
+   * Starts one run; throws on failure (see `classifyStartError`). `capacity` overrides the job's workers, timeout and
+   * execution class for this run only (runs/capacity.ts); without it the job definition's capacity applies.
+   */
+  startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string>;
   getRun(glueRunId: string): Promise<GlueJobRun | null>;
   /** Recent runs of the job, newest first, back to `since`. */
   recentRuns(since: Date): Promise<GlueJobRun[]>;

@@ -7,6 +7,7 @@ import { messageOf, StartRunError, startFailureKind } from "../errors.js";
 import type { Deps } from "../ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
+import { runCapacity } from "./capacity.js";
 import { selectRunUploads } from "./selection.js";
 
 export type StartOutcome =
@@ -33,7 +34,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings): Promise<Start
       if (wakeup) continue;
       return { started: false, reason: "nothing-pending" };
     }
-    const outcome = await startClaimedRun(deps, runKey, now, chosen);
+    const outcome = await startClaimedRun(deps, runKey, now, chosen, runs);
     if (outcome) return outcome;
   }
   return { started: false, reason: "nothing-pending" };
@@ -61,6 +62,7 @@ async function startClaimedRun(
   runKey: string,
   now: Date,
   candidates: readonly UploadRecord[],
+  runs: RunSettings,
 ): Promise<StartOutcome | null> {
   const { ledger, objects, glue, log, metrics } = deps;
   const key = manifestKey(runKey);
@@ -113,10 +115,10 @@ async function startClaimedRun(
 
   let glueRunId: string;
   try {
-    glueRunId = await glue.startRun({
-      [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`,
-      [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
-    });
+    glueRunId = await glue.startRun(
+      { [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`, [`--${GLUE_ARGUMENTS.runKey}`]: runKey },
+      runCapacity({ files: taken.length, bytes: sumBytes(taken) }, runs.capacity),
+    );
   } catch (error) {
     const started = startFailureKind(error);
     log.error("StartJobRun failed", { runKey, started, error: messageOf(error) });
