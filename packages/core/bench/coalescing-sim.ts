@@ -17,12 +17,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pipelineConfig } from "../src/config/pipeline.js";
-import { type Arrivals, day, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
+import { type Arrivals, day, idleSingles, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
 import { measureBatch } from "./sim/batch-cost.js";
+import { glueUsd, totalUsd } from "./sim/cost.js";
 import { disableFaults, MODEL, stressFaults } from "./sim/model.js";
-import { simulateOurs } from "./sim/ours.js";
-import { batchTable, diagnosticsLines, patternTable } from "./sim/report.js";
-import { simulateSeed } from "./sim/seed.js";
+import { fixedCapacity, simulateOurs } from "./sim/ours.js";
+import { PRICES } from "./sim/prices.js";
+import { batchTable, comparisonTable, diagnosticsLines } from "./sim/report.js";
+import { type BookmarkResult, type NativeTrigger, simulateNative, simulateSeed } from "./sim/seed.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -54,7 +56,15 @@ const patterns: (() => Arrivals)[] = [
   () => steady(3_600),
   () => (quick ? day(seed, 100_000) : day(seed, 1_000_000)),
   () => reuploadStorm(seed, 200, 20),
+  () => idleSingles(seed, quick ? 100 : 300),
 ];
+
+/** Glue's native trigger as a user would set it: the largest batch (100 events), our prod window, our job's capacity. */
+const NATIVE: NativeTrigger = {
+  batchSize: 100,
+  batchWindowSeconds: config.queue.batchingWindowSeconds,
+  workers: config.glue.numberOfWorkers,
+};
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -65,11 +75,16 @@ async function main(): Promise<void> {
       `≤ ${config.runs.maxFilesPerRun} files per run, sweeper every ${config.runs.sweepIntervalMinutes} min`,
   );
   console.log(
-    `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueSecondsPerFile} s/file, ${pct(MODEL.glueFailureShare)} fail; ` +
+    `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueWorkerSecondsPerFile} worker-s/file over workers − 1, ${pct(MODEL.glueFailureShare)} fail; ` +
       `events ${MODEL.deliveryDelaySeconds.join("–")} s, ${pct(MODEL.lateEventShare)} late, ${pct(MODEL.duplicateEventShare)} twice; ` +
       `${pct(MODEL.crashShare)} of invocations crash, ${pct(MODEL.transientLedgerFaultShare)} hit a ledger fault; ` +
       `${pct(MODEL.glueStartFaultShare)} StartJobRun 5xx; end events ${pct(MODEL.endEventLostShare)} lost, ` +
-      `${pct(MODEL.endEventDuplicateShare)} twice\n`,
+      `${pct(MODEL.endEventDuplicateShare)} twice`,
+  );
+  console.log(
+    `contenders: ours (capacity per run), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
+      `trigger (BatchSize ${NATIVE.batchSize}, BatchWindow ${NATIVE.batchWindowSeconds} s, job G.1X × ${NATIVE.workers}, bookmarks), ` +
+      `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (sim/prices.ts)\n`,
   );
 
   // The handler's own cost first, in a process that has not yet built a million-upload ledger.
@@ -83,21 +98,32 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const ours = await simulateOurs(a, seed);
     const oursSeconds = (performance.now() - t0) / 1000;
+    const fixed = await simulateOurs(a, seed, { capacity: fixedCapacity(config) });
+    const native = simulateNative(a, seed, NATIVE);
     const seedResult = simulateSeed(a, seed);
     const wallSeconds = (performance.now() - t0) / 1000;
     const ideal =
       a.burstSizes.length === 0
         ? null
         : a.burstSizes.reduce((s, size) => s + Math.ceil(size / config.runs.maxFilesPerRun), 0) / a.burstSizes.length;
+    const contenders = [
+      { label: "ours", figures: ours.figures, usage: ours.usage, stranded: null },
+      { label: "ours fixed", figures: fixed.figures, usage: fixed.usage, stranded: null },
+      { label: "Glue native", figures: native.figures, usage: native.usage, stranded: native.stranded },
+      { label: "seed", figures: seedResult.figures, usage: seedResult.usage, stranded: seedResult.stranded },
+    ];
     console.log(
-      patternTable(
-        `── ${n + 1}. ${a.title} — simulated in ${wallSeconds.toFixed(1)} s wall ──`,
-        ours.figures,
-        seedResult.figures,
-        ideal,
-      ),
+      comparisonTable(`── ${n + 1}. ${a.title} — simulated in ${wallSeconds.toFixed(1)} s wall ──`, contenders, ideal),
     );
-    console.log(diagnosticsLines(ours.diagnostics, seedResult.diagnostics.startsRefused));
+    console.log(
+      diagnosticsLines(ours.diagnostics, [
+        `  ours: Glue $${glueUsd(ours.usage).toFixed(2)} vs fixed $${glueUsd(fixed.usage).toFixed(2)} ` +
+          `(${(glueUsd(fixed.usage) / Math.max(1e-9, glueUsd(ours.usage))).toFixed(2)}× less); fixed variant: ` +
+          `lost ${fixed.figures.lost}, twice ${fixed.figures.processedTwice}, mismatches ${fixed.diagnostics.ledgerVsGlueMismatches}`,
+        bookmarkLine("Glue native", native),
+        bookmarkLine("seed", seedResult),
+      ]),
+    );
     console.log("");
     results.push({
       pattern: a.name,
@@ -107,8 +133,19 @@ async function main(): Promise<void> {
       idealRunsPerBurst: ideal,
       wallSeconds: { ours: oursSeconds, total: wallSeconds },
       ours: ours.figures,
+      oursFixed: fixed.figures,
+      native: native.figures,
       seed: seedResult.figures,
+      stranded: { native: native.stranded, seed: seedResult.stranded },
+      usage: { ours: ours.usage, oursFixed: fixed.usage, native: native.usage, seed: seedResult.usage },
+      usd: {
+        ours: totalUsd(ours.usage),
+        oursFixed: totalUsd(fixed.usage),
+        native: totalUsd(native.usage),
+        seed: totalUsd(seedResult.usage),
+      },
       oursDiagnostics: ours.diagnostics,
+      nativeDiagnostics: native.diagnostics,
       seedDiagnostics: seedResult.diagnostics,
     });
   }
@@ -135,6 +172,8 @@ async function main(): Promise<void> {
     faults,
     config: { queue: config.queue, runs: config.runs, glue: { maxConcurrentRuns: config.glue.maxConcurrentRuns } },
     model: MODEL,
+    prices: PRICES,
+    native: NATIVE,
     patterns: results,
     batch: { cold, warm },
     totalWallSeconds: totalSeconds,
@@ -142,6 +181,14 @@ async function main(): Promise<void> {
   };
   writeFileSync(outFile, `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`figures written to ${outFile}`);
+}
+
+function bookmarkLine(label: string, r: BookmarkResult): string {
+  const d = r.diagnostics;
+  return (
+    `  ${label}: ${d.eventsDelivered} events, ${d.triggersFired} triggers fired, ${d.startsRefused} job starts refused ` +
+    `(ConcurrentRunsExceeded), ${d.glueRunsFailed} failed runs${d.lambdaTimeouts ? `, ${d.lambdaTimeouts} Lambda timeouts (15 min) → async retries` : ""}`
+  );
 }
 
 function pct(share: number): string {

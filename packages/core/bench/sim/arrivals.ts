@@ -141,3 +141,25 @@ export function reuploadStorm(seed: number, keys = 200, versions = 20): Arrivals
     keyIds,
   );
 }
+
+/**
+ * 5. Single uploads to an idle pipeline: `count` uploads, each alone, `gapSeconds` apart (± a quarter), so every
+ * one finds no run, no pending upload and an idle slot: the latency a user sees for one small file.
+ */
+export function idleSingles(seed: number, count = 300, gapSeconds = 1_800): Arrivals {
+  const rng = Rng.stream(seed, "arrivals/idle");
+  const times: number[] = [];
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    times.push(t);
+    t += gapSeconds + rng.int(Math.floor(gapSeconds / 2)) - Math.floor(gapSeconds / 4);
+  }
+  return build(
+    "idle",
+    `single upload to an idle pipeline, ${count} times (${gapSeconds / 60} min apart)`,
+    "idle",
+    times,
+    new Array(count).fill(-1),
+    null,
+  );
+}

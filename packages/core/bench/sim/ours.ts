@@ -26,7 +26,13 @@
  * The simulation ends when everything has drained (no message, event, active run, held slot, pending or running
  * upload left), or 24 simulated hours after the last upload.
  */
-import { type PipelineConfig, pipelineConfig } from "../../src/config/pipeline.js";
+import {
+  type CapacitySettings,
+  GLUE_WORKER_DPUS,
+  type PipelineConfig,
+  pipelineConfig,
+  type RunCapacity,
+} from "../../src/config/pipeline.js";
 import { MemoryLedger } from "../../src/ledger/memory.js";
 import type { Deps, GlueRunner, LedgerStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
@@ -45,7 +51,9 @@ import {
 } from "../../src/testing/fakes.js";
 import { glueStateChange, objectCreatedEvent } from "../../tests/helpers/world.js";
 import { type Arrivals, keyName } from "./arrivals.js";
+import { billGlueRun, billJobS3, newUsage, type Usage } from "./cost.js";
 import { type Figures, figuresOf, newOutcomes } from "./figures.js";
+import { billInvocation, meteredDeps, newMeter } from "./meter.js";
 import { eventDeliveries, glueRun, inRange, MODEL } from "./model.js";
 import { Rng } from "./prng.js";
 
@@ -96,11 +104,32 @@ export interface OursDiagnostics {
 export interface OursResult {
   readonly figures: Figures;
   readonly diagnostics: OursDiagnostics;
+  readonly usage: Usage;
 }
 
-export function simulateOurs(a: Arrivals, seed: number): Promise<OursResult> {
-  return new Simulation(a, seed).run();
+export interface OursOptions {
+  /** The capacity table runs ask for (default: the prod config's; the fixed-capacity variant passes one tier). */
+  readonly capacity?: CapacitySettings;
 }
+
+export function simulateOurs(a: Arrivals, seed: number, options: OursOptions = {}): Promise<OursResult> {
+  return new Simulation(a, seed, options).run();
+}
+
+/** Every run at the job definition's capacity (prod: G.1X × 10, 120 min): what runs got before capacity per run. */
+export function fixedCapacity(config: PipelineConfig): CapacitySettings {
+  const { workerType, numberOfWorkers, timeoutMinutes } = config.glue;
+  const all = Number.MAX_SAFE_INTEGER;
+  return {
+    tiers: [{ maxFiles: all, maxBytes: all, workerType, numberOfWorkers, timeoutMinutes }],
+    maxWorkers: numberOfWorkers,
+    executionClass: "STANDARD",
+  };
+}
+
+/** SQS: Lambda's event source mapping keeps this many long-polling receivers per queue (20 s polls) when idle. */
+const IDLE_POLLERS_PER_QUEUE = 5;
+const QUEUES = 2;
 
 interface SqsMessage extends QueueMessage {
   receiveCount: number;
@@ -140,11 +169,12 @@ function uploadIndexOfEtag(etag: string): number {
 }
 
 class Simulation {
-  private readonly config: PipelineConfig = pipelineConfig("prod");
+  private readonly config: PipelineConfig;
+  private readonly usage = newUsage();
   private readonly clock = new ManualClock(T0);
   private readonly ledger = new MemoryLedger();
   private readonly objects = new MemoryObjects(this.clock);
-  private readonly memoryGlue = new MemoryGlue(this.clock, this.config.glue.maxConcurrentRuns);
+  private readonly memoryGlue: MemoryGlue;
   private readonly glue: SimGlue;
   private readonly deps: Deps;
 
@@ -193,7 +223,11 @@ class Simulation {
   constructor(
     private readonly a: Arrivals,
     seed: number,
+    options: OursOptions,
   ) {
+    const base = pipelineConfig("prod");
+    this.config = { ...base, runs: { ...base.runs, capacity: options.capacity ?? base.runs.capacity } };
+    this.memoryGlue = new MemoryGlue(this.clock, this.config.glue.maxConcurrentRuns);
     this.deliveryRng = Rng.stream(seed, "ours/deliveries");
     this.glueRng = Rng.stream(seed, "ours/glue");
     this.faultRng = Rng.stream(seed, "ours/faults");
@@ -316,6 +350,8 @@ class Simulation {
     const body = JSON.stringify(objectCreatedEvent(version));
     for (const offset of eventDeliveries(this.deliveryRng)) {
       this.counts.messagesDelivered++;
+      this.usage.eventbridgeEvents++;
+      this.usage.sqsRequests++; // EventBridge → SendMessage
       const message = { messageId: `m-${++this.messageSeq}`, body, receiveCount: 0, receivedAt: -1 };
       this.calendar.add(t + offset, { kind: "message", message });
     }
@@ -364,6 +400,7 @@ class Simulation {
 
   private async runBatcher(batch: SqsMessage[], t: number): Promise<void> {
     this.counts.batcherInvocations++;
+    this.usage.sqsRequests += 2 * Math.ceil(batch.length / 10); // ReceiveMessage + DeleteMessageBatch, 10 a call
     this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
     const outcome = await this.invoke("batcher", 2 * batch.length + 12, (deps) =>
       handleUploadBatch(deps, this.config, batch),
@@ -403,7 +440,9 @@ class Simulation {
     }
     const first = t + inRange(rng, MODEL.endEventDelaySeconds);
     this.calendar.add(first, { kind: "run-ended-event", run, receives: 0 });
+    this.usage.eventbridgeEvents++;
     if (rng.chance(MODEL.endEventDuplicateShare)) {
+      this.usage.eventbridgeEvents++;
       this.counts.endEventsDuplicated++;
       const second = first + inRange(rng, MODEL.endEventDuplicateExtraSeconds);
       this.calendar.add(second, { kind: "run-ended-event", run, receives: 0 });
@@ -412,6 +451,7 @@ class Simulation {
 
   /** The recorder Lambda with one SQS record: the EventBridge event, parsed as the real handler does. */
   private async deliverRunEnded(run: SimRun, receives: number, t: number): Promise<void> {
+    this.usage.sqsRequests += receives === 0 ? 3 : 2; // SendMessage (first delivery), ReceiveMessage, DeleteMessage
     const state = run.fails ? "FAILED" : "SUCCEEDED";
     const body = JSON.stringify(glueStateChange(JOB_NAME, run.glueRunId, state, run.fails ? "simulated failure" : ""));
     const parsed = parseRunEnded(body, JOB_NAME);
@@ -471,7 +511,12 @@ class Simulation {
       const bursts = new Set<number>();
       for (const i of uploads) bursts.add(this.a.burstOf[i] as number);
       for (const b of bursts) if (b >= 0) this.out.runsOfBurst[b] = (this.out.runsOfBurst[b] as number) + 1;
-      const { seconds, fails } = glueRun(this.glueRng, uploads.length);
+      const capacity = this.memoryGlue.capacities.get(jr.id);
+      const workers = capacity?.numberOfWorkers ?? this.config.glue.numberOfWorkers;
+      const { seconds, fails } = glueRun(this.glueRng, uploads.length, workers);
+      const dpus = workers * GLUE_WORKER_DPUS[capacity?.workerType ?? this.config.glue.workerType];
+      billGlueRun(this.usage, dpus, seconds, capacity?.executionClass === "FLEX");
+      billJobS3(this.usage, uploads.length);
       const run: SimRun = { glueRunId: jr.id, runKey, startedAt: t, uploads, fails, entries: manifest.uploads };
       this.activeRuns++;
       this.counts.maxConcurrentGlueRuns = Math.max(this.counts.maxConcurrentGlueRuns, this.activeRuns);
@@ -512,12 +557,16 @@ class Simulation {
         error: new Error(`ProvisionedThroughputExceededException (simulated, ${method})`),
       };
     }
+    const meter = newMeter();
+    const deps0 = meteredDeps(this.deps, meter);
     if (!rng.chance(MODEL.crashShare)) {
       try {
-        return { kind: "ok", value: await fn(this.deps) };
+        return { kind: "ok", value: await fn(deps0) };
       } catch (error) {
         this.counts.handlerErrors[kind]++;
         return { kind: "error", error };
+      } finally {
+        billInvocation(this.usage, meter);
       }
     }
     this.counts.crashes[kind]++;
@@ -528,14 +577,15 @@ class Simulation {
     });
     const point: CrashPoint = { at: 1 + rng.int(expectedCalls), calls: 0, dead: false, die };
     const deps: Deps = {
-      ...this.deps,
-      ledger: crashing(this.deps.ledger, point),
-      objects: crashing(this.deps.objects, point),
-      glue: crashing(this.deps.glue, point),
+      ...deps0,
+      ledger: crashing(deps0.ledger, point),
+      objects: crashing(deps0.objects, point),
+      glue: crashing(deps0.glue, point),
     };
     // Either the crash point is reached, or the handler finishes and the invocation dies before answering.
     await Promise.race([fn(deps).then(noop, noop), died]);
     point.dead = true;
+    billInvocation(this.usage, meter);
     return { kind: "crash" };
   }
 
@@ -571,7 +621,10 @@ class Simulation {
       if (done !== (out.succeededRuns[i] as number) > 0) mismatches++;
     }
     const c = this.counts;
+    // Idle long polling of both queues by Lambda's pollers, over the simulated time.
+    this.usage.sqsRequests += Math.round(QUEUES * IDLE_POLLERS_PER_QUEUE * (endedAt / 20));
     return {
+      usage: this.usage,
       figures: figuresOf(a, { ...out, glueRunsStarted: this.memoryGlue.runs.size }),
       diagnostics: {
         simulatedHours: endedAt / 3600,
@@ -663,7 +716,7 @@ class SimGlue implements GlueRunner {
     private readonly rng: Rng,
   ) {}
 
-  async startRun(args: Readonly<Record<string, string>>): Promise<string> {
+  async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string> {
     // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
     if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
       this.faults++;
@@ -673,7 +726,7 @@ class SimGlue implements GlueRunner {
       });
     }
     try {
-      return await this.inner.startRun(args);
+      return await this.inner.startRun(args, capacity);
     } catch (error) {
       if ((error as Error).name === "ConcurrentRunsExceededException") this.refused++;
       throw error;
