@@ -135,14 +135,18 @@ export class FakeAws {
     this.faults = { dynamodb: NO_FAULTS, s3: NO_FAULTS, glue: NO_FAULTS };
   }
 
-  /** SDK clients whose requests this fake answers (the SDK's default retry strategy, 3 attempts). */
-  clients(extra: { maxAttempts?: number } = {}) {
+  /**
+   * SDK clients whose requests this fake answers, with the SDK's default (standard) retry strategy: 3 attempts, its
+   * own classification of retryable errors and its retry quota. `instantRetries`: the same strategy with the backoff
+   * pause set to 0 real ms (for a simulation whose clock does not follow real time).
+   */
+  clients(extra: { maxAttempts?: number; instantRetries?: boolean } = {}) {
     const base = {
       region: this.opts.region ?? "us-east-1",
       credentials: { accessKeyId: "fake", secretAccessKey: "fake" },
       ...(extra.maxAttempts ? { maxAttempts: extra.maxAttempts } : {}),
     };
-    return {
+    const clients = {
       dynamodb: new DynamoDBClient({ ...base, requestHandler: this.handler("dynamodb") }),
       s3: new S3Client({
         ...base,
@@ -153,6 +157,8 @@ export class FakeAws {
       }),
       glue: new GlueClient({ ...base, requestHandler: this.handler("glue") }),
     };
+    if (extra.instantRetries) for (const c of Object.values(clients)) withoutBackoff(c);
+    return clients;
   }
 
   /** A smithy HttpHandler answering from this fake. */
@@ -217,6 +223,11 @@ export class FakeAws {
   }
 
   // ── DynamoDB ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** One item of the table, as plain values. */
+  item(pk: string, sk: string): Item | undefined {
+    return this.table.get(pk)?.get(sk);
+  }
 
   /** Every item of the table, as plain values (the simulation's checker reads the ledger from here). */
   *items(): Generator<Item> {
@@ -702,4 +713,38 @@ export function marshall(v: Value): unknown {
 
 export function marshallItem(item: Item): Record<string, unknown> {
   return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, marshall(v)]));
+}
+
+interface RetryToken {
+  getRetryDelay(): number;
+}
+interface RetryStrategyLike {
+  acquireInitialRetryToken(scope: string): Promise<RetryToken>;
+  refreshRetryTokenForRetry(token: RetryToken, error: unknown): Promise<RetryToken>;
+  recordSuccess(token: RetryToken): void;
+}
+
+/** The client's own retry strategy, each retry token saying "retry after 0 ms" (decisions and quota unchanged). */
+function withoutBackoff(client: { config: unknown }): void {
+  const config = client.config as { retryStrategy: () => Promise<RetryStrategyLike> };
+  const original = config.retryStrategy;
+  let inner: Promise<RetryStrategyLike> | null = null;
+  const strategy = () => {
+    inner ??= original();
+    return inner;
+  };
+  const wrapped: RetryStrategyLike & { mode: string } = {
+    mode: "standard",
+    acquireInitialRetryToken: async (scope) => (await strategy()).acquireInitialRetryToken(scope),
+    refreshRetryTokenForRetry: async (token, error) => {
+      const next = await (await strategy()).refreshRetryTokenForRetry(token, error);
+      // An own property shadows the token's method; the token itself (count, cost, quota) stays the SDK's.
+      next.getRetryDelay = () => 0;
+      return next;
+    },
+    recordSuccess: (token) => {
+      void strategy().then((s) => s.recordSuccess(token));
+    },
+  };
+  config.retryStrategy = async () => wrapped;
 }

@@ -163,3 +163,43 @@ export function idleSingles(seed: number, count = 300, gapSeconds = 1_800): Arri
     null,
   );
 }
+
+/**
+ * 6. The AWS-semantics mix (run on the fake AWS): a burst of `burst` files over 30 s, then one upload a second for
+ * 30 min, and a re-upload storm of 50 keys × 8 versions 0–3 s apart (same-second overwrites) 15 minutes in.
+ */
+export function awsMix(seed: number, burst = 2_000): Arrivals {
+  const rng = Rng.stream(seed, "arrivals/aws");
+  const times: number[] = [];
+  const bursts: number[] = [];
+  const keys: number[] = [];
+  let nextKey = 0;
+  for (let i = 0; i < burst; i++) {
+    times.push(rng.int(30));
+    bursts.push(0);
+    keys.push(nextKey++);
+  }
+  for (let s = 0; s < 1_800; s++) {
+    times.push(300 + s);
+    bursts.push(-1);
+    keys.push(nextKey++);
+  }
+  for (let k = 0; k < 50; k++) {
+    const key = nextKey++;
+    let t = 900 + rng.int(60);
+    for (let v = 0; v < 8; v++) {
+      times.push(t);
+      bursts.push(1);
+      keys.push(key);
+      t += rng.int(4);
+    }
+  }
+  return build(
+    "aws",
+    `AWS semantics: a burst of ${burst.toLocaleString("en-US")} files, 1 file/s for 30 min, 50 keys × 8 versions 0–3 s apart`,
+    "aws",
+    times,
+    bursts,
+    keys,
+  );
+}

@@ -46,10 +46,11 @@ export function durationSeconds(m: Meter): number {
   );
 }
 
-/** Adds one finished invocation to the usage. */
-export function billInvocation(u: Usage, m: Meter): void {
+/** Adds one finished invocation to the usage (`portUnits`: false when DynamoDB and S3 are counted on the wire). */
+export function billInvocation(u: Usage, m: Meter, portUnits = true): void {
   u.lambdaRequests++;
   u.lambdaGbSeconds += LAMBDA_MODEL.memoryGb * durationSeconds(m);
+  if (!portUnits) return;
   u.dynamodbWriteUnits += m.writeUnits;
   u.dynamodbReadUnits += m.readUnits;
   u.s3GetRequests += m.s3Get;

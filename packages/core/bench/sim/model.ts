@@ -23,6 +23,13 @@ export interface Model {
   endEventLostShare: number;
   readonly endEventDuplicateShare: number;
   readonly endEventDuplicateExtraSeconds: Range;
+  /** Glue events delivered late, and by how much more (0 by default; the AWS-semantics scenario sets 2%). */
+  endEventLateShare: number;
+  readonly endEventLateExtraSeconds: Range;
+  /** Uploads the job cannot read (its own fault: a missing column): failed with the reason, never blamed on others. */
+  brokenFileShare: number;
+  /** Uploads made as multipart uploads: their Last-Modified is when they were initiated (1–30 s before). */
+  multipartShare: number;
 }
 
 export type Range = readonly [number, number];
@@ -61,7 +68,30 @@ export const MODEL: Model = {
   endEventLostShare: 0.01,
   endEventDuplicateShare: 0.01,
   endEventDuplicateExtraSeconds: [1, 300],
+  endEventLateShare: 0,
+  endEventLateExtraSeconds: [60, 600],
+  brokenFileShare: 0,
+  multipartShare: 0,
 };
+
+/** What the AWS-semantics scenario adds to the shared model (besides the fake AWS's wire faults). */
+export const AWS_SEMANTICS: Partial<Model> = {
+  lostEventShare: 0.01,
+  endEventLateShare: 0.02,
+  brokenFileShare: 0.005,
+  multipartShare: 0.1,
+};
+
+/** Runs `fn` with `overrides` applied to MODEL, then restores it. */
+export async function withModel<T>(overrides: Partial<Model>, fn: () => Promise<T> | T): Promise<T> {
+  const saved = { ...MODEL };
+  Object.assign(MODEL, overrides);
+  try {
+    return await fn();
+  } finally {
+    Object.assign(MODEL, saved);
+  }
+}
 
 /** `--faults=stress`: ten times the fault rates, to hunt for interleavings that lose or repeat a file. */
 export function stressFaults(): void {

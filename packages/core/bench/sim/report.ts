@@ -100,6 +100,11 @@ export function diagnosticsLines(d: OursDiagnostics, others: readonly string[]):
       `sweeper repairs: ${repairs || "none"}`,
     `  ours: ${d.drained ? "drained" : "NOT drained"} after ${num(d.simulatedHours, 2)} simulated h; ` +
       `ledger/Glue mismatches ${d.ledgerVsGlueMismatches}${lost ? `; lost by status: ${lost}` : ""}`,
+    `  ours: INVARIANTS current versions superseded ${num(d.currentSuperseded)}, healthy files failed ${num(d.healthyFailed)}, ` +
+      `ledger/Glue mismatches ${num(d.ledgerVsGlueMismatches)} (broken files failed with their reason ${num(d.brokenFailed)})`,
+    `  ours: world ${d.world}; S3 events lost ${num(d.eventsLost)}, Glue end events late ${num(d.endEventsLate)}, ` +
+      `runs failed by the outage ${num(d.glueRunsFailedByOutage)}, batches cut by the 6 MB payload ${num(d.batchesCutByPayload)}` +
+      (d.injected ? `; fake AWS injected ${JSON.stringify(d.injected)}` : ""),
     `  ours: manifest entries with a newer version of their key in the same run ${num(d.olderVersionInSameRun)}; ` +
       `entries already overwritten at run start ${num(d.staleManifestEntries)}, ` +
       `${num(d.staleWithoutNewerInRun)} of them without the newer version in the run`,

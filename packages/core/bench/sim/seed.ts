@@ -81,12 +81,20 @@ interface Run {
   readonly listed: Int32Array;
 }
 
-export function simulateSeed(a: Arrivals, seed: number): BookmarkResult {
-  return new BookmarkSim(a, seed, "seed", null).run();
+/** A Glue outage, in seconds of the pattern: starts are refused, runs ending then fail (the AWS-semantics scenario). */
+export type Outage = readonly [number, number] | null;
+
+export function simulateSeed(a: Arrivals, seed: number, outage: Outage = null): BookmarkResult {
+  return new BookmarkSim(a, seed, "seed", null, outage).run();
 }
 
-export function simulateNative(a: Arrivals, seed: number, trigger: NativeTrigger): BookmarkResult {
-  return new BookmarkSim(a, seed, "native", trigger).run();
+export function simulateNative(
+  a: Arrivals,
+  seed: number,
+  trigger: NativeTrigger,
+  outage: Outage = null,
+): BookmarkResult {
+  return new BookmarkSim(a, seed, "native", trigger, outage).run();
 }
 
 class BookmarkSim {
@@ -121,6 +129,7 @@ class BookmarkSim {
     seed: number,
     private readonly kind: "seed" | "native",
     private readonly native: NativeTrigger | null,
+    private readonly outage: Outage,
   ) {
     this.deliveryRng = Rng.stream(seed, `${kind}/deliveries`);
     this.glueRng = Rng.stream(seed, `${kind}/glue`);
@@ -185,9 +194,13 @@ class BookmarkSim {
   }
 
   /** One invocation of the seed's Lambda for upload `i`'s event. */
+  private down(t: number): boolean {
+    return this.outage !== null && t >= this.outage[0] && t < this.outage[1];
+  }
+
   private seedInvoke(t: number, i: number, attempt: number): void {
     this.usage.lambdaRequests++;
-    if (this.active) {
+    if (this.active || this.down(t)) {
       this.counts.startsRefused++;
       this.usage.lambdaGbSecondsX86 += SEED_LAMBDA.memoryGb * SEED_LAMBDA.refusedSeconds;
       this.markRefused([i]);
@@ -222,7 +235,7 @@ class BookmarkSim {
     this.batch = [];
     this.batchGeneration++;
     this.counts.triggersFired++;
-    if (this.active) {
+    if (this.active || this.down(t)) {
       // The workflow run starts, its job run is refused (MaxConcurrentRuns = 1): nothing is read, nothing billed.
       this.counts.startsRefused++;
       this.markRefused(events);
@@ -263,7 +276,7 @@ class BookmarkSim {
 
   private endRun(run: Run): void {
     this.active = null;
-    if (run.fails) {
+    if (run.fails || this.down(run.end)) {
       this.counts.glueRunsFailed++;
       return;
     }
