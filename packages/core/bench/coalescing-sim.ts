@@ -62,8 +62,16 @@ interface Scenario {
   readonly note?: string;
 }
 
-/** AWS's documented semantics: 1% answers lost after the request applied, 0.5% throttles, the index 0–2 s behind. */
-const AWS_FAULTS = { lostAnswer: 0.01, throttle: 0.005, gsiLagMs: [0, 2_000] } as const;
+/**
+ * AWS's documented semantics: 1% answers lost after the request applied (10% for StartJobRun, called rarely but
+ * decisive: at 1% a scenario of a few dozen runs would rarely meet it), 0.5% throttles, the index 0–2 s behind.
+ */
+const AWS_FAULTS = {
+  lostAnswer: 0.01,
+  throttle: 0.005,
+  gsiLagMs: [0, 2_000],
+  lostAnswerByOperation: { StartJobRun: 0.1 },
+} as const;
 const INDEX_LAG_ONLY = { lostAnswer: 0, throttle: 0, gsiLagMs: [0, 2_000] } as const;
 const NO_OTHER_FAULTS: Partial<Model> = {
   crashShare: 0,
@@ -90,9 +98,10 @@ const scenarios: Scenario[] = [
     aws: { faults: AWS_FAULTS, glueOutageSeconds: [1_200, 1_800] },
     model: AWS_SEMANTICS,
     note:
-      "real adapters over the fake AWS: 1% answers lost after apply (SDK retries), 0.5% throttled, index 0–2 s " +
-      "behind, MD5 ETags + random version ids, 10% multipart (Last-Modified 1–30 s early), 1% S3 events lost, Glue " +
-      "events 1% lost / 1% twice / 2% late, 0.5% broken files, Glue down 20–30 min in; plus the shared faults",
+      "real adapters over the fake AWS: 1% answers lost after apply (StartJobRun 10%; SDK retries), 0.5% throttled, " +
+      "index 0–2 s behind, MD5 ETags + random version ids, 10% multipart (Last-Modified 1–30 s early), 1% S3 events " +
+      "lost, Glue events 1% lost / 1% twice / 2% late, 0.5% broken files, Glue outage 20–30 min in (every run fails " +
+      "10–30 s in); plus the shared faults",
   },
 ];
 

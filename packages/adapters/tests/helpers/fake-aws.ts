@@ -29,6 +29,8 @@ export interface FaultRates {
   throttle: number;
   /** Index propagation delay, uniform in [min, max] ms. */
   gsiLagMs: readonly [number, number];
+  /** A different lost-answer share for some operations (e.g. StartJobRun, called rarely but decisive). */
+  lostAnswerByOperation?: Readonly<Record<string, number>>;
 }
 
 export const NO_FAULTS: FaultRates = { lostAnswer: 0, throttle: 0, gsiLagMs: [0, 0] };
@@ -110,7 +112,10 @@ export class FakeAws {
     outageRefusals: 0,
   };
   faults: Record<Service, FaultRates>;
-  /** Glue answers 500 to every call (nothing applied) while now is within [from, to). */
+  /**
+   * Glue answers 500 to every call (nothing applied) while now is within [from, to). (The simulation models its
+   * outage as runs failing instead, and leaves this null.)
+   */
   glueOutage: { fromMs: number; toMs: number } | null = null;
 
   private readonly table = new Map<string, Map<string, Item>>();
@@ -200,7 +205,9 @@ export class FakeAws {
       response = this.errorResponse(service, e);
     }
     await tick();
-    if (rates.lostAnswer > 0 && this.opts.random() < rates.lostAnswer) {
+    const op = (request.headers["x-amz-target"] ?? request.method).split(".").at(-1) ?? "";
+    const lostShare = rates.lostAnswerByOperation?.[op] ?? rates.lostAnswer;
+    if (lostShare > 0 && this.opts.random() < lostShare) {
       this.injected.lostAnswers[service]++;
       // The request applied; the caller never hears so. Half as a dropped connection, half as a 500.
       if (this.opts.random() < 0.5) {

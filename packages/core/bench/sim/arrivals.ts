@@ -166,7 +166,8 @@ export function idleSingles(seed: number, count = 300, gapSeconds = 1_800): Arri
 
 /**
  * 6. The AWS-semantics mix (run on the fake AWS): a burst of `burst` files over 30 s, then one upload a second for
- * 30 min, and a re-upload storm of 50 keys × 8 versions 0–3 s apart (same-second overwrites) 15 minutes in.
+ * 30 min, and a re-upload storm of 50 keys × 8 versions 15 minutes in, half of them in the same second as the
+ * previous version (same Last-Modified), the rest 5–40 s apart.
  */
 export function awsMix(seed: number, burst = 2_000): Arrivals {
   const rng = Rng.stream(seed, "arrivals/aws");
@@ -191,12 +192,13 @@ export function awsMix(seed: number, burst = 2_000): Arrivals {
       times.push(t);
       bursts.push(1);
       keys.push(key);
-      t += rng.int(4);
+      // Half the re-uploads follow within the same second, the rest 5–40 s later (recorded in between).
+      t += rng.chance(0.5) ? 0 : rng.between(5, 40);
     }
   }
   return build(
     "aws",
-    `AWS semantics: a burst of ${burst.toLocaleString("en-US")} files, 1 file/s for 30 min, 50 keys × 8 versions 0–3 s apart`,
+    `AWS semantics: a burst of ${burst.toLocaleString("en-US")} files, 1 file/s for 30 min, 50 keys × 8 versions (half in the same second)`,
     "aws",
     times,
     bursts,

@@ -556,7 +556,10 @@ class Simulation {
       for (const b of bursts) if (b >= 0) this.out.runsOfBurst[b] = (this.out.runsOfBurst[b] as number) + 1;
       const capacity = jr.capacity;
       const workers = capacity?.numberOfWorkers ?? this.config.glue.numberOfWorkers;
-      const { seconds, fails } = glueRun(this.glueRng, uploads.length, workers);
+      const planned = glueRun(this.glueRng, uploads.length, workers);
+      // During a Glue outage a run fails with an internal error 10–30 s in, whatever its files.
+      const seconds = this.world.glueDown() ? this.glueRng.between(10, 30) : planned.seconds;
+      const fails = planned.fails;
       const dpus = workers * GLUE_WORKER_DPUS[capacity?.workerType ?? this.config.glue.workerType];
       billGlueRun(this.usage, dpus, seconds, capacity?.executionClass === "FLEX");
       billJobS3(this.usage, uploads.length);

@@ -81,7 +81,7 @@ interface Run {
   readonly listed: Int32Array;
 }
 
-/** A Glue outage, in seconds of the pattern: starts are refused, runs ending then fail (the AWS-semantics scenario). */
+/** A Glue outage, in seconds of the pattern: runs started or ending then fail (the AWS-semantics scenario). */
 export type Outage = readonly [number, number] | null;
 
 export function simulateSeed(a: Arrivals, seed: number, outage: Outage = null): BookmarkResult {
@@ -200,7 +200,7 @@ class BookmarkSim {
 
   private seedInvoke(t: number, i: number, attempt: number): void {
     this.usage.lambdaRequests++;
-    if (this.active || this.down(t)) {
+    if (this.active) {
       this.counts.startsRefused++;
       this.usage.lambdaGbSecondsX86 += SEED_LAMBDA.memoryGb * SEED_LAMBDA.refusedSeconds;
       this.markRefused([i]);
@@ -235,7 +235,7 @@ class BookmarkSim {
     this.batch = [];
     this.batchGeneration++;
     this.counts.triggersFired++;
-    if (this.active || this.down(t)) {
+    if (this.active) {
       // The workflow run starts, its job run is refused (MaxConcurrentRuns = 1): nothing is read, nothing billed.
       this.counts.startsRefused++;
       this.markRefused(events);
@@ -259,7 +259,10 @@ class BookmarkSim {
     for (let i = this.bookmark; i < to; i++) {
       if (this.current[a.keyOf[i] as number] === i) listed.push(i);
     }
-    const { seconds, fails } = glueRun(this.glueRng, listed.length, workers);
+    const planned = glueRun(this.glueRng, listed.length, workers);
+    // During a Glue outage a run fails with an internal error 10–30 s in (as for ours).
+    const seconds = this.down(t) ? this.glueRng.between(10, 30) : planned.seconds;
+    const fails = planned.fails || this.down(t);
     const run: Run = { start: t, end: t + seconds, fails, to, listed: Int32Array.from(listed) };
     this.active = run;
     this.counts.runs++;

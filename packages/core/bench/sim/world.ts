@@ -204,7 +204,10 @@ class SimGlue implements GlueRunner {
 
 export interface AwsProfile {
   readonly faults: FaultRates;
-  /** Glue is down (every call 500, runs ending then fail) from..to, in seconds of the pattern. */
+  /**
+   * Glue has an outage from..to (seconds of the pattern): its API answers, but every run that ends (or starts)
+   * then fails with an internal error within 10–30 s — failures no file is to blame for.
+   */
   readonly glueOutageSeconds: readonly [number, number] | null;
 }
 
@@ -230,10 +233,7 @@ export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: 
     },
   });
   fake.faults = { dynamodb: profile.faults, s3: profile.faults, glue: profile.faults };
-  if (profile.glueOutageSeconds) {
-    const [from, to] = profile.glueOutageSeconds;
-    fake.glueOutage = { fromMs: t0 + from * 1000, toMs: t0 + to * 1000 };
-  }
+  const outage = profile.glueOutageSeconds;
   // The SDK's standard retry strategy (its retryable errors, its quota), pausing 0 real ms: simulated time is ours.
   const clients = fake.clients({ instantRetries: true });
   const deps: Deps = {
@@ -304,7 +304,7 @@ export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: 
       return v ? stripQuotes(v.etag) : undefined;
     },
     finishGlueRun: (id, state, message) => fake.finishRun(id, state, message),
-    glueDown: () => fake.glueDown(),
+    glueDown: () => outage !== null && clock.ms >= t0 + outage[0] * 1000 && clock.ms < t0 + outage[1] * 1000,
     slotHolder: () => item<{ holder?: string }>("SLOT", "SLOT")?.holder ?? null,
     slotWakeup: () => item<{ wakeup?: boolean }>("SLOT", "SLOT")?.wakeup === true,
     *uploads() {
