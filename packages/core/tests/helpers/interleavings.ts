@@ -105,6 +105,8 @@ interface Actor {
   readonly name: string;
   dead: boolean;
   done: boolean;
+  /** What SQS does when this invocation dies: its messages come back. */
+  onDeath?: () => void;
 }
 
 export interface Outcome {
@@ -178,6 +180,7 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
             case "crash":
               await call().catch(() => {});
               actor.dead = true;
+              actor.onDeath?.();
               return never;
           }
         };
@@ -198,8 +201,8 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
     };
   }
 
-  function spawn(name: string, body: (deps: Deps, actor: Actor) => Promise<void>): Promise<void> {
-    const actor: Actor = { name, dead: false, done: false };
+  function spawn(name: string, body: (deps: Deps, actor: Actor) => Promise<void>, onDeath?: () => void): Promise<void> {
+    const actor: Actor = { name, dead: false, done: false, ...(onDeath ? { onDeath } : {}) };
     actors.push(actor);
     return body(depsOf(actor), actor)
       .catch((e: unknown) => {
@@ -254,16 +257,14 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
     if (twice) endEvents.push({ body });
   }
 
-  const recorder = (body: string) => async (deps: Deps, actor: Actor) => {
+  const recorder = (body: string) => async (deps: Deps) => {
     const parsed = parseRunEnded(body, JOB);
     if (parsed.kind !== "run-ended") return;
     try {
       await recordRunEnd(deps, config, parsed.ended);
     } catch (e) {
-      if (!actor.dead) endEvents.push({ body }); // SQS redelivers a failed record
+      endEvents.push({ body }); // SQS redelivers a failed record
       throw e;
-    } finally {
-      if (actor.dead) endEvents.push({ body });
     }
   };
 
@@ -305,21 +306,23 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
   }
   // Each batch is delivered once its own uploads are in S3: later uploads (new versions) race with its intake.
   const batchers = batches.map((_, g) =>
-    spawn(`batcher${g}`, async (deps, actor) => {
-      await Promise.all(puts.filter((_, i) => scenario.uploads[i]?.batch === g));
-      const messages = [...(batches[g] ?? [])];
-      if (messages.length === 0) return;
-      try {
-        const r = await handleUploadBatch(deps, config, messages);
-        const failed = new Set(r.failedMessageIds);
-        undelivered.push(...messages.filter((m) => failed.has(m.messageId)));
-      } catch (e) {
-        undelivered.push(...messages);
-        throw e;
-      } finally {
-        if (actor.dead) undelivered.push(...messages);
-      }
-    }),
+    spawn(
+      `batcher${g}`,
+      async (deps) => {
+        await Promise.all(puts.filter((_, i) => scenario.uploads[i]?.batch === g));
+        const messages = [...(batches[g] ?? [])];
+        if (messages.length === 0) return;
+        try {
+          const r = await handleUploadBatch(deps, config, messages);
+          const failed = new Set(r.failedMessageIds);
+          undelivered.push(...messages.filter((m) => failed.has(m.messageId)));
+        } catch (e) {
+          undelivered.push(...messages);
+          throw e;
+        }
+      },
+      () => undelivered.push(...(batches[g] ?? [])),
+    ),
   );
   const sweeper = spawn("sweeper", async (deps) => {
     await sweep(deps, config);
@@ -328,7 +331,7 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
   const live = () => actors.some((a) => !a.done && !a.dead) || endEvents.length > 0;
   for (let step = 0; step < 5_000; step++) {
     const body = endEvents.shift();
-    if (body) void spawn(`recorder${++recorders}`, recorder(body.body));
+    if (body) void spawn(`recorder${++recorders}`, recorder(body.body), () => endEvents.push(body));
     if (s.count() > 0) await s.waitNext(1);
     else if (!live()) break;
     else await new Promise<void>((resolve) => setImmediate(resolve));
@@ -341,7 +344,7 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
   const clean = (): Deps => depsOf({ name: "clean", dead: false, done: false });
   for (let round = 0; round < 25; round++) {
     await Promise.all(pendingJobs.splice(0));
-    for (const body of endEvents.splice(0)) await recorder(body.body)(clean(), { name: "r", dead: false, done: false });
+    for (const body of endEvents.splice(0)) await recorder(body.body)(clean()).catch(() => {});
     const again = undelivered.splice(0);
     if (again.length > 0) {
       const r = await handleUploadBatch(clean(), config, again);
@@ -349,7 +352,7 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
       undelivered.push(...again.filter((m) => failed.has(m.messageId)));
     }
     await Promise.all(pendingJobs.splice(0));
-    for (const body of endEvents.splice(0)) await recorder(body.body)(clean(), { name: "r", dead: false, done: false });
+    for (const body of endEvents.splice(0)) await recorder(body.body)(clean()).catch(() => {});
     const busy =
       ledger.slot.holder !== null ||
       [...ledger.uploads.values()].some((u) => u.status === "pending" || u.status === "running") ||
