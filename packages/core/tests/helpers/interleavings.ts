@@ -359,7 +359,8 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
       glue.active().length > 0 ||
       undelivered.length > 0;
     if (!busy) break;
-    clock.advance(Math.max(config.runs.startTimeoutSeconds, config.runs.systemRetryMaxSeconds) * 1000 + 1000);
+    // past the start timeout and any backoff, so the sweeper repairs and starts whatever is left
+    clock.advance(Math.max(config.runs.startTimeoutSeconds, Number(config.runs.systemRetryMaxSeconds) || 0) * 1000 + 1000);
     await sweep(clean(), config);
   }
 
