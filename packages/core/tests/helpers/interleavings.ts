@@ -360,7 +360,9 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
       undelivered.length > 0;
     if (!busy) break;
     // past the start timeout and any backoff, so the sweeper repairs and starts whatever is left
-    clock.advance(Math.max(config.runs.startTimeoutSeconds, Number(config.runs.systemRetryMaxSeconds) || 0) * 1000 + 1000);
+    clock.advance(
+      Math.max(config.runs.startTimeoutSeconds, Number(config.runs.systemRetryMaxSeconds) || 0) * 1000 + 1000,
+    );
     await sweep(clean(), config);
   }
 
