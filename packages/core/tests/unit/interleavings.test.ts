@@ -5,7 +5,7 @@
  * A counterexample that shrinking found is kept below as a named regression test.
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { runScenario, scenarioArb } from "../helpers/interleavings.js";
 
 const RUNS = Number(process.env.EXPLORE_RUNS ?? 40);
