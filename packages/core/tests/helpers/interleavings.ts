@@ -408,7 +408,8 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
       else if (owner.state !== "succeeded")
         v.push(`Glue run ${id} succeeded, its ledger run ${owner.runKey} is ${owner.state}`);
     }
-    // run counts are the sum over their uploads
+    // run counts are the sum over their uploads (EXPLORE_SKIP=counts looks past this check for other kinds of bug)
+    if (process.env.EXPLORE_SKIP?.split(",").includes("counts")) return v;
     for (const r of ledger.runs.values()) {
       if (r.filesProcessed === null) continue;
       const text = await objects.getText(BUCKET, r.manifestKey);
