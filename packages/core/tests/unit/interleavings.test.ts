@@ -38,4 +38,18 @@ describe("counterexamples found by shrinking (kept as regressions)", () => {
     // its one upload was processed (issue 10, point 8: counts came from whichever settler won the run update).
     await fc.assert(property(), { seed: -1662431873, path: "0:0:0:0:0:0", endOnFailure: true, numRuns: 1 });
   });
+
+  it("a StartJobRun whose retry met the run its lost first try started: adopted, not run again", async () => {
+    // Shrunk to: three uploads, the start's answer lost and retried (ConcurrentRunsExceeded). Before the fix: the start
+    // was undone, the orphan Glue run and the next run both processed the same uploads (issue 10, point 1).
+    const path = "27:3:2:2:5:5:5:7:12:0:5:5:3:4:4:13:11:11";
+    await fc.assert(property(), { seed: 3, path, endOnFailure: true, numRuns: 1 });
+  });
+
+  it("two versions of a key in the same second: the current one (S3's) is processed, never the older", async () => {
+    // Shrunk to: four versions of one key, the last two in one second. Before the fix the current version was failed
+    // as superseded by an older one whose random etag sorted after it (issue 10, point 4).
+    const path = "19:3:4:4:8:3:4:5:6:8:2:4:11:13:13:13:6:6";
+    await fc.assert(property(), { seed: 1, path, endOnFailure: true, numRuns: 1 });
+  });
 });
