@@ -167,10 +167,10 @@ export class MemoryLedger implements LedgerStore {
 
   async listPending(limit: number) {
     await this.enter("listPending");
-    return [...this.uploads.values()]
-      .filter((u) => u.status === "pending")
-      .sort((a, b) => (pendingOrder(a) < pendingOrder(b) ? -1 : pendingOrder(a) > pendingOrder(b) ? 1 : 0))
-      .slice(0, limit);
+    return sortedBy(
+      [...this.uploads.values()].filter((u) => u.status === "pending"),
+      pendingOrder,
+    ).slice(0, limit);
   }
 
   async claimUpload(uploadId: string, runKey: string, now: string) {
@@ -208,10 +208,10 @@ export class MemoryLedger implements LedgerStore {
 
   async listRunning(limit: number, exceptRunKey: string | null) {
     await this.enter("listRunning");
-    return [...this.uploads.values()]
-      .filter((u) => u.status === "running" && u.runKey !== exceptRunKey)
-      .sort((a, b) => (runningOrder(a) < runningOrder(b) ? -1 : runningOrder(a) > runningOrder(b) ? 1 : 0))
-      .slice(0, limit);
+    return sortedBy(
+      [...this.uploads.values()].filter((u) => u.status === "running" && u.runKey !== exceptRunKey),
+      runningOrder,
+    ).slice(0, limit);
   }
 
   async requeueUpload(uploadId: string, now: string) {
@@ -319,6 +319,14 @@ export class MemoryLedger implements LedgerStore {
     this.health = nextHealth(this.health, runKey, outcome, now);
     return this.health;
   }
+}
+
+/** `items` in the byte order of `key` (DynamoDB's sort-key order), each key computed once. */
+export function sortedBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  return items
+    .map((item) => ({ item, k: key(item) }))
+    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map(({ item }) => item);
 }
 
 /** A short, fixed-length stand-in for an upload id in index sort keys (an S3 key alone can fill DynamoDB's 1 KB). */

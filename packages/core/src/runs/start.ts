@@ -13,7 +13,7 @@
  */
 import { GLUE_ARGUMENTS, type RunSettings } from "../config/pipeline.js";
 import { messageOf, StartRunError, startFailureKind } from "../errors.js";
-import { pendingOrder } from "../ledger/memory.js";
+import { pendingOrder, sortedBy } from "../ledger/memory.js";
 import type { Deps, GlueJobRun } from "../ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
@@ -82,8 +82,7 @@ function withKnown(listed: readonly UploadRecord[], known: readonly UploadRecord
   if (known.length === 0) return [...listed];
   const byId = new Map(listed.map((u) => [u.uploadId, u]));
   for (const u of known) if (!byId.has(u.uploadId)) byId.set(u.uploadId, u);
-  const order = (u: UploadRecord) => pendingOrder(u);
-  return [...byId.values()].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)).slice(0, limit);
+  return sortedBy([...byId.values()], pendingOrder).slice(0, limit);
 }
 
 /**
