@@ -16,7 +16,7 @@ function world(random: () => number = () => 0.5) {
     schema: { hashKey: LEDGER_TABLE.hashKey, rangeKey: LEDGER_TABLE.rangeKey, indexes: [LEDGER_TABLE.pendingIndex] },
     job: { name: "job", maxConcurrentRuns: 1, workerType: "G.1X", numberOfWorkers: 10, timeoutMinutes: 120 },
   });
-  const c = fake.clients();
+  const c = fake.clients({ instantRetries: true });
   return {
     fake,
     clients: c,
@@ -25,7 +25,7 @@ function world(random: () => number = () => 0.5) {
     },
     ledger: new DynamoLedger({ client: c.dynamodb, tableName: "ledger" }),
     objects: new S3Objects(c.s3),
-    glue: new GlueJobs(c.glue, "job"),
+    glue: new GlueJobs(c.glue, "job", { sleep: async () => {}, now: () => new Date(ms) }),
   };
 }
 
@@ -100,14 +100,20 @@ describe("fake Glue through GlueJobs", () => {
     const raw = await w.clients.glue.send(new GetJobRunCommand({ JobName: "job", RunId: id }));
     expect(raw.JobRun).toMatchObject({ NumberOfWorkers: 3, Timeout: 45 });
     await expect(w.glue.startRun({ "--run_key": "r2" })).rejects.toMatchObject({
-      name: "ConcurrentRunsExceededException",
+      name: "StartRunError",
+      started: "no",
+      cause: { name: "ConcurrentRunsExceededException" },
     });
   });
 
   it("answers every call with a 500 during an outage, applying nothing", async () => {
     const w = world();
     w.fake.glueOutage = { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER };
-    await expect(w.glue.startRun({ "--run_key": "r1" })).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
+    await expect(w.glue.startRun({ "--run_key": "r1" })).rejects.toMatchObject({
+      name: "StartRunError",
+      started: "unknown",
+      cause: { $metadata: { httpStatusCode: 500 } },
+    });
     expect(w.fake.glueRuns.size).toBe(0);
   });
 });

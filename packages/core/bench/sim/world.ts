@@ -239,7 +239,13 @@ export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: 
   const deps: Deps = {
     ledger: new DynamoLedger({ client: clients.dynamodb, tableName: TABLE }),
     objects: new S3Objects(clients.s3),
-    glue: new GlueJobs(clients.glue, JOB_NAME),
+    // As packages/functions wires it: StartJobRun through a client without SDK retries (GlueJobs retries itself
+    // and looks the run up by its run key in between); its pauses on the simulated clock.
+    glue: new GlueJobs(clients.glue, JOB_NAME, {
+      startClient: fake.clients({ maxAttempts: 1 }).glue,
+      sleep: (ms) => clock.sleep(ms),
+      now: () => clock.now(),
+    }),
     clock,
     log: new MemoryLog(false),
     metrics: new CountingMetrics(),
