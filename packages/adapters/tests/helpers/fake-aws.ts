@@ -536,6 +536,10 @@ export class FakeAws {
       const v = this.putObject(bucket, key, Buffer.from(body));
       return { statusCode: 200, headers: { etag: v.etag, "x-amz-version-id": v.versionId }, body: stream("") };
     }
+    if (method === "GET" && key === "" && request.query?.["list-type"] === "2") {
+      this.usage.s3PutList++;
+      return this.listObjects(bucket, request.query);
+    }
     this.usage.s3Get++;
     const v = this.currentVersion(bucket, key);
     if (!v) {
@@ -552,6 +556,37 @@ export class FakeAws {
     if (method === "HEAD") return { statusCode: 200, headers, body: stream("") };
     if (method === "GET") return { statusCode: 200, headers, body: Readable.from([v.body]) };
     throw new ApiError(405, "MethodNotAllowed", `the fake S3 does not model ${method}`);
+  }
+
+  /** ListObjectsV2: keys in UTF-8 byte order after StartAfter, under Prefix, at most MaxKeys (1,000). */
+  private listObjects(bucket: string, query: Record<string, string | string[] | null>): WireResponse {
+    const one = (k: string) => {
+      const v = query[k];
+      return Array.isArray(v) ? v[0] : (v ?? undefined);
+    };
+    const prefix = one("prefix") ?? "";
+    const after = one("start-after");
+    const max = Math.min(1000, Number(one("max-keys") ?? 1000));
+    const keys = [...(this.buckets.get(bucket)?.keys() ?? [])]
+      .filter(
+        (k) => k.startsWith(prefix) && (after === undefined || Buffer.compare(Buffer.from(k), Buffer.from(after)) > 0),
+      )
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const page = keys.slice(0, max);
+    const contents = page
+      .map((k) => {
+        const v = this.currentVersion(bucket, k) as S3Version;
+        return (
+          `<Contents><Key>${xml(k)}</Key><LastModified>${new Date(v.lastModifiedMs).toISOString()}</LastModified>` +
+          `<ETag>${xml(v.etag)}</ETag><Size>${v.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`
+        );
+      })
+      .join("");
+    const body =
+      `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+      `<Name>${xml(bucket)}</Name><Prefix>${xml(prefix)}</Prefix><KeyCount>${page.length}</KeyCount>` +
+      `<MaxKeys>${max}</MaxKeys><IsTruncated>${keys.length > page.length}</IsTruncated>${contents}</ListBucketResult>`;
+    return { statusCode: 200, headers: { "content-type": "application/xml" }, body: stream(body) };
   }
 
   // ── Glue ──────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -651,6 +686,10 @@ function internalError(service: Service): string {
 function json(status: number, doc: unknown, service: Service): WireResponse {
   const contentType = service === "dynamodb" ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
   return { statusCode: status, headers: { "content-type": contentType }, body: stream(JSON.stringify(doc)) };
+}
+
+function xml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
 function stream(text: string): Readable {

@@ -117,3 +117,22 @@ describe("fake Glue through GlueJobs", () => {
     expect(w.fake.glueRuns.size).toBe(0);
   });
 });
+
+describe("fake S3: ListObjectsV2", () => {
+  it("lists keys under a prefix in UTF-8 byte order after StartAfter, a page at a time", async () => {
+    const w = world();
+    for (const k of ["input/b.csv", "input/a.csv", "input/é.csv", "input/z.csv", "other/x.csv"]) {
+      w.fake.putUpload("b", k, k);
+    }
+    const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
+    const first = await w.clients.s3.send(new ListObjectsV2Command({ Bucket: "b", Prefix: "input/", MaxKeys: 2 }));
+    expect(first.Contents?.map((o) => o.Key)).toEqual(["input/a.csv", "input/b.csv"]);
+    expect(first.IsTruncated).toBe(true);
+    const rest = await w.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: "b", Prefix: "input/", StartAfter: "input/b.csv" }),
+    );
+    // "é" is two UTF-8 bytes starting 0xC3: after "z" (0x7A)
+    expect(rest.Contents?.map((o) => o.Key)).toEqual(["input/z.csv", "input/é.csv"]);
+    expect(rest.IsTruncated).toBe(false);
+  });
+});
