@@ -8,6 +8,7 @@
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
  *   options: --seed=N (default 42), --only=burst,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
  *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
+ *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob).
  *
  * Modelling choices are documented where they are made: sim/model.ts (rates), sim/ours.ts (SQS, consumers,
  * crashes, Glue, recorder, sweeper), sim/seed.ts (the seed's strategy), sim/figures.ts (what counts as lost,

@@ -7,7 +7,7 @@ import type { Rng } from "./prng.js";
 
 export interface Model {
   readonly deliveryDelaySeconds: Range;
-  readonly lateEventShare: number;
+  lateEventShare: number;
   readonly lateEventExtraSeconds: Range;
   readonly duplicateEventShare: number;
   readonly duplicateExtraSeconds: Range;
