@@ -72,8 +72,8 @@ export async function recordRunEnd(deps: Deps, config: PipelineConfig, ended: Ru
     return { runKey, applied: false, next: null };
   }
   const applied = await settleRun(deps, config, run, ended);
-  await ledger.releaseSlot(runKey);
-  const next = await startNextRun(deps, config.runs);
+  const { wakeup } = await ledger.releaseSlot(runKey);
+  const next = await startNextRun(deps, config.runs, [], wakeup);
   return { runKey, applied, next };
 }
 

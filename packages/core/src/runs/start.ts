@@ -27,17 +27,23 @@ export type StartOutcome =
 /** Wake-ups are retried this many times before leaving the rest to the sweeper (guards against a hot loop). */
 const MAX_ROUNDS = 3;
 
+/** Settle rounds a woken holder waits for the index to show uploads it could not know (covers 2 s of lag). */
+const WOKEN_PATIENCE_ROUNDS = 2;
+
 /**
  * Takes the slot and starts a run of pending uploads, if any. `known`: pending uploads the caller has just recorded
- * (read from the table, not the index), claimed even when the index does not list them yet.
+ * (read from the table, not the index), claimed even when the index does not list them yet. `wokenBefore`: the
+ * caller's release of the slot carried a wake-up.
  */
 export async function startNextRun(
   deps: Deps,
   runs: RunSettings,
   known: readonly UploadRecord[] = [],
+  /** The caller released the slot with a wake-up request: someone recorded uploads the index may not show yet. */
+  wokenBefore = false,
 ): Promise<StartOutcome> {
   if (await backingOff(deps, runs)) return { started: false, reason: "backing-off" };
-  let woken = false;
+  let woken = wokenBefore;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = deps.clock.now();
     const runKey = deps.newRunKey(now);
@@ -99,7 +105,9 @@ async function settledPending(
   const read = async () => withKnown(await deps.ledger.listPending(runs.maxFilesPerRun), known, runs.maxFilesPerRun);
   let pending = await read();
   for (let round = 0; round < runs.maxSettleRounds && pending.length < runs.maxFilesPerRun; round++) {
-    if (pending.length === 0 && !woken) break;
+    // Woken and the index shows nothing yet: wait WOKEN_PATIENCE_ROUNDS settle rounds at most (the index lags
+    // seconds; a wake-up is often spurious, the waker's uploads already claimed into the run that just ended).
+    if (pending.length === 0 && (!woken || round >= WOKEN_PATIENCE_ROUNDS)) break;
     await deps.clock.sleep(runs.settleMs);
     const again = await read();
     if (again.length === pending.length && again.length > 0) break;

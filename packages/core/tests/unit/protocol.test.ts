@@ -149,6 +149,24 @@ describe("3. the pending index lags (eventually consistent)", () => {
   });
 });
 
+describe("3. (cont.) a run's end woken by a batcher whose uploads the index does not show yet", () => {
+  it("waits for the index instead of spending the wake-up", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]);
+    const busy = r.run?.started ? r.run : null;
+    const b = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    expect(b.run).toEqual({ started: false, reason: "slot-held" });
+    const list = w.ledger.listPending.bind(w.ledger);
+    let lagging = 2; // the index lags behind by the next two reads
+    w.ledger.listPending = async (limit) => (lagging-- > 0 ? [] : list(limit));
+
+    const end = await finishRun(w, busy?.runKey ?? "", busy?.glueRunId ?? "");
+
+    expect(end.next).toMatchObject({ started: true, files: 1 });
+    expect(uploads(w).find((u) => u.key === "input/b.csv")?.status).toBe("running");
+  });
+});
+
 describe("4. which version of a key is current is S3's answer", () => {
   it("two versions in the same second: the current one runs although its etag sorts first", async () => {
     const w = makeWorld();
