@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { pipelineConfig } from "../../src/config/pipeline.js";
 import type { RunRecord, UploadRecord } from "../../src/ledger/types.js";
-import { recordRunEnd } from "../../src/runs/completion.js";
+import { isSystemFailure, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
 import { startNextRun } from "../../src/runs/start.js";
 import { sweep } from "../../src/runs/sweeper.js";
@@ -269,6 +269,20 @@ describe("5. failures that cannot be blamed on the files", () => {
     await recordRunEnd(w.deps, w.config, { glueRunId: run?.glueRunId ?? "", state, message });
     expect(uploads(w)).toMatchObject([{ status: "pending", attempts: 0, retryGroupSize: null }]);
     expect(w.metrics.get("RunSystemFailures")).toBe(1);
+  });
+
+  it.each([
+    ["failed", "InternalServiceException: Internal service error", true],
+    ["failed", "Failed to provision workers", true],
+    ["failed", "Rate exceeded", true],
+    ["timeout", null, true],
+    ["stopped", null, true],
+    // the files may be to blame: halving still isolates them
+    ["failed", "Container killed by YARN for exceeding memory limits", false],
+    ["failed", "executor lost", false],
+    ["failed", null, false],
+  ] as const)("isSystemFailure(%s, %s) = %s (no stats)", (state, message, want) => {
+    expect(isSystemFailure(state, message, null)).toBe(want);
   });
 
   it("a StartJobRun refused during an outage backs off instead of starting again at once", async () => {
