@@ -97,6 +97,13 @@ export interface RunSettings {
   readonly systemRetryMaxSeconds: number;
   /** After this many consecutive system failures the breaker is open: a probe every systemRetryMaxSeconds + alarm. */
   readonly breakerThreshold: number;
+  /**
+   * Burst hold: a batch that arrives FULL (queue.batchSize records) means more of the burst is still queued or in
+   * Lambda's batching buffers, so its run is not started while the oldest pending upload is younger than this; the
+   * burst's last (not full) batch starts one run of all of it. A run end, the sweeper and any batch that is not full
+   * start at once; past this age a full batch starts too. Bounds the wait: batching window + this.
+   */
+  readonly burstHoldSeconds: number;
 }
 
 export interface PipelineConfig {
@@ -159,6 +166,7 @@ export function pipelineConfig(stage: string): PipelineConfig {
       systemRetryBaseSeconds: 60,
       systemRetryMaxSeconds: 30 * 60,
       breakerThreshold: 5,
+      burstHoldSeconds: 90,
     },
     recorder: {
       timeoutSeconds: 60,

@@ -374,6 +374,53 @@ describe("8. a run's counts are the sum over its uploads", () => {
   });
 });
 
+describe("11. one burst makes one run", () => {
+  /** A world whose batches are full at 40 records (the real size is 4,000; the rule does not depend on it). */
+  function burstWorld() {
+    const w = makeWorld();
+    const config = { ...w.config, queue: { ...w.config.queue, batchSize: 40 } };
+    let n = 0;
+    const batch = (size: number) => Array.from({ length: size }, () => w.upload(`input/f${n++}.csv`).message);
+    return { w, config, batch };
+  }
+
+  it("full batches hold the start; the burst's last (not full) batch starts ONE run of all of it", async () => {
+    const { w, config, batch } = burstWorld();
+    const [first, second] = [batch(40), batch(40)];
+    const held = await Promise.all([
+      handleUploadBatch(w.deps, config, first),
+      handleUploadBatch(w.deps, config, second),
+    ]);
+    expect(held.map((r) => r.run?.started)).toEqual([false, false]);
+    expect(held.flatMap((r) => r.failedMessageIds)).toEqual([]);
+    expect(w.glue.runs.size).toBe(0);
+    expect(w.ledger.slot.holder).toBeNull();
+
+    w.clock.advance(60_000); // the last batch comes when its batching window ends
+    const last = await handleUploadBatch(w.deps, config, batch(20));
+
+    expect(last.run).toMatchObject({ started: true, files: 100 });
+    expect(w.glue.runs.size).toBe(1);
+  });
+
+  it("a full batch starts at once when the burst is older than the hold; the sweeper starts a burst with no tail", async () => {
+    const { w, config, batch } = burstWorld();
+    await handleUploadBatch(w.deps, config, batch(40));
+    expect(await sweep(w.deps, config)).toMatchObject({ next: { started: true, files: 40 } });
+
+    const again = burstWorld();
+    await handleUploadBatch(again.w.deps, again.config, again.batch(40));
+    again.w.clock.advance((again.config.runs.burstHoldSeconds + 1) * 1000);
+    const late = await handleUploadBatch(again.w.deps, again.config, again.batch(40));
+    expect(late.run).toMatchObject({ started: true, files: 80 });
+  });
+
+  it("a batch that is not full never holds (a single upload starts at once)", async () => {
+    const { w, config, batch } = burstWorld();
+    expect((await handleUploadBatch(w.deps, config, batch(1))).run).toMatchObject({ started: true, files: 1 });
+  });
+});
+
 describe("11. batch and manifest sizes", () => {
   it("one Lambda batch fits Lambda's 6 MB payload; one manifest holds a 10,000-file burst", () => {
     for (const stage of ["dev", "prod"]) {
