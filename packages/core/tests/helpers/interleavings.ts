@@ -133,7 +133,12 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
   const metrics = new CountingMetrics();
   const log = new MemoryLog(false);
   const base = pipelineConfig("test");
-  const config: PipelineConfig = { ...base, runs: { ...base.runs, maxFilesPerRun: 4 } };
+  // small caps so runs fill up and batches of 3 are "full" (the burst hold is explored too)
+  const config: PipelineConfig = {
+    ...base,
+    queue: { ...base.queue, batchSize: 3 },
+    runs: { ...base.runs, maxFilesPerRun: 4 },
+  };
   const newRunKey = sequentialRunKeys();
   const trace: string[] = [];
   const actors: Actor[] = [];
