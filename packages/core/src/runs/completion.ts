@@ -73,7 +73,7 @@ export async function recordRunEnd(deps: Deps, config: PipelineConfig, ended: Ru
   }
   const applied = await settleRun(deps, config, run, ended);
   const { wakeup } = await ledger.releaseSlot(runKey);
-  const next = await startNextRun(deps, config.runs, [], wakeup);
+  const next = await startNextRun(deps, config.runs, { woken: wakeup });
   return { runKey, applied, next };
 }
 

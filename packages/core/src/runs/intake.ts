@@ -117,7 +117,7 @@ export async function handleUploadBatch(
     try {
       // A full batch means more of this burst is still on its way: hold the start (see RunSettings.burstHoldSeconds).
       const full = messages.length >= config.queue.batchSize;
-      run = await startNextRun(deps, config.runs, [...known.values()], false, full);
+      run = await startNextRun(deps, config.runs, { known: [...known.values()], burst: full });
     } catch (error) {
       if (error instanceof StartRunError) {
         // StartJobRun failed after the claims: the start was undone (backing off) or is left for the sweeper to find

@@ -33,23 +33,23 @@ const MAX_ROUNDS = 3;
 /** Settle rounds a woken holder waits for the index to show uploads it could not know (covers 2 s of lag). */
 const WOKEN_PATIENCE_ROUNDS = 2;
 
-/**
- * Takes the slot and starts a run of pending uploads, if any. `known`: pending uploads the caller has just recorded
- * (read from the table, not the index), claimed even when the index does not list them yet. `wokenBefore`: the
- * caller's release of the slot carried a wake-up.
- */
-export async function startNextRun(
-  deps: Deps,
-  runs: RunSettings,
-  known: readonly UploadRecord[] = [],
+/** What the caller of a run start knows. */
+export interface StartContext {
+  /** Pending uploads the caller has just recorded (read from the table, not the index): claimed even when the index
+   * does not list them yet. */
+  readonly known?: readonly UploadRecord[];
   /** The caller released the slot with a wake-up request: someone recorded uploads the index may not show yet. */
-  wokenBefore = false,
+  readonly woken?: boolean;
   /** The caller's batch was full: hold the start while the burst is young (RunSettings.burstHoldSeconds). */
-  burst = false,
-): Promise<StartOutcome> {
+  readonly burst?: boolean;
+}
+
+/** Takes the slot and starts a run of pending uploads, if any. */
+export async function startNextRun(deps: Deps, runs: RunSettings, context: StartContext = {}): Promise<StartOutcome> {
+  const known = context.known ?? [];
   if (await backingOff(deps, runs)) return { started: false, reason: "backing-off" };
-  let woken = wokenBefore;
-  let hold = burst;
+  let woken = context.woken ?? false;
+  let hold = context.burst ?? false;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = deps.clock.now();
     const runKey = deps.newRunKey(now);
