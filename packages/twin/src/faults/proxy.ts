@@ -26,6 +26,7 @@ import { freePort } from "../moto.js";
 import type { FaultDice, FaultKind } from "./config.js";
 import { type DescribedCall, describeRequest, errorCodeOf } from "./describe.js";
 import type { GsiLag } from "./gsi-lag.js";
+import { cutOffPorts } from "./invocations.js";
 import { parseCredential, principalOfKey } from "./principals.js";
 import type { CallLine, CallRecorder } from "./record.js";
 
@@ -147,6 +148,16 @@ export class FaultProxy {
       for await (const c of req) chunks.push(c as Buffer);
     } catch {
       return; // the client went away
+    }
+    // A request the client abandoned (e.g. a crashed invocation's, see invocations.ts) never reaches AWS.
+    const port = req.socket.remotePort;
+    if (port !== undefined && cutOffPorts.delete(port)) {
+      req.socket.destroy();
+      return;
+    }
+    if (!req.complete) {
+      req.socket.destroy();
+      return;
     }
     const body = Buffer.concat(chunks);
     const auth = req.headers.authorization;
