@@ -5,6 +5,7 @@ export * from "./faults/index.js";
 export * from "./glue/events.js";
 export * from "./glue/service.js";
 export * from "./glue/spark.js";
+export * from "./metrics.js";
 export * from "./moto.js";
 export * from "./paths.js";
 export * from "./poller.js";

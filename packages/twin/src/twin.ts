@@ -36,6 +36,7 @@ import {
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
 import { sparkExecutor } from "./glue/spark.js";
+import { captureMetrics, MetricsRecorder } from "./metrics.js";
 import { type MotoServer, startMoto } from "./moto.js";
 import { type ProjectPaths, projectPaths } from "./paths.js";
 import { QueuePoller, type SqsHandler } from "./poller.js";
@@ -98,9 +99,13 @@ export interface TwinOptions {
 const silent: TwinLog = { info: () => undefined, warn: () => undefined };
 
 /** The SAME handlers as on AWS, from packages/functions, with their runtime reset to this twin's environment. */
-async function loadHandlers(given: Partial<TwinHandlers>): Promise<TwinHandlers & { scope: CallerScope }> {
+async function loadHandlers(
+  given: Partial<TwinHandlers>,
+  metrics: MetricsRecorder,
+): Promise<TwinHandlers & { scope: CallerScope }> {
   const fns = await import("@ingest/functions");
   fns.resetRuntime();
+  captureMetrics(fns.metrics, metrics);
   return {
     batcher: given.batcher ?? fns.batcher,
     recorder: given.recorder ?? fns.recorder,
@@ -148,6 +153,8 @@ export class Twin {
     readonly proxy: FaultProxy,
     /** The AWS call record (JSON lines, see README "Call record"). */
     readonly callRecordFile: string,
+    /** The handlers' metrics, as CloudWatch would get them from their EMF output (README "Metrics"). */
+    readonly metrics: MetricsRecorder,
   ) {}
 
   static async start(opts: TwinOptions = {}): Promise<Twin> {
@@ -162,7 +169,8 @@ export class Twin {
     mkdirSync(paths.twinDir, { recursive: true });
 
     const moto = await startMoto({
-      motoServer: paths.motoServer,
+      motoServer: paths.venvPython,
+      script: paths.twinMotoServer,
       logFile: join(paths.twinDir, "moto.log"),
       ...(opts.motoPort !== undefined ? { port: opts.motoPort } : {}),
     });
@@ -251,8 +259,9 @@ export class Twin {
       Object.assign(process.env, sdkEnv({ aws: proxyEndpoint, glue: proxyEndpoint }), handlerEnv());
       // Lambda's log level setting for Powertools; the CLI's `local up` asks for INFO, tests and the demo for WARN.
       process.env.POWERTOOLS_LOG_LEVEL ??= opts.handlerLogLevel ?? "WARN";
-      process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
-      const loaded = await loadHandlers(opts.handlers ?? {});
+      const metrics = new MetricsRecorder(join(paths.twinDir, "metrics.jsonl"));
+      stoppers.push(() => metrics.close());
+      const loaded = await loadHandlers(opts.handlers ?? {}, metrics);
       const batcher = opts.wrapBatcher ? opts.wrapBatcher(loaded.batcher) : loaded.batcher;
       const handlers: TwinHandlers = {
         batcher: asPrincipal("batcher", batcher, loaded.scope, dice),
@@ -327,6 +336,7 @@ export class Twin {
         dice,
         proxy,
         record.file,
+        metrics,
       );
       const interval = opts.sweepIntervalMs ?? config.runs.sweepIntervalMinutes * 60_000;
       if (interval > 0) {

@@ -52,5 +52,8 @@ describe("twin pipeline with a stand-in job", () => {
       totals: { filesFailed: number };
     };
     expect(stats.totals.filesFailed).toBe(1);
+    // what the alarms watch: the recorder's metrics, as CloudWatch would get them
+    expect(twin.metrics.sum("FilesFailed")).toBe(1);
+    expect(twin.metrics.sum("RunsFailed")).toBe(1);
   });
 });
