@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workspaceRoot } from "../../src/paths.js";
 import type { Twin } from "../../src/twin.js";
 import { TwinProbe } from "../helpers/pipeline.js";
-import { startTestTwin } from "../helpers/twin.js";
+import { eventually, startTestTwin } from "../helpers/twin.js";
 
 const standin = join(workspaceRoot(), "packages", "twin", "tests", "fixtures", "standin_job.py");
 
@@ -52,8 +52,8 @@ describe("twin pipeline with a stand-in job", () => {
       totals: { filesFailed: number };
     };
     expect(stats.totals.filesFailed).toBe(1);
-    // what the alarms watch: the recorder's metrics, as CloudWatch would get them
+    // what the alarms watch: the recorder's metrics, as CloudWatch would get them (published as its invocation ends)
+    await eventually("the recorder's metrics", () => twin.metrics.sum("RunsFailed") === 1, 10_000, 50);
     expect(twin.metrics.sum("FilesFailed")).toBe(1);
-    expect(twin.metrics.sum("RunsFailed")).toBe(1);
   });
 });
