@@ -19,6 +19,7 @@ import {
   CallRecorder,
   callRecordPath,
   credentialsOf,
+  DynamoKeyLimits,
   type FaultConfig,
   FaultDice,
   type FaultProfileName,
@@ -203,6 +204,7 @@ export class Twin {
         dice,
         record,
         gsiLag: new GsiLag(dice, motoGsiBackend(moto.endpoint), Date.now, log),
+        keyLimits: new DynamoKeyLimits(motoGsiBackend(moto.endpoint)),
         log,
       });
       const proxyEndpoint = await proxy.start(opts.proxyPort ?? 0);

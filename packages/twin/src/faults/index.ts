@@ -1,5 +1,6 @@
 export * from "./config.js";
 export * from "./describe.js";
+export * from "./dynamo-limits.js";
 export * from "./glue.js";
 export * from "./gsi-lag.js";
 export * from "./handlers.js";

@@ -25,6 +25,7 @@ import { messageOf } from "../errors.js";
 import { freePort } from "../moto.js";
 import type { FaultDice, FaultKind } from "./config.js";
 import { type DescribedCall, describeRequest, errorCodeOf } from "./describe.js";
+import type { DynamoKeyLimits } from "./dynamo-limits.js";
 import type { GsiLag } from "./gsi-lag.js";
 import { cutOffPorts } from "./invocations.js";
 import { parseCredential, principalOfKey } from "./principals.js";
@@ -47,6 +48,8 @@ export interface ProxyOptions {
   readonly dice: FaultDice;
   readonly record?: CallRecorder | undefined;
   readonly gsiLag?: GsiLag | undefined;
+  /** DynamoDB's index key size limits on UpdateItem, which moto does not enforce. */
+  readonly keyLimits?: DynamoKeyLimits | undefined;
   readonly log?: { warn(m: string): void } | undefined;
 }
 
@@ -210,6 +213,19 @@ export class FaultProxy {
       return;
     }
     if (dice.roll("latency")) await sleep(dice.uniform("latency", dice.setting("latencyMs")));
+    const invalid = await this.opts.keyLimits?.violation(call).catch(() => null);
+    if (invalid) {
+      write("error:ValidationException");
+      const body = Buffer.from(
+        JSON.stringify({ __type: "com.amazon.coral.validate#ValidationException", message: invalid }),
+      );
+      this.answer(res, {
+        status: 400,
+        headers: { "content-type": "application/x-amz-json-1.0", "x-amzn-errortype": "ValidationException" },
+        body,
+      });
+      return;
+    }
     const toGlue = call.service === "glue" && LOCAL_GLUE_OPERATIONS.has(call.operation);
     let upstream: Upstream;
     try {

@@ -40,6 +40,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientConfig } from "../../src/aws.js";
 import { type FaultConfig, FaultDice, faultConfig } from "../../src/faults/config.js";
+import { DynamoKeyLimits } from "../../src/faults/dynamo-limits.js";
 import { GsiLag, motoGsiBackend } from "../../src/faults/gsi-lag.js";
 import { installCrashCutoff, invocationScope } from "../../src/faults/invocations.js";
 import { credentialsOf, type Principal } from "../../src/faults/principals.js";
@@ -62,7 +63,8 @@ async function layer(
   const record = new CallRecorder(callRecordPath(join(paths.twinDir, name)));
   let clock = Date.now();
   const gsiLag = new GsiLag(dice, motoGsiBackend(moto.endpoint), () => clock);
-  const proxy = new FaultProxy({ aws: moto.endpoint, glue: "", dice, record, gsiLag });
+  const keyLimits = new DynamoKeyLimits(motoGsiBackend(moto.endpoint));
+  const proxy = new FaultProxy({ aws: moto.endpoint, glue: "", dice, record, gsiLag, keyLimits });
   const endpoint = await proxy.start();
   const as = (p: Principal, maxAttempts = 3) => ({
     ...clientConfig(endpoint),
@@ -406,6 +408,20 @@ describe("fault proxy", () => {
       expect(await q()).toEqual(["a"]); // a left the index 100 ms ago: still seen; b is not seen yet
       l.setClock(t0 + 2_600);
       expect(await q()).toEqual(["b"]);
+
+      // moto takes an index sort key over 1,024 bytes on UpdateItem; AWS (and so the twin) answers ValidationException
+      const setSk = (v: string) =>
+        ddb.send(
+          new UpdateItemCommand({
+            TableName: "L",
+            Key: { pk: { S: "b" } },
+            UpdateExpression: "SET #s = :s, #o = :o",
+            ExpressionAttributeNames: { "#s": "gsi1sk", "#o": "payload" },
+            ExpressionAttributeValues: { ":s": { S: v }, ":o": { S: "x".repeat(5000) } },
+          }),
+        );
+      await expect(setSk("é".repeat(513))).rejects.toMatchObject({ name: "ValidationException" });
+      await expect(setSk("k".repeat(1024))).resolves.toBeDefined();
     } finally {
       ddb.destroy();
       await l.stop();

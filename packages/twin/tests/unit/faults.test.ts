@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
 import { FAULT_KINDS, FAULT_PROFILES, FaultDice, faultConfig } from "../../src/faults/config.js";
 import { describeRequest, errorCodeOf } from "../../src/faults/describe.js";
+import { setAssignments } from "../../src/faults/dynamo-limits.js";
 import { matches, parseKeyCondition } from "../../src/faults/gsi-lag.js";
 import { accessKeyOf, parseCredential, principalOfKey } from "../../src/faults/principals.js";
 
@@ -178,5 +179,17 @@ describe("GSI key conditions", () => {
     const lt = parseKeyCondition("gsi1pk = :r AND gsi1sk < :lo", {}, { ":r": S("R"), ":lo": S("m") });
     expect(lt && matches({ gsi1pk: S("R"), gsi1sk: S("a") }, lt)).toBe(true);
     expect(parseKeyCondition("size(x) > :n", {}, { ":n": { N: "1" } })).toBeNull();
+  });
+});
+
+describe("setAssignments", () => {
+  it("reads plain SET assignments of one placeholder, not function calls or other clauses", () => {
+    expect(setAssignments("SET a = :a, #b = :b, c = if_not_exists(c, :z), d = list_append(d, :l) REMOVE e, f")).toEqual(
+      {
+        a: ":a",
+        "#b": ":b",
+      },
+    );
+    expect(setAssignments("REMOVE gsi1pk, gsi1sk")).toEqual({});
   });
 });
