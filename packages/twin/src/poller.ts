@@ -39,6 +39,8 @@ export interface PollerOptions {
   readonly timeoutSeconds: number;
   readonly handler: SqsHandler;
   readonly log?: PollerLog | undefined;
+  /** Called after each invocation (the fault layer's `consumerRestart` hook). */
+  readonly afterInvoke?: ((poller: QueuePoller) => void) | undefined;
 }
 
 export interface PollerStats {
@@ -51,6 +53,8 @@ export interface PollerStats {
   deleteFailures: number;
   /** The largest invocation payload so far, in bytes. */
   largestPayloadBytes: number;
+  /** Times the consumers were killed and restarted. */
+  restarts: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -163,23 +167,48 @@ export class QueuePoller {
     batchFailures: 0,
     deleteFailures: 0,
     largestPayloadBytes: 0,
+    restarts: 0,
   };
   private running = false;
   private readonly loops: Promise<void>[] = [];
   private abort = new AbortController();
   private inFlight = 0;
+  private restarting = false;
+  private closed = false;
 
   constructor(private readonly opts: PollerOptions) {}
 
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.closed = false;
     this.abort = new AbortController();
     for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.consume(i));
   }
 
+  /**
+   * Kills and restarts the consumers (the fault layer's `consumerRestart`): what they had received but not yet
+   * invoked is abandoned and comes back after the visibility timeout; invocations in flight finish.
+   */
+  async restart(): Promise<void> {
+    if (!this.running || this.restarting) return;
+    this.restarting = true;
+    try {
+      this.stats.restarts++;
+      await this.halt();
+      if (!this.closed) this.start();
+    } finally {
+      this.restarting = false;
+    }
+  }
+
   /** Stops polling and waits for invocations in flight (their batches are acknowledged as usual). */
   async stop(): Promise<void> {
+    this.closed = true;
+    await this.halt();
+  }
+
+  private async halt(): Promise<void> {
     this.running = false;
     this.abort.abort();
     await Promise.allSettled(this.loops);
@@ -261,6 +290,7 @@ export class QueuePoller {
         this.inFlight--;
         windowFrom = Date.now();
       }
+      this.opts.afterInvoke?.(this);
     }
   }
 

@@ -287,6 +287,9 @@ export class Twin {
         });
       }
 
+      const restartSometimes = (p: QueuePoller) => {
+        if (dice.roll("consumerRestart")) void p.restart();
+      };
       // Lambda's SQS trigger polls with the function's own role.
       const batcherSqs = new SQSClient(as("batcher"));
       const recorderSqs = new SQSClient(as("recorder"));
@@ -305,6 +308,7 @@ export class Twin {
         timeoutSeconds: config.queue.consumerTimeoutSeconds,
         handler: (e: SQSEvent, c?: Context) => handlers.batcher(e, c) as Promise<SQSBatchResponse>,
         log,
+        afterInvoke: restartSometimes,
       });
       const recorderPoller = new QueuePoller({
         name: "recorder",
@@ -317,6 +321,7 @@ export class Twin {
         timeoutSeconds: config.recorder.timeoutSeconds,
         handler: handlers.recorder,
         log,
+        afterInvoke: restartSometimes,
       });
       ingestPoller.start();
       recorderPoller.start();

@@ -28,6 +28,7 @@ export const FAULT_KINDS = [
   "glueSlotLag", // the run's event is out, but it still counts against MaxConcurrentRuns for up to glueSlotLagMs
   // Lambda
   "handlerCrash", // the invocation dies at a random point: its later AWS calls never happen, the batch fails
+  "consumerRestart", // after an invocation, that queue's consumers are killed and restarted (what they held comes back later)
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -84,6 +85,7 @@ export const FAULT_PROFILES = {
       glueInternalFailure: 0.01,
       glueSlotLag: 0.5,
       handlerCrash: 0.002,
+      consumerRestart: 0.002,
     },
     latencyMs: 100,
     gsiLagMs: 1_000,
@@ -104,6 +106,7 @@ export const FAULT_PROFILES = {
       glueInternalFailure: 0.1,
       glueSlotLag: 0.5,
       handlerCrash: 0.05,
+      consumerRestart: 0.02,
     },
     latencyMs: 300,
     gsiLagMs: 2_000,

@@ -241,3 +241,38 @@ describe("poller against a failing DeleteMessageBatch", () => {
     }
   });
 });
+
+describe("poller restarts (the fault layer's consumerRestart)", () => {
+  it("kills and restarts its consumers after an invocation; later messages are still delivered", async () => {
+    const q = await queue(30);
+    const seen: string[] = [];
+    const p = new QueuePoller({
+      name: "restarting",
+      sqs,
+      queueUrl: q.url,
+      queueArn: q.arn,
+      batchSize: 10,
+      batchingWindowSeconds: 0,
+      concurrency: 1,
+      timeoutSeconds: 5,
+      handler: async (e: SQSEvent) => {
+        for (const r of e.Records) seen.push(r.body);
+        return { batchItemFailures: [] };
+      },
+      afterInvoke: (me) => {
+        if (me.stats.restarts === 0) void me.restart();
+      },
+    });
+    pollers.push(p);
+    p.start();
+    await send(q.url, ["a"]);
+    await eventually("a", () => seen.includes("a"), 10_000, 50);
+    await eventually("the restart", () => p.stats.restarts === 1, 10_000, 50);
+    await send(q.url, ["b"]);
+    await eventually("b after the restart", () => seen.includes("b"), 10_000, 50);
+    await p.stop();
+    await send(q.url, ["c"]);
+    await sleep(1_500);
+    expect(seen).toEqual(["a", "b"]); // stopped for good: no restart brings it back
+  });
+});
