@@ -1,0 +1,50 @@
+/**
+ * pnpm run soak -- --minutes N --seed S [--faults <profile>] [--quiesce-timeout SECONDS] [--json]
+ *
+ * Starts a twin, drives a seeded workload through the plain AWS SDK, waits for quiescence, checks the invariants
+ * from the emulator's state and the Glue service's log, prints the figures and every violation with its history.
+ * Exit code 1 when there is any violation. The seed is printed; the same seed replays the same workload.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+import { parseArgs } from "node:util";
+import { formatReport, runSoak } from "./soak.js";
+
+// `pnpm run soak -- --minutes 1` hands the script the "--" too.
+const argv = process.argv.slice(2);
+const { values } = parseArgs({
+  args: argv[0] === "--" ? argv.slice(1) : argv,
+  options: {
+    minutes: { type: "string", default: "10" },
+    seed: { type: "string" },
+    faults: { type: "string" },
+    "quiesce-timeout": { type: "string", default: "900" },
+    intensity: { type: "string", default: "1" },
+    json: { type: "boolean", default: false },
+  },
+});
+
+function number(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) {
+    process.stderr.write(`--${name} must be a non-negative number, got "${text}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const seed = values.seed !== undefined ? Math.trunc(number("seed", values.seed)) : Date.now() % 1_000_000;
+const minutes = number("minutes", values.minutes);
+const faults = values.faults ?? null;
+const replay = `pnpm run soak -- --minutes ${minutes} --seed ${seed}${faults ? ` --faults ${faults}` : ""}`;
+const stamp = () => new Date().toISOString().slice(11, 19);
+const report = await runSoak({
+  seed,
+  minutes,
+  faults,
+  quiesceTimeoutMs: number("quiesce-timeout", values["quiesce-timeout"]) * 1000,
+  intensity: number("intensity", values.intensity),
+  log: (line) => process.stderr.write(`${stamp()} ${line}\n`),
+});
+process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report, replay)}\n`);
+process.exitCode = report.violations.length > 0 ? 1 : 0;
