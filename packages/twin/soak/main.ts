@@ -1,5 +1,6 @@
 /**
- * pnpm run soak -- --minutes N --seed S [--faults <profile>] [--quiesce-timeout SECONDS] [--json]
+ * pnpm run soak -- --minutes N --seed S [--faults <profile>] [--quiesce-timeout SECONDS] [--intensity X]
+ *                  [--long-key-bytes LO-HI] [--json]
  *
  * Starts a twin, drives a seeded workload through the plain AWS SDK, waits for quiescence, checks the invariants
  * from the emulator's state and the Glue service's log, prints the figures and every violation with its history.
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     faults: { type: "string" },
     "quiesce-timeout": { type: "string", default: "900" },
     intensity: { type: "string", default: "1" },
+    "long-key-bytes": { type: "string", default: "1000-1024" },
     json: { type: "boolean", default: false },
   },
 });
@@ -36,7 +38,17 @@ function number(name: string, text: string): number {
 const seed = values.seed !== undefined ? Math.trunc(number("seed", values.seed)) : Date.now() % 1_000_000;
 const minutes = number("minutes", values.minutes);
 const faults = values.faults ?? null;
-const replay = `pnpm run soak -- --minutes ${minutes} --seed ${seed}${faults ? ` --faults ${faults}` : ""}`;
+const longKeyBytes = values["long-key-bytes"].split("-").map((x) => number("long-key-bytes", x));
+if (longKeyBytes.length !== 2 || (longKeyBytes[0] ?? 0) > (longKeyBytes[1] ?? 0)) {
+  process.stderr.write(`--long-key-bytes wants LO-HI, got "${values["long-key-bytes"]}"\n`);
+  process.exit(2);
+}
+const replay = [
+  `pnpm run soak -- --minutes ${minutes} --seed ${seed}`,
+  faults ? ` --faults ${faults}` : "",
+  values.intensity !== "1" ? ` --intensity ${values.intensity}` : "",
+  values["long-key-bytes"] !== "1000-1024" ? ` --long-key-bytes ${values["long-key-bytes"]}` : "",
+].join("");
 const stamp = () => new Date().toISOString().slice(11, 19);
 const report = await runSoak({
   seed,
@@ -44,6 +56,7 @@ const report = await runSoak({
   faults,
   quiesceTimeoutMs: number("quiesce-timeout", values["quiesce-timeout"]) * 1000,
   intensity: number("intensity", values.intensity),
+  longKeyBytes: [longKeyBytes[0] ?? 1000, longKeyBytes[1] ?? 1024],
   log: (line) => process.stderr.write(`${stamp()} ${line}\n`),
 });
 process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report, replay)}\n`);

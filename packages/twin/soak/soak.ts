@@ -24,6 +24,7 @@ export interface SoakOptions {
   /** Bound on the wait for quiescence. */
   readonly quiesceTimeoutMs?: number;
   readonly intensity?: number;
+  readonly longKeyBytes?: readonly [number, number];
   readonly log?: (line: string) => void;
   /** Extra twin options (tests). */
   readonly twin?: TwinOptions;
@@ -97,7 +98,12 @@ const count = <T>(items: readonly T[], by: (t: T) => string) =>
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const say = opts.log ?? (() => undefined);
   const windowMs = Math.round(opts.minutes * 60_000);
-  const ops = planWorkload({ seed: opts.seed, windowMs, ...(opts.intensity ? { intensity: opts.intensity } : {}) });
+  const ops = planWorkload({
+    seed: opts.seed,
+    windowMs,
+    ...(opts.intensity ? { intensity: opts.intensity } : {}),
+    ...(opts.longKeyBytes ? { longKeyBytes: opts.longKeyBytes } : {}),
+  });
   say(
     `seed ${opts.seed}: ${ops.filter((o) => o.kind === "put").length} uploads and ${ops.filter((o) => o.kind === "delete").length} deletes over ${opts.minutes} min${opts.faults ? `, faults ${opts.faults}` : ", faults off"}`,
   );
@@ -178,7 +184,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       faults: opts.faults ?? null,
       uploads: history.filter((h) => h.op.kind === "put" && !h.error).length,
       deletes: history.filter((h) => h.op.kind === "delete" && !h.error).length,
-      clientErrors: history.filter((h) => h.error).map((h) => `#${h.op.n} ${h.op.kind} ${h.op.key}: ${h.error}`),
+      clientErrors: history
+        .filter((h) => h.error)
+        .map((h) => `#${h.op.n} ${h.op.kind} ${shortKey(h.op.key)}: ${h.error}`),
       glueRuns: count(glueRuns, (g) => g.state),
       ledgerRuns: ledger.filter((i) => i.type === "run").length,
       uploadsByStatus: count(
@@ -207,6 +215,12 @@ const kv = (r: Readonly<Record<string, number>>) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(", ") || "none";
 
+/** A key of several hundred bytes, shortened for the report (its length in bytes kept). */
+export function shortKey(key: string, max = 100): string {
+  if (key.length <= max) return key;
+  return `${key.slice(0, 60)}…${key.slice(-24)} (${Buffer.byteLength(key, "utf8")} bytes)`;
+}
+
 export function formatReport(r: SoakReport, replay: string): string {
   const lines = [
     `seed: ${r.seed}   minutes: ${r.minutes}   faults: ${r.faults ?? "off"}`,
@@ -220,7 +234,7 @@ export function formatReport(r: SoakReport, replay: string): string {
     `violations: ${r.violations.length}`,
   ];
   for (const v of r.violations) {
-    lines.push(`  (${v.invariant}) ${v.subject}: ${v.message}`);
+    lines.push(`  (${v.invariant}) ${shortKey(v.subject)}: ${v.message}`);
     for (const h of v.history) lines.push(`      ${h}`);
   }
   lines.push(`seed: ${r.seed} (replay: ${replay})`);

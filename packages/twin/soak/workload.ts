@@ -145,6 +145,8 @@ export interface PlanOptions {
   readonly windowMs: number;
   /** Scales how many files bursts and the trickle carry (1 = the default mix). */
   readonly intensity?: number;
+  /** UTF-8 length range of the long keys (default: 1,000-1,024 bytes, up to S3's limit). */
+  readonly longKeyBytes?: readonly [number, number];
 }
 
 interface Draft {
@@ -264,13 +266,14 @@ export function planWorkload(opts: PlanOptions): Op[] {
   }
   // 6. keys close to S3's 1,024-byte limit (multi-byte characters)
   {
+    const [longLo, longHi] = opts.longKeyBytes ?? [S3_MAX_KEY_BYTES - 24, S3_MAX_KEY_BYTES];
     const r = root.fork("long");
     const [lo, hi] = early();
     for (const [l, t] of times(r, W, lo, hi, 45_000, 90_000).entries()) {
       drafts.push({
         at: t,
         kind: "put",
-        key: longKey(l, r.int(S3_MAX_KEY_BYTES - 24, S3_MAX_KEY_BYTES)),
+        key: longKey(l, r.int(longLo, longHi)),
         group: "long-key",
         fileKind: "good",
         rows: r.int(1, 10),
