@@ -1,6 +1,7 @@
 export * from "./aws.js";
 export * from "./constants.js";
 export * from "./errors.js";
+export * from "./faults/index.js";
 export * from "./glue/events.js";
 export * from "./glue/service.js";
 export * from "./glue/spark.js";

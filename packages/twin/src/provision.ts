@@ -22,6 +22,8 @@ export interface Provisioned {
   readonly ingestDlq: QueueRef;
   readonly recorder: QueueRef;
   readonly recorderDlq: QueueRef;
+  /** Only with `relayS3Events`: the queue the "Object Created" rule targets instead of the ingest queue. */
+  readonly s3Events?: QueueRef;
 }
 
 export interface ProvisionOptions {
@@ -29,6 +31,11 @@ export interface ProvisionOptions {
   readonly config: PipelineConfig;
   /** Test-only: a shorter visibility timeout for the ingest queue (default: the config's). */
   readonly ingestVisibilityTimeoutSeconds?: number | undefined;
+  /**
+   * The fault layer's S3-event faults: the rule (same pattern) targets a relay queue, and the twin's relay moves each
+   * event on to the ingest queue late, twice, out of order or never (src/faults/s3-events.ts).
+   */
+  readonly relayS3Events?: boolean | undefined;
 }
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {
@@ -79,8 +86,12 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
         State: "ENABLED",
       }),
     );
+    const s3Events = opts.relayS3Events ? await createQueue(sqs, TWIN_NAMES.s3EventRelayQueue, {}) : undefined;
     await events.send(
-      new PutTargetsCommand({ Rule: TWIN_NAMES.objectCreatedRule, Targets: [{ Id: "ingest", Arn: ingest.arn }] }),
+      new PutTargetsCommand({
+        Rule: TWIN_NAMES.objectCreatedRule,
+        Targets: [{ Id: "ingest", Arn: (s3Events ?? ingest).arn }],
+      }),
     );
     await events.send(
       new PutRuleCommand({
@@ -98,7 +109,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
 
     await dynamo.send(new CreateTableCommand(ledgerTableInput(TWIN_NAMES.ledgerTable)));
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 30 }, { TableName: TWIN_NAMES.ledgerTable });
-    return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq };
+    return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq, ...(s3Events ? { s3Events } : {}) };
   } finally {
     s3.destroy();
     sqs.destroy();
