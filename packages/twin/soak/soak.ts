@@ -3,11 +3,14 @@
  * final state independently and check the invariants. `main.ts` is the command line; the chaos test calls
  * `runSoak` for a short window.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { clientConfig } from "../src/aws.js";
+import { type FaultConfig, FaultDice } from "../src/faults/config.js";
+import type { GlueRunLogLine } from "../src/glue/service.js";
 import { projectPaths } from "../src/paths.js";
 import { Twin, type TwinLog, type TwinOptions } from "../src/twin.js";
 import { check, type GlueRunEntry, type SoakState, type Violation } from "./check.js";
@@ -19,8 +22,12 @@ export interface SoakOptions {
   readonly seed: number;
   /** How long the workload runs (quiescence and the check come after). */
   readonly minutes: number;
-  /** A fault profile of the twin's fault layer (null: faults off). */
-  readonly faults?: string | null;
+  /** The twin's fault layer: a checked config (see `faultConfig`), seeded with the soak's seed; null: faults off. */
+  readonly faults?: FaultConfig | null;
+  /** How the faults were asked for (a profile name or a file), for the report. */
+  readonly faultsLabel?: string | null;
+  /** How often the twin's sweeper runs (default: the config's sweepIntervalMinutes, as on AWS). */
+  readonly sweepIntervalMs?: number;
   /** Bound on the wait for quiescence. */
   readonly quiesceTimeoutMs?: number;
   readonly intensity?: number;
@@ -59,6 +66,7 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[i] ?? null;
 }
 
+/** The Glue service's runs as it holds them in memory (what quiescence polls). */
 export function glueLog(twin: Twin): GlueRunEntry[] {
   return twin.glue.listRuns().map((r) => ({
     id: r.id,
@@ -67,6 +75,37 @@ export function glueLog(twin: Twin): GlueRunEntry[] {
     startedOn: r.startedOn.getTime(),
     completedOn: r.completedOn ? r.completedOn.getTime() : null,
     error: r.errorMessage,
+  }));
+}
+
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"]);
+
+/**
+ * The Glue service's own run log (`glue-runs.jsonl`: one line per start and state change) → one entry per run: active
+ * from its first line to its first terminal state. Run keys come from the runs' arguments (`runKeys`).
+ */
+export function glueRunsFromLog(text: string, runKeys: ReadonlyMap<string, string | null>): GlueRunEntry[] {
+  const runs = new Map<string, { start: number; end: number | null; state: string; error: string | null }>();
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const l = JSON.parse(line) as GlueRunLogLine;
+    const t = Date.parse(l.t);
+    const r = runs.get(l.jobRunId) ?? { start: t, end: null, state: l.state, error: null };
+    r.start = Math.min(r.start, t);
+    if (r.end === null) {
+      r.state = l.state;
+      if (TERMINAL.has(l.state)) r.end = t;
+      if (l.message) r.error = l.message;
+    }
+    runs.set(l.jobRunId, r);
+  }
+  return [...runs.entries()].map(([id, r]) => ({
+    id,
+    runKey: runKeys.get(id) ?? null,
+    state: r.state,
+    startedOn: r.start,
+    completedOn: r.end,
+    error: r.error,
   }));
 }
 
@@ -104,19 +143,28 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     ...(opts.intensity ? { intensity: opts.intensity } : {}),
     ...(opts.longKeyBytes ? { longKeyBytes: opts.longKeyBytes } : {}),
   });
+  const faultsOn = opts.faults ? Object.entries(opts.faults.rates).filter(([, r]) => r) : [];
   say(
-    `seed ${opts.seed}: ${ops.filter((o) => o.kind === "put").length} uploads and ${ops.filter((o) => o.kind === "delete").length} deletes over ${opts.minutes} min${opts.faults ? `, faults ${opts.faults}` : ", faults off"}`,
+    `seed ${opts.seed}: ${ops.filter((o) => o.kind === "put").length} uploads and ${ops.filter((o) => o.kind === "delete").length} deletes over ${opts.minutes} min; faults ${faultsOn.length ? `${opts.faultsLabel ?? "on"} (${faultsOn.map(([k, r]) => `${k} ${r}`).join(", ")})` : "off"}`,
   );
   const base = projectPaths();
+  const paths = projectPaths(base.root, join(base.twinDir, `soak-${process.pid}`));
   const twin = await Twin.start({
-    paths: projectPaths(base.root, join(base.twinDir, `soak-${process.pid}`)),
+    paths,
     writeState: false,
     log: { info: () => undefined, warn: (m) => say(`twin: ${m}`) } satisfies TwinLog,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...opts.twin,
   });
+  // Quiet means quiet for longer than an S3 event can be held back by the fault layer (delay, then reorder hold).
+  const dice = new FaultDice(twin.faults.config);
+  const heldBackMs =
+    dice.rate("s3EventDelay") > 0 || dice.rate("s3EventReorder") > 0 ? dice.setting("s3EventDelayMs") + 2_000 : 0;
   const s3 = new S3Client({ ...clientConfig(twin.endpoints.aws), forcePathStyle: true });
   const dynamo = new DynamoDBClient(clientConfig(twin.endpoints.aws));
   const sqs = new SQSClient(clientConfig(twin.endpoints.aws));
+  let stopped = false;
   try {
     const t0 = Date.now();
     let lastSaid = 0;
@@ -134,7 +182,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const workloadMs = Date.now() - t0;
 
     say("quiescence: waiting until the queues are empty, no run is active and nothing is pending");
-    const queues = { ingest: twin.queues.ingest.url, recorder: twin.queues.recorder.url };
+    const queues: Record<string, string> = { ingest: twin.queues.ingest.url, recorder: twin.queues.recorder.url };
+    if (twin.queues.s3Events) queues["s3-event relay"] = twin.queues.s3Events.url;
     let lastQuiet = 0;
     const quiescence = await waitQuiet(
       {
@@ -144,6 +193,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
       {
         timeoutMs: opts.quiesceTimeoutMs ?? 15 * 60_000,
+        stable: Math.max(3, Math.ceil(heldBackMs / 1000) + 2),
         onPoll: (left) => {
           if (left.length > 0 && Date.now() - lastQuiet > 30_000) {
             lastQuiet = Date.now();
@@ -164,7 +214,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       readOutputs(s3, twin.names.bucket),
       queueDepths(sqs, { ingestDlq: twin.queues.ingestDlq.url, recorderDlq: twin.queues.recorderDlq.url }),
     ]);
-    const glueRuns = glueLog(twin);
+    const memoryRuns = glueLog(twin);
+    const faultsInjected = { ...twin.faults.counts } as Record<string, number>;
+    await twin.stop(); // ends the Glue service's run log
+    stopped = true;
+    const runKeys = new Map(memoryRuns.map((g) => [g.id, g.runKey]));
+    let glueRuns: GlueRunEntry[];
+    try {
+      glueRuns = glueRunsFromLog(readFileSync(join(paths.twinDir, "glue-runs.jsonl"), "utf8"), runKeys);
+    } catch (e) {
+      say(`the Glue service's run log is unreadable (${e instanceof Error ? e.message : String(e)}); using its memory`);
+      glueRuns = memoryRuns;
+    }
     const state: SoakState = {
       bucket: twin.names.bucket,
       history,
@@ -181,7 +242,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     return {
       seed: opts.seed,
       minutes: opts.minutes,
-      faults: opts.faults ?? null,
+      faults: faultsOn.length ? (opts.faultsLabel ?? "on") : null,
       uploads: history.filter((h) => h.op.kind === "put" && !h.error).length,
       deletes: history.filter((h) => h.op.kind === "delete" && !h.error).length,
       clientErrors: history
@@ -193,7 +254,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         ledger.filter((i) => i.type === "upload"),
         (i) => String(i.status),
       ),
-      faultsInjected: null,
+      faultsInjected: faultsOn.length ? faultsInjected : null,
       latency: { n: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: lat.at(-1) ?? null },
       quiescenceMs: quiescence.waitedMs,
       workloadMs,
@@ -204,7 +265,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     s3.destroy();
     dynamo.destroy();
     sqs.destroy();
-    await twin.stop();
+    if (!stopped) await twin.stop();
   }
 }
 

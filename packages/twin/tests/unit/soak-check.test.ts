@@ -14,6 +14,7 @@ import {
 } from "../../soak/check.js";
 import type { OpResult } from "../../soak/execute.js";
 import { csvRecords } from "../../soak/observe.js";
+import { glueRunsFromLog } from "../../soak/soak.js";
 import { fileBody, type PutOp, planWorkload } from "../../soak/workload.js";
 
 const BUCKET = "bkt";
@@ -375,5 +376,55 @@ describe("csvRecords", () => {
       ['x, "y"', "2"],
       ["multi\nline", "3"],
     ]);
+  });
+});
+
+describe("glueRunsFromLog (the Glue service's own run log)", () => {
+  const line = (s: number, jobRunId: string, state: string, message?: string) =>
+    JSON.stringify({ t: at(s), jobRunId, state, ...(message ? { message } : {}) });
+
+  it("makes one entry per run, active from its first line to its first terminal state", () => {
+    const log = [
+      line(0, "jr_a", "STARTING"),
+      line(1, "jr_a", "RUNNING"),
+      line(9, "jr_a", "SUCCEEDED"),
+      line(10, "jr_b", "STARTING"),
+      line(11, "jr_b", "WAITING"),
+      line(14, "jr_b", "FAILED", "Resource unavailable"),
+      line(20, "jr_c", "STARTING"),
+      "",
+    ].join("\n");
+    const runs = glueRunsFromLog(log, new Map([["jr_a", "rk-a"]]));
+    expect(runs).toEqual([
+      { id: "jr_a", runKey: "rk-a", state: "SUCCEEDED", startedOn: T(0), completedOn: T(9), error: null },
+      {
+        id: "jr_b",
+        runKey: null,
+        state: "FAILED",
+        startedOn: T(10),
+        completedOn: T(14),
+        error: "Resource unavailable",
+      },
+      { id: "jr_c", runKey: null, state: "STARTING", startedOn: T(20), completedOn: null, error: null },
+    ]);
+  });
+
+  it("feeds (c): a run logged as starting while another is running is two runs at once", () => {
+    const log = [
+      line(0, "jr_a", "STARTING"),
+      line(5, "jr_b", "STARTING"),
+      line(9, "jr_a", "SUCCEEDED"),
+      line(12, "jr_b", "SUCCEEDED"),
+    ];
+    const s = broken((s) => {
+      s.glueRuns = glueRunsFromLog(
+        log.join("\n"),
+        new Map([
+          ["jr_a", R1],
+          ["jr_b", R2],
+        ]),
+      );
+    });
+    expect(invariants(s)).toEqual(["c"]);
   });
 });
