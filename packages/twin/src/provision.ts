@@ -1,11 +1,16 @@
 /**
- * Creates the twin's AWS side on the emulator from the config module: the data bucket with EventBridge
+ * Creates the twin's AWS side on the emulator from the config module: the data bucket (versioned, as prod's) with EventBridge
  * notifications, the "Object Created" rule (same pattern object as infra) → ingest queue (+ DLQ, same redrive),
  * the "Glue Job State Change" rule → recorder queue (+ DLQ), and the ledger table.
  */
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
-import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { ledgerTableInput } from "@ingest/adapters";
 import { glueRunEndedPattern, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
@@ -36,6 +41,8 @@ export interface ProvisionOptions {
    * event on to the ingest queue late, twice, out of order or never (src/faults/s3-events.ts).
    */
   readonly relayS3Events?: boolean | undefined;
+  /** Versioning on the data bucket, as prod has it (infra/storage.ts); default true. */
+  readonly versionedBucket?: boolean | undefined;
 }
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {
@@ -60,6 +67,11 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
   const { queue, recorder } = opts.config;
   try {
     await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.bucket }));
+    if (opts.versionedBucket ?? true) {
+      await s3.send(
+        new PutBucketVersioningCommand({ Bucket: TWIN_NAMES.bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
+    }
     await s3.send(
       new PutBucketNotificationConfigurationCommand({
         Bucket: TWIN_NAMES.bucket,

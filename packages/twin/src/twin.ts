@@ -61,6 +61,8 @@ export interface TwinOptions {
   /** Write `.twin/state.json` so the CLI finds this twin (default true). */
   readonly writeState?: boolean;
   readonly log?: TwinLog;
+  /** Versioning on the data bucket (default true: prod's shape). */
+  readonly versionedBucket?: boolean;
   /** Test-only: the ingest queue's visibility timeout (default: the config's). */
   readonly ingestVisibilityTimeoutSeconds?: number;
   /** Test-only: the Glue run timeout in ms (default: the config's timeoutMinutes). */
@@ -180,6 +182,7 @@ export class Twin {
         config,
         ingestVisibilityTimeoutSeconds: opts.ingestVisibilityTimeoutSeconds,
         relayS3Events: relayed,
+        versionedBucket: opts.versionedBucket,
       });
 
       // The fault layer: every AWS client below (not the CLI, not the twin's own plumbing) goes through the proxy.

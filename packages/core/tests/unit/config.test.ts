@@ -46,6 +46,12 @@ describe("pipeline config", () => {
     },
   );
 
+  it.each(["dev", "prod", TWIN_STAGE])("gives the batching Lambda 60 s and the queue 362 s or more (%s)", (stage) => {
+    const { queue } = pipelineConfig(stage);
+    expect(queue.consumerTimeoutSeconds).toBe(60);
+    expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(362);
+  });
+
   it("matches prefix AND suffix in one wildcard (an array of two filters would OR them)", () => {
     const key = objectCreatedPattern("b").detail.object.key;
     expect(key).toEqual([{ wildcard: "input/*.csv" }]);

@@ -1,6 +1,6 @@
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeRuleCommand, EventBridgeClient, ListTargetsByRuleCommand } from "@aws-sdk/client-eventbridge";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetBucketVersioningCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { glueRunEndedPattern, LEDGER_TABLE, objectCreatedPattern, pipelineConfig, TWIN_STAGE } from "@ingest/core";
 import type { SQSEvent } from "aws-lambda";
@@ -48,6 +48,11 @@ describe("twin provisioning on moto", () => {
     const t2 = await events.send(new ListTargetsByRuleCommand({ Rule: TWIN_NAMES.glueRunEndedRule }));
     expect(t2.Targets?.map((t) => t.Arn)).toEqual([twin.queues.recorder.arn]);
     events.destroy();
+  });
+
+  it("versions the data bucket, as prod's", async () => {
+    const v = await s3.send(new GetBucketVersioningCommand({ Bucket: TWIN_NAMES.bucket }));
+    expect(v.Status).toBe("Enabled");
   });
 
   it("gives the ingest queue the config's visibility timeout and redrive", async () => {
