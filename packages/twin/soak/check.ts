@@ -340,11 +340,22 @@ export function check(state: SoakState): Violation[] {
 
   // (b) nothing pending or running after quiescence
   if (!state.quiescence.reached) {
+    // the whole system's story: the slot, every run in the ledger and every Glue run
+    const story = [
+      `ledger: run slot ${typeof slot?.holder === "string" ? `held by ${slot.holder} since ${String(slot.takenAt)}` : "free"}`,
+      ...runItems.flatMap((r) => runHistory(String(r.runKey ?? r.sk))),
+      ...state.glueRuns
+        .filter((g) => !g.runKey || !runItems.some((r) => r.runKey === g.runKey))
+        .map(
+          (g) =>
+            `glue: ${g.id.slice(0, 15)}… run_key ${g.runKey ?? "—"} ${g.state} ${iso(g.startedOn)}..${iso(g.completedOn)}`,
+        ),
+    ];
     add(
       "b",
       "quiescence",
       `not quiet after ${(state.quiescence.waitedMs / 1000).toFixed(0)} s: ${state.quiescence.notQuiet.join("; ")}`,
-      [],
+      story,
     );
   }
   for (const u of uploads.filter((x) => x.status !== "processed" && x.status !== "failed")) {

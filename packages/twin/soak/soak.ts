@@ -282,7 +282,8 @@ export function shortKey(key: string, max = 100): string {
   return `${key.slice(0, 60)}…${key.slice(-24)} (${Buffer.byteLength(key, "utf8")} bytes)`;
 }
 
-export function formatReport(r: SoakReport, replay: string): string {
+/** The report; every violation is listed, the histories of the first `withHistory` only (--json has them all). */
+export function formatReport(r: SoakReport, replay: string, withHistory = 20): string {
   const lines = [
     `seed: ${r.seed}   minutes: ${r.minutes}   faults: ${r.faults ?? "off"}`,
     `uploads: ${r.uploads}   deletes: ${r.deletes}   client errors: ${r.clientErrors.length}`,
@@ -294,10 +295,19 @@ export function formatReport(r: SoakReport, replay: string): string {
     `workload ${secs(r.workloadMs)}, quiescence ${secs(r.quiescenceMs)}; DLQ depth: ${kv(r.dlq)}`,
     `violations: ${r.violations.length}`,
   ];
-  for (const v of r.violations) {
-    lines.push(`  (${v.invariant}) ${shortKey(v.subject)}: ${v.message}`);
-    for (const h of v.history) lines.push(`      ${h}`);
+  if (r.violations.length > 0) {
+    const kinds = count(
+      r.violations,
+      (v) => `(${v.invariant}) ${v.message.replace(/#\d+|\d{8}T\d{6}Z-[\w-]+|\d+/g, "…")}`,
+    );
+    lines.push("  by kind:");
+    for (const [k, n] of Object.entries(kinds).sort(([, a], [, b]) => b - a)) lines.push(`    ${n} × ${k}`);
   }
+  for (const [i, v] of r.violations.entries()) {
+    lines.push(`  (${v.invariant}) ${shortKey(v.subject)}: ${v.message}`);
+    if (i < withHistory) for (const h of v.history) lines.push(`      ${h}`);
+  }
+  if (r.violations.length > withHistory) lines.push(`  (histories of the first ${withHistory} shown; --json has all)`);
   lines.push(`seed: ${r.seed} (replay: ${replay})`);
   return lines.join("\n");
 }
