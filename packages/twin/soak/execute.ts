@@ -57,11 +57,28 @@ export interface ExecuteOptions {
   readonly parallel?: number;
   readonly now?: () => number;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Stops starting operations (those in flight finish). */
+  readonly signal?: AbortSignal;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 /**
  * Runs every operation at its planned offset from now (later if the client falls behind); operations on the same
- * key run in plan order, one after the other, so the history's order per key is the order S3 saw.
+ * key run in plan order, one after the other, so the history's order per key is the order S3 saw. The history has
+ * the operations that ran (all of them unless `signal` stopped the plan).
  */
 export async function executePlan(opts: ExecuteOptions): Promise<OpResult[]> {
   const now = opts.now ?? Date.now;
@@ -83,7 +100,8 @@ export async function executePlan(opts: ExecuteOptions): Promise<OpResult[]> {
   const all: Promise<void>[] = [];
   for (const op of opts.ops) {
     const wait = t0 + op.at - now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await sleep(wait, opts.signal);
+    if (opts.signal?.aborted) break;
     const before = lastOfKey.get(op.key) ?? Promise.resolve();
     const task = before.then(async () => {
       await acquire();
@@ -116,5 +134,5 @@ export async function executePlan(opts: ExecuteOptions): Promise<OpResult[]> {
     all.push(task);
   }
   await Promise.all(all);
-  return results;
+  return results.filter((r) => r !== undefined);
 }

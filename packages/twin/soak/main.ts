@@ -71,6 +71,15 @@ const replay = [
   values["sweep-every"] !== undefined ? ` --sweep-every ${values["sweep-every"]}` : "",
 ].join("");
 const stamp = () => new Date().toISOString().slice(11, 19);
+// Ctrl-C: stop the workload / the wait, check what happened so far, stop the twin; a second Ctrl-C exits at once.
+const interrupt = new AbortController();
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    process.stderr.write(`${stamp()} ${sig}: stopping the workload, checking what happened so far\n`);
+    interrupt.abort();
+  });
+}
 const report = await runSoak({
   seed,
   minutes,
@@ -83,6 +92,7 @@ const report = await runSoak({
   intensity: number("intensity", values.intensity),
   longKeyBytes: [longKeyBytes[0] ?? 1000, longKeyBytes[1] ?? 1024],
   log: (line) => process.stderr.write(`${stamp()} ${line}\n`),
+  signal: interrupt.signal,
 });
 process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report, replay)}\n`);
 process.exitCode = report.violations.length > 0 ? 1 : 0;

@@ -254,7 +254,13 @@ export async function notQuiet(probe: QuiescenceProbe): Promise<string[]> {
 /** Waits until `notQuiet` is empty on `stable` polls in a row, or the time is up. */
 export async function waitQuiet(
   probe: QuiescenceProbe,
-  opts: { timeoutMs: number; everyMs?: number; stable?: number; onPoll?: (left: string[]) => void },
+  opts: {
+    timeoutMs: number;
+    everyMs?: number;
+    stable?: number;
+    onPoll?: (left: string[]) => void;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<{ reached: boolean; waitedMs: number; notQuiet: string[] }> {
   const t0 = Date.now();
   const every = opts.everyMs ?? 1000;
@@ -271,6 +277,7 @@ export async function waitQuiet(
     quiet = left.length === 0 ? quiet + 1 : 0;
     if (quiet >= stable) return { reached: true, waitedMs: Date.now() - t0, notQuiet: [] };
     if (Date.now() - t0 > opts.timeoutMs) return { reached: false, waitedMs: Date.now() - t0, notQuiet: left };
+    if (opts.signal?.aborted) return { reached: false, waitedMs: Date.now() - t0, notQuiet: ["interrupted", ...left] };
     await new Promise((r) => setTimeout(r, every));
   }
 }

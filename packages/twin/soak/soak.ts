@@ -33,6 +33,8 @@ export interface SoakOptions {
   readonly intensity?: number;
   readonly longKeyBytes?: readonly [number, number];
   readonly log?: (line: string) => void;
+  /** Interrupts the workload and the wait for quiescence; what happened so far is still checked. */
+  readonly signal?: AbortSignal;
   /** Extra twin options (tests). */
   readonly twin?: TwinOptions;
 }
@@ -172,6 +174,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       s3,
       bucket: twin.names.bucket,
       ops,
+      ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: (done, total) => {
         if (Date.now() - lastSaid > 30_000 || done === total) {
           lastSaid = Date.now();
@@ -194,6 +197,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       {
         timeoutMs: opts.quiesceTimeoutMs ?? 15 * 60_000,
         stable: Math.max(3, Math.ceil(heldBackMs / 1000) + 2),
+        signal: opts.signal,
         onPoll: (left) => {
           if (left.length > 0 && Date.now() - lastQuiet > 30_000) {
             lastQuiet = Date.now();

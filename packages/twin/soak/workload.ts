@@ -124,18 +124,26 @@ function rowsForBytes(marker: number, bytes: number): number {
   return Math.ceil(bytes / shortest);
 }
 
-/** A key of exactly `bytes` UTF-8 bytes (or 1-3 fewer when a multi-byte character does not fit). */
+/** Longest path segment of a long key: S3 has no such limit, but the twin stages objects as local files (255). */
+export const LONG_KEY_SEGMENT_BYTES = 200;
+
+/**
+ * A key of exactly `bytes` UTF-8 bytes (or 1-3 fewer when a multi-byte character does not fit), in segments of at
+ * most LONG_KEY_SEGMENT_BYTES.
+ */
 export function longKey(index: number, bytes: number): string {
   const head = `${SOAK_PREFIX}long/${index}-`;
   const tail = ".csv";
   const fill = "ünïcødé-日本-long-";
   let key = head;
+  let segment = 0;
   let i = 0;
   for (;;) {
-    const ch = fill[i % fill.length] as string;
+    const ch = segment >= LONG_KEY_SEGMENT_BYTES - 8 ? "/" : (fill[i % fill.length] as string);
     if (Buffer.byteLength(key + ch + tail, "utf8") > bytes) break;
     key += ch;
-    i++;
+    segment = ch === "/" ? 0 : segment + Buffer.byteLength(ch, "utf8");
+    if (ch !== "/") i++;
   }
   return key + tail;
 }

@@ -363,6 +363,7 @@ describe("the soak's workload", () => {
     for (const p of puts.filter((o) => o.group === "long-key")) {
       expect(Buffer.byteLength(p.key, "utf8")).toBeLessThanOrEqual(1024);
       expect(Buffer.byteLength(p.key, "utf8")).toBeGreaterThanOrEqual(1000);
+      for (const segment of p.key.split("/")) expect(Buffer.byteLength(segment, "utf8")).toBeLessThanOrEqual(200);
     }
     const multipart = puts.find((p) => p.multipart);
     expect(fileBody((multipart as PutOp).file).length).toBeGreaterThan(5 * 1024 * 1024);
