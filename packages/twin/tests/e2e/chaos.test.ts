@@ -61,7 +61,7 @@ describe("chaos: a short seeded soak on the twin, faults on", () => {
       faults: faultConfig(CHAOS_TEST_FAULTS, SEED),
       faultsLabel: "chaos-test",
       sweepIntervalMs: SWEEP_SECONDS * 1000,
-      quiesceTimeoutMs: 150_000,
+      quiesceTimeoutMs: 120_000,
       ...(process.env.TWIN_TEST_VERBOSE ? { log: (l: string) => console.log(`[soak] ${l}`) } : {}),
     });
     // The failure message is the whole report; the faults file makes the replay command exact.
