@@ -76,7 +76,11 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
   const deps: Deps = {
     ledger: new DynamoLedger({ client: new DynamoDBClient({ ...creds }), tableName: env(HANDLER_ENV.ledgerTable) }),
     objects: new S3Objects(new S3Client({ ...creds, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
-    glue: new GlueJobs(new GlueClient({ ...creds }), jobName),
+    // StartJobRun without SDK retries: GlueJobs retries it itself, with a lookup by run key in between (no SDK retry
+    // may hide that a first try whose answer was lost did start the run).
+    glue: new GlueJobs(new GlueClient({ ...creds }), jobName, {
+      startClient: new GlueClient({ ...creds, maxAttempts: 1 }),
+    }),
     clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log,
     metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
