@@ -18,6 +18,7 @@ import type { Deps, GlueJobRun } from "../ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
 import { normalizeEtag, normalizeVersionId, type ObjectVersion } from "../upload/identity.js";
+import { runCapacity } from "./capacity.js";
 import { selectRunUploads } from "./selection.js";
 
 export type StartOutcome =
@@ -204,10 +205,10 @@ async function startClaimedRun(
 
   let glueRunId: string;
   try {
-    glueRunId = await glue.startRun({
-      [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`,
-      [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
-    });
+    glueRunId = await glue.startRun(
+      { [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`, [`--${GLUE_ARGUMENTS.runKey}`]: runKey },
+      runCapacity({ files: taken.length, bytes: sumBytes(taken) }, runs.capacity),
+    );
   } catch (error) {
     // Before deciding anything, ask Glue: a run carrying our run key is ours, whatever the error said.
     const found = await findGlueRunOf(deps, runKey, nowIso).catch(() => null);
