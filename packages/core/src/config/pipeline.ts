@@ -97,6 +97,13 @@ export interface RunSettings {
   readonly systemRetryMaxSeconds: number;
   /** After this many consecutive system failures the breaker is open: a probe every systemRetryMaxSeconds + alarm. */
   readonly breakerThreshold: number;
+  /**
+   * Burst hold: a batch that arrives FULL (queue.batchSize records) means more of the burst is still queued or in
+   * Lambda's batching buffers, so its run is not started while the oldest pending upload is younger than this; the
+   * burst's last (not full) batch starts one run of all of it. A run end, the sweeper and any batch that is not full
+   * start at once; past this age a full batch starts too. Bounds the wait: batching window + this.
+   */
+  readonly burstHoldSeconds: number;
   /** The Glue capacity each run asks for, chosen from its manifest (runs/capacity.ts). */
   readonly capacity: CapacitySettings;
 }
@@ -135,13 +142,13 @@ export const TWIN_STAGE = "local";
 
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
-  const isTwin = stage === TWIN_STAGE;
   return {
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
-    // The twin's handlers run in-process with a 5 s budget, so a redelivery after a failure comes back in ~32 s.
-    queue: queueSettings(isProd ? 60 : 2, isTwin ? 5 : 60),
+    // Every stage, the twin included, gives the batching Lambda 60 s (visibility 362 s): the twin mirrors AWS's
+    // timings; its tests that need a quick redelivery shorten the visibility explicitly.
+    queue: queueSettings(isProd ? 60 : 2, 60),
     glue: {
       version: GLUE_VERSION,
       workerType: "G.1X",
@@ -161,6 +168,7 @@ export function pipelineConfig(stage: string): PipelineConfig {
       systemRetryBaseSeconds: 60,
       systemRetryMaxSeconds: 30 * 60,
       breakerThreshold: 5,
+      burstHoldSeconds: 90,
       capacity: capacitySettings(isProd),
     },
     recorder: {
