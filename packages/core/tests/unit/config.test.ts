@@ -27,6 +27,7 @@ describe("pipeline config", () => {
       systemRetryBaseSeconds: 60,
       systemRetryMaxSeconds: 1_800,
       breakerThreshold: 5,
+      burstHoldSeconds: 90,
     });
   });
 

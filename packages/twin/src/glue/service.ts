@@ -36,6 +36,10 @@ export interface JobRunRecord {
   lastModifiedOn: Date;
   completedOn: Date | null;
   readonly timeoutMinutes: number;
+  /** The capacity the run asked for (StartJobRun's overrides), else the job's: recorded, not emulated. */
+  readonly workerType: string;
+  readonly numberOfWorkers: number;
+  readonly executionClass: string;
 }
 
 export type ExecutionResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -242,6 +246,9 @@ export class LocalGlueService {
       lastModifiedOn: now,
       completedOn: null,
       timeoutMinutes: typeof input.Timeout === "number" ? input.Timeout : job.timeoutMinutes,
+      workerType: typeof input.WorkerType === "string" ? input.WorkerType : job.workerType,
+      numberOfWorkers: typeof input.NumberOfWorkers === "number" ? input.NumberOfWorkers : job.numberOfWorkers,
+      executionClass: typeof input.ExecutionClass === "string" ? input.ExecutionClass : "STANDARD",
     };
     this.runs.set(run.id, run);
     this.logRun(run);
@@ -376,8 +383,9 @@ export class LocalGlueService {
       ExecutionTime: Math.round((end.getTime() - r.startedOn.getTime()) / 1000),
       Timeout: r.timeoutMinutes,
       GlueVersion: job?.glueVersion,
-      WorkerType: job?.workerType,
-      NumberOfWorkers: job?.numberOfWorkers,
+      WorkerType: r.workerType,
+      NumberOfWorkers: r.numberOfWorkers,
+      ExecutionClass: r.executionClass,
     };
   }
 
