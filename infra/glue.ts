@@ -2,7 +2,12 @@
  * The Glue job: reads exactly the uploads its manifest names, writes under `processed/`. Its role reaches only
  * those prefixes; it gets no Data Catalog access at all (the job uses none).
  */
-import { GLUE_ARGUMENTS, INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX } from "../packages/core/src/config/pipeline";
+import {
+  GLUE_ARGUMENTS,
+  INPUT_PREFIX,
+  JOB_OUTPUT_PREFIXES,
+  MANIFEST_PREFIX,
+} from "../packages/core/src/config/pipeline";
 import {
   type AccountContext,
   listBucketUnder,
@@ -78,10 +83,10 @@ export function glueJobStatements(bucketArn: $util.Input<string>, account: Accou
     // to its own folder the same way (copy + delete): hence GetObject and DeleteObject, both only under processed/.
     {
       actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-      resources: objectArns(bucketArn, [PROCESSED_PREFIX]),
+      resources: objectArns(bucketArn, JOB_OUTPUT_PREFIXES),
     },
     // Spark lists before it reads (a path's status) and after it writes (the commit); manifests are read the same way.
-    listBucketUnder(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX]),
+    listBucketUnder(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, ...JOB_OUTPUT_PREFIXES]),
     // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.
     {
       actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
