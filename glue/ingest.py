@@ -20,6 +20,7 @@ import errors
 import output
 import reader
 import rules
+import split
 import storage
 import worker
 from contract import FileResult, Manifest
@@ -123,8 +124,10 @@ def run_ingest(
     etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
     ship_modules: bool = True,
     fallback_encoding: str | None = None,
+    split_bytes: int = split.SPLIT_BYTES,
 ) -> list[FileResult]:
-    """Processes every upload of the manifest; returns one FileResult per upload, in manifest order.
+    """Processes every upload of the manifest; returns one FileResult per upload, in manifest order. Uploads up to
+    `split_bytes` are processed whole, each in one task (worker.py); bigger ones each over the cluster (split.py).
     `ship_modules`: send the job's modules to Spark's Python workers (not on Glue, which ships them itself)."""
     results = [FileResult(entry) for entry in manifest.uploads]
     tasks: dict[int, worker.UploadTask] = {}
@@ -136,9 +139,18 @@ def run_ingest(
             manifest.uploads[i], data_root, output_root, found.field_count, found.positions, processing_date,
             tuple(date_formats), fallback_encoding,
         )  # fmt: skip
-    if tasks:
-        for i, result in _run_tasks(spark, tasks, ship_modules).items():
+    big = {i: t for i, t in tasks.items() if t.entry.size > split_bytes}
+    small = {i: t for i, t in tasks.items() if i not in big}
+    if small:
+        for i, result in _run_tasks(spark, small, ship_modules).items():
             results[i] = result
+    if big:
+        _ship(spark, ship_modules)
+    for i, task in big.items():  # one at a time, each over the whole cluster
+        try:
+            results[i] = split.process_split(spark, task, ship_modules)
+        except Exception as err:  # noqa: BLE001 - one upload's failure must not sink the others
+            results[i] = FileResult(task.entry).fail(f"{task.entry.key}: processing failed: {error_summary(err)}")
     for r in results:
         LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
     return results
@@ -160,6 +172,12 @@ def _run_tasks(spark: SparkSession, tasks: dict[int, worker.UploadTask], ship_mo
     return answers
 
 
+def _ship(spark: SparkSession, ship_modules: bool) -> None:
+    if ship_modules:  # local Spark: the workers import the job's modules from these copies
+        for module in (worker, split, reader, rules, output, storage, contract, errors):
+            spark.sparkContext.addPyFile(module.__file__)
+
+
 def balanced_slices(sizes: Sequence[int], slices: int) -> list[list[int]]:
     """Indexes of `sizes` dealt into `slices` groups of about equal total size (largest first, each to the lightest
     group): one big upload does not share its task with others while the rest of the cluster idles."""
@@ -176,9 +194,7 @@ def run_in_tasks(spark: SparkSession, tasks: list[worker.UploadTask], ship_modul
     """worker.process_group on Spark's Python workers: uploads spread over a few tasks per core, results in `tasks`
     order."""
     sc = spark.sparkContext
-    if ship_modules:  # local Spark: the workers import the job's modules from these copies
-        for module in (worker, reader, rules, output, storage, contract, errors):
-            sc.addPyFile(module.__file__)
+    _ship(spark, ship_modules)
     groups = balanced_slices([t.entry.size for t in tasks], 4 * sc.defaultParallelism)
     answers = (
         sc.parallelize([[(i, tasks[i]) for i in g] for g in groups], len(groups))

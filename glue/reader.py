@@ -79,34 +79,58 @@ def _parses_as_one_record(text: str, field_count: int) -> bool:
     return len(rows) == 1 and len(rows[0]) == field_count
 
 
-def _group_lines(data: bytes, starts: np.ndarray, ends: np.ndarray, field_count: int) -> np.ndarray:
-    """Per physical line (after the header), the index of the line its record starts at."""
-    buf = np.frombuffer(data, np.uint8)
-    quotes = np.flatnonzero(buf == 34)
-    per_line = np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)
-    record_of = np.arange(len(starts))
-    odd = np.flatnonzero(per_line[1:] % 2 == 1) + 1  # the header (line 0) is a record of its own
+def pair_odd_lines(odd: list[int], span_text, field_count: int) -> list[tuple[int, int]]:
+    """The multi-line records: walking the lines with an odd number of quotes in order, a line and the next such
+    line make one record when `span_text(a, b)` (lines a..b) parses as one record of `field_count` fields within
+    MAX_RECORD_LINES; otherwise the line stands alone (unbalanced quotes) and the next odd line is tried afresh."""
+    merged = []
     i = 0
     while i < len(odd):
         a = odd[i]
         if i + 1 < len(odd) and odd[i + 1] - a < MAX_RECORD_LINES:
             b = odd[i + 1]
-            text = data[starts[a] : ends[b]].decode("utf-8", "replace")
-            if _parses_as_one_record(text, field_count):
-                record_of[a : b + 1] = a
+            if _parses_as_one_record(span_text(a, b), field_count):
+                merged.append((a, b))
                 i += 2
                 continue
-        i += 1  # line a alone (unbalanced quotes); the next odd line may open a record of its own
-    return record_of
+        i += 1
+    return merged
 
 
-def split_records(data: bytes, key: str, field_count: int, fallback_encoding: str | None = None) -> Records:
-    """The records of one upload after its header line (see the module's docstring)."""
-    if data.startswith(b"\xef\xbb\xbf"):
+def odd_quote_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Indexes of the lines holding an odd number of '"'."""
+    quotes = np.flatnonzero(np.frombuffer(data, np.uint8) == 34)
+    per_line = np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)
+    return np.flatnonzero(per_line % 2 == 1)
+
+
+def split_records(
+    data: bytes,
+    key: str,
+    field_count: int,
+    fallback_encoding: str | None = None,
+    first_line: int = 0,
+    merged: list[tuple[int, int]] | None = None,
+) -> Records:
+    """The records of one upload after its header line (see the module's docstring). A part of a big upload:
+    `data` starts at line index `first_line` (0 is the header line) and `merged` gives its multi-line records
+    (line indexes within `data`), worked out over the whole upload by split.py."""
+    if first_line == 0 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     starts, ends = _lines(np.frombuffer(data, np.uint8))
-    record_of = _group_lines(data, starts, ends, field_count)
-    first = np.flatnonzero(record_of == np.arange(len(record_of)))[1:]  # records after the header
+    if merged is None:
+        odd = [int(i) for i in odd_quote_lines(data, starts, ends) if i > 0 or first_line > 0]
+
+        def span_text(a: int, b: int) -> str:
+            return data[starts[a] : ends[b]].decode("utf-8", "replace")
+
+        merged = pair_odd_lines(odd, span_text, field_count)
+    record_of = np.arange(len(starts))
+    for a, b in merged:
+        record_of[a : b + 1] = a
+    first = np.flatnonzero(record_of == np.arange(len(record_of)))
+    if first_line == 0:
+        first = first[1:]  # the header
     last = np.r_[first[1:] - 1, len(record_of) - 1] if len(first) else first
     r_start, r_end = starts[first], ends[last]
     # Records as one binary array: [start, end) of each record, the terminators between them as dropped elements.
@@ -122,7 +146,7 @@ def split_records(data: bytes, key: str, field_count: int, fallback_encoding: st
         else pa.array([], pa.large_binary())
     )
     raw = both.take(pa.array(np.arange(0, 2 * len(first), 2, dtype=np.int64))) if len(first) else both
-    numbers = first + 1  # 1-based line numbers
+    numbers = first + first_line + 1  # 1-based line numbers
     text_type = pa.string() if len(data) < 2**31 else pa.large_string()
     undecodable: list[tuple[int, str, str]] = []
     try:

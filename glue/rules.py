@@ -263,6 +263,38 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None 
     return text
 
 
+def first_by_line(row_key: pa.Array, line_number: pa.Array) -> np.ndarray:
+    """Exact duplicates: True for the first row (by line number) of each distinct row key, False for its copies."""
+    lines = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
+    codes = pc.dictionary_encode(row_key).indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((lines, codes))  # by key, then line
+    first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+    kept = np.zeros(len(codes), bool)
+    kept[order[first]] = True
+    return kept
+
+
+def duplicate_ids(row_id: pa.Array) -> np.ndarray:
+    """duplicate_id: True for every (kept) row whose id is on more than one kept row."""
+    id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
+    repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
+    return pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
+
+
+RUNNING_TOTAL_ORDER = ("status", "date", "id_number", "id", "line_number")
+
+
+def running_total_order(
+    status: pa.Array, date: pa.Array, id_number: pa.Array, row_id: pa.Array, line_number: pa.Array
+) -> np.ndarray:
+    """Row indices in running-total order: by status, then date, then id (whole-number ids numerically, before the
+    others), then line number; missing values last."""
+    keys = pa.table({"status": status, "date": date, "id_number": id_number, "id": row_id, "line": line_number})
+    return pc.sort_indices(
+        keys, sort_keys=[(c, "ascending") for c in keys.column_names], null_placement="at_end"
+    ).to_numpy(zero_copy_only=False)
+
+
 def running_totals(status: pa.Array, order: np.ndarray, amounts: Amounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact cumulative sums of the amounts within each status, in `order` (row indices sorted by status first):
     (units, nanos, valid) in row order; null (not valid) until the first amount of the status."""
@@ -439,10 +471,8 @@ def process(
     rows_all = clean_in_parallel(raw, date_formats, threads)
     raw.clear()
 
-    # Exact duplicates: the first by line is kept.
-    _, firsts = np.unique(pc.dictionary_encode(rows_all.row_key).indices.to_numpy(), return_index=True)
+    kept = np.flatnonzero(first_by_line(rows_all.row_key, line_number))
     rows_all.row_key = None  # type: ignore[assignment] - peak memory: the biggest column, no longer needed
-    kept = np.sort(firsts)
     take = pa.array(kept)
 
     def kept_only(values: pa.Array) -> pa.Array:
@@ -453,20 +483,9 @@ def process(
     amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
     mask = rows_all.mask[kept]
 
-    # Duplicate ids: an id on more than one kept row.
-    id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
-    repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
-    duplicate_id = pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
-    mask |= duplicate_id.astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
-
-    # Running totals: within a status, by date, then id (whole-number ids numerically), then line number.
+    mask |= duplicate_ids(row_id).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
     kept_lines = kept_only(pa.array(line_number, pa.int64()))
-    keys = pa.table(
-        {"status": status, "date": date, "id_number": kept_only(rows_all.id_number), "id": row_id, "line": kept_lines}
-    )
-    order = pc.sort_indices(
-        keys, sort_keys=[(c, "ascending") for c in keys.column_names], null_placement="at_end"
-    ).to_numpy(zero_copy_only=False)
+    order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines)
     total = running_totals(status, order, amounts)
 
     rows = len(kept)
