@@ -290,6 +290,8 @@ describe("handlers", () => {
       Resource: [`${bucket}/manifests/*`, `${bucket}/stats/runs/*`],
     });
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] });
+    // HeadObject of uploads: S3 says which version of a key is current (issue 10, point 4)
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] });
   });
 });
 
