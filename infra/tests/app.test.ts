@@ -207,7 +207,7 @@ describe("glue job", () => {
     });
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+      Action: ["s3:PutObject", "s3:DeleteObject"],
       Resource: outputs,
     });
     const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete/.test(String(a))));
