@@ -28,6 +28,8 @@ import {
   type LedgerStore,
   newUploadRecord,
   pendingOrder,
+  type ReconcilerPosition,
+  type ReconcilerPositionStore,
   type RunRecord,
   type RunState,
   runningOrder,
@@ -41,6 +43,8 @@ import {
 const PENDING = "PENDING";
 const RUNNING = "RUNNING";
 const SLOT_KEY = { pk: "SLOT", sk: "SLOT" };
+/** The reconciler's listing position (one item; only the reconciler reads or writes it). */
+const RECONCILER_KEY = { pk: "RECONCILER", sk: "POSITION" };
 
 type Item = Record<string, unknown>;
 
@@ -105,7 +109,7 @@ function isConditionFailure(e: unknown): boolean {
   );
 }
 
-export class DynamoLedger implements LedgerStore {
+export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
 
@@ -440,5 +444,22 @@ export class DynamoLedger implements LedgerStore {
       takenAt: (r.Item?.takenAt as string | undefined) ?? null,
       wakeup: r.Item?.wakeup === true,
     };
+  }
+
+  async getReconcilerPosition(): Promise<ReconcilerPosition | null> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: RECONCILER_KEY, ConsistentRead: true }));
+    if (!r.Item) return null;
+    return {
+      afterKey: (r.Item.afterKey as string | undefined) ?? null,
+      savedAt: r.Item.savedAt as string,
+      passStartedAt: r.Item.passStartedAt as string,
+      lastPassEndedAt: (r.Item.lastPassEndedAt as string | undefined) ?? null,
+    };
+  }
+
+  async saveReconcilerPosition(position: ReconcilerPosition): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { ...RECONCILER_KEY, type: "reconciler", ...position } }),
+    );
   }
 }

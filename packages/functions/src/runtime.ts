@@ -18,6 +18,7 @@ import {
   OBSERVABILITY,
   type PipelineConfig,
   pipelineConfig,
+  type ReconcilerSources,
 } from "@ingest/core";
 
 export const logger = new Logger({ serviceName: OBSERVABILITY.service });
@@ -43,6 +44,8 @@ export interface Runtime {
   readonly deps: Deps;
   readonly config: PipelineConfig;
   readonly jobName: string;
+  /** The reconciler's listing and position (the same S3 and DynamoDB clients as `deps`). */
+  readonly reconcilerSources: ReconcilerSources;
 }
 
 let cached: Runtime | null = null;
@@ -52,9 +55,11 @@ export function runtime(): Runtime {
   const bucket = env(HANDLER_ENV.dataBucket);
   const jobName = env(HANDLER_ENV.glueJobName);
   const config = pipelineConfig(env(HANDLER_ENV.stage));
+  const ledger = new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) });
+  const objects = new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }));
   const deps: Deps = {
-    ledger: new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) }),
-    objects: new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
+    ledger,
+    objects,
     glue: new GlueJobs(new GlueClient({}), jobName),
     clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log,
@@ -62,7 +67,7 @@ export function runtime(): Runtime {
     newRunKey,
     bucket,
   };
-  cached = { deps, config, jobName };
+  cached = { deps, config, jobName, reconcilerSources: { lister: objects, positions: ledger } };
   return cached;
 }
 

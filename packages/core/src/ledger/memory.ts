@@ -4,7 +4,7 @@
  * the run slot happen in tests as they do against DynamoDB.
  */
 import type { Upload } from "../upload/identity.js";
-import type { LedgerStore, Settlement } from "./ports.js";
+import type { LedgerStore, ReconcilerPosition, ReconcilerPositionStore, Settlement } from "./ports.js";
 import type { RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -63,7 +63,7 @@ export function failedPendingRecord(r: UploadRecord, runKey: string | null, erro
   return { ...r, status: "failed", runKey, error, updatedAt: now };
 }
 
-export class MemoryLedger implements LedgerStore {
+export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   readonly uploads = new Map<string, UploadRecord>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
@@ -218,6 +218,19 @@ export class MemoryLedger implements LedgerStore {
   async getSlot() {
     await this.enter("getSlot");
     return this.slot;
+  }
+
+  // The reconciler's saved listing position (not part of LedgerStore: only the reconciler uses it).
+  reconcilerPosition: ReconcilerPosition | null = null;
+
+  async getReconcilerPosition() {
+    await tick();
+    return this.reconcilerPosition;
+  }
+
+  async saveReconcilerPosition(position: ReconcilerPosition) {
+    await tick();
+    this.reconcilerPosition = position;
   }
 }
 
