@@ -98,7 +98,22 @@ export interface PipelineConfig {
   };
   readonly sweeper: { readonly timeoutSeconds: number };
   readonly reconciler: ReconcilerSettings;
+  readonly alarms: AlarmSettings;
 }
+
+export interface AlarmSettings {
+  /**
+   * The ingest queue's oldest message may be this old before it alarms: two visibility timeouts plus the batching
+   * window, i.e. a message that has already failed twice (a healthy one is consumed within the window).
+   */
+  readonly ingestOldestMessageSeconds: number;
+}
+
+/**
+ * EventBridge's delivery of both rules' events to their queues: retried for up to this long / this many times
+ * (EventBridge's maximums), then sent to the rule target's own DLQ instead of being dropped.
+ */
+export const EVENT_DELIVERY = { maximumRetryAttempts: 185, maximumEventAgeSeconds: 24 * 60 * 60 } as const;
 
 /**
  * The reconciler (scheduled): lists `input/` from a saved position and records the uploads the ledger lacks (a lost
@@ -141,7 +156,7 @@ export const TWIN_STAGE = "local";
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
   const isTwin = stage === TWIN_STAGE;
-  return {
+  return withAlarms({
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
@@ -180,7 +195,13 @@ export function pipelineConfig(stage: string): PipelineConfig {
       timeoutSeconds: 120,
       inventory: null,
     },
-  };
+  });
+}
+
+/** The alarm thresholds follow from the queue settings. */
+function withAlarms(c: Omit<PipelineConfig, "alarms">): PipelineConfig {
+  const { visibilityTimeoutSeconds, batchingWindowSeconds } = c.queue;
+  return { ...c, alarms: { ingestOldestMessageSeconds: 2 * visibilityTimeoutSeconds + batchingWindowSeconds } };
 }
 
 /**
