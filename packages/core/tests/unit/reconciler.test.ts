@@ -61,7 +61,27 @@ describe("reconciler: a lost event delays a file, never loses it", () => {
     expect(w.heads()).toBe(headsBefore);
     expect([...w.ledger.uploads.values()]).toEqual(before);
     expect(w.glue.runs.size).toBe(1);
-    expect(w.metrics.get("UploadsReconciled")).toBe(0);
+    expect(w.metrics.totals.has("UploadsReconciled")).toBe(false);
+    expect(w.log.lines.filter((l) => l.message.startsWith("reconciler"))).toEqual([]);
+  });
+
+  it("logs each upload it recorded, and once what the pass found", async () => {
+    const w = world();
+    lost(w, "input/a.csv");
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    w.clock.advance(2 * MINUTE);
+
+    const report = await w.run();
+
+    const lines = w.log.lines.filter((l) => l.message.startsWith("reconciler"));
+    expect(lines).toEqual([
+      {
+        level: "info",
+        message: "reconciler recorded an upload",
+        fields: { key: "input/a.csv", uploadId: "data-bucket/input/a.csv@20260401T100000Z-etag00000001" },
+      },
+      { level: "warn", message: "reconciler recorded uploads whose events never arrived", fields: { ...report } },
+    ]);
   });
 
   it("leaves an object younger than the grace period to its event, and takes it on the next pass", async () => {
@@ -267,6 +287,15 @@ describe("reconciler: bounded cost, incremental position", () => {
     expect(report).toMatchObject({ listed: 2, next: null, passEnded: true });
   });
 
+  it("ends the pass on a page that says more but lists nothing (never loops on an empty page)", async () => {
+    const w = world();
+    const lister: ObjectLister = { listAfter: async () => ({ objects: [], truncated: true }) };
+
+    const report = await reconcile(w.deps, w.config, { lister, positions: w.ledger });
+
+    expect(report).toMatchObject({ listed: 0, next: null, passEnded: true });
+  });
+
   it("ends the pass on an empty input/ (one request, position saved as a finished pass)", async () => {
     const w = world();
 
@@ -295,6 +324,7 @@ describe("reconciler: bounded cost, incremental position", () => {
 
     expect(error).toBeInstanceOf(ReconcileError);
     const failure = error as ReconcileError;
+    expect(failure.name).toBe("ReconcileError");
     expect(failure.failedKeys).toEqual(["input/a.csv"]);
     expect(failure.message).toBe("reconciler: 1 key(s) could not be checked or recorded (first: input/a.csv)");
     expect(failure.report).toMatchObject({ checked: 3, recorded: 2, failed: 1, passEnded: true });
