@@ -42,7 +42,8 @@ export function createAlarms(inputs: AlarmInputs) {
     });
   }
 
-  for (const metricName of [METRICS.runsFailed, METRICS.filesFailed]) {
+  // CircuitOpen: the run-start breaker tripped (consecutive failures not blamed on the files, e.g. a Glue outage).
+  for (const metricName of [METRICS.runsFailed, METRICS.filesFailed, METRICS.circuitOpen]) {
     new aws.cloudwatch.MetricAlarm(`${metricName}Alarm`, {
       ...common,
       name: physicalName(kebab(metricName)),

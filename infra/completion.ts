@@ -6,7 +6,7 @@
  * A queue between the rule and the recorder (not a Lambda target): retries with a visibility timeout, a DLQ to
  * inspect, partial batch failures, and the twin routes the event the same way (its emulator cannot target Lambdas).
  */
-import { glueRunEndedPattern, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
+import { glueRunEndedPattern, INPUT_PREFIX, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
 import { batchSubscription, queueWithDlq, ruleTarget } from "./queues";
 import {
@@ -27,6 +27,10 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
     listBucketUnder(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]),
     { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
+    // HeadObject of uploads (authorised as GetObject; ListBucket for a clean 404): when two versions of a key wait
+    // together, the run start asks S3 which is current; the sweeper asks the same of an upload left running.
+    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
+    listBucketUnder(bucket.arn, [INPUT_PREFIX]),
     ledgerAccess(table.arn, pendingIndexArn),
     {
       actions: ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"],

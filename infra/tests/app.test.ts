@@ -291,6 +291,8 @@ describe("handlers", () => {
       Resource: [`${bucket}/manifests/*`, `${bucket}/processed/stats/*`],
     });
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] });
+    // HeadObject of uploads: S3 says which version of a key is current (issue 10, point 4)
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] });
   });
 });
 
@@ -319,7 +321,7 @@ describe("alarms", () => {
     const alarms = app
       .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
       .filter((r) => r.inputs.namespace === "CsvIngest");
-    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["FilesFailed", "RunsFailed"]);
+    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["CircuitOpen", "FilesFailed", "RunsFailed"]);
     for (const alarm of alarms) expect(alarm.inputs.dimensions).toEqual({ service: "csv-ingest" });
   });
 });

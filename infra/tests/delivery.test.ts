@@ -129,6 +129,18 @@ describe("alarms", () => {
     });
   });
 
+  it("the run-start circuit breaker tripping (CircuitOpen >= 1)", () => {
+    expect(alarm("CircuitOpenAlarm").inputs).toMatchObject({
+      ...any,
+      namespace: "CsvIngest",
+      metricName: "CircuitOpen",
+      dimensions: { service: "csv-ingest" },
+      statistic: "Sum",
+      period: 300,
+      threshold: 0,
+    });
+  });
+
   it("any message in any of the four DLQs", () => {
     const watched = app
       .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -156,14 +168,14 @@ describe("alarms", () => {
 });
 
 describe("dev's numbers, pinned", () => {
-  it("ingest: 10,000 records, 2 s window, concurrency 2, 60 s batcher, 362 s visibility, 5 receives", () => {
+  it("ingest: 4,000 records, 2 s window, concurrency 2, 60 s batcher, 362 s visibility, 5 receives", () => {
     const q = queue("IngestQueueQueue");
     const mapping = app.one(
       "aws:lambda/eventSourceMapping:EventSourceMapping",
       (r) => r.inputs.eventSourceArn === q.state.arn,
     );
     expect(mapping.inputs).toMatchObject({
-      batchSize: 10_000,
+      batchSize: 4_000,
       maximumBatchingWindowInSeconds: 2,
       scalingConfig: { maximumConcurrency: 2 },
     });

@@ -38,25 +38,29 @@ describe("prod", () => {
     });
   });
 
-  // Literals, not the config module's values read back: changing a prod number must fail here until it is meant.
-  it("pins prod's numbers: 10 G.1X workers for 120 min, a 60 s window over 10,000 records, 420 s visibility", () => {
-    const ingestQueue = app.one("aws:sqs/queue:Queue", (r) => String(r.state.name).includes("-IngestQueueQueue-"));
-    const mapping = app.one(
-      "aws:lambda/eventSourceMapping:EventSourceMapping",
-      (r) => r.inputs.eventSourceArn === ingestQueue.state.arn,
-    );
-    expect(mapping.inputs).toMatchObject({
-      batchSize: 10_000,
-      maximumBatchingWindowInSeconds: 60,
-      scalingConfig: { maximumConcurrency: 2 },
-    });
-    expect(ingestQueue.inputs.visibilityTimeoutSeconds).toBe(420);
+  it("gives the job prod's default capacity (literal: runs override it per manifest) with auto scaling off", () => {
     expect(app.one("aws:glue/job:Job").inputs).toMatchObject({
       workerType: "G.1X",
       numberOfWorkers: 10,
       timeout: 120,
       executionProperty: { maxConcurrentRuns: 1 },
     });
+    expect(app.one("aws:glue/job:Job").inputs.defaultArguments).toMatchObject({ "--enable-auto-scaling": "false" });
+  });
+
+  // Literals, not the config module's values read back: changing a prod number must fail here until it is meant.
+  it("pins prod's numbers: a 60 s window over 4,000 records, 420 s visibility, handler timeouts, schedules", () => {
+    const ingestQueue = app.one("aws:sqs/queue:Queue", (r) => String(r.state.name).includes("-IngestQueueQueue-"));
+    const mapping = app.one(
+      "aws:lambda/eventSourceMapping:EventSourceMapping",
+      (r) => r.inputs.eventSourceArn === ingestQueue.state.arn,
+    );
+    expect(mapping.inputs).toMatchObject({
+      batchSize: 4_000,
+      maximumBatchingWindowInSeconds: 60,
+      scalingConfig: { maximumConcurrency: 2 },
+    });
+    expect(ingestQueue.inputs.visibilityTimeoutSeconds).toBe(420);
     const fn = (name: string) =>
       app.one("aws:lambda/function:Function", (r) => r.inputs.name === `csv-ingest-prod-${name}`);
     expect(["batcher", "recorder", "sweeper", "reconciler"].map((n) => fn(n).inputs.timeout)).toEqual([

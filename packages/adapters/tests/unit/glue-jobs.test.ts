@@ -1,114 +1,109 @@
-/** GlueJobs' mapping of the Glue API, with the SDK client mocked: what it sends, what it reads back, when it stops. */
-import { GetJobRunCommand, GetJobRunsCommand, GlueClient, type JobRun, StartJobRunCommand } from "@aws-sdk/client-glue";
+/**
+ * 1. StartJobRun has no idempotency token: a try whose answer was lost may have started the run. GlueJobs retries
+ * itself (no SDK retry underneath) and asks Glue for the run by its run key between tries.
+ */
+import {
+  ConcurrentRunsExceededException,
+  GetJobRunsCommand,
+  GlueClient,
+  InternalServiceException,
+  StartJobRunCommand,
+} from "@aws-sdk/client-glue";
+import { StartRunError } from "@ingest/core";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { GlueJobs } from "../../src/glue-jobs.js";
 
 const glue = mockClient(GlueClient);
-const jobs = () => new GlueJobs(new GlueClient({ region: "us-east-1" }), "csv-ingest-dev-ingest-job");
+const ARGS = { "--manifest_uri": "s3://b/manifests/r1.json", "--run_key": "r1" };
+const ours = {
+  Id: "jr_ours",
+  JobRunState: "RUNNING" as const,
+  Arguments: ARGS,
+  StartedOn: new Date("2026-04-01T10:00:00Z"),
+};
+const other = { ...ours, Id: "jr_other", Arguments: { ...ARGS, "--run_key": "r0" } };
 
-function run(id: string, startedOn: string | null, extra: Partial<JobRun> = {}): JobRun {
-  return { Id: id, JobRunState: "SUCCEEDED", ...(startedOn ? { StartedOn: new Date(startedOn) } : {}), ...extra };
+const internal = () => new InternalServiceException({ message: "internal", $metadata: { httpStatusCode: 500 } });
+const concurrent = () =>
+  new ConcurrentRunsExceededException({ message: "busy", $metadata: { httpStatusCode: 400, attempts: 1 } });
+
+const sleeps: number[] = [];
+function jobs() {
+  return new GlueJobs(new GlueClient({}), "job", {
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    now: () => new Date("2026-04-01T10:00:05Z"),
+  });
 }
 
 beforeEach(() => {
   glue.reset();
+  sleeps.length = 0;
 });
 
-describe("GlueJobs", () => {
-  it("starts a run of its job with the given arguments and returns Glue's run id", async () => {
-    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
-    const args = { "--run_key": "r1", "--manifest_uri": "s3://b/manifests/r1.json" };
+describe("GlueJobs.startRun", () => {
+  it("answers with the run Glue started although StartJobRun's answer was lost (5xx)", async () => {
+    glue.on(StartJobRunCommand).rejects(internal());
+    glue.on(GetJobRunsCommand).resolves({ JobRuns: [other, ours] });
 
-    expect(await jobs().startRun(args)).toBe("jr_1");
-    expect(glue.commandCalls(StartJobRunCommand).map((c) => c.args[0].input)).toEqual([
-      { JobName: "csv-ingest-dev-ingest-job", Arguments: args },
-    ]);
+    expect(await jobs().startRun(ARGS)).toBe("jr_ours");
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(1);
   });
 
-  it("fails a start whose answer has no run id, naming the job", async () => {
-    glue.on(StartJobRunCommand).resolves({});
-
-    await expect(jobs().startRun({})).rejects.toThrow("StartJobRun for csv-ingest-dev-ingest-job returned no JobRunId");
-  });
-
-  it("reads a run: id, state, arguments, error, start time", async () => {
-    glue.on(GetJobRunCommand).resolves({
-      JobRun: run("jr_1", "2026-04-01T10:00:00Z", {
-        JobRunState: "FAILED",
-        Arguments: { "--run_key": "r1" },
-        ErrorMessage: "boom",
-      }),
-    });
-
-    expect(await jobs().getRun("jr_1")).toEqual({
-      id: "jr_1",
-      state: "FAILED",
-      arguments: { "--run_key": "r1" },
-      errorMessage: "boom",
-      startedOn: new Date("2026-04-01T10:00:00Z"),
-    });
-    expect(glue.commandCalls(GetJobRunCommand)[0]?.args[0].input).toEqual({
-      JobName: "csv-ingest-dev-ingest-job",
-      RunId: "jr_1",
-    });
-  });
-
-  it("fills what Glue leaves out with empty values, never undefined", async () => {
-    glue.on(GetJobRunCommand).resolves({ JobRun: {} });
-
-    expect(await jobs().getRun("jr_1")).toEqual({
-      id: "",
-      state: "UNKNOWN",
-      arguments: {},
-      errorMessage: null,
-      startedOn: null,
-    });
-  });
-
-  it("answers null for a run Glue does not know (or an empty answer), and throws any other error", async () => {
+  it("a retry refused as ConcurrentRunsExceeded after an ambiguous try looks again, and finds its own run", async () => {
+    glue.on(StartJobRunCommand).rejectsOnce(internal()).rejects(concurrent());
     glue
-      .on(GetJobRunCommand, { RunId: "gone" })
-      .rejects(Object.assign(new Error("no"), { name: "EntityNotFoundException" }));
-    glue.on(GetJobRunCommand, { RunId: "empty" }).resolves({});
-    glue
-      .on(GetJobRunCommand, { RunId: "denied" })
-      .rejects(Object.assign(new Error("denied"), { name: "AccessDeniedException" }));
+      .on(GetJobRunsCommand)
+      .resolvesOnce({ JobRuns: [] })
+      .resolves({ JobRuns: [ours] });
 
-    expect(await jobs().getRun("gone")).toBeNull();
-    expect(await jobs().getRun("empty")).toBeNull();
-    await expect(jobs().getRun("denied")).rejects.toThrow("denied");
+    expect(await jobs().startRun(ARGS)).toBe("jr_ours");
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(2);
+    expect(sleeps).toEqual([250]);
   });
 
-  it("lists recent runs newest first across pages, and stops at the first run older than `since`", async () => {
-    glue
-      .on(GetJobRunsCommand, { NextToken: undefined })
-      .resolves({ JobRuns: [run("jr_4", "2026-04-01T10:04:00Z"), run("jr_3", null)], NextToken: "t2" });
-    glue.on(GetJobRunsCommand, { NextToken: "t2" }).resolves({
-      JobRuns: [run("jr_2", "2026-04-01T10:02:00Z"), run("jr_1", "2026-04-01T09:59:59Z")],
-      NextToken: "t3",
-    });
-    glue.on(GetJobRunsCommand, { NextToken: "t3" }).resolves({ JobRuns: [run("jr_0", "2026-04-01T09:00:00Z")] });
-
-    const runs = await jobs().recentRuns(new Date("2026-04-01T10:00:00Z"));
-
-    expect(runs.map((r) => r.id)).toEqual(["jr_4", "jr_3", "jr_2"]);
-    expect(glue.commandCalls(GetJobRunsCommand).map((c) => c.args[0].input)).toEqual([
-      { JobName: "csv-ingest-dev-ingest-job", NextToken: undefined, MaxResults: 200 },
-      { JobName: "csv-ingest-dev-ingest-job", NextToken: "t2", MaxResults: 200 },
-    ]);
+  it("a refusal of the first try means not started: no lookup, no retry", async () => {
+    glue.on(StartJobRunCommand).rejects(concurrent());
+    const error = await jobs()
+      .startRun(ARGS)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StartRunError);
+    expect((error as StartRunError).started).toBe("no");
+    expect(glue.commandCalls(GetJobRunsCommand)).toHaveLength(0);
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(1);
   });
 
-  it("keeps a run that started exactly at `since`, and reads every page when none is older", async () => {
+  it("an SDK retry underneath (attempts > 1) makes a refusal ambiguous", async () => {
     glue
-      .on(GetJobRunsCommand, { NextToken: undefined })
-      .resolves({ JobRuns: [run("jr_2", "2026-04-01T10:00:01Z")], NextToken: "t2" });
-    glue.on(GetJobRunsCommand, { NextToken: "t2" }).resolves({ JobRuns: [run("jr_1", "2026-04-01T10:00:00Z")] });
-    glue.on(GetJobRunsCommand, { NextToken: "t3" }).resolves({ JobRuns: [] });
+      .on(StartJobRunCommand)
+      .rejects(
+        new ConcurrentRunsExceededException({ message: "busy", $metadata: { httpStatusCode: 400, attempts: 2 } }),
+      );
+    glue.on(GetJobRunsCommand).resolves({ JobRuns: [ours] });
+    expect(await jobs().startRun(ARGS)).toBe("jr_ours");
+  });
 
-    const runs = await jobs().recentRuns(new Date("2026-04-01T10:00:00Z"));
+  it("gives up after its tries as 'unknown' when Glue never lists the run (the sweeper looks again later)", async () => {
+    glue.on(StartJobRunCommand).rejects(internal());
+    glue.on(GetJobRunsCommand).resolves({ JobRuns: [other] });
+    const error = await jobs()
+      .startRun(ARGS)
+      .catch((e: unknown) => e);
+    expect((error as StartRunError).started).toBe("unknown");
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(3);
+    expect(sleeps).toEqual([250, 500]);
+  });
 
-    expect(runs.map((r) => r.id)).toEqual(["jr_2", "jr_1"]);
-    expect(glue.commandCalls(GetJobRunsCommand)).toHaveLength(2);
+  it("retries throttling (nothing started) and starts", async () => {
+    glue
+      .on(StartJobRunCommand)
+      .rejectsOnce(
+        Object.assign(new Error("slow down"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } }),
+      )
+      .resolves({ JobRunId: "jr_new" });
+    expect(await jobs().startRun(ARGS)).toBe("jr_new");
+    expect(glue.commandCalls(GetJobRunsCommand)).toHaveLength(0);
   });
 });

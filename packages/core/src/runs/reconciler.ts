@@ -84,8 +84,9 @@ export async function reconcile(
   let listed = 0;
   let checked = 0;
   let tooRecent = 0;
-  let recorded = 0;
   let passEnded = false;
+  // What this invocation recorded: handed to the run start, which then needs no (eventually consistent) index read.
+  const known: UploadRecord[] = [];
   const failedKeys: string[] = [];
   while (listed < settings.maxKeysPerInvocation) {
     const want = Math.min(LIST_PAGE_SIZE, settings.maxKeysPerInvocation - listed);
@@ -100,7 +101,8 @@ export async function reconcile(
     checked += due.length;
     await mapLimit(due, IO_CONCURRENCY, async (o) => {
       try {
-        if (await recordIfMissing(deps, o, nowIso)) recorded++;
+        const created = await recordIfMissing(deps, o, nowIso);
+        if (created) known.push(created);
       } catch (error) {
         failedKeys.push(o.key);
         log.error("reconciler could not check or record a key", { key: o.key, error: messageOf(error) });
@@ -118,13 +120,14 @@ export async function reconcile(
     if (passEnded) break;
   }
 
+  const recorded = known.length;
   if (recorded > 0) metrics.add("UploadsReconciled", recorded);
   let run: StartOutcome | null = null;
   let startError: { error: unknown } | null = null;
   if (recorded > 0) {
     // A failed start loses nothing: the uploads are pending in the ledger and the sweeper starts them.
     try {
-      run = await startNextRun(deps, config.runs);
+      run = await startNextRun(deps, config.runs, { known });
     } catch (error) {
       log.error("reconciler could not start a run; the sweeper will", { error: messageOf(error) });
       startError = { error };
@@ -154,14 +157,15 @@ export function ledgerHasVersion(records: readonly UploadRecord[], o: ListedObje
   return records.some((r) => r.etag === etag && Math.floor(Date.parse(r.lastModified) / 1000) === second);
 }
 
-/** Records the key's current version when the ledger lacks the listed one; true when this call created it. */
-async function recordIfMissing(deps: Deps, o: ListedObject, nowIso: string): Promise<boolean> {
-  if (ledgerHasVersion(await deps.ledger.uploadsOfKey(deps.bucket, o.key), o)) return false;
+/** Records the key's current version when the ledger lacks the listed one; the record when this call created it. */
+async function recordIfMissing(deps: Deps, o: ListedObject, nowIso: string): Promise<UploadRecord | null> {
+  if (ledgerHasVersion(await deps.ledger.uploadsOfKey(deps.bucket, o.key), o)) return null;
   // The listing's version may already be overwritten or deleted: S3's current answer is what gets recorded.
   const head = await deps.objects.head(deps.bucket, o.key);
-  if (head === null) return false; // deleted since the listing: nothing left to process
+  if (head === null) return null; // deleted since the listing: nothing left to process
   const upload = toUpload(head);
-  const { created } = await deps.ledger.recordUpload(upload, nowIso);
-  if (created) deps.log.info("reconciler recorded an upload", { key: upload.key, uploadId: upload.uploadId });
-  return created;
+  const { created, record } = await deps.ledger.recordUpload(upload, nowIso);
+  if (!created) return null;
+  deps.log.info("reconciler recorded an upload", { key: upload.key, uploadId: upload.uploadId });
+  return record;
 }

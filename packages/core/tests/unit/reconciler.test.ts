@@ -48,6 +48,18 @@ describe("reconciler: a lost event delays a file, never loses it", () => {
     expect(w.metrics.get("UploadsReconciled")).toBe(1);
   });
 
+  it("starts the run with what it recorded even when the pending index does not list it yet", async () => {
+    const w = world();
+    lost(w, "input/a.csv");
+    w.clock.advance(2 * MINUTE);
+    w.ledger.listPending = async () => []; // the index lags behind the table
+
+    const report = await w.run();
+
+    expect(report.run).toMatchObject({ started: true, files: 1 });
+    expect([...w.ledger.uploads.values()]).toMatchObject([{ key: "input/a.csv", status: "running" }]);
+  });
+
   it("leaves alone what the ledger has: no HeadObject, no write, no run", async () => {
     const w = world();
     await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message, w.upload("input/b.csv").message]);
