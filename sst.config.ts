@@ -18,6 +18,7 @@ export default $config({
     const { createIngest } = await import("./infra/ingest");
     const { createCompletion } = await import("./infra/completion");
     const { createAlarms } = await import("./infra/alarms");
+    const { createCatalog } = await import("./infra/catalog");
 
     const config = pipelineConfig($app.stage);
     const account = accountContext();
@@ -27,6 +28,7 @@ export default $config({
     const ingest = createIngest(config, account, { bucket, table, pendingIndexArn, job });
     const completion = createCompletion(config, account, { bucket, table, pendingIndexArn, job });
     createAlarms({ dlqs: { IngestDlq: ingest.dlq, RecorderDlq: completion.dlq } });
+    createCatalog({ bucket });
 
     return {
       stage: $app.stage,

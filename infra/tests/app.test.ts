@@ -193,12 +193,13 @@ describe("glue job", () => {
     });
   });
 
-  it("has a role that reads inputs, manifests and its code, and writes only processed/", () => {
+  it("has a role that reads inputs, manifests and its code, and writes only its output prefixes", () => {
     const job = app.one("aws:glue/job:Job");
     const role = app.one("aws:iam/role:Role", (r) => r.state.arn === job.inputs.roleArn);
     expect(role.inputs.managedPolicyArns ?? []).toEqual([]);
     const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
     const grants = inlineStatements(role);
+    const outputs = ["processed", "parquet", "rejected", "stats/runs", "stats/files"].map((p) => `${bucket}/${p}/*`);
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
@@ -206,13 +207,11 @@ describe("glue job", () => {
     });
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-      Resource: [`${bucket}/processed/*`],
+      Action: ["s3:PutObject", "s3:DeleteObject"],
+      Resource: outputs,
     });
     const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete/.test(String(a))));
-    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual([
-      `${bucket}/processed/*`,
-    ]);
+    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual(outputs);
     expect(JSON.stringify(grants)).not.toMatch(/"glue:/);
   });
 });
@@ -288,7 +287,7 @@ describe("handlers", () => {
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: [`${bucket}/manifests/*`, `${bucket}/processed/stats/*`],
+      Resource: [`${bucket}/manifests/*`, `${bucket}/stats/runs/*`],
     });
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] });
     // HeadObject of uploads: S3 says which version of a key is current (issue 10, point 4)
@@ -360,7 +359,7 @@ describe("the real glue/ folder", () => {
       ),
     );
     const missing = imported.filter((name) => local.has(name) && !shipped.has(name));
-    expect(imported).toContain("transform");
+    expect(imported).toContain("rules");
     expect(missing).toEqual([]);
   });
 });

@@ -9,8 +9,24 @@
 export const INPUT_PREFIX = "input/";
 export const INPUT_SUFFIX = ".csv";
 export const PROCESSED_PREFIX = "processed/";
-export const REJECTED_PREFIX = "processed/rejected/";
-export const STATS_PREFIX = "processed/stats/";
+// The Glue job's outputs, one top-level prefix per kind (each its own Data Catalog table; glue/CONTRACT.md).
+export const REJECTED_PREFIX = "rejected/";
+/** Run summaries (`<runKey>.json`), what the recorder reads. */
+export const STATS_PREFIX = "stats/runs/";
+/** Per-file stats as JSON Lines, partitioned by ingest date (the file_stats table). */
+export const FILE_STATS_PREFIX = "stats/files/";
+/** The processed rows as Parquet, partitioned by ingest date (the processed_rows table). */
+export const PARQUET_PREFIX = "parquet/";
+/** The partition column of the Parquet and file-stats tables: the UTC date the run's manifest was written. */
+export const INGEST_DATE_PARTITION = "ingest_date";
+/** Every prefix the Glue job writes under. */
+export const JOB_OUTPUT_PREFIXES = [
+  PROCESSED_PREFIX,
+  PARQUET_PREFIX,
+  REJECTED_PREFIX,
+  STATS_PREFIX,
+  FILE_STATS_PREFIX,
+] as const;
 export const MANIFEST_PREFIX = "manifests/";
 
 /** The Glue job's script arguments (names without the leading `--`). The job reads exactly these. */
