@@ -19,6 +19,7 @@ export default $config({
     const { createCompletion } = await import("./infra/completion");
     const { createAlarms } = await import("./infra/alarms");
     const { createCatalog } = await import("./infra/catalog");
+    const { createReconciler } = await import("./infra/reconciler");
 
     const config = pipelineConfig($app.stage);
     const account = accountContext();
@@ -27,7 +28,21 @@ export default $config({
     const { job } = createGlueJob(config, account, { bucket, glueAssets });
     const ingest = createIngest(config, account, { bucket, table, pendingIndexArn, job });
     const completion = createCompletion(config, account, { bucket, table, pendingIndexArn, job });
-    createAlarms({ dlqs: { IngestDlq: ingest.dlq, RecorderDlq: completion.dlq } });
+    const { reconciler } = createReconciler(config, account, { bucket, table, pendingIndexArn, job });
+    createAlarms({
+      dlqs: {
+        IngestDlq: ingest.dlq,
+        RecorderDlq: completion.dlq,
+        ObjectCreatedEventsDlq: ingest.eventsDlq,
+        GlueRunEndedEventsDlq: completion.eventsDlq,
+      },
+      rules: { ObjectCreatedRule: ingest.rule, GlueRunEndedRule: completion.rule },
+      ingestQueue: { queue: ingest.queue, oldestMessageSeconds: config.alarms.ingestOldestMessageSeconds },
+      scheduled: {
+        Sweeper: { cron: completion.sweeper, intervalMinutes: config.runs.sweepIntervalMinutes },
+        Reconciler: { cron: reconciler, intervalMinutes: config.reconciler.intervalMinutes },
+      },
+    });
     createCatalog({ bucket });
 
     return {
@@ -37,6 +52,8 @@ export default $config({
       ingestDlqUrl: ingest.dlq.url,
       recorderQueueUrl: completion.queue.url,
       recorderDlqUrl: completion.dlq.url,
+      objectCreatedEventsDlqUrl: ingest.eventsDlq.url,
+      glueRunEndedEventsDlqUrl: completion.eventsDlq.url,
       glueJobName: job.name,
       ledgerTableName: table.name,
     };

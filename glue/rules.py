@@ -267,6 +267,8 @@ def first_by_line(row_key: pa.Array, line_number: pa.Array) -> np.ndarray:
     """Exact duplicates: True for the first row (by line number) of each distinct row key, False for its copies."""
     lines = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
     codes = pc.dictionary_encode(row_key).indices.to_numpy(zero_copy_only=False)
+    if not len(codes):
+        return np.zeros(0, bool)
     order = np.lexsort((lines, codes))  # by key, then line
     first = np.r_[True, codes[order][1:] != codes[order][:-1]]
     kept = np.zeros(len(codes), bool)

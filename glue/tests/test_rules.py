@@ -227,6 +227,10 @@ def test_exact_duplicates_are_removed_and_the_first_line_kept():
     assert [(r["id"], r["line_number"], r["data_quality_issues"]) for r in out] == [("1", 2, ""), ("2", 3, "")]
 
 
+def test_an_upload_without_rows_gives_no_rows():
+    assert run_rules([]) == []
+
+
 def test_exact_duplicates_are_compared_on_cleaned_values():
     same = [
         row(),

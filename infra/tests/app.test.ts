@@ -296,9 +296,16 @@ describe("handlers", () => {
 });
 
 describe("alarms", () => {
-  it("alarm on any message in either DLQ", () => {
-    const alarms = app.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").filter((r) => r.inputs.namespace === "AWS/SQS");
-    const dlqNames = ["IngestDlqQueue", "RecorderDlqQueue"].map((p) => queueByPhysicalPrefix(p).state.name);
+  it("alarm on any message in any DLQ (both queues' and both rule targets')", () => {
+    const alarms = app
+      .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
+      .filter((r) => r.inputs.metricName === "ApproximateNumberOfMessagesVisible");
+    const dlqNames = [
+      "IngestDlqQueue",
+      "RecorderDlqQueue",
+      "ObjectCreatedTargetDlqQueue",
+      "GlueRunEndedTargetDlqQueue",
+    ].map((p) => queueByPhysicalPrefix(p).state.name);
     expect(alarms.map((a) => a.inputs.dimensions.QueueName).sort()).toEqual(dlqNames.sort());
     for (const alarm of alarms) {
       expect(alarm.inputs).toMatchObject({
@@ -313,7 +320,7 @@ describe("alarms", () => {
     const alarms = app
       .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
       .filter((r) => r.inputs.namespace === "CsvIngest");
-    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["FilesFailed", "RunsFailed"]);
+    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["CircuitOpen", "FilesFailed", "RunsFailed"]);
     for (const alarm of alarms) expect(alarm.inputs.dimensions).toEqual({ service: "csv-ingest" });
   });
 });

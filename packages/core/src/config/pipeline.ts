@@ -139,6 +139,45 @@ export interface PipelineConfig {
     readonly maximumConcurrency: number;
   };
   readonly sweeper: { readonly timeoutSeconds: number };
+  readonly reconciler: ReconcilerSettings;
+  readonly alarms: AlarmSettings;
+}
+
+export interface AlarmSettings {
+  /**
+   * The ingest queue's oldest message may be this old before it alarms: two visibility timeouts plus the batching
+   * window, i.e. a message that has already failed twice (a healthy one is consumed within the window).
+   */
+  readonly ingestOldestMessageSeconds: number;
+}
+
+/**
+ * EventBridge's delivery of both rules' events to their queues: retried for up to this long / this many times
+ * (EventBridge's maximums), then sent to the rule target's own DLQ instead of being dropped.
+ */
+export const EVENT_DELIVERY = { maximumRetryAttempts: 185, maximumEventAgeSeconds: 24 * 60 * 60 } as const;
+
+/**
+ * The reconciler (scheduled): lists `input/` from a saved position and records the uploads the ledger lacks (a lost
+ * S3 event delays a file, never loses it). Each invocation's cost is bounded by `maxKeysPerInvocation`.
+ */
+export interface ReconcilerSettings {
+  /** How often the reconciler runs. */
+  readonly intervalMinutes: number;
+  /** Keys listed per invocation at most (ListObjectsV2 pages of up to 1,000): one ledger read per key listed. */
+  readonly maxKeysPerInvocation: number;
+  /**
+   * Objects modified less than this long ago are left to their own event (which normally records them within the
+   * batching window); the next pass over their key looks again. Recording one early would be harmless, only wasted.
+   */
+  readonly graceSeconds: number;
+  /** The reconciler Lambda's timeout. */
+  readonly timeoutSeconds: number;
+  /**
+   * Read the latest S3 Inventory report here instead of listing (big buckets), or null to list. Not implemented
+   * yet: the reconciler refuses to run with it set rather than silently listing (see docs/notes/reconciler.md).
+   */
+  readonly inventory: { readonly bucket: string; readonly prefix: string } | null;
 }
 
 function queueSettings(batchingWindowSeconds: number, consumerTimeoutSeconds: number): QueueSettings {
@@ -158,7 +197,7 @@ export const TWIN_STAGE = "local";
 
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
-  return {
+  return withAlarms({
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
@@ -195,7 +234,21 @@ export function pipelineConfig(stage: string): PipelineConfig {
       maximumConcurrency: 2,
     },
     sweeper: { timeoutSeconds: 120 },
-  };
+    reconciler: {
+      intervalMinutes: 15,
+      maxKeysPerInvocation: 10_000,
+      // prod: the 60 s window plus a redelivery or two; elsewhere the events are fast and tests want a short wait.
+      graceSeconds: isProd ? 15 * 60 : 60,
+      timeoutSeconds: 120,
+      inventory: null,
+    },
+  });
+}
+
+/** The alarm thresholds follow from the queue settings. */
+function withAlarms(c: Omit<PipelineConfig, "alarms">): PipelineConfig {
+  const { visibilityTimeoutSeconds, batchingWindowSeconds } = c.queue;
+  return { ...c, alarms: { ingestOldestMessageSeconds: 2 * visibilityTimeoutSeconds + batchingWindowSeconds } };
 }
 
 // ── Capacity per run ────────────────────────────────────────────────────────────────────────────────────────────
