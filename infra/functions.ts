@@ -47,6 +47,11 @@ export function handlerFunction(
       role: (args) => {
         // SST attaches AWSLambdaBasicExecutionRole (logs:* on Resource "*"); the statement above replaces it.
         args.managedPolicyArns = [];
+        // SST 4.17.1 chooses the trust policy with `!dev` where `dev` is a Pulumi Output (always truthy), so every
+        // stage got its `sst dev` trust: Lambda AND the account root (any principal allowed sts:AssumeRole on *).
+        // Outside `sst dev` only Lambda may assume the role; under `sst dev` SST's own trust stays (the live bridge
+        // runs the handler locally as this role).
+        if (!$dev) args.assumeRolePolicy = aws.iam.assumeRolePolicyForPrincipal({ Service: "lambda.amazonaws.com" });
       },
     },
   };

@@ -15,7 +15,7 @@ import {
 } from "../../packages/core/src/config/pipeline";
 import { glueSourceFiles } from "../storage";
 import { ACCOUNT_ID, type EvaluatedApp, evaluateApp, REGION, type RegisteredResource } from "./helpers/app";
-import { type PolicyStatement, policyDocuments, statementsOf, wildcardGrants } from "./helpers/iam";
+import { type PolicyStatement, policyDocuments, statementsOf, trustedPrincipals, wildcardGrants } from "./helpers/iam";
 
 const STAGE = "dev";
 const config = pipelineConfig(STAGE);
@@ -318,6 +318,15 @@ describe("alarms", () => {
 });
 
 describe("IAM", () => {
+  it("lets only the service that runs a role assume it (not the whole account, outside sst dev)", () => {
+    const roles = app.ofType("aws:iam/role:Role");
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const role of roles) {
+      const service = role.name === "GlueJobRole" ? "glue.amazonaws.com" : "lambda.amazonaws.com";
+      expect([role.name, trustedPrincipals(role.inputs.assumeRolePolicy)]).toEqual([role.name, [`Service:${service}`]]);
+    }
+  });
+
   it("finds the policies to check", () => {
     // 3 handler roles + the Glue role (inline + trust each), the bucket policy, 2 queue policies.
     expect(policyDocuments(app.resources).length).toBeGreaterThanOrEqual(11);

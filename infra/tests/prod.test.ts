@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { pipelineConfig } from "../../packages/core/src/config/pipeline";
 import { type EvaluatedApp, evaluateApp } from "./helpers/app";
-import { policyDocuments, wildcardGrants } from "./helpers/iam";
+import { policyDocuments, trustedPrincipals, wildcardGrants } from "./helpers/iam";
 
 const config = pipelineConfig("prod");
 let app: EvaluatedApp;
@@ -36,6 +36,15 @@ describe("prod", () => {
       numberOfWorkers: config.glue.numberOfWorkers,
       timeout: config.glue.timeoutMinutes,
     });
+  });
+
+  it("lets only Lambda assume the handler roles and only Glue the job role (no account root)", () => {
+    const roles = app.ofType("aws:iam/role:Role");
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const role of roles) {
+      const service = role.name === "GlueJobRole" ? "glue.amazonaws.com" : "lambda.amazonaws.com";
+      expect([role.name, trustedPrincipals(role.inputs.assumeRolePolicy)]).toEqual([role.name, [`Service:${service}`]]);
+    }
   });
 
   it("grants no wildcards here either", () => {
