@@ -73,7 +73,7 @@ async function startClaimedRun(
   let manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: newest });
   let taken: UploadRecord[];
   try {
-    await objects.putJson(deps.bucket, key, manifest);
+    await objects.putJson(manifestBucket(deps), key, manifest);
     const results = await mapLimit(newest, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
     taken = newest.filter((_, i) => results[i]);
     if (taken.length !== newest.length) {
@@ -84,7 +84,7 @@ async function startClaimedRun(
       });
       if (taken.length > 0) {
         manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
-        await objects.putJson(deps.bucket, key, manifest);
+        await objects.putJson(manifestBucket(deps), key, manifest);
       }
     }
     if (taken.length !== candidates.length) {
@@ -114,7 +114,7 @@ async function startClaimedRun(
   let glueRunId: string;
   try {
     glueRunId = await glue.startRun({
-      [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`,
+      [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${manifestBucket(deps)}/${key}`,
       [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
     });
   } catch (error) {
@@ -158,8 +158,13 @@ export async function undoStart(deps: Deps, runKey: string, manifest: Manifest |
 
 /** The manifest of a run, or null when it was never written. */
 export async function readManifest(deps: Deps, run: Pick<RunRecord, "manifestKey">): Promise<Manifest | null> {
-  const text = await deps.objects.getText(deps.bucket, run.manifestKey);
-  return text === null ? null : parseManifest(text, `s3://${deps.bucket}/${run.manifestKey}`);
+  const text = await deps.objects.getText(manifestBucket(deps), run.manifestKey);
+  return text === null ? null : parseManifest(text, `s3://${manifestBucket(deps)}/${run.manifestKey}`);
+}
+
+/** Manifests live in the control bucket (uploaders cannot forge one); the data bucket where none is configured. */
+export function manifestBucket(deps: Pick<Deps, "bucket" | "controlBucket">): string {
+  return deps.controlBucket ?? deps.bucket;
 }
 
 /** The newest pending version of each key (by last-modified, then version tag), and the older ones it replaces. */
