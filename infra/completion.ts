@@ -19,19 +19,23 @@ import {
 } from "./shared";
 
 export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
-  const { bucket, table, pendingIndexArn, job } = inputs;
-  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
-  const permissions: Permission[] = [
-    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]) },
+  const permissions = (glueActions: string[]): Permission[] => [
+    { actions: ["s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [STATS_PREFIX]) },
     // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
-    listBucketUnder(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]),
-    { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
+    listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
+    listBucketUnder(bucket.arn, [STATS_PREFIX]),
+    { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
     ledgerAccess(table.arn, pendingIndexArn),
-    {
-      actions: ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"],
-      resources: [glueJobArn(account, job.name)],
-    },
+    { actions: glueActions, resources: [glueJobArn(account, job.name)] },
   ];
 
   const { dlq, queue } = queueWithDlq("Recorder", config, config.recorder.visibilityTimeoutSeconds);
@@ -46,7 +50,8 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     handlerFunction(config, account, targets, {
       name: "recorder",
       timeoutSeconds: config.recorder.timeoutSeconds,
-      permissions,
+      // The recorder learns a run's end from its event; only the sweeper asks Glue (lost events, lost starts).
+      permissions: permissions(["glue:StartJobRun"]),
     }),
     batchSubscription(config.recorder),
   );
@@ -57,7 +62,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     function: handlerFunction(config, account, targets, {
       name: "sweeper",
       timeoutSeconds: config.sweeper.timeoutSeconds,
-      permissions,
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]),
     }),
   });
 

@@ -24,7 +24,13 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
   new aws.cloudwatch.EventTarget("ObjectCreatedTarget", { rule: rule.name, arn: queue.arn });
   allowRuleToSend("IngestQueuePolicy", queue, rule);
 
-  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  const { controlBucket } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
   const subscriber = queue.subscribe(
     handlerFunction(config, account, targets, {
       name: "batcher",
@@ -33,9 +39,10 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         // HeadObject of the upload (authorised as GetObject); ListBucket so a deleted upload is a clean 404.
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
-        { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
+        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
         ledgerAccess(table.arn, pendingIndexArn),
-        { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
+        // Only starts: finding a run whose start answer was lost (GetJobRuns) is the sweeper's job.
+        { actions: ["glue:StartJobRun"], resources: [glueJobArn(account, job.name)] },
       ],
     }),
     batchSubscription(config.queue),

@@ -53,6 +53,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
   const { queue, recorder } = opts.config;
   try {
     await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.controlBucket }));
     await s3.send(
       new PutBucketNotificationConfigurationCommand({
         Bucket: TWIN_NAMES.bucket,
