@@ -27,14 +27,14 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     glueJobName: job.name,
   };
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
-  const permissions = (glueActions: string[]): Permission[] => [
+  const permissions = (glueActions: string[], ledger: { queryTable?: boolean } = {}): Permission[] => [
     { actions: ["s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
     { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [STATS_PREFIX]) },
     // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
     listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
     listBucketUnder(bucket.arn, [STATS_PREFIX]),
     { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
-    ledgerAccess(table.arn, pendingIndexArn),
+    ...ledgerAccess(table.arn, pendingIndexArn, ledger),
     { actions: glueActions, resources: [glueJobArn(account, job.name)] },
   ];
 
@@ -62,7 +62,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     function: handlerFunction(config, account, targets, {
       name: "sweeper",
       timeoutSeconds: config.sweeper.timeoutSeconds,
-      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]),
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"], { queryTable: true }),
     }),
   });
 

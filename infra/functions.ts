@@ -62,14 +62,19 @@ export function handlerFunction(
 }
 
 /**
- * The ledger operations every handler performs: single-item reads and conditional writes, and the pending query.
- * No DeleteItem: nothing in the ledger is ever deleted (the adapter sends no DeleteItem).
+ * The ledger operations every handler performs: single-item reads and conditional writes on the table, and queries
+ * of the pending index. No DeleteItem: nothing in the ledger is ever deleted (the adapter sends none). The sweeper
+ * also queries the table itself (every version of a key, to tell a superseded upload).
  */
-export function ledgerAccess(tableArn: $util.Input<string>, pendingIndexArn: $util.Input<string>): Permission {
-  return {
-    actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-    resources: [tableArn, pendingIndexArn],
-  };
+export function ledgerAccess(
+  tableArn: $util.Input<string>,
+  pendingIndexArn: $util.Input<string>,
+  options: { queryTable?: boolean } = {},
+): Permission[] {
+  return [
+    { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources: [tableArn] },
+    { actions: ["dynamodb:Query"], resources: options.queryTable ? [pendingIndexArn, tableArn] : [pendingIndexArn] },
+  ];
 }
 
 /** The Glue job's ARN, from its name (glue:StartJobRun and friends are authorised on the job resource). */

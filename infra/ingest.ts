@@ -40,7 +40,7 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
         { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
-        ledgerAccess(table.arn, pendingIndexArn),
+        ...ledgerAccess(table.arn, pendingIndexArn),
         // Only starts: finding a run whose start answer was lost (GetJobRuns) is the sweeper's job.
         { actions: ["glue:StartJobRun"], resources: [glueJobArn(account, job.name)] },
       ],
