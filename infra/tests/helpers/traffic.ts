@@ -51,6 +51,31 @@ export const TWIN_ONLY_CALLS: readonly { principal: string; action: string; why:
   },
 ];
 
+/**
+ * Grants a twin's calls cannot use, each with the call on AWS that needs it (the twin cannot show these: it
+ * has no CloudWatch Logs, runs the job on local files, and a HeadObject of a deleted key needs ListBucket only to
+ * answer 404 instead of 403).
+ */
+export const GRANTS_NOT_SEEN_IN_THE_TWIN: Record<string, string> = {
+  "* logs:CreateLogStream": "Lambda/Glue write their logs (no CloudWatch Logs in the twin)",
+  "* logs:PutLogEvents": "Lambda/Glue write their logs",
+  "glue-job logs:CreateLogGroup": "Glue continuous logging creates /aws-glue/jobs/logs-v2 on first use",
+  "glue-job cloudwatch:PutMetricData": "--enable-metrics: Glue's job metrics (namespace Glue only)",
+  "* s3:ListBucket": "HeadObject/GetObject of a missing key answers 404 (not 403) only with ListBucket; Spark lists",
+  "glue-job s3:GetObject": "the job reads its code, the manifest and the uploads itself on AWS (the twin stages them)",
+  "glue-job s3:DeleteObject": "Spark's committer and the job's staging → final move delete under processed/",
+  "glue-job s3:AbortMultipartUpload": "a big part's multipart upload aborted by a killed task",
+  "* sqs:ChangeMessageVisibility": "added by SST's queue subscriber; Lambda's SQS poller may extend visibility",
+  "* sqs:GetQueueAttributes": "Lambda's SQS event source mapping reads the queue's attributes",
+  "* sqs:GetQueueUrl": "added by SST's queue subscriber",
+};
+
+export function explained(grant: { role: string; action: string }): boolean {
+  return (
+    `${grant.role} ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN || `* ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN
+  );
+}
+
 /** Which role each recorded principal stands for (`unknown`: the test harness or CLI, not the pipeline). */
 export function roleOfPrincipal(app: EvaluatedApp, principal: string): RegisteredResource | null {
   const stage = app.outputs.stage as string;
