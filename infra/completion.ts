@@ -6,7 +6,7 @@
  * A queue between the rule and the recorder (not a Lambda target): retries with a visibility timeout, a DLQ to
  * inspect, partial batch failures, and the twin routes the event the same way (its emulator cannot target Lambdas).
  */
-import { glueRunEndedPattern, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
+import { glueRunEndedPattern, INPUT_PREFIX, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
 import { allowRuleToSend, batchSubscription, queueWithDlq } from "./queues";
 import {
@@ -29,10 +29,12 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
   const permissions = (glueActions: string[], ledger: { queryTable?: boolean } = {}): Permission[] => [
     { actions: ["s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
-    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [STATS_PREFIX]) },
-    // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
+    // Stats of the ended run; HeadObject of an upload when several versions of its key are pending (S3 says which
+    // one is current) or when the sweeper settles one left running.
+    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [STATS_PREFIX, INPUT_PREFIX]) },
+    // A run that failed writes no stats, a deleted upload has no head: ListBucket makes those a 404, not a 403.
     listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
-    listBucketUnder(bucket.arn, [STATS_PREFIX]),
+    listBucketUnder(bucket.arn, [STATS_PREFIX, INPUT_PREFIX]),
     { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
     ...ledgerAccess(table.arn, pendingIndexArn, ledger),
     { actions: glueActions, resources: [glueJobArn(account, job.name)] },
@@ -50,8 +52,9 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     handlerFunction(config, account, targets, {
       name: "recorder",
       timeoutSeconds: config.recorder.timeoutSeconds,
-      // The recorder learns a run's end from its event; only the sweeper asks Glue (lost events, lost starts).
-      permissions: permissions(["glue:StartJobRun"]),
+      // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument; GetJobRuns: a
+      // next run whose start answer is lost is looked for before it is undone.
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]),
     }),
     batchSubscription(config.recorder),
   );

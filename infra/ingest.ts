@@ -40,9 +40,10 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
         { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
-        ...ledgerAccess(table.arn, pendingIndexArn),
-        // Only starts: finding a run whose start answer was lost (GetJobRuns) is the sweeper's job.
-        { actions: ["glue:StartJobRun"], resources: [glueJobArn(account, job.name)] },
+        // Query on the table too: a late event for a deleted version is matched against the key's known versions.
+        ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
+        // GetJobRuns: a start whose answer was lost is looked for by its --run_key before it is undone.
+        { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
       ],
     }),
     batchSubscription(config.queue),

@@ -289,7 +289,11 @@ describe("handlers", () => {
     const statements = inlineStatements(roleOf(lambda("batcher")));
     const grants = JSON.stringify(statements);
     const job = `arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`;
-    expect(statements).toContainEqual({ Effect: "Allow", Action: ["glue:StartJobRun"], Resource: [job] });
+    expect(statements).toContainEqual({
+      Effect: "Allow",
+      Action: ["glue:StartJobRun", "glue:GetJobRuns"],
+      Resource: [job],
+    });
     expect(grants).not.toContain("processed/");
     expect(statements).toContainEqual({
       Effect: "Allow",
@@ -306,15 +310,17 @@ describe("handlers", () => {
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: [`${bucket}/processed/stats/*`],
+      Resource: [`${bucket}/processed/stats/*`, `${bucket}/input/*`],
     });
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${control}/manifests/*`] });
   });
 
-  it("only the sweeper asks Glue about runs; no handler may delete ledger items", () => {
+  it("the batcher never reads a single Glue run; no handler may delete ledger items", () => {
     const actions = (handler: string) => inlineStatements(roleOf(lambda(handler))).flatMap((s) => [s.Action].flat());
-    expect(actions("sweeper")).toEqual(expect.arrayContaining(["glue:GetJobRun", "glue:GetJobRuns"]));
-    for (const handler of ["batcher", "recorder"]) expect(actions(handler)).not.toContain("glue:GetJobRuns");
+    for (const handler of ["recorder", "sweeper"]) {
+      expect(actions(handler)).toEqual(expect.arrayContaining(["glue:GetJobRun", "glue:GetJobRuns"]));
+    }
+    expect(actions("batcher")).not.toContain("glue:GetJobRun");
     for (const handler of HANDLERS) expect(actions(handler)).not.toContain("dynamodb:DeleteItem");
   });
 });

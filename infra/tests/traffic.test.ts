@@ -23,7 +23,7 @@ describe("least privilege, proven by the twin's calls", () => {
     const report = checkTraffic(app, fixture());
     expect(report.unmapped).toEqual([]);
     expect(report.denied).toEqual([]);
-    expect(report.checked).toBe(34);
+    expect(report.checked).toBe(40);
     expect(report.twinOnly).toBe(2);
     expect(report.notPipeline).toBe(1);
   });
@@ -38,7 +38,7 @@ describe("least privilege, proven by the twin's calls", () => {
     );
   });
 
-  it("flags a call outside a role's grants: a batcher write to processed/, a recorder asking Glue for runs", () => {
+  it("flags a call outside a role's grants: a batcher write to processed/ or manifests/, a batcher reading a run", () => {
     const bad: CallLine[] = [
       {
         t: "",
@@ -50,9 +50,9 @@ describe("least privilege, proven by the twin's calls", () => {
       },
       {
         t: "",
-        principal: "recorder",
+        principal: "batcher",
         service: "glue",
-        action: "glue:GetJobRuns",
+        action: "glue:GetJobRun",
         resources: ["arn:aws:glue:us-east-1:123456789012:job/csv-ingest-local-ingest-job"],
         outcome: "ok",
       },
@@ -68,7 +68,7 @@ describe("least privilege, proven by the twin's calls", () => {
     const report = checkTraffic(app, bad);
     expect(report.denied.map((d) => `${d.principal} ${d.action} ${d.resource.replace(/^.*:::[^/]*\//, "")}`)).toEqual([
       "batcher s3:PutObject processed/x/v=1/p.csv",
-      `recorder glue:GetJobRuns arn:aws:glue:us-east-1:123456789012:job/${app.outputs.glueJobName}`,
+      `batcher glue:GetJobRun arn:aws:glue:us-east-1:123456789012:job/${app.outputs.glueJobName}`,
       "batcher s3:PutObject manifests/r.json",
     ]);
   });

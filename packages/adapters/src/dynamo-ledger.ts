@@ -2,12 +2,22 @@
  * The ledger on DynamoDB (one table, keys from LEDGER_TABLE). Every state move is a conditional write on the state
  * it moves from, like MemoryLedger; the contract suite runs against both (tests/integration, on the emulator).
  *
- *   UPLOAD#<bucket>/<key> | <versionTag>   one upload; pending ones carry gsi1pk=PENDING, gsi1sk=<receivedAt>#<id>,
- *                                          running ones gsi1pk=RUNNING, gsi1sk=<runKey>#<id> (same sparse index;
- *                                          settled ones are not in it)
+ *   UPLOAD#<bucket>/<key> | <versionTag>   one upload; pending ones carry gsi1pk=PENDING#<shard>,
+ *                                          gsi1sk=<receivedAt>#<hash of id>, running ones gsi1pk=RUNNING#<shard>,
+ *                                          gsi1sk=<runKey>#<hash of id> (same sparse index; settled ones are not in
+ *                                          it). The shard (0..indexShards-1, from the id's hash) spreads a burst over
+ *                                          index partitions; the hash keeps the sort key far below DynamoDB's 1 KB
+ *                                          (an S3 key alone may be 1 KB). pk is at most ~1.1 KB of the 2 KB allowed.
  *   RUN                   | <runKey>        one run (runKeys sort by time: newest-first listing is one Query)
- *   SLOT                  | SLOT            the run slot: holder, takenAt, wakeup
+ *   SLOT                  | SLOT            the run slot: holder, takenAt, wakeup; releasedBy/releasedWakeup (the
+ *                                          last release, so a retried release reports what it saw)
+ *   HEALTH                | HEALTH          the circuit breaker: consecutive system failures, lastRunKey
  *   GLUERUN               | <JobRunId>      → runKey
+ *
+ * Idempotent writes: every conditional write asks for the item as it was when its condition failed
+ * (ReturnValuesOnConditionCheckFailure=ALL_OLD; a consistent read when the answer lacks it) and reports success when
+ * it already is what the write makes -- the SDK retries a write whose answer was lost, and the retry then fails its
+ * condition although the first try applied.
  */
 import {
   ConditionalCheckFailedException,
@@ -22,10 +32,18 @@ import {
   ScanCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import {
   failedPendingRecord,
+  HEALTHY,
+  type HealthRecord,
+  indexIdOf,
   LEDGER_TABLE,
   type LedgerStore,
+  matchesFailedPending,
+  matchesPatch,
+  matchesRequeued,
+  matchesSettlement,
   newUploadRecord,
   pendingOrder,
   type RunRecord,
@@ -33,6 +51,7 @@ import {
   runningOrder,
   type Settlement,
   type SlotRecord,
+  sameRun,
   settledRecord,
   type Upload,
   type UploadRecord,
@@ -41,6 +60,17 @@ import {
 const PENDING = "PENDING";
 const RUNNING = "RUNNING";
 const SLOT_KEY = { pk: "SLOT", sk: "SLOT" };
+const HEALTH_KEY = { pk: "HEALTH", sk: "HEALTH" };
+
+/** The index partition of an upload: a hash of its id spread over LEDGER_TABLE.indexShards. */
+export function indexShardOf(uploadId: string): number {
+  return Number.parseInt(indexIdOf(uploadId).slice(0, 8), 16) % LEDGER_TABLE.indexShards;
+}
+
+/** Every index partition of a status; the unsharded one first (items written before the index was sharded). */
+function partitionsOf(status: typeof PENDING | typeof RUNNING): string[] {
+  return [status, ...Array.from({ length: LEDGER_TABLE.indexShards }, (_, i) => `${status}#${i}`)];
+}
 
 type Item = Record<string, unknown>;
 
@@ -77,15 +107,17 @@ export function uploadKey(uploadId: string): { pk: string; sk: string } {
   return { pk: `UPLOAD#${uploadId.slice(0, at)}`, sk: uploadId.slice(at + 1) };
 }
 
-function uploadItem(r: UploadRecord): Item {
+/** The item of an upload, with its index keys when pending or running (exported for the key-size tests). */
+export function uploadItem(r: UploadRecord): Item {
   const { pk, sk } = uploadKey(r.uploadId);
+  const shard = indexShardOf(r.uploadId);
   return {
     pk,
     sk,
     type: "upload",
     ...r,
-    ...(r.status === "pending" ? { gsi1pk: PENDING, gsi1sk: pendingOrder(r) } : {}),
-    ...(r.status === "running" ? { gsi1pk: RUNNING, gsi1sk: runningOrder(r) } : {}),
+    ...(r.status === "pending" ? { gsi1pk: `${PENDING}#${shard}`, gsi1sk: pendingOrder(r) } : {}),
+    ...(r.status === "running" ? { gsi1pk: `${RUNNING}#${shard}`, gsi1sk: runningOrder(r) } : {}),
   };
 }
 
@@ -105,6 +137,22 @@ function isConditionFailure(e: unknown): boolean {
   );
 }
 
+/** What a failed condition saw (ReturnValuesOnConditionCheckFailure=ALL_OLD); undefined when the answer lacks it. */
+function itemOfConditionFailure(e: unknown): Item | null | undefined {
+  const item = (e as { Item?: Record<string, unknown> }).Item;
+  if (item === undefined) return undefined;
+  return Object.keys(item).length === 0 ? null : (unmarshall(item as Parameters<typeof unmarshall>[0]) as Item);
+}
+
+/** One page-wise cursor over one index range, for merging partitions in sort-key order. */
+interface IndexCursor {
+  readonly cond: string;
+  readonly values: Record<string, string>;
+  buffer: Item[];
+  start: Item | undefined;
+  done: boolean;
+}
+
 export class DynamoLedger implements LedgerStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
@@ -117,14 +165,31 @@ export class DynamoLedger implements LedgerStore {
     this.table = opts.tableName;
   }
 
-  private async conditional(run: () => Promise<unknown>): Promise<boolean> {
+  /**
+   * Sends a conditional write (asking for ALL_OLD on a failed condition). true when it applied; on a failed
+   * condition, what `alreadyDone` says of the item as it is (null: no item).
+   */
+  private async conditional(
+    command: PutCommand | UpdateCommand,
+    key: Record<string, string>,
+    alreadyDone: (old: Item | null) => boolean,
+  ): Promise<boolean> {
+    (command.input as { ReturnValuesOnConditionCheckFailure?: string }).ReturnValuesOnConditionCheckFailure = "ALL_OLD";
     try {
-      await run();
+      if (command instanceof PutCommand) await this.doc.send(command);
+      else await this.doc.send(command);
       return true;
     } catch (e) {
-      if (isConditionFailure(e)) return false;
-      throw e;
+      if (!isConditionFailure(e)) throw e;
+      return alreadyDone(await this.oldItem(e, key));
     }
+  }
+
+  private async oldItem(e: unknown, key: Record<string, string>): Promise<Item | null> {
+    const seen = itemOfConditionFailure(e);
+    if (seen !== undefined) return seen;
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+    return r.Item ?? null;
   }
 
   async recordUpload(upload: Upload, now: string, failure?: string) {
@@ -154,114 +219,134 @@ export class DynamoLedger implements LedgerStore {
   }
 
   async listPending(limit: number) {
-    const out = await this.queryIndex("gsi1pk = :p", { ":p": PENDING }, limit);
+    const cursors = partitionsOf(PENDING).map((p) => cursor("gsi1pk = :p", { ":p": p }));
+    const out = await this.mergeIndex(cursors, limit);
     // The index is eventually consistent: what it lists may have moved on; claims check the real item.
     return out.filter((u) => u.status === "pending");
   }
 
   claimUpload(uploadId: string, runKey: string, now: string) {
-    return this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: uploadKey(uploadId),
-          UpdateExpression:
-            "SET #s = :running, runKey = :rk, updatedAt = :now, runs = runs + :one, gsi1pk = :idx, gsi1sk = :isk",
-          ConditionExpression: "#s = :pending",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: {
-            ":running": "running",
-            ":pending": "pending",
-            ":rk": runKey,
-            ":now": now,
-            ":one": 1,
-            ":idx": RUNNING,
-            ":isk": runningOrder({ runKey, uploadId }),
-          },
-        }),
-      ),
+    const key = uploadKey(uploadId);
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key,
+        UpdateExpression:
+          "SET #s = :running, runKey = :rk, lastRunKey = :rk, updatedAt = :now, runs = runs + :one, gsi1pk = :idx, gsi1sk = :isk",
+        ConditionExpression: "#s = :pending",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: {
+          ":running": "running",
+          ":pending": "pending",
+          ":rk": runKey,
+          ":now": now,
+          ":one": 1,
+          ":idx": `${RUNNING}#${indexShardOf(uploadId)}`,
+          ":isk": runningOrder({ runKey, uploadId }),
+        },
+      }),
+      key,
+      (old) => old?.status === "running" && old.runKey === runKey,
     );
   }
 
   async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string) {
     const current = await this.getUpload(uploadId);
-    if (current?.status !== "running" || current.runKey !== runKey) return false;
-    return this.conditional(() =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: uploadItem(settledRecord(current, settlement, now)),
-          ConditionExpression: "#s = :running AND runKey = :rk",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: { ":running": "running", ":rk": runKey },
-        }),
-      ),
+    if (!current) return false;
+    if (current.status !== "running" || current.runKey !== runKey) {
+      return matchesSettlement(current, runKey, settlement, now);
+    }
+    return this.conditional(
+      new PutCommand({
+        TableName: this.table,
+        Item: uploadItem(settledRecord(current, settlement, now)),
+        ConditionExpression: "#s = :running AND runKey = :rk",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: { ":running": "running", ":rk": runKey },
+      }),
+      uploadKey(uploadId),
+      (old) => old !== null && matchesSettlement(toUploadRecord(old), runKey, settlement, now),
     );
   }
 
   async failPendingUpload(uploadId: string, runKey: string | null, error: string, now: string) {
     const current = await this.getUpload(uploadId);
-    if (current?.status !== "pending") return false;
+    if (!current) return false;
+    if (current.status !== "pending") return matchesFailedPending(current, runKey, error, now);
     // One conditional put: pending → failed (and out of the index) or nothing; there is no step in between.
-    return this.conditional(() =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: uploadItem(failedPendingRecord(current, runKey, error, now)),
-          ConditionExpression: "#s = :pending",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: { ":pending": "pending" },
-        }),
-      ),
+    return this.conditional(
+      new PutCommand({
+        TableName: this.table,
+        Item: uploadItem(failedPendingRecord(current, runKey, error, now)),
+        ConditionExpression: "#s = :pending",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: { ":pending": "pending" },
+      }),
+      uploadKey(uploadId),
+      (old) => old !== null && matchesFailedPending(toUploadRecord(old), runKey, error, now),
     );
   }
 
-  /** Up to `limit` uploads from the sparse index matching `cond`, in index order, page by page. */
-  private async queryIndex(cond: string, values: Record<string, string>, limit: number): Promise<UploadRecord[]> {
+  /**
+   * Up to `limit` uploads from several index ranges (one per partition), merged in sort-key order. Each range is read
+   * page by page only as far as the merge needs it, so a backlog costs about `limit` items, not `limit` per shard.
+   */
+  private async mergeIndex(cursors: IndexCursor[], limit: number): Promise<UploadRecord[]> {
+    const pageSize = Math.min(1000, Math.max(10, Math.ceil((2 * limit) / cursors.length)));
+    const fill = async (c: IndexCursor) => {
+      while (c.buffer.length === 0 && !c.done) {
+        const r = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: LEDGER_TABLE.pendingIndex.name,
+            KeyConditionExpression: c.cond,
+            ExpressionAttributeValues: c.values,
+            ScanIndexForward: true,
+            Limit: pageSize,
+            ExclusiveStartKey: c.start,
+          }),
+        );
+        c.buffer.push(...(r.Items ?? []));
+        c.start = r.LastEvaluatedKey;
+        c.done = c.start === undefined;
+      }
+    };
+    await Promise.all(cursors.map(fill));
     const out: UploadRecord[] = [];
-    let start: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: LEDGER_TABLE.pendingIndex.name,
-          KeyConditionExpression: cond,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: true,
-          Limit: Math.min(1000, limit - out.length),
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of r.Items ?? []) out.push(toUploadRecord(item));
-      start = r.LastEvaluatedKey;
-    } while (start && out.length < limit);
+    while (out.length < limit) {
+      let next: IndexCursor | null = null;
+      for (const c of cursors) {
+        const head = c.buffer[0];
+        if (head && (!next || String(head.gsi1sk) < String(next.buffer[0]?.gsi1sk))) next = c;
+      }
+      if (!next) break;
+      out.push(toUploadRecord(next.buffer.shift() as Item));
+      if (next.buffer.length === 0) await fill(next);
+    }
     return out;
   }
 
   async listRunning(limit: number, exceptRunKey: string | null) {
-    // Running uploads are in the sparse index under RUNNING, sorted by <runKey>#<id>: everything but one run is at
-    // most two range queries around its prefix ("$" sorts right after "#"), so the sweeper reads only what is
-    // outside the slot's run (normally nothing), never the table. Items claimed before running uploads were indexed
-    // (claims used to drop them from the index) are not listed: the sweeper cannot see those without a scan.
-    const ranges: { cond: string; values: Record<string, string> }[] =
+    // Running uploads are in the sparse index under RUNNING#<shard>, sorted by <runKey>#<hash>: everything but one
+    // run is at most two range queries per partition around its prefix ("$" sorts right after "#"), so the sweeper
+    // reads only what is outside the slot's run (normally nothing), never the table.
+    const cursors = partitionsOf(RUNNING).flatMap((p) =>
       exceptRunKey === null
-        ? [{ cond: "gsi1pk = :r", values: { ":r": RUNNING } }]
+        ? [cursor("gsi1pk = :r", { ":r": p })]
         : [
-            { cond: "gsi1pk = :r AND gsi1sk < :lo", values: { ":r": RUNNING, ":lo": `${exceptRunKey}#` } },
-            { cond: "gsi1pk = :r AND gsi1sk > :hi", values: { ":r": RUNNING, ":hi": `${exceptRunKey}$` } },
-          ];
-    const out: UploadRecord[] = [];
-    for (const range of ranges) {
-      if (out.length >= limit) break;
-      out.push(...(await this.queryIndex(range.cond, range.values, limit - out.length)));
-    }
+            cursor("gsi1pk = :r AND gsi1sk < :lo", { ":r": p, ":lo": `${exceptRunKey}#` }),
+            cursor("gsi1pk = :r AND gsi1sk > :hi", { ":r": p, ":hi": `${exceptRunKey}$` }),
+          ],
+    );
+    const out = await this.mergeIndex(cursors, limit);
     // The index is eventually consistent: what it lists may have been settled since.
     return out.filter((u) => u.status === "running" && u.runKey !== exceptRunKey);
   }
 
   async requeueUpload(uploadId: string, now: string) {
     const current = await this.getUpload(uploadId);
-    if (current?.status !== "failed") return false;
+    if (!current) return false;
+    if (current.status !== "failed") return matchesRequeued(current, now);
     const next: UploadRecord = {
       ...current,
       status: "pending",
@@ -270,16 +355,16 @@ export class DynamoLedger implements LedgerStore {
       runKey: null,
       updatedAt: now,
     };
-    return this.conditional(() =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: uploadItem(next),
-          ConditionExpression: "#s = :failed",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: { ":failed": "failed" },
-        }),
-      ),
+    return this.conditional(
+      new PutCommand({
+        TableName: this.table,
+        Item: uploadItem(next),
+        ConditionExpression: "#s = :failed",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: { ":failed": "failed" },
+      }),
+      uploadKey(uploadId),
+      (old) => old !== null && matchesRequeued(toUploadRecord(old), now),
     );
   }
 
@@ -303,25 +388,36 @@ export class DynamoLedger implements LedgerStore {
   }
 
   async uploadsOfKey(bucket: string, key: string) {
-    const r = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": `UPLOAD#${bucket}/${key}` },
-        ConsistentRead: true,
-      }),
-    );
-    return (r.Items ?? []).map(toUploadRecord);
+    const out: UploadRecord[] = [];
+    let start: Item | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": `UPLOAD#${bucket}/${key}` },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of r.Items ?? []) out.push(toUploadRecord(item));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   async createRun(run: RunRecord) {
-    await this.doc.send(
+    const key = { pk: "RUN", sk: run.runKey };
+    const created = await this.conditional(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: "RUN", sk: run.runKey, type: "run", ...run },
+        Item: { ...key, type: "run", ...run },
         ConditionExpression: "attribute_not_exists(pk)",
       }),
+      key,
+      (old) => old !== null && sameRun(toRunRecord(old), run),
     );
+    if (!created) throw new Error(`run ${run.runKey} exists with other contents`);
   }
 
   async getRun(runKey: string) {
@@ -345,17 +441,18 @@ export class DynamoLedger implements LedgerStore {
       return `:from${i}`;
     });
     if (sets.length === 0) return Promise.resolve(false);
-    return this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: "RUN", sk: runKey },
-          UpdateExpression: `SET ${sets.join(", ")}`,
-          ConditionExpression: `attribute_exists(pk) AND #state IN (${fromNames.join(", ")})`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      ),
+    const key = { pk: "RUN", sk: runKey };
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key,
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: `attribute_exists(pk) AND #state IN (${fromNames.join(", ")})`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+      key,
+      (old) => old !== null && matchesPatch(toRunRecord(old), patch),
     );
   }
 
@@ -387,49 +484,60 @@ export class DynamoLedger implements LedgerStore {
   }
 
   takeSlot(runKey: string, now: string) {
-    return this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: SLOT_KEY,
-          UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no",
-          ConditionExpression: "attribute_not_exists(holder)",
-          ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
-        }),
-      ),
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: SLOT_KEY,
+        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no",
+        ConditionExpression: "attribute_not_exists(holder)",
+        ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
+      }),
+      SLOT_KEY,
+      (old) => old?.holder === runKey,
     );
   }
 
   async releaseSlot(runKey: string) {
-    try {
-      const r = await this.doc.send(
+    // The release records who released and the wake-up it saw, so a retry of it (after a lost answer) reports the
+    // same; the wake-up is read first and made part of the condition, so none requested meanwhile is lost.
+    for (let round = 0; round < 5; round++) {
+      const slot = (await this.doc.send(new GetCommand({ TableName: this.table, Key: SLOT_KEY, ConsistentRead: true })))
+        .Item;
+      if (slot?.holder !== runKey) return releasedBefore(slot ?? null, runKey);
+      const wakeup = slot.wakeup === true;
+      let seen: Item | null = null;
+      const released = await this.conditional(
         new UpdateCommand({
           TableName: this.table,
           Key: SLOT_KEY,
-          UpdateExpression: "SET wakeup = :no REMOVE holder, takenAt",
-          ConditionExpression: "holder = :rk",
-          ExpressionAttributeValues: { ":rk": runKey, ":no": false },
-          ReturnValues: "ALL_OLD",
+          UpdateExpression: "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt",
+          ConditionExpression: "holder = :rk AND wakeup = :w",
+          ExpressionAttributeValues: { ":rk": runKey, ":no": false, ":w": wakeup },
         }),
+        SLOT_KEY,
+        (old) => {
+          seen = old;
+          return old?.holder !== runKey && old?.releasedBy === runKey;
+        },
       );
-      return { released: true, wakeup: r.Attributes?.wakeup === true };
-    } catch (e) {
-      if (isConditionFailure(e)) return { released: false, wakeup: false };
-      throw e;
+      if (released) return { released: true, wakeup: seen ? (seen as Item).releasedWakeup === true : wakeup };
+      if ((seen as Item | null)?.holder !== runKey) return { released: false, wakeup: false };
+      // still ours: the wake-up flag changed under us; read it again
     }
+    throw new Error(`could not release the run slot held by ${runKey}: its wake-up flag kept changing`);
   }
 
   requestWakeup() {
-    return this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: SLOT_KEY,
-          UpdateExpression: "SET wakeup = :yes",
-          ConditionExpression: "attribute_exists(holder)",
-          ExpressionAttributeValues: { ":yes": true },
-        }),
-      ),
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: SLOT_KEY,
+        UpdateExpression: "SET wakeup = :yes",
+        ConditionExpression: "attribute_exists(holder)",
+        ExpressionAttributeValues: { ":yes": true },
+      }),
+      SLOT_KEY,
+      () => false,
     );
   }
 
@@ -441,4 +549,53 @@ export class DynamoLedger implements LedgerStore {
       wakeup: r.Item?.wakeup === true,
     };
   }
+
+  async getHealth(): Promise<HealthRecord> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: HEALTH_KEY, ConsistentRead: true }));
+    return toHealth(r.Item ?? null);
+  }
+
+  async recordRunHealth(runKey: string, outcome: "system-failure" | "healthy", now: string): Promise<HealthRecord> {
+    const failure = outcome === "system-failure";
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: HEALTH_KEY,
+          UpdateExpression: failure
+            ? "SET consecutiveSystemFailures = if_not_exists(consecutiveSystemFailures, :zero) + :one, lastRunKey = :rk, lastFailureAt = :now"
+            : "SET consecutiveSystemFailures = :zero, lastRunKey = :rk",
+          ConditionExpression: "attribute_not_exists(lastRunKey) OR lastRunKey <> :rk",
+          ExpressionAttributeValues: { ":rk": runKey, ":zero": 0, ...(failure ? { ":one": 1, ":now": now } : {}) },
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return toHealth(r.Attributes ?? null);
+    } catch (e) {
+      // this run's outcome is counted already (a retry, or a second settler)
+      if (isConditionFailure(e)) return toHealth(await this.oldItem(e, HEALTH_KEY));
+      throw e;
+    }
+  }
+}
+
+function toHealth(item: Item | null): HealthRecord {
+  if (!item) return HEALTHY;
+  return {
+    consecutiveSystemFailures: Number(item.consecutiveSystemFailures ?? 0),
+    lastRunKey: (item.lastRunKey as string | undefined) ?? null,
+    lastFailureAt: (item.lastFailureAt as string | undefined) ?? null,
+  };
+}
+
+/** A release of a slot no longer held by `runKey`: success when its own last release did it (a retry). */
+function releasedBefore(slot: Item | null, runKey: string): { released: boolean; wakeup: boolean } {
+  return slot?.releasedBy === runKey
+    ? { released: true, wakeup: slot.releasedWakeup === true }
+    : { released: false, wakeup: false };
+}
+
+function cursor(cond: string, values: Record<string, string>): IndexCursor {
+  return { cond, values, buffer: [], start: undefined, done: false };
 }

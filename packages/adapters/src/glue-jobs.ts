@@ -5,7 +5,14 @@ import {
   type JobRun,
   StartJobRunCommand,
 } from "@aws-sdk/client-glue";
-import type { GlueJobRun, GlueRunner } from "@ingest/core";
+import {
+  GLUE_ARGUMENTS,
+  type GlueJobRun,
+  type GlueRunner,
+  isRetryableStartError,
+  StartRunError,
+  startFailureKind,
+} from "@ingest/core";
 
 function toRun(r: JobRun): GlueJobRun {
   return {
@@ -17,16 +24,86 @@ function toRun(r: JobRun): GlueJobRun {
   };
 }
 
+export interface GlueJobsOptions {
+  /**
+   * The client StartJobRun goes through. Give it `maxAttempts: 1`: StartJobRun has no idempotency token, so an SDK
+   * retry after a lost answer may meet the run its first try started (ConcurrentRunsExceeded) and hide that it did.
+   * The adapter retries itself, and looks the run up by its run key between tries. Default: the main client.
+   */
+  readonly startClient?: GlueClient;
+  /** Tries of StartJobRun (default 3). */
+  readonly maxStartAttempts?: number;
+  /** Pause before try n+1: `startBackoffMs * 2^(n-1)` (default 250 ms). */
+  readonly startBackoffMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => Date;
+}
+
+/** How far back a lookup by run key reads the job's runs (a start's tries span seconds). */
+const LOOKUP_WINDOW_MS = 60 * 60_000;
+
 export class GlueJobs implements GlueRunner {
+  private readonly startClient: GlueClient;
+  private readonly maxStartAttempts: number;
+  private readonly startBackoffMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => Date;
+
   constructor(
     private readonly glue: GlueClient,
     private readonly jobName: string,
-  ) {}
+    options: GlueJobsOptions = {},
+  ) {
+    this.startClient = options.startClient ?? glue;
+    this.maxStartAttempts = options.maxStartAttempts ?? 3;
+    this.startBackoffMs = options.startBackoffMs ?? 250;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.now = options.now ?? (() => new Date());
+  }
 
+  /**
+   * StartJobRun, tried up to maxStartAttempts times. Once a try may have applied (5xx, timeout, dropped connection,
+   * or an SDK retry underneath), Glue is asked for a run carrying our run key before anything else: found, it is the
+   * answer. Throws StartRunError saying whether a run may exist ("unknown") or certainly does not ("no").
+   * The command input is built by `startInput` (one place to add job-run overrides such as capacity).
+   */
   async startRun(args: Readonly<Record<string, string>>): Promise<string> {
-    const r = await this.glue.send(new StartJobRunCommand({ JobName: this.jobName, Arguments: { ...args } }));
-    if (!r.JobRunId) throw new Error(`StartJobRun for ${this.jobName} returned no JobRunId`);
-    return r.JobRunId;
+    const runKey = args[`--${GLUE_ARGUMENTS.runKey}`] ?? null;
+    const since = new Date(this.now().getTime() - LOOKUP_WINDOW_MS);
+    let ambiguous = false;
+    for (let attempt = 1; ; attempt++) {
+      let id: string | undefined;
+      try {
+        id = (await this.startClient.send(new StartJobRunCommand(this.startInput(args)))).JobRunId;
+      } catch (e) {
+        const kind = startFailureKind(e);
+        if (kind === "unknown") ambiguous = true;
+        if (ambiguous && runKey) {
+          const found = await this.findByRunKey(runKey, since).catch(() => null);
+          if (found) return found.id;
+        }
+        const concurrentAfterAmbiguity =
+          ambiguous && (e as { name?: string }).name === "ConcurrentRunsExceededException";
+        if (attempt >= this.maxStartAttempts || !(isRetryableStartError(e) || concurrentAfterAmbiguity)) {
+          throw new StartRunError(runKey ?? "(no run key)", ambiguous ? "unknown" : kind, e);
+        }
+        await this.sleep(this.startBackoffMs * 2 ** (attempt - 1));
+        continue;
+      }
+      if (!id) throw new Error(`StartJobRun for ${this.jobName} returned no JobRunId`);
+      return id;
+    }
+  }
+
+  /** StartJobRun's input for one run. */
+  protected startInput(args: Readonly<Record<string, string>>) {
+    return { JobName: this.jobName, Arguments: { ...args } };
+  }
+
+  /** The job's run carrying `runKey` in its arguments, among runs started since `since`. */
+  async findByRunKey(runKey: string, since: Date): Promise<GlueJobRun | null> {
+    const runs = await this.recentRuns(since);
+    return runs.find((r) => r.arguments[`--${GLUE_ARGUMENTS.runKey}`] === runKey) ?? null;
   }
 
   async getRun(glueRunId: string): Promise<GlueJobRun | null> {

@@ -55,7 +55,9 @@ export function runtime(): Runtime {
   const deps: Deps = {
     ledger: new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) }),
     objects: new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
-    glue: new GlueJobs(new GlueClient({}), jobName),
+    // StartJobRun without SDK retries: GlueJobs retries it itself, with a lookup by run key in between (no SDK retry
+    // may hide that a first try whose answer was lost did start the run).
+    glue: new GlueJobs(new GlueClient({}), jobName, { startClient: new GlueClient({ maxAttempts: 1 }) }),
     clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log,
     metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },

@@ -29,7 +29,10 @@ export const GLUE_ARGUMENTS = {
 export const GLUE_VERSION = "5.0";
 
 export interface QueueSettings {
-  /** Records handed to one batching Lambda invocation (Lambda SQS mapping: at most 10,000). */
+  /**
+   * Records handed to one batching Lambda invocation. The SQS mapping allows 10,000, but Lambda's 6 MB invocation
+   * payload holds about 4,000 S3-event records (~1.5 KB each as SQS delivers them); past that Lambda cuts the batch.
+   */
   readonly batchSize: number;
   /** How long Lambda gathers records before invoking (at most 300 s; required > 0 when batchSize > 10). */
   readonly batchingWindowSeconds: number;
@@ -60,7 +63,12 @@ export interface GlueSettings {
 }
 
 export interface RunSettings {
-  /** A manifest holds at most this many uploads; the rest stay pending for the next run. */
+  /**
+   * A manifest holds at most this many uploads; the rest stay pending for the next run. 10,000 lets a 10,000-file
+   * burst be ONE run. What bounds it: the start claims every upload (one conditional write each, 32 in flight:
+   * ~3 s for 10,000) inside the batching Lambda's timeout, and the manifest (~0.5-3 KB per entry) is read by the
+   * job's driver; the byte cap below bounds the run's work.
+   */
   readonly maxFilesPerRun: number;
   /** ...and at most this many bytes of input (sum of object sizes). */
   readonly maxBytesPerRun: number;
@@ -80,6 +88,15 @@ export interface RunSettings {
   readonly maxSettleRounds: number;
   /** How often the sweeper runs. */
   readonly sweepIntervalMinutes: number;
+  /**
+   * Runs that fail for reasons that are not their files' (Glue internal errors, capacity, outages, timeouts without
+   * per-file stats) are retried whole, after a backoff of base * 2^(n-1) seconds (n = consecutive such failures),
+   * at most max; no attempt is charged to their files.
+   */
+  readonly systemRetryBaseSeconds: number;
+  readonly systemRetryMaxSeconds: number;
+  /** After this many consecutive system failures the breaker is open: a probe every systemRetryMaxSeconds + alarm. */
+  readonly breakerThreshold: number;
 }
 
 export interface PipelineConfig {
@@ -102,7 +119,7 @@ export interface PipelineConfig {
 
 function queueSettings(batchingWindowSeconds: number, consumerTimeoutSeconds: number): QueueSettings {
   return {
-    batchSize: 10_000,
+    batchSize: 4_000,
     batchingWindowSeconds,
     maximumConcurrency: 2,
     consumerTimeoutSeconds,
@@ -133,13 +150,16 @@ export function pipelineConfig(stage: string): PipelineConfig {
       jobBookmarks: "job-bookmark-disable",
     },
     runs: {
-      maxFilesPerRun: 5_000,
+      maxFilesPerRun: 10_000,
       maxBytesPerRun: 50 * 1024 ** 3,
       maxAttempts: 3,
       startTimeoutSeconds: 3 * 60,
       settleMs: 1_000,
       maxSettleRounds: 5,
       sweepIntervalMinutes: 5,
+      systemRetryBaseSeconds: 60,
+      systemRetryMaxSeconds: 30 * 60,
+      breakerThreshold: 5,
     },
     recorder: {
       timeoutSeconds: 60,
@@ -216,6 +236,11 @@ export const LEDGER_TABLE = {
   hashKey: "pk",
   rangeKey: "sk",
   pendingIndex: { name: "pending", hashKey: "gsi1pk", rangeKey: "gsi1sk" },
+  /**
+   * Pending and running uploads are spread over this many index partitions (PENDING#0..15, RUNNING#0..15, by a hash
+   * of the upload id): one partition per status took every write of a burst (~1,000 writes/s per partition).
+   */
+  indexShards: 16,
 } as const;
 
 /** Powertools names: the handlers' logger/metrics and the alarms on those metrics use the same ones. */

@@ -3,9 +3,17 @@
  * tests/ runs against both). Every method is async and yields once, so interleavings like two consumers racing for
  * the run slot happen in tests as they do against DynamoDB.
  */
+import { createHash } from "node:crypto";
 import type { Upload } from "../upload/identity.js";
 import type { LedgerStore, Settlement } from "./ports.js";
-import type { RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
+import {
+  HEALTHY,
+  type HealthRecord,
+  type RunRecord,
+  type RunState,
+  type SlotRecord,
+  type UploadRecord,
+} from "./types.js";
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -19,6 +27,7 @@ export function newUploadRecord(upload: Upload, now: string, failure?: string): 
     runs: 0,
     retryGroupSize: null,
     runKey: null,
+    lastRunKey: null,
     output: null,
     rejectedOutput: null,
     rowsRead: null,
@@ -63,11 +72,73 @@ export function failedPendingRecord(r: UploadRecord, runKey: string | null, erro
   return { ...r, status: "failed", runKey, error, updatedAt: now };
 }
 
+/**
+ * Whether `r` is already what settling it from `runKey` with `s` at `now` makes: the read-back test of an idempotent
+ * settle (shared with DynamoLedger). A pending settlement leaves no run key, so its time and contents identify it.
+ */
+export function matchesSettlement(r: UploadRecord, runKey: string, s: Settlement, now: string): boolean {
+  if (r.status !== s.status || r.updatedAt !== now) return false;
+  switch (s.status) {
+    case "processed":
+      return r.runKey === runKey && r.output === s.output;
+    case "failed":
+      return r.runKey === runKey && r.error === s.error && r.attempts === s.attempts;
+    case "pending":
+      return (
+        r.runKey === null &&
+        r.lastRunKey === runKey &&
+        r.error === s.error &&
+        r.attempts === s.attempts &&
+        r.retryGroupSize === s.retryGroupSize
+      );
+  }
+}
+
+/** Whether a pending upload was failed by this very write (read-back test of failPendingUpload). */
+export function matchesFailedPending(r: UploadRecord, runKey: string | null, error: string, now: string): boolean {
+  return r.status === "failed" && r.runKey === runKey && r.error === error && r.updatedAt === now;
+}
+
+/** Whether a redrive at `now` already put this upload back (read-back test of requeueUpload). */
+export function matchesRequeued(r: UploadRecord, now: string): boolean {
+  // a requeued upload keeps the error it failed with; a fresh one has none
+  return r.status === "pending" && r.attempts === 0 && r.runKey === null && r.error !== null && r.updatedAt === now;
+}
+
+/** Whether every field of `patch` already has its value in `run` (read-back test of updateRun). */
+export function matchesPatch(run: RunRecord, patch: Partial<Omit<RunRecord, "runKey">>): boolean {
+  return Object.entries(patch).every(
+    ([k, v]) =>
+      v === undefined || JSON.stringify((run as unknown as Record<string, unknown>)[k] ?? null) === JSON.stringify(v),
+  );
+}
+
+/** Whether two runs are the same record (read-back test of createRun). */
+export function sameRun(a: RunRecord, b: RunRecord): boolean {
+  return matchesPatch(a, b) && matchesPatch(b, a);
+}
+
+/** The health after counting `runKey`'s outcome (shared with DynamoLedger). */
+export function nextHealth(
+  h: HealthRecord,
+  runKey: string,
+  outcome: "system-failure" | "healthy",
+  now: string,
+): HealthRecord {
+  if (h.lastRunKey === runKey) return h;
+  return outcome === "healthy"
+    ? { consecutiveSystemFailures: 0, lastRunKey: runKey, lastFailureAt: h.lastFailureAt }
+    : { consecutiveSystemFailures: h.consecutiveSystemFailures + 1, lastRunKey: runKey, lastFailureAt: now };
+}
+
 export class MemoryLedger implements LedgerStore {
   readonly uploads = new Map<string, UploadRecord>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
   slot: SlotRecord = { holder: null, takenAt: null, wakeup: false };
+  /** Who released the slot last, and the wake-up it reported (a retried release reports the same). */
+  lastRelease: { runKey: string; wakeup: boolean } | null = null;
+  health: HealthRecord = HEALTHY;
   /** Fault injection for tests: the next call of the named method throws this error. */
   failNext: { method: keyof LedgerStore; error: Error } | null = null;
 
@@ -96,24 +167,32 @@ export class MemoryLedger implements LedgerStore {
 
   async listPending(limit: number) {
     await this.enter("listPending");
-    return [...this.uploads.values()]
-      .filter((u) => u.status === "pending")
-      .sort((a, b) => pendingOrder(a).localeCompare(pendingOrder(b)))
-      .slice(0, limit);
+    return sortedBy(
+      [...this.uploads.values()].filter((u) => u.status === "pending"),
+      pendingOrder,
+    ).slice(0, limit);
   }
 
   async claimUpload(uploadId: string, runKey: string, now: string) {
     await this.enter("claimUpload");
     const r = this.uploads.get(uploadId);
-    if (r?.status !== "pending") return false;
-    this.uploads.set(uploadId, { ...r, status: "running", runKey, runs: r.runs + 1, updatedAt: now });
+    if (r?.status !== "pending") return r?.status === "running" && r.runKey === runKey;
+    this.uploads.set(uploadId, {
+      ...r,
+      status: "running",
+      runKey,
+      lastRunKey: runKey,
+      runs: r.runs + 1,
+      updatedAt: now,
+    });
     return true;
   }
 
   async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string) {
     await this.enter("settleUpload");
     const r = this.uploads.get(uploadId);
-    if (r?.status !== "running" || r.runKey !== runKey) return false;
+    if (!r) return false;
+    if (r.status !== "running" || r.runKey !== runKey) return matchesSettlement(r, runKey, settlement, now);
     this.uploads.set(uploadId, settledRecord(r, settlement, now));
     return true;
   }
@@ -121,23 +200,25 @@ export class MemoryLedger implements LedgerStore {
   async failPendingUpload(uploadId: string, runKey: string | null, error: string, now: string) {
     await this.enter("failPendingUpload");
     const r = this.uploads.get(uploadId);
-    if (r?.status !== "pending") return false;
+    if (!r) return false;
+    if (r.status !== "pending") return matchesFailedPending(r, runKey, error, now);
     this.uploads.set(uploadId, failedPendingRecord(r, runKey, error, now));
     return true;
   }
 
   async listRunning(limit: number, exceptRunKey: string | null) {
     await this.enter("listRunning");
-    return [...this.uploads.values()]
-      .filter((u) => u.status === "running" && u.runKey !== exceptRunKey)
-      .sort((a, b) => (runningOrder(a) < runningOrder(b) ? -1 : runningOrder(a) > runningOrder(b) ? 1 : 0))
-      .slice(0, limit);
+    return sortedBy(
+      [...this.uploads.values()].filter((u) => u.status === "running" && u.runKey !== exceptRunKey),
+      runningOrder,
+    ).slice(0, limit);
   }
 
   async requeueUpload(uploadId: string, now: string) {
     await this.enter("requeueUpload");
     const r = this.uploads.get(uploadId);
-    if (r?.status !== "failed") return false;
+    if (!r) return false;
+    if (r.status !== "failed") return matchesRequeued(r, now);
     this.uploads.set(uploadId, {
       ...r,
       status: "pending",
@@ -161,7 +242,9 @@ export class MemoryLedger implements LedgerStore {
 
   async createRun(run: RunRecord) {
     await this.enter("createRun");
-    if (this.runs.has(run.runKey)) throw new Error(`run ${run.runKey} exists`);
+    const existing = this.runs.get(run.runKey);
+    if (existing && sameRun(existing, run)) return;
+    if (existing) throw new Error(`run ${run.runKey} exists`);
     this.runs.set(run.runKey, run);
   }
 
@@ -173,7 +256,8 @@ export class MemoryLedger implements LedgerStore {
   async updateRun(runKey: string, from: readonly RunState[], patch: Partial<Omit<RunRecord, "runKey">>) {
     await this.enter("updateRun");
     const r = this.runs.get(runKey);
-    if (!r || !from.includes(r.state)) return false;
+    if (!r) return false;
+    if (!from.includes(r.state)) return matchesPatch(r, patch);
     this.runs.set(runKey, { ...r, ...patch });
     return true;
   }
@@ -195,16 +279,21 @@ export class MemoryLedger implements LedgerStore {
 
   async takeSlot(runKey: string, now: string) {
     await this.enter("takeSlot");
-    if (this.slot.holder !== null) return false;
+    if (this.slot.holder !== null) return this.slot.holder === runKey;
     this.slot = { holder: runKey, takenAt: now, wakeup: false };
     return true;
   }
 
   async releaseSlot(runKey: string) {
     await this.enter("releaseSlot");
-    if (this.slot.holder !== runKey) return { released: false, wakeup: false };
+    if (this.slot.holder !== runKey) {
+      return this.lastRelease?.runKey === runKey
+        ? { released: true, wakeup: this.lastRelease.wakeup }
+        : { released: false, wakeup: false };
+    }
     const { wakeup } = this.slot;
     this.slot = { holder: null, takenAt: null, wakeup: false };
+    this.lastRelease = { runKey, wakeup };
     return { released: true, wakeup };
   }
 
@@ -219,14 +308,38 @@ export class MemoryLedger implements LedgerStore {
     await this.enter("getSlot");
     return this.slot;
   }
+
+  async getHealth() {
+    await this.enter("getHealth");
+    return this.health;
+  }
+
+  async recordRunHealth(runKey: string, outcome: "system-failure" | "healthy", now: string) {
+    await this.enter("recordRunHealth");
+    this.health = nextHealth(this.health, runKey, outcome, now);
+    return this.health;
+  }
 }
 
-/** Sort key of the pending index: first receipt time, then id (stable). */
+/** `items` in the byte order of `key` (DynamoDB's sort-key order), each key computed once. */
+export function sortedBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  return items
+    .map((item) => ({ item, k: key(item) }))
+    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map(({ item }) => item);
+}
+
+/** A short, fixed-length stand-in for an upload id in index sort keys (an S3 key alone can fill DynamoDB's 1 KB). */
+export function indexIdOf(uploadId: string): string {
+  return createHash("sha256").update(uploadId).digest("hex").slice(0, 32);
+}
+
+/** Sort key of the pending index: first receipt time, then a hash of the id (stable, and at most 57 bytes). */
 export function pendingOrder(u: Pick<UploadRecord, "receivedAt" | "uploadId">): string {
-  return `${u.receivedAt}#${u.uploadId}`;
+  return `${u.receivedAt}#${indexIdOf(u.uploadId)}`;
 }
 
-/** Sort key of running uploads in the same index: their run first (run keys sort by time), then id. */
+/** Sort key of running uploads in the same index: their run first (run keys sort by time), then the id's hash. */
 export function runningOrder(u: Pick<UploadRecord, "runKey" | "uploadId">): string {
-  return `${u.runKey ?? ""}#${u.uploadId}`;
+  return `${u.runKey ?? ""}#${indexIdOf(u.uploadId)}`;
 }

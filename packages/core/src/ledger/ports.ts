@@ -5,7 +5,7 @@
 import type { GlueTerminalState } from "../config/pipeline.js";
 import type { Manifest } from "../manifest/format.js";
 import type { ObjectVersion, Upload } from "../upload/identity.js";
-import type { RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
+import type { HealthRecord, RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
 
 /** How a run left one of its uploads. */
 export type Settlement =
@@ -26,6 +26,12 @@ export type Settlement =
       readonly retryGroupSize: number | null;
     };
 
+/**
+ * Every conditional write is idempotent: when its condition fails, the store reads what is there (DynamoDB:
+ * ReturnValuesOnConditionCheckFailure=ALL_OLD) and reports success when it is already the state this very write
+ * makes ("already as I wanted, by me" -- e.g. the SDK retried a write whose answer was lost). The contract suite
+ * checks this on MemoryLedger and DynamoLedger alike by repeating each write.
+ */
 export interface LedgerStore {
   /** Records a new upload as pending (or failed, with a reason) unless it is already in the ledger. */
   recordUpload(
@@ -36,7 +42,7 @@ export interface LedgerStore {
   getUpload(uploadId: string): Promise<UploadRecord | null>;
   /** Pending uploads, oldest first (retried ones keep their first receipt time, so they come first). */
   listPending(limit: number): Promise<UploadRecord[]>;
-  /** pending → running in `runKey`; false when the upload is no longer pending. */
+  /** pending → running in `runKey`; false when the upload is no longer pending (true when already running in it). */
   claimUpload(uploadId: string, runKey: string, now: string): Promise<boolean>;
   /** running in `runKey` → settlement; false when it is not (already settled, or in another run). */
   settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string): Promise<boolean>;
@@ -55,6 +61,7 @@ export interface LedgerStore {
   /** failed → pending with a fresh attempt budget (redrive); false when it is not failed. */
   requeueUpload(uploadId: string, now: string): Promise<boolean>;
   listUploads(): Promise<UploadRecord[]>;
+  /** Every recorded version of one key (all pages), strongly consistent. */
   uploadsOfKey(bucket: string, key: string): Promise<UploadRecord[]>;
 
   createRun(run: RunRecord): Promise<void>;
@@ -73,6 +80,14 @@ export interface LedgerStore {
   /** Marks the held slot so its holder looks for pending uploads when it ends; false when the slot is free. */
   requestWakeup(): Promise<boolean>;
   getSlot(): Promise<SlotRecord>;
+
+  /** The circuit breaker's state (see HealthRecord). */
+  getHealth(): Promise<HealthRecord>;
+  /**
+   * Counts run `runKey`'s outcome once: a system failure adds one to the consecutive count (and stamps `now`), a
+   * healthy end resets it. A second report for the same run changes nothing. Returns the state after.
+   */
+  recordRunHealth(runKey: string, outcome: "system-failure" | "healthy", now: string): Promise<HealthRecord>;
 }
 
 export interface ObjectStore {
@@ -92,7 +107,11 @@ export interface GlueJobRun {
 }
 
 export interface GlueRunner {
-  /** Starts one run; throws on failure (see `classifyStartError`). */
+  /**
+   * Starts one run; throws on failure (`startFailureKind` says whether it may have started anyway). Adapters should
+   * not let an SDK retry hide an ambiguous first try: GlueJobs retries itself and looks the run up by its run key in
+   * between.
+   */
   startRun(args: Readonly<Record<string, string>>): Promise<string>;
   getRun(glueRunId: string): Promise<GlueJobRun | null>;
   /** Recent runs of the job, newest first, back to `since`. */
@@ -121,6 +140,10 @@ export const METRICS = {
   filesProcessed: "FilesProcessed",
   filesFailed: "FilesFailed",
   repairs: "SweeperRepairs",
+  /** A run or start failed for a reason that is not its files' (retried whole, no attempt charged). */
+  runSystemFailures: "RunSystemFailures",
+  /** Emitted (1) on each system failure at or past the breaker threshold: the alarm's signal. */
+  circuitOpen: "CircuitOpen",
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

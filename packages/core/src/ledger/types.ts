@@ -20,6 +20,8 @@ export interface UploadRecord extends Upload {
   readonly retryGroupSize: number | null;
   /** The run holding it (running) or that settled it (processed/failed). */
   readonly runKey: string | null;
+  /** The last run that claimed it (kept when it goes back to pending: tells a retried settle it was its own). */
+  readonly lastRunKey: string | null;
   readonly output: string | null;
   readonly rejectedOutput: string | null;
   readonly rowsRead: number | null;
@@ -66,3 +68,16 @@ export interface SlotRecord {
   /** Set when someone recorded pending uploads while the slot was held: the holder's end must look for them. */
   readonly wakeup: boolean;
 }
+
+/**
+ * The run health the circuit breaker reads: consecutive runs (or starts) that failed for reasons that cannot be blamed
+ * on their files (Glue internal errors, capacity, outages, timeouts without per-file stats). `lastRunKey` makes the
+ * update idempotent: a run's outcome is counted once however many settlers report it.
+ */
+export interface HealthRecord {
+  readonly consecutiveSystemFailures: number;
+  readonly lastRunKey: string | null;
+  readonly lastFailureAt: string | null;
+}
+
+export const HEALTHY: HealthRecord = { consecutiveSystemFailures: 0, lastRunKey: null, lastFailureAt: null };

@@ -5,10 +5,11 @@
  */
 import type { PipelineConfig } from "../config/pipeline.js";
 import { messageOf } from "../errors.js";
+import { settledRecord } from "../ledger/memory.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
 import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
-import { mapLimit, readManifest, type StartOutcome, startNextRun } from "./start.js";
+import { mapLimit, noteSystemFailure, readManifest, type StartOutcome, startNextRun } from "./start.js";
 
 export interface RunEnded {
   readonly glueRunId: string;
@@ -86,6 +87,20 @@ async function findRunKey(deps: Deps, glueRunId: string): Promise<string | null>
   return runKey;
 }
 
+/**
+ * Glue messages that say the run failed for reasons that are not its files': internal errors, capacity, throttling,
+ * outages, timeouts. A run ending so without per-file stats is retried whole (no attempt charged, no bisection).
+ */
+const SYSTEM_FAILURE =
+  /internal ?(service|server)? ?(error|exception|failure)|InternalServiceException|capacity|throttl|rate exceeded|service ?unavailable|ResourceNumberLimitExceeded|ConcurrentRunsExceeded|failed to provision|could not (acquire|allocate)|insufficient|timed? ?out/i;
+
+/** Whether a run that did not succeed failed for reasons that cannot be blamed on its files. */
+export function isSystemFailure(state: RunState, message: string | null, stats: RunStats | null): boolean {
+  if (state === "succeeded" || stats !== null) return false;
+  if (state === "timeout" || state === "stopped") return true;
+  return SYSTEM_FAILURE.test(message ?? "");
+}
+
 async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, ended: RunEnded): Promise<boolean> {
   const { ledger, log, metrics } = deps;
   if (run.state !== "starting" && run.state !== "running") return false;
@@ -97,51 +112,82 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   const stats = await readStats(deps, run.runKey);
   const statsOf = new Map<string, FileStats>((stats?.files ?? []).map((f) => [f.uploadId, f]));
   const uploads = manifest?.uploads ?? [];
+  const system = ended.state === "ERROR" || isSystemFailure(state, ended.message, stats);
 
-  let processed = 0;
-  let failed = 0;
-  await mapLimit(uploads, 32, async (entry) => {
-    const record = await ledger.getUpload(entry.uploadId);
-    if (record?.status !== "running" || record.runKey !== run.runKey) return;
-    const settlement = settlementOf(record, statsOf.get(entry.uploadId), state, runError, uploads.length, config);
-    if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
-      if (settlement.status === "processed") processed++;
-      if (settlement.status === "failed") {
-        failed++;
-        log.error("upload failed", {
-          key: record.key,
-          uploadId: record.uploadId,
-          runKey: run.runKey,
-          error: settlement.error,
-        });
+  // Settle every upload of the manifest that is still running in this run, then read each one's outcome back: the
+  // run's counts are derived from its uploads, so a crashed settler, a redelivered event or a concurrent sweeper
+  // all write the same counts (whoever settled which upload).
+  const outcomes = await mapLimit(uploads, 32, async (entry) => {
+    for (let round = 0; round < 3; round++) {
+      const record = await ledger.getUpload(entry.uploadId);
+      if (record?.status !== "running" || record.runKey !== run.runKey) return record;
+      const settlement = settlementOf(
+        record,
+        statsOf.get(entry.uploadId),
+        state,
+        runError,
+        uploads.length,
+        config,
+        system,
+      );
+      if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
+        if (settlement.status === "failed") {
+          log.error("upload failed", {
+            key: record.key,
+            uploadId: record.uploadId,
+            runKey: run.runKey,
+            error: settlement.error,
+          });
+        }
+        return settledRecord(record, settlement, now);
       }
     }
+    return ledger.getUpload(entry.uploadId);
   });
+  const ours = outcomes.filter((u): u is UploadRecord => u !== null && u.runKey === run.runKey);
+  const processed = ours.filter((u) => u.status === "processed");
+  const failed = ours.filter((u) => u.status === "failed").length;
+  const sum = (f: (u: UploadRecord) => number | null) => processed.reduce((n, u) => n + (f(u) ?? 0), 0);
+
+  // The breaker counts this run's outcome once (before the run is closed, so a crash here is redone on redelivery).
+  if (system) await noteSystemFailure(deps, config.runs, run.runKey, runError ?? "");
+  else if ((await ledger.getHealth()).consecutiveSystemFailures > 0) {
+    await ledger.recordRunHealth(run.runKey, "healthy", now);
+    log.info("circuit breaker closed: a run ended without a system failure", { runKey: run.runKey });
+  }
 
   const changed = await ledger.updateRun(run.runKey, ["starting", "running"], {
     state,
     glueRunId: run.glueRunId ?? ended.glueRunId,
     endedAt: now,
     error: runError ?? (manifest ? null : "manifest missing"),
-    rowsRead: stats?.totals.rowsRead ?? null,
-    rowsProcessed: stats?.totals.rowsProcessed ?? null,
-    rowsRejected: stats?.totals.rowsRejected ?? null,
-    filesProcessed: processed,
+    rowsRead: stats ? sum((u) => u.rowsRead) : null,
+    rowsProcessed: stats ? sum((u) => u.rowsProcessed) : null,
+    rowsRejected: stats ? sum((u) => u.rowsRejected) : null,
+    filesProcessed: processed.length,
     filesFailed: failed,
   });
   if (changed) {
     if (state !== "succeeded") metrics.add("RunsFailed", 1);
-    metrics.add("FilesProcessed", processed);
+    metrics.add("FilesProcessed", processed.length);
     if (failed > 0) metrics.add("FilesFailed", failed);
-    log.info("run recorded", { runKey: run.runKey, glueRunId: ended.glueRunId, state, processed, failed });
+    log.info("run recorded", {
+      runKey: run.runKey,
+      glueRunId: ended.glueRunId,
+      state,
+      processed: processed.length,
+      failed,
+      systemFailure: system,
+    });
   }
   return changed;
 }
 
 /**
- * How a run leaves one upload. Blame for a failed run lands on a file only when it was alone in the run; otherwise
- * its files are retried in halves (see selection.ts). A file the job itself rejected (per-file error in the stats)
- * is failed at once: the same bytes would fail again.
+ * How a run leaves one upload. A file the job itself rejected (per-file error in the stats) is failed at once: the
+ * same bytes would fail again. A run that failed for reasons that are not its files' (`systemFailure`) gives its
+ * files back unchanged: no attempt charged, no split. Otherwise blame lands on a file only when it was alone in the
+ * run; a failed run's files are retried in halves (see selection.ts).
  */
 export function settlementOf(
   record: UploadRecord,
@@ -150,6 +196,7 @@ export function settlementOf(
   runError: string | null,
   runSize: number,
   config: PipelineConfig,
+  systemFailure = false,
 ): Settlement {
   if (fileStats?.status === "failed") {
     return {
@@ -169,6 +216,9 @@ export function settlementOf(
     };
   }
   const error = runError ?? "the run succeeded but its stats do not mention this file";
+  if (systemFailure) {
+    return { status: "pending", error, attempts: record.attempts, retryGroupSize: record.retryGroupSize };
+  }
   if (runSize > 1)
     return { status: "pending", error, attempts: record.attempts, retryGroupSize: Math.ceil(runSize / 2) };
   const attempts = record.attempts + 1;

@@ -6,10 +6,11 @@
  * an older version resolves to the current version, so an overwritten version is never processed.
  */
 import type { PipelineConfig } from "../config/pipeline.js";
-import { messageOf } from "../errors.js";
+import { messageOf, StartRunError } from "../errors.js";
 import type { Deps } from "../ledger/ports.js";
-import { candidateKeys, type ObjectCreated, parseObjectCreated } from "../upload/events.js";
-import { type ObjectVersion, toUpload, type Upload } from "../upload/identity.js";
+import type { UploadRecord } from "../ledger/types.js";
+import { candidateKeys, compareSequencers, type ObjectCreated, parseObjectCreated } from "../upload/events.js";
+import { normalizeEtag, normalizeVersionId, type ObjectVersion, toUpload, type Upload } from "../upload/identity.js";
 import { mapLimit, type StartOutcome, startNextRun } from "./start.js";
 
 export interface QueueMessage {
@@ -29,7 +30,7 @@ export interface IntakeResult {
 /** Requests in flight per invocation (S3 HeadObject, DynamoDB writes). */
 const IO_CONCURRENCY = 64;
 
-type Resolved = { upload: Upload; failure?: string } | { error: unknown };
+type Resolved = { upload: Upload; failure?: string } | { duplicateOf: UploadRecord } | { error: unknown };
 
 export async function handleUploadBatch(
   deps: Deps,
@@ -38,7 +39,7 @@ export async function handleUploadBatch(
 ): Promise<IntakeResult> {
   const { log, metrics } = deps;
   const events = new Map<string, ObjectCreated>();
-  const firstEventOfKey = new Map<string, ObjectCreated>();
+  const latestEventOfKey = new Map<string, ObjectCreated>();
   let ignored = 0;
   for (const m of messages) {
     const parsed = parseObjectCreated(m.body, deps.bucket);
@@ -47,20 +48,23 @@ export async function handleUploadBatch(
       log.info("message ignored", { messageId: m.messageId, reason: parsed.reason });
     } else {
       events.set(m.messageId, parsed.event);
-      if (!firstEventOfKey.has(parsed.event.key)) firstEventOfKey.set(parsed.event.key, parsed.event);
+      const seen = latestEventOfKey.get(parsed.event.key);
+      if (!seen || isLaterEvent(parsed.event, seen)) latestEventOfKey.set(parsed.event.key, parsed.event);
     }
   }
   if (ignored > 0) metrics.add("EventsIgnored", ignored);
 
   // One HeadObject per distinct key in the batch.
   const byKey = new Map<string, Resolved>();
-  await mapLimit([...firstEventOfKey.values()], IO_CONCURRENCY, async (event) => {
+  await mapLimit([...latestEventOfKey.values()], IO_CONCURRENCY, async (event) => {
     byKey.set(event.key, await resolveUpload(deps, event, config.limits.maxFileBytes));
   });
 
   // Record each distinct upload once; remember which messages it answers for.
   const failed = new Set<string>();
   const needsRun = new Set<string>();
+  // What this invocation recorded as pending: the run start claims these whatever the (lagging) pending index says.
+  const known = new Map<string, UploadRecord>();
   const recordedIds = new Map<string, Promise<"created" | "created-failed" | "duplicate-pending" | "duplicate">>();
   let recorded = 0;
   let duplicates = 0;
@@ -69,6 +73,10 @@ export async function handleUploadBatch(
     const resolved = byKey.get(event.key) as Resolved;
     if ("error" in resolved) {
       failed.add(messageId);
+      return;
+    }
+    if ("duplicateOf" in resolved) {
+      duplicates++;
       return;
     }
     const { upload, failure } = resolved;
@@ -84,8 +92,10 @@ export async function handleUploadBatch(
             uploadId: upload.uploadId,
             ...(failure ? { reason: failure } : {}),
           });
+          if (record.status === "pending") known.set(record.uploadId, record);
           return record.status === "pending" ? "created" : "created-failed";
         }
+        if (record.status === "pending") known.set(record.uploadId, record);
         return record.status === "pending" ? "duplicate-pending" : "duplicate";
       });
       recordedIds.set(upload.uploadId, outcome);
@@ -105,12 +115,19 @@ export async function handleUploadBatch(
   let run: StartOutcome | null = null;
   if (needsRun.size > 0) {
     try {
-      run = await startNextRun(deps, config.runs);
+      run = await startNextRun(deps, config.runs, [...known.values()]);
     } catch (error) {
-      // The uploads are safe in the ledger, but nothing may be left waiting on a run nobody starts: SQS redelivers
-      // these messages (after the visibility timeout) and their redelivery tries again.
-      log.error("could not start a run; returning the batch's uploads to SQS", { error: messageOf(error) });
-      for (const id of needsRun) failed.add(id);
+      if (error instanceof StartRunError) {
+        // StartJobRun failed after the claims: the start was undone (backing off) or is left for the sweeper to find
+        // by its run key. Either way the uploads are safe in the ledger and the sweeper starts them: returning the
+        // messages would only bounce them into the DLQ.
+        log.error("could not start a run; the sweeper will", { runKey: error.runKey, error: messageOf(error) });
+      } else {
+        // The uploads are safe in the ledger, but nothing may be left waiting on a run nobody starts: SQS redelivers
+        // these messages (after the visibility timeout) and their redelivery tries again.
+        log.error("could not start a run; returning the batch's uploads to SQS", { error: messageOf(error) });
+        for (const id of needsRun) failed.add(id);
+      }
     }
   }
   return { failedMessageIds: [...failed], recorded, duplicates, ignored, run };
@@ -130,20 +147,45 @@ async function resolveUpload(deps: Deps, event: ObjectCreated, maxFileBytes: num
         return { upload };
       }
     }
+    // Gone. A late or repeated event for a version the ledger has is a duplicate, whatever its time says.
+    const versionId = normalizeVersionId(event.versionId);
+    const etag = event.etag ? normalizeEtag(event.etag) : null;
+    const known = (await deps.ledger.uploadsOfKey(event.bucket, event.key)).find((u) =>
+      versionId ? u.versionId === versionId : etag !== null && u.etag === etag,
+    );
+    if (known) return { duplicateOf: known };
     // Deleted before we saw it: recorded as failed so the user gets an answer, not silence.
-    const upload = toUpload({
-      bucket: event.bucket,
-      key: event.key,
-      versionId: event.versionId,
-      etag: event.etag ?? "unknown",
-      lastModified: event.time,
-      size: event.size ?? 0,
-    });
-    return { upload, failure: "the object was deleted before it could be processed" };
+    return { upload: deletedUpload(event), failure: "the object was deleted before it could be processed" };
   } catch (error) {
     deps.log.error("HeadObject failed", { key: event.key, error: messageOf(error) });
     return { error };
   }
+}
+
+/** Whether `a` is a later event for its key than `b`: S3's sequencer decides; without one, the later delivery. */
+function isLaterEvent(a: ObjectCreated, b: ObjectCreated): boolean {
+  if (a.sequencer && b.sequencer) return compareSequencers(a.sequencer, b.sequencer) > 0;
+  return false;
+}
+
+/**
+ * The upload of a version deleted before intake. Its identity comes from what S3 said about the version (version id,
+ * etag, sequencer), never from the event's time, so every delivery of the event lands on the same ledger item.
+ */
+function deletedUpload(event: ObjectCreated): Upload {
+  const versionId = normalizeVersionId(event.versionId);
+  const etag = normalizeEtag(event.etag ?? "unknown");
+  const versionTag = `deleted-${event.sequencer ?? "0"}-${versionId ?? etag}`;
+  return {
+    bucket: event.bucket,
+    key: event.key,
+    versionId,
+    etag,
+    lastModified: Number.isNaN(Date.parse(event.time)) ? new Date(0).toISOString() : new Date(event.time).toISOString(),
+    size: event.size ?? 0,
+    versionTag,
+    uploadId: `${event.bucket}/${event.key}@${versionTag}`,
+  };
 }
 
 /** The reason an upload over the per-file cap is failed with (shown by `ingest status`). */

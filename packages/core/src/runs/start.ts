@@ -1,22 +1,43 @@
 /**
  * Starting a run: take the run slot, write the manifest of pending uploads, claim them, StartJobRun once.
  * Used by intake (after recording uploads), by completion (after a run ends) and by the sweeper. Never waits on Glue.
+ *
+ * Rules (issue 10):
+ *  - the holder claims the uploads its caller just recorded (`known`) besides what the pending index lists: the index
+ *    is eventually consistent, the caller's own records are not;
+ *  - a start is never undone while Glue may be running it: after any StartJobRun failure Glue is asked for a run
+ *    carrying our run key (adopted when found); only a refusal of the first and only try undoes the start, anything
+ *    else is left to the sweeper, which looks again once the start is stale;
+ *  - when two versions of one key are pending together, S3 (HeadObject now) says which one is current;
+ *  - after consecutive system failures, starts wait out a backoff (see RunSettings.systemRetryBaseSeconds).
  */
 import { GLUE_ARGUMENTS, type RunSettings } from "../config/pipeline.js";
 import { messageOf, StartRunError, startFailureKind } from "../errors.js";
-import type { Deps } from "../ledger/ports.js";
+import { pendingOrder, sortedBy } from "../ledger/memory.js";
+import type { Deps, GlueJobRun } from "../ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
+import { normalizeEtag, normalizeVersionId, type ObjectVersion } from "../upload/identity.js";
 import { selectRunUploads } from "./selection.js";
 
 export type StartOutcome =
   | { readonly started: true; readonly runKey: string; readonly glueRunId: string; readonly files: number }
-  | { readonly started: false; readonly reason: "slot-held" | "nothing-pending" };
+  | { readonly started: false; readonly reason: "slot-held" | "nothing-pending" | "backing-off" };
 
 /** Wake-ups are retried this many times before leaving the rest to the sweeper (guards against a hot loop). */
 const MAX_ROUNDS = 3;
 
-export async function startNextRun(deps: Deps, runs: RunSettings): Promise<StartOutcome> {
+/**
+ * Takes the slot and starts a run of pending uploads, if any. `known`: pending uploads the caller has just recorded
+ * (read from the table, not the index), claimed even when the index does not list them yet.
+ */
+export async function startNextRun(
+  deps: Deps,
+  runs: RunSettings,
+  known: readonly UploadRecord[] = [],
+): Promise<StartOutcome> {
+  if (await backingOff(deps, runs)) return { started: false, reason: "backing-off" };
+  let woken = false;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = deps.clock.now();
     const runKey = deps.newRunKey(now);
@@ -26,30 +47,62 @@ export async function startNextRun(deps: Deps, runs: RunSettings): Promise<Start
       if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
       continue;
     }
-    const pending = await settledPending(deps, runs);
+    const pending = await settledPending(deps, runs, known, woken);
     const chosen = selectRunUploads(pending, runs);
     if (chosen.length === 0) {
       const { wakeup } = await deps.ledger.releaseSlot(runKey);
-      if (wakeup) continue;
+      if (wakeup) {
+        woken = true;
+        continue;
+      }
       return { started: false, reason: "nothing-pending" };
     }
-    const outcome = await startClaimedRun(deps, runKey, now, chosen);
+    const outcome = await startClaimedRun(deps, runs, runKey, now, chosen);
     if (outcome) return outcome;
   }
   return { started: false, reason: "nothing-pending" };
 }
 
-/** The pending uploads once the list stops growing (see RunSettings.settleMs), or as soon as a run is full. */
-async function settledPending(deps: Deps, runs: RunSettings): Promise<UploadRecord[]> {
-  let pending = await deps.ledger.listPending(runs.maxFilesPerRun);
-  for (
-    let round = 0;
-    round < runs.maxSettleRounds && pending.length > 0 && pending.length < runs.maxFilesPerRun;
-    round++
-  ) {
+/** How long starts wait after `n` consecutive system failures (the breaker is open from `breakerThreshold` on). */
+export function systemRetryDelayMs(n: number, runs: RunSettings): number {
+  if (n <= 0) return 0;
+  if (n >= runs.breakerThreshold) return runs.systemRetryMaxSeconds * 1000;
+  return Math.min(runs.systemRetryBaseSeconds * 2 ** (n - 1), runs.systemRetryMaxSeconds) * 1000;
+}
+
+async function backingOff(deps: Deps, runs: RunSettings): Promise<boolean> {
+  const health = await deps.ledger.getHealth();
+  if (health.consecutiveSystemFailures === 0 || health.lastFailureAt === null) return false;
+  const due = Date.parse(health.lastFailureAt) + systemRetryDelayMs(health.consecutiveSystemFailures, runs);
+  return deps.clock.now().getTime() < due;
+}
+
+/** The index's pending uploads plus the caller's own, oldest first, at most `limit`. */
+function withKnown(listed: readonly UploadRecord[], known: readonly UploadRecord[], limit: number): UploadRecord[] {
+  if (known.length === 0) return [...listed];
+  const byId = new Map(listed.map((u) => [u.uploadId, u]));
+  for (const u of known) if (!byId.has(u.uploadId)) byId.set(u.uploadId, u);
+  return sortedBy([...byId.values()], pendingOrder).slice(0, limit);
+}
+
+/**
+ * The pending uploads once the list stops growing (see RunSettings.settleMs), or as soon as a run is full. `woken`:
+ * someone recorded uploads we do not know while we held the slot; when the index does not show them yet, wait for it
+ * (its lag is seconds) rather than give the slot back with their wake-up spent.
+ */
+async function settledPending(
+  deps: Deps,
+  runs: RunSettings,
+  known: readonly UploadRecord[],
+  woken: boolean,
+): Promise<UploadRecord[]> {
+  const read = async () => withKnown(await deps.ledger.listPending(runs.maxFilesPerRun), known, runs.maxFilesPerRun);
+  let pending = await read();
+  for (let round = 0; round < runs.maxSettleRounds && pending.length < runs.maxFilesPerRun; round++) {
+    if (pending.length === 0 && !woken) break;
     await deps.clock.sleep(runs.settleMs);
-    const again = await deps.ledger.listPending(runs.maxFilesPerRun);
-    if (again.length === pending.length) break;
+    const again = await read();
+    if (again.length === pending.length && again.length > 0) break;
     pending = again;
   }
   return pending;
@@ -58,6 +111,7 @@ async function settledPending(deps: Deps, runs: RunSettings): Promise<UploadReco
 /** With the slot held by `runKey`: manifest, claims, StartJobRun. Returns null when no upload could be claimed. */
 async function startClaimedRun(
   deps: Deps,
+  runs: RunSettings,
   runKey: string,
   now: Date,
   candidates: readonly UploadRecord[],
@@ -67,20 +121,21 @@ async function startClaimedRun(
   const nowIso = now.toISOString();
   // The run item comes first so the sweeper can always find what a crashed start left behind.
   await ledger.createRun(newRunRecord(runKey, key, candidates, nowIso));
-  // Two versions of one key pending together: only the newest is read (the job reads a key's current bytes);
-  // the older ones are reported failed as superseded rather than processed with bytes that are not theirs.
-  const { newest, superseded } = newestPerKey(candidates);
-  let manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: newest });
+  let manifest: Manifest | null = null;
   let taken: UploadRecord[];
   try {
+    // Two versions of one key pending together: only S3's current one is read (the job reads a key's current bytes);
+    // the others are reported failed rather than processed with bytes that are not theirs.
+    const { current, dropped } = await currentVersions(deps, candidates);
+    manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: current });
     await objects.putJson(manifestBucket(deps), key, manifest);
-    const results = await mapLimit(newest, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
-    taken = newest.filter((_, i) => results[i]);
-    if (taken.length !== newest.length) {
+    const results = await mapLimit(current, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
+    taken = current.filter((_, i) => results[i]);
+    if (taken.length !== current.length) {
       // Only the slot holder claims, so the pending index lagged; the manifest must list exactly the run.
       log.warn("some pending uploads were already taken; rewriting the manifest", {
         runKey,
-        skipped: newest.length - taken.length,
+        skipped: current.length - taken.length,
       });
       if (taken.length > 0) {
         manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
@@ -92,10 +147,9 @@ async function startClaimedRun(
     }
     // One conditional write each (pending → failed), never claim-then-settle: a crash between two writes would leave
     // the old version "running" in a run that never reads it.
-    await mapLimit(superseded, 32, async ({ old, by }) => {
-      const error = `superseded: ${by.key} was uploaded again (${by.versionTag}) before this version was processed`;
+    await mapLimit(dropped, 32, async ({ old, error }) => {
       if (!(await ledger.failPendingUpload(old.uploadId, runKey, error, nowIso))) return;
-      log.info("upload superseded", { key: old.key, uploadId: old.uploadId, by: by.uploadId });
+      log.info("upload not current", { key: old.key, uploadId: old.uploadId, error });
     });
   } catch (error) {
     // Nothing was started: give the claims back now rather than leave them to the sweeper.
@@ -118,12 +172,24 @@ async function startClaimedRun(
       [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
     });
   } catch (error) {
+    // Before deciding anything, ask Glue: a run carrying our run key is ours, whatever the error said.
+    const found = await findGlueRunOf(deps, runKey, nowIso).catch(() => null);
+    if (found) {
+      log.warn("StartJobRun failed but Glue has the run; adopting it", { runKey, glueRunId: found.id });
+      await adoptGlueRun(deps, runKey, found);
+      metrics.add("RunsStarted", 1);
+      metrics.add("FilesPerRun", taken.length);
+      return { started: true, runKey, glueRunId: found.id, files: taken.length };
+    }
     const started = startFailureKind(error);
     log.error("StartJobRun failed", { runKey, started, error: messageOf(error) });
-    if (started === "no") await undoStart(deps, runKey, manifest, `StartJobRun failed: ${messageOf(error)}`);
-    // "unknown": keep the slot and the claims; the state-change event or the sweeper (GetJobRuns by run key)
-    // settles it. Either way the caller reports its records as failed so SQS brings them back.
-    throw new StartRunError(runKey, started, error);
+    if (started === "no") {
+      await undoStart(deps, runKey, manifest, `StartJobRun failed: ${messageOf(error)}`);
+      await noteSystemFailure(deps, runs, runKey, `StartJobRun refused: ${messageOf(error)}`);
+    }
+    // "unknown": keep the slot and the claims; the state-change event or the sweeper (GetJobRuns by run key, once the
+    // start is stale) settles it.
+    throw error instanceof StartRunError ? error : new StartRunError(runKey, started, error);
   }
   await ledger.linkGlueRun(glueRunId, runKey);
   await ledger.updateRun(runKey, ["starting"], {
@@ -135,6 +201,43 @@ async function startClaimedRun(
   metrics.add("FilesPerRun", taken.length);
   log.info("run started", { runKey, glueRunId, files: taken.length, keys: taken.slice(0, 20).map((u) => u.key) });
   return { started: true, runKey, glueRunId, files: taken.length };
+}
+
+/** The Glue run carrying `runKey` in its arguments, among runs started since a minute before `createdAt`. */
+export async function findGlueRunOf(deps: Deps, runKey: string, createdAt: string): Promise<GlueJobRun | null> {
+  const since = new Date(Date.parse(createdAt) - 60_000);
+  const runs = await deps.glue.recentRuns(since);
+  return runs.find((r) => r.arguments[`--${GLUE_ARGUMENTS.runKey}`] === runKey) ?? null;
+}
+
+/** Records that `runKey`'s start did happen as Glue run `found` (its answer was lost). */
+export async function adoptGlueRun(deps: Deps, runKey: string, found: GlueJobRun): Promise<void> {
+  await deps.ledger.linkGlueRun(found.id, runKey);
+  await deps.ledger.updateRun(runKey, ["starting"], {
+    state: "running",
+    glueRunId: found.id,
+    startedAt: found.startedOn?.toISOString() ?? deps.clock.now().toISOString(),
+  });
+}
+
+/** Counts a system failure of `runKey` once; emits the metrics the breaker alarm watches. */
+export async function noteSystemFailure(deps: Deps, runs: RunSettings, runKey: string, why: string): Promise<void> {
+  const before = await deps.ledger.getHealth();
+  const after = await deps.ledger.recordRunHealth(runKey, "system-failure", deps.clock.now().toISOString());
+  if (after.consecutiveSystemFailures === before.consecutiveSystemFailures) return; // counted already
+  deps.metrics.add("RunSystemFailures", 1);
+  const n = after.consecutiveSystemFailures;
+  if (n >= runs.breakerThreshold) {
+    deps.metrics.add("CircuitOpen", 1);
+    deps.log.error("circuit breaker open: consecutive system failures", { runKey, failures: n, why });
+  } else {
+    deps.log.warn("system failure; the run is retried whole after a backoff", {
+      runKey,
+      failures: n,
+      retryInSeconds: systemRetryDelayMs(n, runs) / 1000,
+      why,
+    });
+  }
 }
 
 /** A start that certainly did not happen: uploads back to pending (unchanged attempts), run closed, slot freed. */
@@ -167,32 +270,60 @@ export function manifestBucket(deps: Pick<Deps, "bucket" | "controlBucket">): st
   return deps.controlBucket ?? deps.bucket;
 }
 
-/** The newest pending version of each key (by last-modified, then version tag), and the older ones it replaces. */
-export function newestPerKey(uploads: readonly UploadRecord[]): {
-  newest: UploadRecord[];
-  superseded: { old: UploadRecord; by: UploadRecord }[];
-} {
-  const byKey = new Map<string, UploadRecord>();
+/**
+ * The version of each key to run, and the others with why they are dropped. One pending version of a key runs as it
+ * is (the job reads it with If-Match on its etag, so a later overwrite fails it rather than feeding it other bytes).
+ * When several versions of one key are pending, S3 decides which is current (HeadObject now): Last-Modified has
+ * second resolution and a multipart upload reports its initiation time, and version ids and etags are random, so no
+ * order of ours can tell.
+ */
+export async function currentVersions(
+  deps: Pick<Deps, "objects">,
+  uploads: readonly UploadRecord[],
+): Promise<{ current: UploadRecord[]; dropped: { old: UploadRecord; error: string }[] }> {
+  const byKey = new Map<string, UploadRecord[]>();
   for (const u of uploads) {
-    const seen = byKey.get(u.key);
-    if (!seen || isLaterVersion(u, seen)) byKey.set(u.key, u);
+    const group = byKey.get(`${u.bucket}/${u.key}`);
+    if (group) group.push(u);
+    else byKey.set(`${u.bucket}/${u.key}`, [u]);
   }
-  const newest = uploads.filter((u) => byKey.get(u.key) === u);
-  const superseded = uploads
-    .filter((u) => byKey.get(u.key) !== u)
-    .map((old) => ({ old, by: byKey.get(old.key) as UploadRecord }));
-  return { newest, superseded };
+  const winner = new Map<string, UploadRecord | null>();
+  const heads = new Map<string, ObjectVersion | null>();
+  await mapLimit(
+    [...byKey.entries()].filter(([, group]) => group.length > 1),
+    16,
+    async ([id, group]) => {
+      const first = group[0] as UploadRecord;
+      const head = await deps.objects.head(first.bucket, first.key);
+      heads.set(id, head);
+      winner.set(id, head ? (group.find((u) => isVersion(u, head)) ?? null) : null);
+    },
+  );
+  const current: UploadRecord[] = [];
+  const dropped: { old: UploadRecord; error: string }[] = [];
+  for (const u of uploads) {
+    const id = `${u.bucket}/${u.key}`;
+    if (!winner.has(id) || winner.get(id) === u) {
+      current.push(u);
+      continue;
+    }
+    const by = winner.get(id);
+    const head = heads.get(id);
+    const error = by
+      ? `superseded: ${u.key} was uploaded again (${by.versionTag}) before this version was processed`
+      : head
+        ? `superseded: ${u.key} was uploaded again (etag ${head.etag}) before this version was processed`
+        : "the object was deleted before it could be processed";
+    dropped.push({ old: u, error });
+  }
+  return { current, dropped };
 }
 
-/** Whether `a` is a later version of the same key than `b` (by last-modified, then version tag). */
-export function isLaterVersion(
-  a: Pick<UploadRecord, "key" | "lastModified" | "versionTag">,
-  b: Pick<UploadRecord, "key" | "lastModified" | "versionTag">,
-): boolean {
-  return (
-    a.key === b.key &&
-    (a.lastModified > b.lastModified || (a.lastModified === b.lastModified && a.versionTag > b.versionTag))
-  );
+/** Whether `u` is the version S3 describes in `head` (version id when versioned, else etag and Last-Modified). */
+export function isVersion(u: Pick<UploadRecord, "versionId" | "etag" | "lastModified">, head: ObjectVersion): boolean {
+  const versionId = normalizeVersionId(head.versionId);
+  if (versionId || u.versionId) return u.versionId === versionId;
+  return u.etag === normalizeEtag(head.etag) && Date.parse(u.lastModified) === Date.parse(head.lastModified);
 }
 
 function newRunRecord(runKey: string, key: string, uploads: readonly UploadRecord[], now: string): RunRecord {

@@ -7,7 +7,7 @@
  *  - the slot is held by a run that has already ended, or by no run at all (crash between steps) → free it
  *  - uploads still running in a run that is not the slot's: a run still open in the ledger gets the same repairs as
  *    the slot's run (never settled behind Glue's back); uploads left running by a run that has ended (or by no run)
- *    are settled: failed as superseded when a newer version of the key exists, otherwise back to pending with one
+ *    are settled: failed as superseded when S3's current version of the key is another, otherwise back to pending with one
  *    more attempt (failed after maxAttempts), so no upload stays "running" forever
  *  - uploads are pending and no run is active → startNextRun
  */
@@ -15,7 +15,15 @@ import type { PipelineConfig } from "../config/pipeline.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import { RUN_ACTIVE_STATES, type RunRecord, type UploadRecord } from "../ledger/types.js";
 import { type CompletionResult, isTerminalGlueState, recordRunEnd } from "./completion.js";
-import { isLaterVersion, readManifest, type StartOutcome, startNextRun, undoStart } from "./start.js";
+import {
+  adoptGlueRun,
+  findGlueRunOf,
+  isVersion,
+  readManifest,
+  type StartOutcome,
+  startNextRun,
+  undoStart,
+} from "./start.js";
 
 export type Repair =
   | "recorded-lost-end"
@@ -84,19 +92,13 @@ async function repairOpenRun(
   stale: boolean,
   repairs: Repair[],
 ): Promise<CompletionResult | null> {
-  const { ledger, glue, log } = deps;
+  const { glue, log } = deps;
   let glueRunId = run.glueRunId;
   if (!glueRunId && stale) {
-    const since = new Date(new Date(run.createdAt).getTime() - 60_000);
-    const found = (await glue.recentRuns(since)).find((r) => r.arguments["--run_key"] === run.runKey);
+    const found = await findGlueRunOf(deps, run.runKey, run.createdAt);
     if (found) {
       glueRunId = found.id;
-      await ledger.linkGlueRun(found.id, run.runKey);
-      await ledger.updateRun(run.runKey, ["starting"], {
-        state: "running",
-        glueRunId: found.id,
-        startedAt: found.startedOn?.toISOString() ?? null,
-      });
+      await adoptGlueRun(deps, run.runKey, found);
       repairs.push("adopted-lost-start");
     } else {
       await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
@@ -155,8 +157,10 @@ async function repairOrphanedUploads(
       if (u?.status !== "running" || u.runKey !== runKey) continue;
       // A run item is written before any claim, so a missing run is a crash mid-start: wait out the start timeout.
       if (!run && now.getTime() - Date.parse(u.updatedAt) <= staleMs) continue;
-      const newer = (await ledger.uploadsOfKey(u.bucket, u.key)).find((other) => isLaterVersion(other, u));
-      const settlement = orphanSettlement(u, runKey, run, newer ?? null, config);
+      // S3 says whether it is still the key's current version (never an order of version ids or etags).
+      const head = await deps.objects.head(u.bucket, u.key);
+      const notCurrent = head === null ? "deleted" : isVersion(u, head) ? null : `etag ${head.etag}`;
+      const settlement = orphanSettlement(u, runKey, run, notCurrent, config);
       if (!(await ledger.settleUpload(u.uploadId, runKey, settlement, nowIso))) continue;
       repairs.push("settled-orphaned-upload");
       if (settlement.status === "pending") requeued++;
@@ -183,14 +187,21 @@ export function orphanSettlement(
   record: UploadRecord,
   runKey: string,
   run: RunRecord | null,
-  newer: UploadRecord | null,
+  notCurrent: string | null,
   config: PipelineConfig,
 ): Settlement {
   const where = run ? `run ${runKey} ended (${run.state}) without settling it` : `run ${runKey} is not in the ledger`;
-  if (newer) {
+  if (notCurrent === "deleted") {
     return {
       status: "failed",
-      error: `superseded: ${newer.key} was uploaded again (${newer.versionTag}) before this version was processed (left running: ${where})`,
+      error: `the object was deleted before it could be processed (left running: ${where})`,
+      attempts: record.attempts,
+    };
+  }
+  if (notCurrent) {
+    return {
+      status: "failed",
+      error: `superseded: ${record.key} was uploaded again (${notCurrent}) before this version was processed (left running: ${where})`,
       attempts: record.attempts,
     };
   }

@@ -13,7 +13,10 @@ export interface ObjectCreated {
   readonly etag: string | null;
   readonly versionId: string | null;
   readonly size: number | null;
+  /** When EventBridge emitted the event: shown to users, never part of an upload's identity. */
   readonly time: string;
+  /** S3's per-key event order (hex; compare with `compareSequencers`); null when the event has none. */
+  readonly sequencer: string | null;
 }
 
 export type ParsedMessage =
@@ -66,6 +69,8 @@ export function parseObjectCreated(body: string, expectedBucket: string): Parsed
       versionId: object["version-id"] ?? null,
       size: typeof object.size === "number" ? object.size : null,
       time,
+      sequencer:
+        typeof object.sequencer === "string" && /^[0-9A-Fa-f]+$/.test(object.sequencer) ? object.sequencer : null,
     },
   };
 }
@@ -82,4 +87,15 @@ export function candidateKeys(key: string): string[] {
     return [key];
   }
   return decoded === key ? [key] : [key, decoded];
+}
+
+/**
+ * Orders two S3 event sequencers of one key, as S3 documents it: hexadecimal strings, compared after right-padding
+ * the shorter with zeros (they may differ in length). Negative: `a` came first.
+ */
+export function compareSequencers(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const pa = a.toUpperCase().padEnd(width, "0");
+  const pb = b.toUpperCase().padEnd(width, "0");
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
 }

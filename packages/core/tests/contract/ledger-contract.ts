@@ -64,7 +64,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
       } as const;
       expect(await ledger.settleUpload(u.uploadId, "r2", processed, NOW)).toBe(false);
       expect(await ledger.settleUpload(u.uploadId, "r1", processed, NOW)).toBe(true);
-      expect(await ledger.settleUpload(u.uploadId, "r1", processed, NOW)).toBe(false);
+      // settled already: another settlement, or the same one later, is refused
+      expect(await ledger.settleUpload(u.uploadId, "r1", { ...processed, output: "s3://y/" }, NOW)).toBe(false);
+      expect(await ledger.settleUpload(u.uploadId, "r1", processed, "2026-04-01T10:00:09.000Z")).toBe(false);
       expect(await ledger.getUpload(u.uploadId)).toMatchObject({
         status: "processed",
         output: "s3://x/",
@@ -206,13 +208,99 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
 
     it("moves a run only from the states it names", async () => {
       await ledger.createRun(run("20260401T100000Z-1"));
-      await expect(ledger.createRun(run("20260401T100000Z-1"))).rejects.toThrow();
+      await expect(ledger.createRun({ ...run("20260401T100000Z-1"), fileCount: 7 })).rejects.toThrow();
       expect(await ledger.updateRun("20260401T100000Z-1", ["starting"], { state: "running", glueRunId: "jr_1" })).toBe(
         true,
       );
       expect(await ledger.updateRun("20260401T100000Z-1", ["starting"], { state: "start_failed" })).toBe(false);
       expect(await ledger.updateRun("nope", ["starting"], { state: "running" })).toBe(false);
       expect(await ledger.getRun("20260401T100000Z-1")).toMatchObject({ state: "running", glueRunId: "jr_1" });
+    });
+
+    describe("every conditional write is idempotent: repeated (the SDK's retry after a lost answer), it reports success", () => {
+      const LATER = "2026-04-01T10:00:05.000Z";
+
+      it("recordUpload, claimUpload, settleUpload", async () => {
+        const u = upload("input/a.csv");
+        await ledger.recordUpload(u, NOW);
+        expect(await ledger.claimUpload(u.uploadId, "r1", NOW)).toBe(true);
+        expect(await ledger.claimUpload(u.uploadId, "r1", NOW)).toBe(true);
+        expect(await ledger.claimUpload(u.uploadId, "r2", NOW)).toBe(false);
+        expect(await ledger.getUpload(u.uploadId)).toMatchObject({ status: "running", runKey: "r1", runs: 1 });
+        const back = { status: "pending", error: "run failed", attempts: 0, retryGroupSize: 2 } as const;
+        expect(await ledger.settleUpload(u.uploadId, "r1", back, LATER)).toBe(true);
+        expect(await ledger.settleUpload(u.uploadId, "r1", back, LATER)).toBe(true);
+        expect(await ledger.settleUpload(u.uploadId, "r2", back, LATER)).toBe(false);
+        const failed = { status: "failed", error: "bad", attempts: 1 } as const;
+        await ledger.claimUpload(u.uploadId, "r3", LATER);
+        expect(await ledger.settleUpload(u.uploadId, "r3", failed, LATER)).toBe(true);
+        expect(await ledger.settleUpload(u.uploadId, "r3", failed, LATER)).toBe(true);
+        expect(await ledger.getUpload(u.uploadId)).toMatchObject({ status: "failed", runKey: "r3", runs: 2 });
+      });
+
+      it("failPendingUpload and requeueUpload", async () => {
+        const u = upload("input/a.csv");
+        await ledger.recordUpload(u, NOW);
+        expect(await ledger.failPendingUpload(u.uploadId, "r1", "superseded: x", LATER)).toBe(true);
+        expect(await ledger.failPendingUpload(u.uploadId, "r1", "superseded: x", LATER)).toBe(true);
+        expect(await ledger.failPendingUpload(u.uploadId, "r2", "superseded: x", LATER)).toBe(false);
+        expect(await ledger.requeueUpload(u.uploadId, LATER)).toBe(true);
+        expect(await ledger.requeueUpload(u.uploadId, LATER)).toBe(true);
+        expect(await ledger.requeueUpload(u.uploadId, "2026-04-01T10:00:09.000Z")).toBe(false);
+      });
+
+      it("createRun and updateRun", async () => {
+        const r = run("20260401T100000Z-1");
+        await ledger.createRun(r);
+        await ledger.createRun(r);
+        const patch = { state: "running", glueRunId: "jr_1", startedAt: LATER } as const;
+        expect(await ledger.updateRun(r.runKey, ["starting"], patch)).toBe(true);
+        expect(await ledger.updateRun(r.runKey, ["starting"], patch)).toBe(true);
+        expect(await ledger.updateRun(r.runKey, ["starting"], { ...patch, glueRunId: "jr_2" })).toBe(false);
+        expect(await ledger.getRun(r.runKey)).toMatchObject(patch);
+      });
+
+      it("takeSlot and releaseSlot (a retried release reports the wake-up the release saw)", async () => {
+        expect(await ledger.takeSlot("r1", NOW)).toBe(true);
+        expect(await ledger.takeSlot("r1", NOW)).toBe(true);
+        expect(await ledger.takeSlot("r2", NOW)).toBe(false);
+        expect(await ledger.requestWakeup()).toBe(true);
+        expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
+        expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
+        expect(await ledger.releaseSlot("r2")).toEqual({ released: false, wakeup: false });
+        expect(await ledger.takeSlot("r2", NOW)).toBe(true);
+        expect(await ledger.releaseSlot("r2")).toEqual({ released: true, wakeup: false });
+        expect(await ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
+      });
+
+      it("recordRunHealth counts each run's outcome once", async () => {
+        expect(await ledger.getHealth()).toEqual({
+          consecutiveSystemFailures: 0,
+          lastRunKey: null,
+          lastFailureAt: null,
+        });
+        await ledger.recordRunHealth("r1", "system-failure", NOW);
+        await ledger.recordRunHealth("r1", "system-failure", NOW);
+        expect(await ledger.recordRunHealth("r2", "system-failure", LATER)).toEqual({
+          consecutiveSystemFailures: 2,
+          lastRunKey: "r2",
+          lastFailureAt: LATER,
+        });
+        await ledger.recordRunHealth("r3", "healthy", LATER);
+        expect((await ledger.recordRunHealth("r3", "healthy", LATER)).consecutiveSystemFailures).toBe(0);
+        expect((await ledger.recordRunHealth("r3", "system-failure", LATER)).consecutiveSystemFailures).toBe(0);
+      });
+    });
+
+    it("records and lists a key of 1,024 UTF-8 bytes (S3's longest)", async () => {
+      const key = `input/${"é".repeat((1024 - "input/".length - ".csv".length) / 2)}.csv`;
+      expect(Buffer.byteLength(key)).toBe(1024);
+      const u = upload(key);
+      await ledger.recordUpload(u, NOW);
+      expect((await ledger.listPending(10)).map((p) => p.key)).toEqual([key]);
+      expect(await ledger.claimUpload(u.uploadId, "20260401T100000Z-00000001", NOW)).toBe(true);
+      expect((await ledger.listRunning(10, null)).map((p) => p.key)).toEqual([key]);
+      expect((await ledger.uploadsOfKey("data-bucket", key)).map((p) => p.uploadId)).toEqual([u.uploadId]);
     });
 
     it("lists runs newest first and finds a run by its Glue run id", async () => {

@@ -5,7 +5,7 @@ describe("pipeline config", () => {
   it("pins the defaults every stage relies on", () => {
     const c = pipelineConfig("dev");
     expect(c.queue).toMatchObject({
-      batchSize: 10_000,
+      batchSize: 4_000,
       batchingWindowSeconds: 2,
       maximumConcurrency: 2,
       maxReceiveCount: 5,
@@ -16,7 +16,18 @@ describe("pipeline config", () => {
       maxConcurrentRuns: 1,
       jobBookmarks: "job-bookmark-disable",
     });
-    expect(c.runs).toMatchObject({ maxFilesPerRun: 5_000, maxAttempts: 3 });
+    expect(c.runs).toMatchObject({
+      maxFilesPerRun: 10_000,
+      maxBytesPerRun: 50 * 1024 ** 3,
+      maxAttempts: 3,
+      startTimeoutSeconds: 180,
+      settleMs: 1_000,
+      maxSettleRounds: 5,
+      sweepIntervalMinutes: 5,
+      systemRetryBaseSeconds: 60,
+      systemRetryMaxSeconds: 1_800,
+      breakerThreshold: 5,
+    });
   });
 
   it("gives prod the long batching window and retains its data", () => {

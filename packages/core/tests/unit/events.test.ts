@@ -16,6 +16,7 @@ describe("parseObjectCreated", () => {
         versionId: "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
         size: 5,
         time: "2021-11-12T00:00:00Z",
+        sequencer: "00617F08299329D189",
       },
     });
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { handleUploadBatch } from "../../src/runs/intake.js";
+import { sweep } from "../../src/runs/sweeper.js";
 import { GlueServiceError } from "../../src/testing/fakes.js";
 import { makeWorld } from "../helpers/world.js";
 
@@ -150,7 +151,7 @@ describe("intake: many uploads → one run", () => {
     expect([...w.ledger.uploads.values()].filter((u) => u.status === "pending")).toHaveLength(15);
   });
 
-  it("returns the batch to SQS, frees the slot and keeps uploads pending when Glue refuses the start", async () => {
+  it("acknowledges the batch, frees the slot and keeps uploads pending when Glue refuses the start", async () => {
     const w = makeWorld();
     w.glue.startFaults.push({
       error: new GlueServiceError("ConcurrentRunsExceededException", 400, "busy"),
@@ -160,28 +161,30 @@ describe("intake: many uploads → one run", () => {
 
     const r = await handleUploadBatch(w.deps, w.config, messages);
 
-    expect(r.failedMessageIds.sort()).toEqual(messages.map((m) => m.messageId).sort());
+    // the uploads are safe in the ledger: returning the messages would only bounce them into the DLQ
+    expect(r.failedMessageIds).toEqual([]);
     expect(w.ledger.slot.holder).toBeNull();
     expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["pending", "pending"]);
     expect([...w.ledger.runs.values()].map((x) => x.state)).toEqual(["start_failed"]);
 
-    // SQS redelivers; this time Glue accepts
-    const again = await handleUploadBatch(w.deps, w.config, messages);
-    expect(again.failedMessageIds).toEqual([]);
-    expect(again.run?.started && again.run.files).toBe(2);
+    // the sweeper starts them once the backoff has passed; this time Glue accepts
+    w.clock.advance(w.config.runs.systemRetryBaseSeconds * 1000);
+    const swept = await sweep(w.deps, w.config);
+    expect(swept.next?.started && swept.next.files).toBe(2);
   });
 
-  it("keeps the slot when it cannot know whether the run started (5xx), and still returns the batch", async () => {
+  it("keeps the slot and the claims when it cannot know whether the run started (5xx)", async () => {
     const w = makeWorld();
-    w.glue.startFaults.push({ error: new GlueServiceError("InternalServiceException", 500, "oops"), started: true });
+    w.glue.startFaults.push({ error: new GlueServiceError("InternalServiceException", 500, "oops"), started: false });
     const messages = [w.upload("input/a.csv").message];
 
     const r = await handleUploadBatch(w.deps, w.config, messages);
 
-    expect(r.failedMessageIds).toEqual([messages[0]?.messageId]);
+    expect(r.failedMessageIds).toEqual([]);
     expect(w.ledger.slot.holder).not.toBeNull();
     expect([...w.ledger.runs.values()][0]?.state).toBe("starting");
-    expect(w.glue.runs.size).toBe(1); // it did start: the sweeper or the state change adopts it
+    expect([...w.ledger.uploads.values()][0]?.status).toBe("running");
+    expect(w.glue.runs.size).toBe(0); // the sweeper looks for it by run key once the start is stale
   });
 
   it("fails only the messages whose upload could not be recorded", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { UploadStatus } from "../../src/ledger/types.js";
 import { recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
@@ -25,9 +25,9 @@ describe("run start", () => {
     expect([...w.ledger.runs.values()].map((x) => x.state)).toEqual(["start_failed"]);
     expect(new Set([...w.ledger.uploads.values()].map((u) => u.status))).toEqual(new Set(["pending"]));
     expect(w.glue.runs.size).toBe(0);
-    // nothing goes on claiming after the handler answered
+    // nothing goes on claiming after the handler answered (every pending callback gets its turn first)
     const after = claims;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 100; i++) await new Promise<void>((resolve) => setImmediate(resolve));
     expect(claims).toBe(after);
   });
 });
@@ -103,17 +103,25 @@ describe("a superseded version is failed in one ledger write", () => {
   });
 });
 
-describe("mapLimit", () => {
+describe("mapLimit (on a fake clock)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("keeps order and the concurrency bound", async () => {
     let inFlight = 0;
     let peak = 0;
-    const out = await mapLimit([5, 1, 3, 2, 4], 2, async (n) => {
+    const run = mapLimit([5, 1, 3, 2, 4], 2, async (n) => {
       peak = Math.max(peak, ++inFlight);
       await new Promise((resolve) => setTimeout(resolve, n));
       inFlight--;
       return n * 10;
     });
-    expect(out).toEqual([50, 10, 30, 20, 40]);
+    await vi.runAllTimersAsync();
+    expect(await run).toEqual([50, 10, 30, 20, 40]);
     expect(peak).toBe(2);
   });
 
@@ -127,7 +135,9 @@ describe("mapLimit", () => {
       if (n === 1) throw new Error("boom");
       return n;
     });
-    await expect(run).rejects.toThrow("boom");
+    const outcome = run.catch((e: unknown) => e);
+    await vi.runAllTimersAsync();
+    expect(await outcome).toMatchObject({ message: "boom" });
     expect(started).toEqual([1, 2]);
     expect(settled).toBe(2);
   });

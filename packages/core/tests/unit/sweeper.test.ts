@@ -24,10 +24,13 @@ describe("sweeper", () => {
     expect(w.ledger.slot.holder).toBeNull();
   });
 
-  it("adopts a run that started although StartJobRun's answer was lost", async () => {
+  it("adopts a run that started although StartJobRun's answer was lost and Glue did not list it at once", async () => {
     const w = makeWorld();
     w.glue.startFaults.push({ error: new GlueServiceError("InternalServiceException", 500, "timeout"), started: true });
+    const recent = w.glue.recentRuns.bind(w.glue);
+    w.glue.recentRuns = async () => [];
     await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    w.glue.recentRuns = recent;
     w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
 
     const report = await sweep(w.deps, w.config);
