@@ -55,6 +55,10 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
       // judge files by last-modified only and would skip a late or redriven upload that the manifest names.
       "--job-bookmark-option": config.glue.jobBookmarks,
       "--job-language": "python",
+      // Auto scaling stays OFF: each run already asks for the workers its manifest needs (runs/capacity.ts), and the
+      // job sizes its Arrow task groups from Spark's defaultParallelism at start, which under auto scaling counts
+      // only the executors up by then: a run would stay small and slow rather than scale out.
+      "--enable-auto-scaling": "false",
       "--enable-continuous-cloudwatch-log": "true",
       "--enable-metrics": "true",
       // Glue rejects an empty --extra-py-files, so it is there only when glue/ has modules besides the script.

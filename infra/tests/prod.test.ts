@@ -71,6 +71,16 @@ describe("prod", () => {
     }
   });
 
+  it("gives the job prod's default capacity (literal: runs override it per manifest) with auto scaling off", () => {
+    expect(app.one("aws:glue/job:Job").inputs).toMatchObject({
+      workerType: "G.1X",
+      numberOfWorkers: 10,
+      timeout: 120,
+      executionProperty: { maxConcurrentRuns: 1 },
+    });
+    expect(app.one("aws:glue/job:Job").inputs.defaultArguments).toMatchObject({ "--enable-auto-scaling": "false" });
+  });
+
   it("grants no wildcards here either", () => {
     const problems = policyDocuments(app.resources).flatMap(({ where, document }) =>
       wildcardGrants(document).map((problem) => `${where}: ${problem}`),

@@ -10,6 +10,7 @@ import {
   type GlueJobRun,
   type GlueRunner,
   isRetryableStartError,
+  type RunCapacity,
   StartRunError,
   startFailureKind,
 } from "@ingest/core";
@@ -67,14 +68,14 @@ export class GlueJobs implements GlueRunner {
    * answer. Throws StartRunError saying whether a run may exist ("unknown") or certainly does not ("no").
    * The command input is built by `startInput` (one place to add job-run overrides such as capacity).
    */
-  async startRun(args: Readonly<Record<string, string>>): Promise<string> {
+  async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string> {
     const runKey = args[`--${GLUE_ARGUMENTS.runKey}`] ?? null;
     const since = new Date(this.now().getTime() - LOOKUP_WINDOW_MS);
     let ambiguous = false;
     for (let attempt = 1; ; attempt++) {
       let id: string | undefined;
       try {
-        id = (await this.startClient.send(new StartJobRunCommand(this.startInput(args)))).JobRunId;
+        id = (await this.startClient.send(new StartJobRunCommand(this.startInput(args, capacity)))).JobRunId;
       } catch (e) {
         const kind = startFailureKind(e);
         if (kind === "unknown") ambiguous = true;
@@ -96,8 +97,20 @@ export class GlueJobs implements GlueRunner {
   }
 
   /** StartJobRun's input for one run. */
-  protected startInput(args: Readonly<Record<string, string>>) {
-    return { JobName: this.jobName, Arguments: { ...args } };
+  protected startInput(args: Readonly<Record<string, string>>, capacity?: RunCapacity) {
+    return {
+      JobName: this.jobName,
+      Arguments: { ...args },
+      // Per-run overrides of the job's capacity (Timeout is in minutes, as on the job).
+      ...(capacity
+        ? {
+            WorkerType: capacity.workerType,
+            NumberOfWorkers: capacity.numberOfWorkers,
+            Timeout: capacity.timeoutMinutes,
+            ExecutionClass: capacity.executionClass,
+          }
+        : {}),
+    };
   }
 
   /** The job's run carrying `runKey` in its arguments, among runs started since `since`. */

@@ -4,6 +4,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from
 import { join } from "node:path";
 import {
   exportLines,
+  type FaultConfig,
+  FaultConfigError,
+  faultConfig,
   isAlive,
   peekTwinState,
   projectPaths,
@@ -33,6 +36,34 @@ export interface UpOptions {
   readonly gluePort?: number | undefined;
   readonly verbose: boolean;
   readonly sweepIntervalSeconds?: number | undefined;
+  /** The fault layer's config (`faultsOption`); default: none. */
+  readonly faults?: FaultConfig | undefined;
+}
+
+/**
+ * `--faults <profile|file.json> [--seed n]`: a profile name (none, aws, chaos) or a JSON file holding a fault config
+ * (`{"seed": 7, "rates": {"lostAnswer": 0.01}, "gsiLagMs": 1000}`); checked here so a typo fails before the twin starts.
+ */
+export function faultsOption(spec: string | undefined, seed: number | undefined): FaultConfig | undefined {
+  if (spec === undefined) return seed === undefined ? undefined : faultConfig("none", seed);
+  try {
+    if (spec.endsWith(".json")) {
+      let parsed: Partial<FaultConfig>;
+      try {
+        parsed = JSON.parse(readFileSync(spec, "utf8")) as Partial<FaultConfig>;
+      } catch (e) {
+        throw new CliError(`--faults ${spec}: cannot read a JSON fault config: ${(e as Error).message}`);
+      }
+      if (!parsed || typeof parsed !== "object" || typeof parsed.rates !== "object") {
+        throw new CliError(`--faults ${spec}: a fault config needs a "rates" object (kind → 0..1)`);
+      }
+      return faultConfig({ ...parsed, rates: parsed.rates ?? {} }, parsed.seed ?? seed ?? 1);
+    }
+    return faultConfig(spec, seed ?? 1);
+  } catch (e) {
+    if (e instanceof FaultConfigError) throw new CliError(`--faults ${spec}: ${e.message}`);
+    throw e;
+  }
 }
 
 function refuseIfRunning(stateFile: string): void {
@@ -55,13 +86,19 @@ export async function up(opts: UpOptions): Promise<void> {
     ...(opts.motoPort !== undefined ? { motoPort: opts.motoPort } : {}),
     ...(opts.gluePort !== undefined ? { gluePort: opts.gluePort } : {}),
     ...(opts.sweepIntervalSeconds !== undefined ? { sweepIntervalMs: opts.sweepIntervalSeconds * 1000 } : {}),
+    ...(opts.faults ? { faults: opts.faults } : {}),
   });
+  const injecting = Object.entries(twin.faults.config.rates).filter(([, r]) => r);
   process.stderr.write(
     [
       `local twin up (pid ${process.pid})`,
       `  AWS APIs (moto): ${twin.endpoints.aws}`,
       `  Glue service:    ${twin.endpoints.glue}`,
       `  bucket:          s3://${twin.names.bucket}/input/`,
+      `  call record:     ${twin.callRecordFile}`,
+      injecting.length
+        ? `  faults:          seed ${twin.faults.config.seed}: ${injecting.map(([k, r]) => `${k} ${r}`).join(", ")}`
+        : "  faults:          none",
       '  use it from a shell:  eval "$(pnpm --silent ingest local env)"',
       "  Ctrl-C stops it.",
       "",
@@ -81,6 +118,8 @@ export async function up(opts: UpOptions): Promise<void> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
+  const counts = Object.entries(twin.faults.counts);
+  if (counts.length) process.stderr.write(`faults injected: ${counts.map(([k, n]) => `${k} ${n}`).join(", ")}\n`);
   process.stderr.write("local twin stopped\n");
 }
 

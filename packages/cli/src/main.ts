@@ -8,7 +8,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import { Command, InvalidArgumentError } from "commander";
 import { demo } from "./demo.js";
 import { CliError, oneLine } from "./errors.js";
-import { currentState, down, envOf, envScript, up, upDetached } from "./local.js";
+import { currentState, down, envOf, envScript, faultsOption, up, upDetached } from "./local.js";
 import { exitQuietlyOnEpipe, printable, printJson } from "./output.js";
 import { redrive } from "./redrive.js";
 import { filterSnapshot, renderStatus, snapshot, waitUntilIdle } from "./status.js";
@@ -51,6 +51,8 @@ export function buildProgram(): Command {
     .option("--sweep-interval <seconds>", "how often the sweeper runs (default: the config's)", int("--sweep-interval"))
     .option("-v, --verbose", "log every invocation and run")
     .option("--json", "with --detach: print the twin's state as JSON")
+    .option("--faults <profile|file.json>", "fault layer: none (default), aws, chaos, or a JSON config file")
+    .option("--seed <n>", "the fault layer's seed (default 1; a JSON config's own seed wins)", int("--seed"))
     .action(
       async (o: {
         detach?: boolean;
@@ -59,9 +61,14 @@ export function buildProgram(): Command {
         sweepInterval?: number;
         verbose?: boolean;
         json?: boolean;
+        faults?: string;
+        seed?: number;
       }) => {
+        const faults = faultsOption(o.faults, o.seed);
         if (o.detach) {
           const args = [
+            ...(o.faults !== undefined ? ["--faults", o.faults] : []),
+            ...(o.seed !== undefined ? ["--seed", String(o.seed)] : []),
             ...(o.motoPort !== undefined ? ["--moto-port", String(o.motoPort)] : []),
             ...(o.gluePort !== undefined ? ["--glue-port", String(o.gluePort)] : []),
             ...(o.sweepInterval !== undefined ? ["--sweep-interval", String(o.sweepInterval)] : []),
@@ -80,6 +87,7 @@ export function buildProgram(): Command {
           gluePort: o.gluePort,
           verbose: Boolean(o.verbose),
           sweepIntervalSeconds: o.sweepInterval,
+          faults,
         });
       },
     );

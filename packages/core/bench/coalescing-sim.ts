@@ -6,7 +6,8 @@
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts            # full (1,000,000 uploads in pattern 3)
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts --quick    # smaller pattern 3, a smoke check
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
- *   options: --seed=N (default 42), --only=burst,steady,day,storm, --faults=on|off|stress (see sim/model.ts)
+ *   options: --seed=N (default 42), --only=burst,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
+ *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
  *
  * Modelling choices are documented where they are made: sim/model.ts (rates), sim/ours.ts (SQS, consumers,
  * crashes, Glue, recorder, sweeper), sim/seed.ts (the seed's strategy), sim/figures.ts (what counts as lost,
@@ -17,12 +18,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pipelineConfig } from "../src/config/pipeline.js";
-import { type Arrivals, day, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
+import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
 import { measureBatch } from "./sim/batch-cost.js";
-import { disableFaults, MODEL, stressFaults } from "./sim/model.js";
-import { simulateOurs } from "./sim/ours.js";
-import { batchTable, diagnosticsLines, patternTable } from "./sim/report.js";
-import { simulateSeed } from "./sim/seed.js";
+import { glueUsd, totalUsd } from "./sim/cost.js";
+import { AWS_SEMANTICS, disableFaults, MODEL, type Model, stressFaults, withModel } from "./sim/model.js";
+import { fixedCapacity, simulateOurs } from "./sim/ours.js";
+import { PRICES } from "./sim/prices.js";
+import { batchTable, comparisonTable, diagnosticsLines } from "./sim/report.js";
+import { type BookmarkResult, type NativeTrigger, simulateNative, simulateSeed } from "./sim/seed.js";
+import type { AwsProfile } from "./sim/world.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -49,12 +53,64 @@ const srcVersion = (() => {
   }
 })();
 
-const patterns: (() => Arrivals)[] = [
-  () => oneBurst(seed, 10_000),
-  () => steady(3_600),
-  () => (quick ? day(seed, 100_000) : day(seed, 1_000_000)),
-  () => reuploadStorm(seed, 200, 20),
+interface Scenario {
+  readonly make: () => Arrivals;
+  /** Run ours on the real adapters over the fake AWS with this profile. */
+  readonly aws?: AwsProfile;
+  /** Changes to the shared model for this scenario. */
+  readonly model?: Partial<Model>;
+  readonly note?: string;
+}
+
+/**
+ * AWS's documented semantics: 1% answers lost after the request applied (10% for StartJobRun, called rarely but
+ * decisive: at 1% a scenario of a few dozen runs would rarely meet it), 0.5% throttles, the index 0–2 s behind.
+ */
+const AWS_FAULTS = {
+  lostAnswer: 0.01,
+  throttle: 0.005,
+  gsiLagMs: [0, 2_000],
+  lostAnswerByOperation: { StartJobRun: 0.1 },
+} as const;
+const INDEX_LAG_ONLY = { lostAnswer: 0, throttle: 0, gsiLagMs: [0, 2_000] } as const;
+const NO_OTHER_FAULTS: Partial<Model> = {
+  crashShare: 0,
+  transientLedgerFaultShare: 0,
+  glueFailureShare: 0,
+  glueStartFaultShare: 0,
+  endEventLostShare: 0,
+};
+
+const scenarios: Scenario[] = [
+  { make: () => oneBurst(seed, 10_000) },
+  { make: () => steady(3_600) },
+  { make: () => (quick ? day(seed, 100_000) : day(seed, 1_000_000)) },
+  { make: () => reuploadStorm(seed, 200, 20) },
+  { make: () => idleSingles(seed, quick ? 100 : 300) },
+  {
+    make: () => idleSingles(seed, quick ? 100 : 300),
+    aws: { faults: INDEX_LAG_ONLY, glueOutageSeconds: null },
+    model: NO_OTHER_FAULTS,
+    note: "the same on the real adapters over the fake AWS, the pending index 0–2 s behind, no other fault",
+  },
+  {
+    make: () => awsMix(seed, quick ? 500 : 2_000),
+    aws: { faults: AWS_FAULTS, glueOutageSeconds: [1_200, 1_800] },
+    model: AWS_SEMANTICS,
+    note:
+      "real adapters over the fake AWS: 1% answers lost after apply (StartJobRun 10%; SDK retries), 0.5% throttled, " +
+      "index 0–2 s behind, MD5 ETags + random version ids, 10% multipart (Last-Modified 1–30 s early), 1% S3 events " +
+      "lost, Glue events 1% lost / 1% twice / 2% late, 0.5% broken files, Glue outage 20–30 min in (every run fails " +
+      "10–30 s in); plus the shared faults",
+  },
 ];
+
+/** Glue's native trigger as a user would set it: the largest batch (100 events), our prod window, our job's capacity. */
+const NATIVE: NativeTrigger = {
+  batchSize: 100,
+  batchWindowSeconds: config.queue.batchingWindowSeconds,
+  workers: config.glue.numberOfWorkers,
+};
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -65,11 +121,16 @@ async function main(): Promise<void> {
       `≤ ${config.runs.maxFilesPerRun} files per run, sweeper every ${config.runs.sweepIntervalMinutes} min`,
   );
   console.log(
-    `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueSecondsPerFile} s/file, ${pct(MODEL.glueFailureShare)} fail; ` +
+    `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueWorkerSecondsPerFile} worker-s/file over workers − 1, ${pct(MODEL.glueFailureShare)} fail; ` +
       `events ${MODEL.deliveryDelaySeconds.join("–")} s, ${pct(MODEL.lateEventShare)} late, ${pct(MODEL.duplicateEventShare)} twice; ` +
       `${pct(MODEL.crashShare)} of invocations crash, ${pct(MODEL.transientLedgerFaultShare)} hit a ledger fault; ` +
       `${pct(MODEL.glueStartFaultShare)} StartJobRun 5xx; end events ${pct(MODEL.endEventLostShare)} lost, ` +
-      `${pct(MODEL.endEventDuplicateShare)} twice\n`,
+      `${pct(MODEL.endEventDuplicateShare)} twice`,
+  );
+  console.log(
+    `contenders: ours (capacity per run), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
+      `trigger (BatchSize ${NATIVE.batchSize}, BatchWindow ${NATIVE.batchWindowSeconds} s, job G.1X × ${NATIVE.workers}, bookmarks), ` +
+      `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (sim/prices.ts)\n`,
   );
 
   // The handler's own cost first, in a process that has not yet built a million-upload ledger.
@@ -77,38 +138,72 @@ async function main(): Promise<void> {
   const warm = await measureBatch(10_000);
 
   const results = [];
-  for (const [n, make] of patterns.entries()) {
-    const a = make();
-    if (only && !only.includes(a.name)) continue;
+  for (const [n, scenario] of scenarios.entries()) {
+    const a = scenario.make();
+    const name = scenario.aws ? `${a.name}-aws` : a.name;
+    if (only && !only.includes(name)) continue;
     const t0 = performance.now();
-    const ours = await simulateOurs(a, seed);
+    const aws = scenario.aws ? { aws: scenario.aws } : {};
+    const outage = scenario.aws?.glueOutageSeconds ?? null;
+    const { ours, fixed, native, seedResult } = await withModel(scenario.model ?? {}, async () => ({
+      ours: await simulateOurs(a, seed, aws),
+      fixed: await simulateOurs(a, seed, { ...aws, capacity: fixedCapacity(config) }),
+      native: simulateNative(a, seed, NATIVE, outage),
+      seedResult: simulateSeed(a, seed, outage),
+    }));
     const oursSeconds = (performance.now() - t0) / 1000;
-    const seedResult = simulateSeed(a, seed);
-    const wallSeconds = (performance.now() - t0) / 1000;
+    const wallSeconds = oursSeconds;
     const ideal =
       a.burstSizes.length === 0
         ? null
         : a.burstSizes.reduce((s, size) => s + Math.ceil(size / config.runs.maxFilesPerRun), 0) / a.burstSizes.length;
+    const contenders = [
+      { label: "ours", figures: ours.figures, usage: ours.usage, stranded: null },
+      { label: "ours fixed", figures: fixed.figures, usage: fixed.usage, stranded: null },
+      { label: "Glue native", figures: native.figures, usage: native.usage, stranded: native.stranded },
+      { label: "seed", figures: seedResult.figures, usage: seedResult.usage, stranded: seedResult.stranded },
+    ];
     console.log(
-      patternTable(
-        `── ${n + 1}. ${a.title} — simulated in ${wallSeconds.toFixed(1)} s wall ──`,
-        ours.figures,
-        seedResult.figures,
+      comparisonTable(
+        `── ${n + 1}. ${a.title}${scenario.aws ? " [AWS semantics]" : ""} — simulated in ${wallSeconds.toFixed(1)} s wall ──` +
+          (scenario.note ? `\n   (${scenario.note})` : ""),
+        contenders,
         ideal,
       ),
     );
-    console.log(diagnosticsLines(ours.diagnostics, seedResult.diagnostics.startsRefused));
+    console.log(
+      diagnosticsLines(ours.diagnostics, [
+        `  ours: Glue $${glueUsd(ours.usage).toFixed(2)} vs fixed $${glueUsd(fixed.usage).toFixed(2)} ` +
+          `(${(glueUsd(fixed.usage) / Math.max(1e-9, glueUsd(ours.usage))).toFixed(2)}× less); fixed variant: ` +
+          `lost ${fixed.figures.lost}, twice ${fixed.figures.processedTwice}, mismatches ${fixed.diagnostics.ledgerVsGlueMismatches}`,
+        bookmarkLine("Glue native", native),
+        bookmarkLine("seed", seedResult),
+      ]),
+    );
     console.log("");
     results.push({
-      pattern: a.name,
+      pattern: name,
+      world: scenario.aws ? "aws" : "memory",
+      note: scenario.note ?? null,
       title: a.title,
       uploads: a.count,
       bursts: a.burstSizes.length,
       idealRunsPerBurst: ideal,
       wallSeconds: { ours: oursSeconds, total: wallSeconds },
       ours: ours.figures,
+      oursFixed: fixed.figures,
+      native: native.figures,
       seed: seedResult.figures,
+      stranded: { native: native.stranded, seed: seedResult.stranded },
+      usage: { ours: ours.usage, oursFixed: fixed.usage, native: native.usage, seed: seedResult.usage },
+      usd: {
+        ours: totalUsd(ours.usage),
+        oursFixed: totalUsd(fixed.usage),
+        native: totalUsd(native.usage),
+        seed: totalUsd(seedResult.usage),
+      },
       oursDiagnostics: ours.diagnostics,
+      nativeDiagnostics: native.diagnostics,
       seedDiagnostics: seedResult.diagnostics,
     });
   }
@@ -135,6 +230,8 @@ async function main(): Promise<void> {
     faults,
     config: { queue: config.queue, runs: config.runs, glue: { maxConcurrentRuns: config.glue.maxConcurrentRuns } },
     model: MODEL,
+    prices: PRICES,
+    native: NATIVE,
     patterns: results,
     batch: { cold, warm },
     totalWallSeconds: totalSeconds,
@@ -142,6 +239,14 @@ async function main(): Promise<void> {
   };
   writeFileSync(outFile, `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`figures written to ${outFile}`);
+}
+
+function bookmarkLine(label: string, r: BookmarkResult): string {
+  const d = r.diagnostics;
+  return (
+    `  ${label}: ${d.eventsDelivered} events, ${d.triggersFired} triggers fired, ${d.startsRefused} job starts refused ` +
+    `(ConcurrentRunsExceeded), ${d.glueRunsFailed} failed runs${d.lambdaTimeouts ? `, ${d.lambdaTimeouts} Lambda timeouts (15 min) → async retries` : ""}`
+  );
 }
 
 function pct(share: number): string {

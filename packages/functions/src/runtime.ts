@@ -4,6 +4,7 @@
  * Endpoints come from the SDK's own settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_GLUE), which the twin sets.
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -45,19 +46,41 @@ export interface Runtime {
   readonly jobName: string;
 }
 
-let cached: Runtime | null = null;
+/**
+ * Off AWS only (the local twin runs every function in one process): the function calling now, with its own fake
+ * credentials, so each function gets its own clients signed as itself, as each Lambda has its own role (the twin's
+ * call record tells them apart by access key). On AWS nothing sets it: one runtime, the role's credentials.
+ */
+export interface FunctionCaller {
+  readonly name: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+export const functionCaller = new AsyncLocalStorage<FunctionCaller>();
+
+const cache = new Map<string, Runtime>();
 
 export function runtime(): Runtime {
-  if (cached) return cached;
+  const caller = functionCaller.getStore();
+  const hit = cache.get(caller?.name ?? "");
+  if (hit) return hit;
+  const cached = build(caller?.credentials);
+  cache.set(caller?.name ?? "", cached);
+  return cached;
+}
+
+function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
+  const creds = caller ? { credentials: { ...caller } } : {};
   const bucket = env(HANDLER_ENV.dataBucket);
   const jobName = env(HANDLER_ENV.glueJobName);
   const config = withLimits(pipelineConfig(env(HANDLER_ENV.stage)));
   const deps: Deps = {
-    ledger: new DynamoLedger({ client: new DynamoDBClient({}), tableName: env(HANDLER_ENV.ledgerTable) }),
-    objects: new S3Objects(new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
+    ledger: new DynamoLedger({ client: new DynamoDBClient({ ...creds }), tableName: env(HANDLER_ENV.ledgerTable) }),
+    objects: new S3Objects(new S3Client({ ...creds, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
     // StartJobRun without SDK retries: GlueJobs retries it itself, with a lookup by run key in between (no SDK retry
     // may hide that a first try whose answer was lost did start the run).
-    glue: new GlueJobs(new GlueClient({}), jobName, { startClient: new GlueClient({ maxAttempts: 1 }) }),
+    glue: new GlueJobs(new GlueClient({ ...creds }), jobName, {
+      startClient: new GlueClient({ ...creds, maxAttempts: 1 }),
+    }),
     clock: { now: () => new Date(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
     log,
     metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
@@ -65,8 +88,7 @@ export function runtime(): Runtime {
     bucket,
     ...(process.env[HANDLER_ENV.controlBucket] ? { controlBucket: env(HANDLER_ENV.controlBucket) } : {}),
   };
-  cached = { deps, config, jobName };
-  return cached;
+  return { deps, config, jobName };
 }
 
 /** The stage's config with the per-file cap from the environment, when it is set (the twin's tests use a small one). */
@@ -82,5 +104,5 @@ function withLimits(config: PipelineConfig): PipelineConfig {
 
 /** For tests and the twin: forget the cached clients (e.g. after changing the environment). */
 export function resetRuntime(): void {
-  cached = null;
+  cache.clear();
 }

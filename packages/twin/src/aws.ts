@@ -7,6 +7,8 @@ export interface TwinEndpoints {
   readonly aws: string;
   /** The local Glue service. */
   readonly glue: string;
+  /** The fault layer's proxy in front of both (what the handlers, the Glue service and the job use). */
+  readonly proxy?: string;
 }
 
 /** Options for any AWS SDK v3 client constructor (S3 also wants `forcePathStyle`). */
@@ -18,7 +20,7 @@ export function clientConfig(endpoint: string) {
  * The environment that points any AWS SDK or CLI at the twin: the SDKs' standard `AWS_ENDPOINT_URL` (and the
  * per-service `AWS_ENDPOINT_URL_GLUE`), a region, dummy credentials, and no profile or IMDS lookups.
  */
-export function sdkEnv(endpoints: TwinEndpoints): Record<string, string> {
+export function sdkEnv(endpoints: Pick<TwinEndpoints, "aws" | "glue">): Record<string, string> {
   return {
     AWS_ENDPOINT_URL: endpoints.aws,
     AWS_ENDPOINT_URL_GLUE: endpoints.glue,

@@ -24,6 +24,8 @@ export const TWIN_NAMES = {
   objectCreatedRule: `${prefix}-object-created`,
   glueRunEndedRule: `${prefix}-glue-run-ended`,
   glueJob: `${prefix}-ingest-job`,
+  /** The fault layer's relay queue for S3 events (only when S3-event faults are on; no AWS counterpart). */
+  s3EventRelayQueue: `${prefix}-s3-event-relay`,
 } as const;
 
 /** Lambda's invocation payload limit: a batch is cut before its bodies pass this. */

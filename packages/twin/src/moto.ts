@@ -41,7 +41,10 @@ function answers(url: string): Promise<boolean> {
 }
 
 export async function startMoto(opts: {
+  /** `moto_server`, or the venv's python when `script` is given. */
   motoServer: string;
+  /** A Python script that starts moto itself (the twin's patched moto, `packages/twin/moto_server.py`). */
+  script?: string;
   port?: number;
   logFile: string;
   readyTimeoutMs?: number;
@@ -49,7 +52,8 @@ export async function startMoto(opts: {
   const port = await freePort(opts.port ?? 0);
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const log = createWriteStream(opts.logFile, { flags: "a" });
-  const child: ChildProcess = spawn(opts.motoServer, ["-H", "127.0.0.1", "-p", String(port)], {
+  const args = [...(opts.script ? [opts.script] : []), "-H", "127.0.0.1", "-p", String(port)];
+  const child: ChildProcess = spawn(opts.motoServer, args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PYTHONUNBUFFERED: "1" },
     // Its own process group: a terminal's Ctrl-C reaches only the twin, which then stops moto last, in order.

@@ -20,6 +20,8 @@ export interface ProjectPaths {
   readonly stateFile: string;
   readonly venvPython: string;
   readonly motoServer: string;
+  /** The twin's moto: moto with its S3 → EventBridge events made to match AWS's (run with `venvPython`). */
+  readonly twinMotoServer: string;
   readonly glueJob: string;
   readonly glueSamples: string;
   readonly functionsSrc: string;
@@ -38,6 +40,7 @@ export function projectPaths(
     stateFile: join(twinDir, STATE_FILE),
     venvPython: join(root, ".venv", "bin", "python"),
     motoServer: join(root, ".venv", "bin", "moto_server"),
+    twinMotoServer: join(root, "packages", "twin", "moto_server.py"),
     glueJob: join(root, "glue", "job.py"),
     glueSamples: join(root, "glue", "samples"),
     functionsSrc: join(root, "packages", "functions", "src"),

@@ -1,11 +1,16 @@
 /**
- * Creates the twin's AWS side on the emulator from the config module: the data bucket with EventBridge
+ * Creates the twin's AWS side on the emulator from the config module: the data bucket (versioned, as prod's) with EventBridge
  * notifications, the "Object Created" rule (same pattern object as infra) → ingest queue (+ DLQ, same redrive),
  * the "Glue Job State Change" rule → recorder queue (+ DLQ), and the ledger table.
  */
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
-import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { ledgerTableInput } from "@ingest/adapters";
 import { glueRunEndedPattern, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
@@ -22,6 +27,8 @@ export interface Provisioned {
   readonly ingestDlq: QueueRef;
   readonly recorder: QueueRef;
   readonly recorderDlq: QueueRef;
+  /** Only with `relayS3Events`: the queue the "Object Created" rule targets instead of the ingest queue. */
+  readonly s3Events?: QueueRef;
 }
 
 export interface ProvisionOptions {
@@ -29,6 +36,13 @@ export interface ProvisionOptions {
   readonly config: PipelineConfig;
   /** Test-only: a shorter visibility timeout for the ingest queue (default: the config's). */
   readonly ingestVisibilityTimeoutSeconds?: number | undefined;
+  /**
+   * The fault layer's S3-event faults: the rule (same pattern) targets a relay queue, and the twin's relay moves each
+   * event on to the ingest queue late, twice, out of order or never (src/faults/s3-events.ts).
+   */
+  readonly relayS3Events?: boolean | undefined;
+  /** Versioning on the data bucket, as prod has it (infra/storage.ts); default true. */
+  readonly versionedBucket?: boolean | undefined;
 }
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {
@@ -54,6 +68,11 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
   try {
     await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.bucket }));
     await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.controlBucket }));
+    if (opts.versionedBucket ?? true) {
+      await s3.send(
+        new PutBucketVersioningCommand({ Bucket: TWIN_NAMES.bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
+    }
     await s3.send(
       new PutBucketNotificationConfigurationCommand({
         Bucket: TWIN_NAMES.bucket,
@@ -80,8 +99,12 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
         State: "ENABLED",
       }),
     );
+    const s3Events = opts.relayS3Events ? await createQueue(sqs, TWIN_NAMES.s3EventRelayQueue, {}) : undefined;
     await events.send(
-      new PutTargetsCommand({ Rule: TWIN_NAMES.objectCreatedRule, Targets: [{ Id: "ingest", Arn: ingest.arn }] }),
+      new PutTargetsCommand({
+        Rule: TWIN_NAMES.objectCreatedRule,
+        Targets: [{ Id: "ingest", Arn: (s3Events ?? ingest).arn }],
+      }),
     );
     await events.send(
       new PutRuleCommand({
@@ -99,7 +122,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
 
     await dynamo.send(new CreateTableCommand(ledgerTableInput(TWIN_NAMES.ledgerTable)));
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 30 }, { TableName: TWIN_NAMES.ledgerTable });
-    return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq };
+    return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq, ...(s3Events ? { s3Events } : {}) };
   } finally {
     s3.destroy();
     sqs.destroy();

@@ -4,7 +4,7 @@
  * service runs the SAME Glue script on local Spark; the sweeper runs on a timer. One twin per process: the handlers
  * create their SDK clients once, from the environment the twin sets.
  */
-import { mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -13,9 +13,31 @@ import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { clientConfig, handlerEnv, sdkEnv, type TwinEndpoints } from "./aws.js";
 import { GLUE_FAIL_KEYS_ENV, TWIN_NAMES } from "./constants.js";
 import { messageOf } from "./errors.js";
+import {
+  asPrincipal,
+  type CallerScope,
+  CallRecorder,
+  callRecordPath,
+  credentialsOf,
+  DynamoKeyLimits,
+  type FaultConfig,
+  FaultDice,
+  type FaultProfileName,
+  FaultProxy,
+  faultConfig,
+  faultyPublisher,
+  GsiLag,
+  glueFaults,
+  installCrashCutoff,
+  motoGsiBackend,
+  type Principal,
+  S3EventRelay,
+  s3EventFaultsOn,
+} from "./faults/index.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
 import { sparkExecutor } from "./glue/spark.js";
+import { captureMetrics, MetricsRecorder } from "./metrics.js";
 import { type MotoServer, startMoto } from "./moto.js";
 import { type ProjectPaths, projectPaths } from "./paths.js";
 import { QueuePoller, type SqsHandler } from "./poller.js";
@@ -41,6 +63,8 @@ export interface TwinOptions {
   /** Write `.twin/state.json` so the CLI finds this twin (default true). */
   readonly writeState?: boolean;
   readonly log?: TwinLog;
+  /** Versioning on the data bucket (default true: prod's shape). */
+  readonly versionedBucket?: boolean;
   /** Test-only: the ingest queue's visibility timeout (default: the config's). */
   readonly ingestVisibilityTimeoutSeconds?: number;
   /** Test-only: the Glue run timeout in ms (default: the config's timeoutMinutes). */
@@ -62,19 +86,38 @@ export interface TwinOptions {
   readonly handlerLogLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR";
   /** Skip the Java / glue/job.py checks (only when `executor` replaces Spark). */
   readonly skipSparkChecks?: boolean;
+  /**
+   * The fault layer (README "Fault layer"): a profile name (`none` | `aws` | `chaos`, seeded with `faultSeed`) or a
+   * full config `{ seed, rates: { <kind>: 0..1 }, ...durations }`. Default: `none` — every call still goes through
+   * the proxy and is recorded, nothing is injected.
+   */
+  readonly faults?: FaultConfig | FaultProfileName;
+  /** The seed of a profile given by name (default 1). */
+  readonly faultSeed?: number;
+  readonly proxyPort?: number;
 }
 
 const silent: TwinLog = { info: () => undefined, warn: () => undefined };
 
 /** The SAME handlers as on AWS, from packages/functions, with their runtime reset to this twin's environment. */
-async function loadHandlers(given: Partial<TwinHandlers>): Promise<TwinHandlers> {
+async function loadHandlers(
+  given: Partial<TwinHandlers>,
+  metrics: MetricsRecorder,
+): Promise<TwinHandlers & { scope: CallerScope }> {
   const fns = await import("@ingest/functions");
   fns.resetRuntime();
+  captureMetrics(fns.metrics, metrics);
   return {
     batcher: given.batcher ?? fns.batcher,
     recorder: given.recorder ?? fns.recorder,
     sweeper: given.sweeper ?? (() => fns.sweeper()),
+    scope: (caller, fn) => fns.functionCaller.run(caller, fn),
   };
+}
+
+function describeFaults(c: FaultConfig): string {
+  const on = Object.entries(c.rates).filter(([, r]) => r);
+  return on.length ? `seed ${c.seed}, ${on.map(([k, r]) => `${k} ${r}`).join(", ")}` : "none";
 }
 
 export function failKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -103,8 +146,16 @@ export class Twin {
     readonly recorderPoller: QueuePoller,
     private readonly handlers: TwinHandlers,
     private readonly closers: (() => void)[],
+    private readonly stoppers: (() => Promise<void>)[],
     private readonly log: TwinLog,
     private readonly stateWritten: boolean,
+    /** The fault layer's dice: its config (`faults.config`) and what it injected so far (`faults.counts`). */
+    readonly faults: FaultDice,
+    readonly proxy: FaultProxy,
+    /** The AWS call record (JSON lines, see README "Call record"). */
+    readonly callRecordFile: string,
+    /** The handlers' metrics, as CloudWatch would get them from their EMF output (README "Metrics"). */
+    readonly metrics: MetricsRecorder,
   ) {}
 
   static async start(opts: TwinOptions = {}): Promise<Twin> {
@@ -119,23 +170,53 @@ export class Twin {
     mkdirSync(paths.twinDir, { recursive: true });
 
     const moto = await startMoto({
-      motoServer: paths.motoServer,
+      motoServer: paths.venvPython,
+      script: paths.twinMotoServer,
       logFile: join(paths.twinDir, "moto.log"),
       ...(opts.motoPort !== undefined ? { port: opts.motoPort } : {}),
     });
     const closers: (() => void)[] = [];
+    const stoppers: (() => Promise<void>)[] = [];
     let glue: LocalGlueService | null = null;
     try {
       log.info(`moto on ${moto.endpoint}`);
+      const dice = new FaultDice(
+        typeof opts.faults === "object"
+          ? faultConfig(opts.faults, opts.faults.seed)
+          : faultConfig(opts.faults ?? "none", opts.faultSeed ?? 1),
+      );
+      const relayed = s3EventFaultsOn(dice);
       const queues = await provision({
         endpoint: moto.endpoint,
         config,
         ingestVisibilityTimeoutSeconds: opts.ingestVisibilityTimeoutSeconds,
+        relayS3Events: relayed,
+        versionedBucket: opts.versionedBucket,
       });
 
-      const s3 = new S3Client({ ...clientConfig(moto.endpoint), forcePathStyle: true });
-      const publisher = eventBridgePublisher(moto.endpoint);
+      // The fault layer: every AWS client below (not the CLI, not the twin's own plumbing) goes through the proxy.
+      installCrashCutoff();
+      const record = new CallRecorder(callRecordPath(paths.twinDir));
+      stoppers.push(() => record.close());
+      const proxy = new FaultProxy({
+        aws: moto.endpoint,
+        glue: "",
+        dice,
+        record,
+        gsiLag: new GsiLag(dice, motoGsiBackend(moto.endpoint), Date.now, log),
+        keyLimits: new DynamoKeyLimits(motoGsiBackend(moto.endpoint)),
+        log,
+      });
+      const proxyEndpoint = await proxy.start(opts.proxyPort ?? 0);
+      stoppers.unshift(() => proxy.stop());
+      log.info(`fault layer proxy on ${proxyEndpoint} (faults: ${describeFaults(dice.config)})`);
+      const as = (p: Principal) => ({ ...clientConfig(proxyEndpoint), credentials: credentialsOf(p) });
+
+      const s3 = new S3Client({ ...as("glue-service"), forcePathStyle: true });
+      const publisher = eventBridgePublisher(proxyEndpoint, credentialsOf("glue-service"));
       closers.push(() => s3.destroy(), publisher.close);
+      const runLog = createWriteStream(join(paths.twinDir, "glue-runs.jsonl"), { flags: "w" });
+      stoppers.push(() => new Promise((r) => runLog.end(() => r())));
       const executor =
         opts.executor ??
         sparkExecutor({
@@ -145,6 +226,12 @@ export class Twin {
           stageRoot: join(paths.twinDir, "glue"),
           failKeys: opts.glueFailKeys ?? failKeysFromEnv(),
           keepStage: opts.keepStage,
+          // The job's own boto3 calls (if any) go through the fault layer as the job's role.
+          env: {
+            AWS_ENDPOINT_URL: proxyEndpoint,
+            AWS_ACCESS_KEY_ID: credentialsOf("glue-job").accessKeyId,
+            AWS_SECRET_ACCESS_KEY: credentialsOf("glue-job").secretAccessKey,
+          },
         });
       glue = new LocalGlueService({
         jobs: [
@@ -159,27 +246,60 @@ export class Twin {
           },
         ],
         executor,
-        publish: publisher.publish,
+        publish: faultyPublisher(publisher.publish, dice),
         timeoutMsOverride: opts.glueTimeoutMs,
         log,
+        faults: glueFaults(dice),
+        runLog: (line) => runLog.write(`${JSON.stringify(line)}\n`),
       });
       const glueEndpoint = await glue.start(opts.gluePort ?? 0);
+      proxy.glueEndpoint = glueEndpoint;
       log.info(`local Glue service on ${glueEndpoint}`);
-      const endpoints: TwinEndpoints = { aws: moto.endpoint, glue: glueEndpoint };
+      const endpoints: TwinEndpoints = { aws: moto.endpoint, glue: glueEndpoint, proxy: proxyEndpoint };
 
-      // The handlers read these when they first create their clients.
-      Object.assign(process.env, sdkEnv(endpoints), handlerEnv());
+      // The handlers read these when they first create their clients: they reach AWS through the fault layer.
+      Object.assign(process.env, sdkEnv({ aws: proxyEndpoint, glue: proxyEndpoint }), handlerEnv());
       // Lambda's log level setting for Powertools; the CLI's `local up` asks for INFO, tests and the demo for WARN.
       process.env.POWERTOOLS_LOG_LEVEL ??= opts.handlerLogLevel ?? "WARN";
-      process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
-      const loaded = await loadHandlers(opts.handlers ?? {});
-      const handlers = { ...loaded, batcher: opts.wrapBatcher ? opts.wrapBatcher(loaded.batcher) : loaded.batcher };
+      const metrics = new MetricsRecorder(join(paths.twinDir, "metrics.jsonl"));
+      stoppers.push(() => metrics.close());
+      const loaded = await loadHandlers(opts.handlers ?? {}, metrics);
+      const batcher = opts.wrapBatcher ? opts.wrapBatcher(loaded.batcher) : loaded.batcher;
+      const handlers: TwinHandlers = {
+        batcher: asPrincipal("batcher", batcher, loaded.scope, dice),
+        recorder: asPrincipal("recorder", loaded.recorder, loaded.scope, dice),
+        sweeper: asPrincipal("sweeper", loaded.sweeper, loaded.scope, dice),
+      };
 
-      const sqs = new SQSClient(clientConfig(moto.endpoint));
-      closers.push(() => sqs.destroy());
+      if (relayed && queues.s3Events) {
+        const relaySqs = new SQSClient(clientConfig(moto.endpoint));
+        const relay = new S3EventRelay({
+          sqs: relaySqs,
+          fromUrl: queues.s3Events.url,
+          toUrl: queues.ingest.url,
+          dice,
+          log,
+        });
+        relay.start();
+        stoppers.unshift(async () => {
+          await relay.stop();
+          relaySqs.destroy();
+        });
+      }
+
+      const restartSometimes = (p: QueuePoller) => {
+        if (dice.roll("consumerRestart")) void p.restart();
+      };
+      // Lambda's SQS trigger polls with the function's own role.
+      const batcherSqs = new SQSClient(as("batcher"));
+      const recorderSqs = new SQSClient(as("recorder"));
+      closers.push(
+        () => batcherSqs.destroy(),
+        () => recorderSqs.destroy(),
+      );
       const ingestPoller = new QueuePoller({
         name: "batcher",
-        sqs,
+        sqs: batcherSqs,
         queueUrl: queues.ingest.url,
         queueArn: queues.ingest.arn,
         batchSize: config.queue.batchSize,
@@ -188,10 +308,11 @@ export class Twin {
         timeoutSeconds: config.queue.consumerTimeoutSeconds,
         handler: (e: SQSEvent, c?: Context) => handlers.batcher(e, c) as Promise<SQSBatchResponse>,
         log,
+        afterInvoke: restartSometimes,
       });
       const recorderPoller = new QueuePoller({
         name: "recorder",
-        sqs,
+        sqs: recorderSqs,
         queueUrl: queues.recorder.url,
         queueArn: queues.recorder.arn,
         batchSize: config.recorder.batchSize,
@@ -200,6 +321,7 @@ export class Twin {
         timeoutSeconds: config.recorder.timeoutSeconds,
         handler: handlers.recorder,
         log,
+        afterInvoke: restartSometimes,
       });
       ingestPoller.start();
       recorderPoller.start();
@@ -215,8 +337,13 @@ export class Twin {
         recorderPoller,
         handlers,
         closers,
+        stoppers,
         log,
         writeState,
+        dice,
+        proxy,
+        record.file,
+        metrics,
       );
       const interval = opts.sweepIntervalMs ?? config.runs.sweepIntervalMinutes * 60_000;
       if (interval > 0) {
@@ -228,6 +355,7 @@ export class Twin {
     } catch (e) {
       await glue?.stop().catch(() => undefined);
       for (const c of closers) c();
+      for (const st of stoppers) await st().catch(() => undefined);
       await moto.stop();
       throw e;
     }
@@ -278,6 +406,7 @@ export class Twin {
     await Promise.all([this.ingestPoller.stop(), this.recorderPoller.stop()]);
     await this.glue.stop();
     for (const c of this.closers) c();
+    for (const st of this.stoppers) await st().catch(() => undefined);
     await this.moto.stop();
     if (this.stateWritten) removeTwinState(this.paths.stateFile);
   }

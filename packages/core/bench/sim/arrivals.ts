@@ -141,3 +141,67 @@ export function reuploadStorm(seed: number, keys = 200, versions = 20): Arrivals
     keyIds,
   );
 }
+
+/**
+ * 5. Single uploads to an idle pipeline: `count` uploads, each alone, `gapSeconds` apart (± a quarter), so every
+ * one finds no run, no pending upload and an idle slot: the latency a user sees for one small file.
+ */
+export function idleSingles(seed: number, count = 300, gapSeconds = 1_800): Arrivals {
+  const rng = Rng.stream(seed, "arrivals/idle");
+  const times: number[] = [];
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    times.push(t);
+    t += gapSeconds + rng.int(Math.floor(gapSeconds / 2)) - Math.floor(gapSeconds / 4);
+  }
+  return build(
+    "idle",
+    `single upload to an idle pipeline, ${count} times (${gapSeconds / 60} min apart)`,
+    "idle",
+    times,
+    new Array(count).fill(-1),
+    null,
+  );
+}
+
+/**
+ * 6. The AWS-semantics mix (run on the fake AWS): a burst of `burst` files over 30 s, then one upload a second for
+ * 30 min, and a re-upload storm of 50 keys × 8 versions 15 minutes in, half of them in the same second as the
+ * previous version (same Last-Modified), the rest 5–40 s apart.
+ */
+export function awsMix(seed: number, burst = 2_000): Arrivals {
+  const rng = Rng.stream(seed, "arrivals/aws");
+  const times: number[] = [];
+  const bursts: number[] = [];
+  const keys: number[] = [];
+  let nextKey = 0;
+  for (let i = 0; i < burst; i++) {
+    times.push(rng.int(30));
+    bursts.push(0);
+    keys.push(nextKey++);
+  }
+  for (let s = 0; s < 1_800; s++) {
+    times.push(300 + s);
+    bursts.push(-1);
+    keys.push(nextKey++);
+  }
+  for (let k = 0; k < 50; k++) {
+    const key = nextKey++;
+    let t = 900 + rng.int(60);
+    for (let v = 0; v < 8; v++) {
+      times.push(t);
+      bursts.push(1);
+      keys.push(key);
+      // Half the re-uploads follow within the same second, the rest 5–40 s later (recorded in between).
+      t += rng.chance(0.5) ? 0 : rng.between(5, 40);
+    }
+  }
+  return build(
+    "aws",
+    `AWS semantics: a burst of ${burst.toLocaleString("en-US")} files, 1 file/s for 30 min, 50 keys × 8 versions (half in the same second)`,
+    "aws",
+    times,
+    bursts,
+    keys,
+  );
+}

@@ -11,8 +11,10 @@ export interface Model {
   readonly lateEventExtraSeconds: Range;
   readonly duplicateEventShare: number;
   readonly duplicateExtraSeconds: Range;
+  /** Share of upload events never delivered (0 by default; the AWS-semantics scenario sets 1%). */
+  lostEventShare: number;
   readonly glueBaseSeconds: Range;
-  readonly glueSecondsPerFile: number;
+  readonly glueWorkerSecondsPerFile: number;
   glueFailureShare: number;
   glueStartFaultShare: number;
   crashShare: number;
@@ -21,6 +23,13 @@ export interface Model {
   endEventLostShare: number;
   readonly endEventDuplicateShare: number;
   readonly endEventDuplicateExtraSeconds: Range;
+  /** Glue events delivered late, and by how much more (0 by default; the AWS-semantics scenario sets 2%). */
+  endEventLateShare: number;
+  readonly endEventLateExtraSeconds: Range;
+  /** Uploads the job cannot read (its own fault: a missing column): failed with the reason, never blamed on others. */
+  brokenFileShare: number;
+  /** Uploads made as multipart uploads: their Last-Modified is when they were initiated (1–30 s before). */
+  multipartShare: number;
 }
 
 export type Range = readonly [number, number];
@@ -34,10 +43,15 @@ export const MODEL: Model = {
   /** Share of upload events delivered twice (at-least-once delivery), the copy 1–300 s after the first. */
   duplicateEventShare: 0.01,
   duplicateExtraSeconds: [1, 300],
+  lostEventShare: 0,
 
-  /** A Glue run takes 60–180 s of startup and fixed work, plus this much per file in its manifest. */
+  /**
+   * A Glue run takes 60–180 s of startup and fixed work, plus its files' work spread over its executors (workers − 1,
+   * one worker is Spark's driver): 0.18 worker-seconds per small upload (its S3 round trips), i.e. 0.02 s per file
+   * on prod's fixed 10 workers, 0.18 s per file on 2.
+   */
   glueBaseSeconds: [60, 180],
-  glueSecondsPerFile: 0.02,
+  glueWorkerSecondsPerFile: 0.18,
   /** Share of Glue runs that end FAILED (no stats written). Applied to both strategies. */
   glueFailureShare: 0.005,
 
@@ -54,7 +68,30 @@ export const MODEL: Model = {
   endEventLostShare: 0.01,
   endEventDuplicateShare: 0.01,
   endEventDuplicateExtraSeconds: [1, 300],
+  endEventLateShare: 0,
+  endEventLateExtraSeconds: [60, 600],
+  brokenFileShare: 0,
+  multipartShare: 0,
 };
+
+/** What the AWS-semantics scenario adds to the shared model (besides the fake AWS's wire faults). */
+export const AWS_SEMANTICS: Partial<Model> = {
+  lostEventShare: 0.01,
+  endEventLateShare: 0.02,
+  brokenFileShare: 0.005,
+  multipartShare: 0.1,
+};
+
+/** Runs `fn` with `overrides` applied to MODEL, then restores it. */
+export async function withModel<T>(overrides: Partial<Model>, fn: () => Promise<T> | T): Promise<T> {
+  const saved = { ...MODEL };
+  Object.assign(MODEL, overrides);
+  try {
+    return await fn();
+  } finally {
+    Object.assign(MODEL, saved);
+  }
+}
 
 /** `--faults=stress`: ten times the fault rates, to hunt for interleavings that lose or repeat a file. */
 export function stressFaults(): void {
@@ -84,14 +121,17 @@ export function inRange(rng: Rng, [lo, hi]: Range): number {
 
 /** When the copies of one upload event reach the consumer, as offsets (s) from the upload. */
 export function eventDeliveries(rng: Rng): number[] {
+  // Drawn only when set, so the default scenarios' random sequences stay as they were.
+  if (MODEL.lostEventShare > 0 && rng.chance(MODEL.lostEventShare)) return [];
   let first = inRange(rng, MODEL.deliveryDelaySeconds);
   if (rng.chance(MODEL.lateEventShare)) first += inRange(rng, MODEL.lateEventExtraSeconds);
   if (!rng.chance(MODEL.duplicateEventShare)) return [first];
   return [first, first + inRange(rng, MODEL.duplicateExtraSeconds)];
 }
 
-/** How long a Glue run over `files` files takes (s), and whether it fails. */
-export function glueRun(rng: Rng, files: number): { seconds: number; fails: boolean } {
-  const seconds = inRange(rng, MODEL.glueBaseSeconds) + Math.ceil(files * MODEL.glueSecondsPerFile);
+/** How long a Glue run over `files` files on `workers` workers takes (s), and whether it fails. */
+export function glueRun(rng: Rng, files: number, workers: number): { seconds: number; fails: boolean } {
+  const executors = Math.max(1, workers - 1);
+  const seconds = inRange(rng, MODEL.glueBaseSeconds) + Math.ceil((files * MODEL.glueWorkerSecondsPerFile) / executors);
   return { seconds, fails: rng.chance(MODEL.glueFailureShare) };
 }

@@ -26,31 +26,27 @@
  * The simulation ends when everything has drained (no message, event, active run, held slot, pending or running
  * upload left), or 24 simulated hours after the last upload.
  */
-import { type PipelineConfig, pipelineConfig } from "../../src/config/pipeline.js";
-import { MemoryLedger } from "../../src/ledger/memory.js";
-import type { Deps, GlueRunner, LedgerStore } from "../../src/ledger/ports.js";
+import {
+  type CapacitySettings,
+  GLUE_WORKER_DPUS,
+  type PipelineConfig,
+  pipelineConfig,
+} from "../../src/config/pipeline.js";
+import type { Deps, LedgerStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
 import { type Repair, sweep } from "../../src/runs/sweeper.js";
-import {
-  CountingMetrics,
-  GlueServiceError,
-  ManualClock,
-  MemoryGlue,
-  MemoryLog,
-  MemoryObjects,
-  sequentialRunKeys,
-} from "../../src/testing/fakes.js";
-import { glueStateChange, objectCreatedEvent } from "../../tests/helpers/world.js";
+import { glueStateChange } from "../../tests/helpers/world.js";
 import { type Arrivals, keyName } from "./arrivals.js";
+import { billGlueRun, billJobS3, newUsage, type Usage } from "./cost.js";
 import { type Figures, figuresOf, newOutcomes } from "./figures.js";
+import { billInvocation, meteredDeps, newMeter } from "./meter.js";
 import { eventDeliveries, glueRun, inRange, MODEL } from "./model.js";
 import { Rng } from "./prng.js";
+import { type AwsProfile, awsWorld, BUCKET, JOB_NAME, memoryWorld, type SimWorld } from "./world.js";
 
-const BUCKET = "data-bucket";
-const JOB_NAME = "csv-ingest-sim";
 const T0 = Date.parse("2026-04-01T00:00:00Z");
 const DRAIN_LIMIT_SECONDS = 24 * 3600;
 const TRACE = process.env.BENCH_TRACE === "1";
@@ -91,16 +87,59 @@ export interface OursDiagnostics {
   readonly olderVersionInSameRun: number;
   /** Stale entries with no newer version in the run: the real job would process the newer bytes under this id. */
   readonly staleWithoutNewerInRun: number;
+  readonly endEventsLate: number;
+  readonly glueRunsFailedByOutage: number;
+  /** Current versions of their key reported failed as superseded (must be 0). */
+  readonly currentSuperseded: number;
+  /** Uploads failed although their file was fine (not broken, not superseded): must be 0. */
+  readonly healthyFailed: number;
+  /** Uploads failed because the job could not read them (the pattern's broken files): expected. */
+  readonly brokenFailed: number;
+  /** Uploads whose S3 event was never delivered (aws profile). */
+  readonly eventsLost: number;
+  /** Batches cut short by Lambda's 6 MB payload limit. */
+  readonly batchesCutByPayload: number;
+  /** The world: memory or aws, and what the fake AWS injected. */
+  readonly world: string;
+  readonly injected: Record<string, unknown> | null;
 }
 
 export interface OursResult {
   readonly figures: Figures;
   readonly diagnostics: OursDiagnostics;
+  readonly usage: Usage;
 }
 
-export function simulateOurs(a: Arrivals, seed: number): Promise<OursResult> {
-  return new Simulation(a, seed).run();
+export interface OursOptions {
+  /** The capacity table runs ask for (default: the prod config's; the fixed-capacity variant passes one tier). */
+  readonly capacity?: CapacitySettings;
+  /** Run against the real adapters on the fake AWS with this profile (default: the in-memory world). */
+  readonly aws?: AwsProfile;
 }
+
+/** Lambda's invoke payload limit (6 MB) bounds an SQS batch, whatever its batch size says. */
+const LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024;
+/** One SQS record in the Lambda event besides its body: ids, receipt handle, attributes, ARN, MD5 (~0.6 KB). */
+const SQS_RECORD_ENVELOPE_BYTES = 600;
+
+export function simulateOurs(a: Arrivals, seed: number, options: OursOptions = {}): Promise<OursResult> {
+  return new Simulation(a, seed, options).run();
+}
+
+/** Every run at the job definition's capacity (prod: G.1X × 10, 120 min): what runs got before capacity per run. */
+export function fixedCapacity(config: PipelineConfig): CapacitySettings {
+  const { workerType, numberOfWorkers, timeoutMinutes } = config.glue;
+  const all = Number.MAX_SAFE_INTEGER;
+  return {
+    tiers: [{ maxFiles: all, maxBytes: all, workerType, numberOfWorkers, timeoutMinutes }],
+    maxWorkers: numberOfWorkers,
+    executionClass: "STANDARD",
+  };
+}
+
+/** SQS: Lambda's event source mapping keeps this many long-polling receivers per queue (20 s polls) when idle. */
+const IDLE_POLLERS_PER_QUEUE = 5;
+const QUEUES = 2;
 
 interface SqsMessage extends QueueMessage {
   receiveCount: number;
@@ -109,6 +148,7 @@ interface SqsMessage extends QueueMessage {
 
 interface Consumer {
   batch: SqsMessage[];
+  bytes: number;
   /** Second at which the batching window ends; -1 while the consumer holds no message. */
   windowEndsAt: number;
 }
@@ -118,8 +158,11 @@ interface SimRun {
   readonly runKey: string;
   readonly startedAt: number;
   readonly uploads: Int32Array;
-  readonly fails: boolean;
+  fails: boolean;
+  message: string;
   entries: readonly ManifestEntry[] | null;
+  /** The job's answer per manifest entry: null = processed, else why it failed (read at the run's start). */
+  outcomes: (string | null)[];
 }
 
 type SimEvent =
@@ -134,24 +177,19 @@ type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } |
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** MemoryObjects numbers ETags in put order; the simulation puts only uploads, so the ETag gives the upload. */
-function uploadIndexOfEtag(etag: string): number {
-  return Number.parseInt(etag.replaceAll('"', "").slice(4), 16) - 1;
-}
-
 class Simulation {
-  private readonly config: PipelineConfig = pipelineConfig("prod");
-  private readonly clock = new ManualClock(T0);
-  private readonly ledger = new MemoryLedger();
-  private readonly objects = new MemoryObjects(this.clock);
-  private readonly memoryGlue = new MemoryGlue(this.clock, this.config.glue.maxConcurrentRuns);
-  private readonly glue: SimGlue;
+  private readonly config: PipelineConfig;
+  private readonly usage = newUsage();
+  private readonly world: SimWorld;
   private readonly deps: Deps;
+  /** Uploads the Glue job cannot read (a file's own fault): the job fails them, the ledger must say so. */
+  private readonly broken: Uint8Array;
 
   private readonly deliveryRng: Rng;
   private readonly glueRng: Rng;
   private readonly faultRng: Rng;
   private readonly endEventRng: Rng;
+  private readonly multipartRng: Rng;
 
   private readonly calendar = new Calendar();
   private visible: SqsMessage[] = [];
@@ -160,9 +198,9 @@ class Simulation {
   private nextConsumer = 0;
   private nextUpload = 0;
   private messageSeq = 0;
-  private knownGlueRuns = 0;
   private activeRuns = 0;
   private crashedThisStep = false;
+  private sweptThisStep = false;
   private readonly cleanedRuns = new Set<string>();
   /** Current upload of each key (the key's latest version). */
   private readonly current: Int32Array;
@@ -182,9 +220,13 @@ class Simulation {
     endEventsLost: 0,
     endEventsDuplicated: 0,
     endEventsToDlq: 0,
+    endEventsLate: 0,
+    glueRunsFailedByOutage: 0,
     staleManifestEntries: 0,
     olderVersionInSameRun: 0,
     staleWithoutNewerInRun: 0,
+    eventsLost: 0,
+    batchesCutByPayload: 0,
     stepsWithTwoBatchers: 0,
     stepsWithBatcherAndOther: 0,
     sweeperRepairs: {} as Record<string, number>,
@@ -193,24 +235,27 @@ class Simulation {
   constructor(
     private readonly a: Arrivals,
     seed: number,
+    options: OursOptions,
   ) {
+    const base = pipelineConfig("prod");
+    this.config = { ...base, runs: { ...base.runs, capacity: options.capacity ?? base.runs.capacity } };
+    this.world = options.aws
+      ? awsWorld(this.config, T0, Rng.stream(seed, "ours/aws"), options.aws)
+      : memoryWorld(this.config, T0, Rng.stream(seed, "ours/glue-start-faults"));
+    this.deps = this.world.deps;
     this.deliveryRng = Rng.stream(seed, "ours/deliveries");
     this.glueRng = Rng.stream(seed, "ours/glue");
     this.faultRng = Rng.stream(seed, "ours/faults");
     this.endEventRng = Rng.stream(seed, "ours/end-events");
-    this.glue = new SimGlue(this.memoryGlue, Rng.stream(seed, "ours/glue-start-faults"));
-    this.deps = {
-      ledger: this.ledger,
-      objects: this.objects,
-      glue: this.glue,
-      clock: this.clock,
-      log: new MemoryLog(false),
-      metrics: new CountingMetrics(),
-      newRunKey: sequentialRunKeys(),
-      bucket: BUCKET,
-    };
+    this.multipartRng = Rng.stream(seed, "ours/multipart");
+    this.broken = new Uint8Array(a.count);
+    if (MODEL.brokenFileShare > 0) {
+      const rng = Rng.stream(seed, "ours/broken");
+      for (let i = 0; i < a.count; i++) if (rng.chance(MODEL.brokenFileShare)) this.broken[i] = 1;
+    }
     this.consumers = Array.from({ length: this.config.queue.maximumConcurrency }, () => ({
       batch: [],
+      bytes: 0,
       windowEndsAt: -1,
     }));
     this.current = new Int32Array(a.keyCount).fill(-1);
@@ -242,7 +287,7 @@ class Simulation {
 
   private async step(t: number): Promise<void> {
     const { a } = this;
-    this.clock.ms = T0 + t * 1000;
+    this.world.clock.enter(T0 + t * 1000);
     while (this.nextUpload < a.count && a.times[this.nextUpload] === t) this.arrive(this.nextUpload++, t);
 
     const actions: Promise<void>[] = [];
@@ -269,9 +314,12 @@ class Simulation {
     this.distribute(t);
     const others = actions.length;
     for (const c of this.consumers) {
-      if (c.batch.length > 0 && (c.batch.length >= this.config.queue.batchSize || c.windowEndsAt <= t)) {
+      const full = c.batch.length >= this.config.queue.batchSize || c.bytes + 2_000 > LAMBDA_PAYLOAD_BYTES;
+      if (c.batch.length > 0 && (full || c.windowEndsAt <= t)) {
+        if (full && c.batch.length < this.config.queue.batchSize) this.counts.batchesCutByPayload++;
         const batch = c.batch;
         c.batch = [];
+        c.bytes = 0;
         c.windowEndsAt = -1;
         actions.push(this.runBatcher(batch, t));
       }
@@ -288,21 +336,23 @@ class Simulation {
       if (this.crashedThisStep) await tick();
     }
     this.discoverRuns(t);
+    if (this.sweptThisStep) this.dropSettledRunDocuments();
+    this.sweptThisStep = false;
     if (TRACE) this.trace(t);
   }
 
   private lastTrace = "";
   /** BENCH_TRACE=1: one line whenever the slot, the active run or the pending count changes (slow; small patterns). */
   private trace(t: number): void {
-    const slot = this.ledger.slot;
     let pending = 0;
     let running = 0;
-    for (const u of this.ledger.uploads.values()) {
+    for (const u of this.world.uploads()) {
       if (u.status === "pending") pending++;
       else if (u.status === "running") running++;
     }
-    const holder = slot.holder ? this.ledger.runs.get(slot.holder) : null;
-    const line = `slot=${slot.holder ?? "-"}${slot.wakeup ? "+wake" : ""} run=${holder?.state ?? "-"} glue=${this.activeRuns} pending=${pending} running=${running}`;
+    const holderKey = this.world.slotHolder();
+    const holder = holderKey ? [...this.world.runs()].find((r) => r.runKey === holderKey) : null;
+    const line = `slot=${holderKey ?? "-"}${this.world.slotWakeup() ? "+wake" : ""} run=${holder?.state ?? "-"} glue=${this.activeRuns} pending=${pending} running=${running}`;
     if (line !== this.lastTrace) console.log(`t=${t} ${line}`);
     this.lastTrace = line;
   }
@@ -310,12 +360,18 @@ class Simulation {
   /** PutObject, then the event(s) S3 → EventBridge → SQS will deliver for it. */
   private arrive(i: number, t: number): void {
     const key = this.a.keyOf[i] as number;
-    const version = this.objects.put(BUCKET, keyName(this.a, key), `id,name\n${i},x\n`);
-    if (uploadIndexOfEtag(version.etag) !== i) throw new Error(`ETag ${version.etag} is not upload ${i}`);
+    // A share of uploads are multipart (aws profile): Last-Modified is when they were initiated, up to 30 s earlier.
+    const multipart = MODEL.multipartShare > 0 && this.multipartRng.chance(MODEL.multipartShare);
+    const body = this.world.upload(i, keyName(this.a, key), `id,name\n${i},x\n`, {
+      ...(multipart ? { multipartInitiatedMs: T0 + (t - this.multipartRng.between(1, 30)) * 1000 } : {}),
+    });
     this.current[key] = i;
-    const body = JSON.stringify(objectCreatedEvent(version));
-    for (const offset of eventDeliveries(this.deliveryRng)) {
+    const deliveries = eventDeliveries(this.deliveryRng);
+    if (deliveries.length === 0) this.counts.eventsLost++;
+    for (const offset of deliveries) {
       this.counts.messagesDelivered++;
+      this.usage.eventbridgeEvents++;
+      this.usage.sqsRequests++; // EventBridge → SendMessage
       const message = { messageId: `m-${++this.messageSeq}`, body, receiveCount: 0, receivedAt: -1 };
       this.calendar.add(t + offset, { kind: "message", message });
     }
@@ -325,7 +381,8 @@ class Simulation {
   private distribute(t: number): void {
     const { batchSize, batchingWindowSeconds, maxReceiveCount } = this.config.queue;
     while (this.visibleHead < this.visible.length) {
-      const consumer = this.consumerWithRoom(batchSize);
+      const next = this.visible[this.visibleHead] as SqsMessage;
+      const consumer = this.consumerWithRoom(batchSize, next.body.length + SQS_RECORD_ENVELOPE_BYTES);
       if (!consumer) break;
       const m = this.visible[this.visibleHead++] as SqsMessage;
       if (m.receiveCount >= maxReceiveCount) {
@@ -339,6 +396,7 @@ class Simulation {
         this.calendar.add(consumer.windowEndsAt, { kind: "wake" });
       }
       consumer.batch.push(m);
+      consumer.bytes += m.body.length + SQS_RECORD_ENVELOPE_BYTES;
     }
     if (this.visibleHead === this.visible.length) {
       this.visible = [];
@@ -349,12 +407,12 @@ class Simulation {
     }
   }
 
-  private consumerWithRoom(batchSize: number): Consumer | null {
+  private consumerWithRoom(batchSize: number, bytes: number): Consumer | null {
     const n = this.consumers.length;
     for (let k = 0; k < n; k++) {
       const i = (this.nextConsumer + k) % n;
       const c = this.consumers[i] as Consumer;
-      if (c.batch.length < batchSize) {
+      if (c.batch.length < batchSize && c.bytes + bytes <= LAMBDA_PAYLOAD_BYTES) {
         this.nextConsumer = (i + 1) % n;
         return c;
       }
@@ -364,6 +422,7 @@ class Simulation {
 
   private async runBatcher(batch: SqsMessage[], t: number): Promise<void> {
     this.counts.batcherInvocations++;
+    this.usage.sqsRequests += 2 * Math.ceil(batch.length / 10); // ReceiveMessage + DeleteMessageBatch, 10 a call
     this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
     const outcome = await this.invoke("batcher", 2 * batch.length + 12, (deps) =>
       handleUploadBatch(deps, this.config, batch),
@@ -385,25 +444,41 @@ class Simulation {
     this.activeRuns--;
     const entries = run.entries ?? [];
     run.entries = null;
+    if (!run.fails && this.world.glueDown()) {
+      // A run ending during the outage fails for Glue's reasons, not its files'.
+      run.fails = true;
+      run.message = "InternalServiceException: Glue had an internal error (simulated outage)";
+      this.counts.glueRunsFailedByOutage++;
+    }
     if (run.fails) {
       this.counts.glueRunsFailed++;
-      this.memoryGlue.finish(run.glueRunId, "FAILED", "simulated failure");
+      this.world.finishGlueRun(run.glueRunId, "FAILED", run.message);
     } else {
-      await this.objects.putJson(BUCKET, statsKey(run.runKey), statsDocument(run.runKey, entries, this.clock.now()));
-      this.memoryGlue.finish(run.glueRunId, "SUCCEEDED");
-      for (const i of run.uploads) {
+      this.world.writeJson(
+        statsKey(run.runKey),
+        statsDocument(run.runKey, entries, run.outcomes, this.world.clock.now()),
+      );
+      this.world.finishGlueRun(run.glueRunId, "SUCCEEDED", null);
+      run.uploads.forEach((i, k) => {
+        if (run.outcomes[k] !== null) return;
         this.out.succeededRuns[i] = Math.min(255, (this.out.succeededRuns[i] as number) + 1);
         if ((this.out.processedRunStart[i] as number) < 0) this.out.processedRunStart[i] = run.startedAt;
-      }
+      });
     }
     const rng = this.endEventRng;
     if (rng.chance(MODEL.endEventLostShare)) {
       this.counts.endEventsLost++;
       return;
     }
-    const first = t + inRange(rng, MODEL.endEventDelaySeconds);
+    let first = t + inRange(rng, MODEL.endEventDelaySeconds);
+    if (MODEL.endEventLateShare > 0 && rng.chance(MODEL.endEventLateShare)) {
+      this.counts.endEventsLate++;
+      first += inRange(rng, MODEL.endEventLateExtraSeconds);
+    }
     this.calendar.add(first, { kind: "run-ended-event", run, receives: 0 });
+    this.usage.eventbridgeEvents++;
     if (rng.chance(MODEL.endEventDuplicateShare)) {
+      this.usage.eventbridgeEvents++;
       this.counts.endEventsDuplicated++;
       const second = first + inRange(rng, MODEL.endEventDuplicateExtraSeconds);
       this.calendar.add(second, { kind: "run-ended-event", run, receives: 0 });
@@ -412,8 +487,9 @@ class Simulation {
 
   /** The recorder Lambda with one SQS record: the EventBridge event, parsed as the real handler does. */
   private async deliverRunEnded(run: SimRun, receives: number, t: number): Promise<void> {
+    this.usage.sqsRequests += receives === 0 ? 3 : 2; // SendMessage (first delivery), ReceiveMessage, DeleteMessage
     const state = run.fails ? "FAILED" : "SUCCEEDED";
-    const body = JSON.stringify(glueStateChange(JOB_NAME, run.glueRunId, state, run.fails ? "simulated failure" : ""));
+    const body = JSON.stringify(glueStateChange(JOB_NAME, run.glueRunId, state, run.fails ? run.message : ""));
     const parsed = parseRunEnded(body, JOB_NAME);
     if (parsed.kind !== "run-ended") throw new Error(`simulation bug: state change ignored (${parsed.reason})`);
     const outcome = await this.invoke("recorder", 2 * run.uploads.length + 12, (deps) =>
@@ -433,7 +509,8 @@ class Simulation {
     if (outcome.kind === "ok") {
       for (const r of outcome.value.repairs) this.countRepair(r);
     }
-    this.dropSettledRunDocuments();
+    // Documents of closed runs are dropped once this step's Glue starts are discovered (see dropSettledRunDocuments).
+    this.sweptThisStep = true;
   }
 
   private countRepair(r: Repair): void {
@@ -446,38 +523,60 @@ class Simulation {
    * 5,000 files would otherwise hold a gigabyte of JSON.
    */
   private dropSettledRunDocuments(): void {
-    for (const run of this.ledger.runs.values()) {
+    for (const run of this.world.runs()) {
       if (RUN_ACTIVE_STATES.includes(run.state) || this.cleanedRuns.has(run.runKey)) continue;
       this.cleanedRuns.add(run.runKey);
-      this.objects.delete(BUCKET, run.manifestKey);
-      this.objects.delete(BUCKET, statsKey(run.runKey));
+      this.world.deleteObject(run.manifestKey);
+      this.world.deleteObject(statsKey(run.runKey));
     }
   }
 
   /** Runs Glue started during this step (by any handler, including crashed ones): read their manifest, schedule their end. */
   private discoverRuns(t: number): void {
-    const runs = this.memoryGlue.runs;
-    if (runs.size === this.knownGlueRuns) return;
-    let seen = 0;
-    for (const jr of runs.values()) {
-      if (seen++ < this.knownGlueRuns) continue;
+    for (const jr of this.world.newGlueRuns()) {
       const uri = jr.arguments["--manifest_uri"] ?? "";
       const runKey = jr.arguments["--run_key"] ?? "";
-      const text = this.objects.objects.get(uri.replace("s3://", ""))?.body;
+      const text = this.world.readText(uri.replace(`s3://${BUCKET}/`, ""));
       if (text === undefined) throw new Error(`Glue run ${jr.id} started without a manifest at ${uri}`);
       const manifest = parseManifest(text, uri);
-      const uploads = Int32Array.from(manifest.uploads, (e) => uploadIndexOfEtag(e.etag));
+      const uploads = Int32Array.from(manifest.uploads, (e) => this.world.uploadOf(e.etag));
+      if (uploads.includes(-1)) throw new Error(`Glue run ${jr.id}: a manifest entry is no upload of the pattern`);
+      // The job (glue/ingest.py): a file it cannot read fails with the reason; a version no longer current (its
+      // ETag changed) fails as superseded; the rest is processed.
+      const outcomes = manifest.uploads.map((e, k) => {
+        if (this.broken[uploads[k] as number] === 1) return `cannot read ${e.key}: missing column "amount" (simulated)`;
+        if (this.world.currentEtag(e.key) !== e.etag.replaceAll('"', "")) {
+          return `superseded: ${e.key} was uploaded again after this run was planned (etag ${e.etag} changed)`;
+        }
+        return null;
+      });
       this.countVersionOverlaps(uploads);
       const bursts = new Set<number>();
       for (const i of uploads) bursts.add(this.a.burstOf[i] as number);
       for (const b of bursts) if (b >= 0) this.out.runsOfBurst[b] = (this.out.runsOfBurst[b] as number) + 1;
-      const { seconds, fails } = glueRun(this.glueRng, uploads.length);
-      const run: SimRun = { glueRunId: jr.id, runKey, startedAt: t, uploads, fails, entries: manifest.uploads };
+      const capacity = jr.capacity;
+      const workers = capacity?.numberOfWorkers ?? this.config.glue.numberOfWorkers;
+      const planned = glueRun(this.glueRng, uploads.length, workers);
+      // During a Glue outage a run fails with an internal error 10–30 s in, whatever its files.
+      const seconds = this.world.glueDown() ? this.glueRng.between(10, 30) : planned.seconds;
+      const fails = planned.fails;
+      const dpus = workers * GLUE_WORKER_DPUS[capacity?.workerType ?? this.config.glue.workerType];
+      billGlueRun(this.usage, dpus, seconds, capacity?.executionClass === "FLEX");
+      billJobS3(this.usage, uploads.length);
+      const run: SimRun = {
+        glueRunId: jr.id,
+        runKey,
+        startedAt: t,
+        uploads,
+        fails,
+        message: "simulated failure",
+        entries: manifest.uploads,
+        outcomes,
+      };
       this.activeRuns++;
       this.counts.maxConcurrentGlueRuns = Math.max(this.counts.maxConcurrentGlueRuns, this.activeRuns);
       this.calendar.add(t + seconds, { kind: "glue-end", run });
     }
-    this.knownGlueRuns = runs.size;
   }
 
   /** Re-upload effects on a run's manifest (diagnostics only; upload indexes grow with upload time). */
@@ -504,20 +603,18 @@ class Simulation {
     fn: (deps: Deps) => Promise<T>,
   ): Promise<Outcome<T>> {
     const rng = this.faultRng;
-    if (this.ledger.failNext === null && rng.chance(MODEL.transientLedgerFaultShare)) {
-      this.counts.transientLedgerFaults++;
-      const method = rng.pick(LEDGER_METHODS);
-      this.ledger.failNext = {
-        method,
-        error: new Error(`ProvisionedThroughputExceededException (simulated, ${method})`),
-      };
-    }
+    if (this.world.armLedgerFault(rng, LEDGER_METHODS)) this.counts.transientLedgerFaults++;
+    const meter = newMeter();
+    const deps0 = meteredDeps(this.deps, meter);
     if (!rng.chance(MODEL.crashShare)) {
       try {
-        return { kind: "ok", value: await fn(this.deps) };
+        return { kind: "ok", value: await fn(deps0) };
       } catch (error) {
         this.counts.handlerErrors[kind]++;
+        if (process.env.BENCH_DEBUG === "1") console.error(`${kind} failed:`, error);
         return { kind: "error", error };
+      } finally {
+        billInvocation(this.usage, meter, !this.world.wireUsage);
       }
     }
     this.counts.crashes[kind]++;
@@ -528,38 +625,56 @@ class Simulation {
     });
     const point: CrashPoint = { at: 1 + rng.int(expectedCalls), calls: 0, dead: false, die };
     const deps: Deps = {
-      ...this.deps,
-      ledger: crashing(this.deps.ledger, point),
-      objects: crashing(this.deps.objects, point),
-      glue: crashing(this.deps.glue, point),
+      ...deps0,
+      ledger: crashing(deps0.ledger, point),
+      objects: crashing(deps0.objects, point),
+      glue: crashing(deps0.glue, point),
     };
     // Either the crash point is reached, or the handler finishes and the invocation dies before answering.
     await Promise.race([fn(deps).then(noop, noop), died]);
     point.dead = true;
+    billInvocation(this.usage, meter, !this.world.wireUsage);
     return { kind: "crash" };
   }
 
   private drained(): boolean {
     if (this.nextUpload < this.a.count || this.calendar.pendingNonSweep > 0 || this.activeRuns > 0) return false;
     if (this.visibleHead < this.visible.length || this.consumers.some((c) => c.batch.length > 0)) return false;
-    if (this.ledger.slot.holder !== null) return false;
-    for (const u of this.ledger.uploads.values()) if (u.status === "pending" || u.status === "running") return false;
+    if (this.world.slotHolder() !== null) return false;
+    for (const u of this.world.uploads()) if (u.status === "pending" || u.status === "running") return false;
     return true;
   }
 
   private results(endedAt: number, drained: boolean): OursResult {
     const { a, out } = this;
     const status = new Map<number, UploadStatus>();
-    for (const u of this.ledger.uploads.values()) {
-      const i = uploadIndexOfEtag(u.etag);
+    const isCurrent = new Uint8Array(a.count);
+    for (const i of this.current) if (i >= 0) isCurrent[i] = 1;
+    let currentSuperseded = 0;
+    let healthyFailed = 0;
+    let brokenFailed = 0;
+    for (const u of this.world.uploads()) {
+      const i = this.world.uploadOf(u.etag);
+      if (i < 0) throw new Error(`ledger upload ${u.uploadId} is no upload of the pattern`);
       status.set(i, u.status);
+      const superseded = u.status === "failed" && u.error?.startsWith("superseded:") === true;
+      if (superseded && isCurrent[i] === 1) currentSuperseded++;
+      if (u.status === "failed" && !superseded) {
+        if (this.broken[i] === 1) brokenFailed++;
+        else healthyFailed++;
+      }
       // An older version reported failed as superseded (a newer upload of its key ran instead) is not owed: the
-      // ledger answers for it, and processing its key's current bytes under its id would be wrong.
-      if (u.status === "failed" && u.error?.startsWith("superseded:")) continue;
+      // ledger answers for it, and processing its key's current bytes under its id would be wrong. A broken file
+      // reported failed with its reason is answered for too.
+      if (superseded && isCurrent[i] !== 1) continue;
+      if (u.status === "failed" && this.broken[i] === 1) continue;
       out.owed[i] = 1; // taken on by the pipeline (in the ledger)
       if (u.status === "processed") out.processed[i] = 1;
     }
-    for (const i of this.current) if (i >= 0) out.owed[i] = 1; // still the current version
+    for (let i = 0; i < a.count; i++) {
+      // still the current version (a broken one the ledger reported failed is answered for)
+      if (isCurrent[i] === 1 && !(this.broken[i] === 1 && status.get(i) === "failed")) out.owed[i] = 1;
+    }
     const lostByStatus: Record<string, number> = {};
     let mismatches = 0;
     for (let i = 0; i < a.count; i++) {
@@ -571,8 +686,18 @@ class Simulation {
       if (done !== (out.succeededRuns[i] as number) > 0) mismatches++;
     }
     const c = this.counts;
+    const wire = this.world.wire();
+    if (wire) {
+      this.usage.dynamodbWriteUnits += wire.dynamodbWriteUnits;
+      this.usage.dynamodbReadUnits += wire.dynamodbReadUnits;
+      this.usage.s3GetRequests += wire.s3Get;
+      this.usage.s3PutListRequests += wire.s3PutList;
+    }
+    // Idle long polling of both queues by Lambda's pollers, over the simulated time.
+    this.usage.sqsRequests += Math.round(QUEUES * IDLE_POLLERS_PER_QUEUE * (endedAt / 20));
     return {
-      figures: figuresOf(a, { ...out, glueRunsStarted: this.memoryGlue.runs.size }),
+      usage: this.usage,
+      figures: figuresOf(a, { ...out, glueRunsStarted: this.world.glueRunCount() }),
       diagnostics: {
         simulatedHours: endedAt / 3600,
         drained,
@@ -584,8 +709,8 @@ class Simulation {
         crashes: c.crashes,
         handlerErrors: c.handlerErrors,
         transientLedgerFaults: c.transientLedgerFaults,
-        glueStartFaults: this.glue.faults,
-        glueStartsRefused: this.glue.refused,
+        glueStartFaults: this.world.glueFaults.startFaults,
+        glueStartsRefused: this.world.glueFaults.refused,
         maxConcurrentGlueRuns: c.maxConcurrentGlueRuns,
         glueRunsFailed: c.glueRunsFailed,
         endEventsLost: c.endEventsLost,
@@ -599,6 +724,15 @@ class Simulation {
         staleWithoutNewerInRun: c.staleWithoutNewerInRun,
         stepsWithTwoBatchers: c.stepsWithTwoBatchers,
         stepsWithBatcherAndOther: c.stepsWithBatcherAndOther,
+        currentSuperseded,
+        healthyFailed,
+        brokenFailed,
+        eventsLost: c.eventsLost,
+        batchesCutByPayload: c.batchesCutByPayload,
+        endEventsLate: c.endEventsLate,
+        glueRunsFailedByOutage: c.glueRunsFailedByOutage,
+        world: this.world.kind,
+        injected: this.world.injected(),
       },
     };
   }
@@ -653,71 +787,45 @@ function crashing<T extends object>(target: T, point: CrashPoint): T {
   });
 }
 
-/** Glue in front of MemoryGlue: injects StartJobRun 5xx answers and counts refusals. */
-class SimGlue implements GlueRunner {
-  faults = 0;
-  refused = 0;
-
-  constructor(
-    private readonly inner: MemoryGlue,
-    private readonly rng: Rng,
-  ) {}
-
-  async startRun(args: Readonly<Record<string, string>>): Promise<string> {
-    // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
-    if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
-      this.faults++;
-      this.inner.startFaults.push({
-        error: new GlueServiceError("InternalServiceException", 500, "simulated 5xx"),
-        started: this.rng.chance(0.5),
-      });
-    }
-    try {
-      return await this.inner.startRun(args);
-    } catch (error) {
-      if ((error as Error).name === "ConcurrentRunsExceededException") this.refused++;
-      throw error;
-    }
-  }
-
-  getRun(id: string) {
-    return this.inner.getRun(id);
-  }
-
-  recentRuns(since: Date) {
-    return this.inner.recentRuns(since);
-  }
-}
-
 /** The stats document the Glue job writes (format of tests/helpers/world.ts writeStats): every file processed. */
-function statsDocument(runKey: string, entries: readonly ManifestEntry[], now: Date) {
+function statsDocument(
+  runKey: string,
+  entries: readonly ManifestEntry[],
+  outcomes: readonly (string | null)[],
+  now: Date,
+) {
+  const failed = outcomes.filter((o) => o !== null).length;
+  const processed = entries.length - failed;
   return {
     format: "csv-ingest-stats/1",
     runKey,
     processingDate: now.toISOString(),
     totals: {
       files: entries.length,
-      filesProcessed: entries.length,
-      filesFailed: 0,
-      rowsRead: entries.length,
-      rowsProcessed: entries.length,
+      filesProcessed: processed,
+      filesFailed: failed,
+      rowsRead: processed,
+      rowsProcessed: processed,
       rowsRejected: 0,
       duplicatesRemoved: 0,
       qualityIssues: {},
     },
-    files: entries.map((u) => ({
-      uploadId: u.uploadId,
-      key: u.key,
-      status: "processed",
-      error: null,
-      rowsRead: 1,
-      rowsProcessed: 1,
-      rowsRejected: 0,
-      duplicatesRemoved: 0,
-      qualityIssues: {},
-      output: `s3://${BUCKET}/${u.outputPrefix}`,
-      rejectedOutput: `s3://${BUCKET}/${u.rejectedPrefix}`,
-    })),
+    files: entries.map((u, k) => {
+      const error = outcomes[k] ?? null;
+      return {
+        uploadId: u.uploadId,
+        key: u.key,
+        status: error === null ? "processed" : "failed",
+        error,
+        rowsRead: error === null ? 1 : 0,
+        rowsProcessed: error === null ? 1 : 0,
+        rowsRejected: 0,
+        duplicatesRemoved: 0,
+        qualityIssues: {},
+        output: error === null ? `s3://${BUCKET}/${u.outputPrefix}` : null,
+        rejectedOutput: error === null ? `s3://${BUCKET}/${u.rejectedPrefix}` : null,
+      };
+    }),
   };
 }
 

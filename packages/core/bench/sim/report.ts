@@ -1,7 +1,9 @@
 /** Fixed-width tables for the figures. */
 import type { BatchCost } from "./batch-cost.js";
+import { costLines, totalUsd, type Usage } from "./cost.js";
 import type { Figures } from "./figures.js";
 import type { OursDiagnostics } from "./ours.js";
+import type { StrandedFigures } from "./seed.js";
 
 const LABEL = 44;
 const COL = 16;
@@ -11,36 +13,76 @@ function num(n: number | null, digits = 0): string {
   return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function row(label: string, ours: string, seed: string): string {
-  return `${label.padEnd(LABEL)}${ours.padStart(COL)}${seed.padStart(COL)}`;
+/** One contender's figures for a scenario, as the comparison table prints them. */
+export interface Contender {
+  readonly label: string;
+  readonly figures: Figures;
+  readonly usage: Usage;
+  /** Bookmark contenders (seed, Glue's native trigger) only. */
+  readonly stranded: StrandedFigures | null;
 }
 
-export function patternTable(title: string, ours: Figures, seed: Figures, idealRunsPerBurst: number | null): string {
+const WIDE = 20;
+
+/** Every contender side by side: runs, latency, what was lost/stranded/twice, and the cost, each line item shown. */
+export function comparisonTable(title: string, cs: readonly Contender[], idealRunsPerBurst: number | null): string {
+  const line = (label: string, f: (c: Contender) => string) =>
+    `${label.padEnd(LABEL)}${cs.map((c) => f(c).padStart(WIDE)).join("")}`;
   const perBurst = (f: Figures) =>
     f.runsPerBurst ? `${num(f.runsPerBurst.mean, 1)} / ${num(f.runsPerBurst.max)}` : "—";
+  const st = (c: Contender, f: (s: StrandedFigures) => string) => (c.stranded ? f(c.stranded) : "—");
+  const usd = (x: number) => (x === 0 ? "$0" : x < 0.01 ? `$${x.toFixed(5)}` : `$${num(x, 2)}`);
   const lines = [
     title,
-    row("", "ours", "seed"),
-    row("uploads", num(ours.uploads), num(seed.uploads)),
-    row("Glue runs started", num(ours.glueRunsStarted), num(seed.glueRunsStarted)),
-    row(
+    line("", (c) => c.label),
+    line("Glue runs started", (c) => num(c.figures.glueRunsStarted)),
+    line(
       `runs per burst, mean / max${idealRunsPerBurst === null ? "" : ` (cap floor ${num(idealRunsPerBurst, 1)})`}`,
-      perBurst(ours),
-      perBurst(seed),
+      (c) => perBurst(c.figures),
     ),
-    row("runs per hour of arrivals", num(ours.runsPerHour, 1), num(seed.runsPerHour, 1)),
-    row("upload → run start, p50 (s)", num(ours.latencySeconds.p50), num(seed.latencySeconds.p50)),
-    row("upload → run start, p99 (s)", num(ours.latencySeconds.p99), num(seed.latencySeconds.p99)),
-    row("upload → run start, max (s)", num(ours.latencySeconds.max), num(seed.latencySeconds.max)),
-    row("files processed", num(ours.processed), num(seed.processed)),
-    row("files LOST", num(ours.lost), num(seed.lost)),
-    row("files processed twice (succeeded runs)", num(ours.processedTwice), num(seed.processedTwice)),
-    row("superseded (not processed, by design)", num(ours.supersededByDesign), num(seed.supersededByDesign)),
+    line("runs per hour of arrivals", (c) => num(c.figures.runsPerHour, 1)),
+    line(
+      "upload → run start, p50 / p99 (s)",
+      (c) => `${num(c.figures.latencySeconds.p50)} / ${num(c.figures.latencySeconds.p99)}`,
+    ),
+    line("upload → run start, max (s)", (c) => num(c.figures.latencySeconds.max)),
+    line("files processed", (c) => num(c.figures.processed)),
+    line("files LOST (owed, never processed)", (c) => num(c.figures.lost)),
+    line("stranded (waited for another's trigger)", (c) => st(c, (s) => num(s.stranded))),
+    line("  of which processed: wait p50 / p99 (s)", (c) =>
+      st(c, (s) => `${num(s.waitSeconds.p50)} / ${num(s.waitSeconds.p99)}`),
+    ),
+    line("  never processed (no later trigger)", (c) => st(c, (s) => num(s.neverProcessed))),
+    line("files processed twice (succeeded runs)", (c) => num(c.figures.processedTwice)),
+    line("superseded (not processed, by design)", (c) => num(c.figures.supersededByDesign)),
   ];
+  const names = costLines(cs[0]?.usage ?? ({} as Usage)).map((l) => l.item);
+  names.forEach((item, k) => {
+    lines.push(
+      line(`  $ ${item}`, (c) => {
+        const l = costLines(c.usage)[k];
+        return l && l.quantity > 0 ? `${usd(l.usd)} (${compact(l.quantity)} ${l.unit})` : "—";
+      }),
+    );
+  });
+  lines.push(line("$ total", (c) => usd(totalUsd(c.usage))));
+  lines.push(
+    line("$ per 1,000 files processed", (c) =>
+      c.figures.processed === 0 ? "—" : usd((1000 * totalUsd(c.usage)) / c.figures.processed),
+    ),
+  );
   return lines.join("\n");
 }
 
-export function diagnosticsLines(d: OursDiagnostics, seedRefused: number): string {
+/** 1234 → 1.2k, 1234567 → 1.2M (the line items' quantities, to fit a column). */
+function compact(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
+  if (n >= 100) return num(n);
+  return num(n, n < 10 ? 2 : 1);
+}
+
+export function diagnosticsLines(d: OursDiagnostics, others: readonly string[]): string {
   const repairs = Object.entries(d.sweeperRepairs)
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
@@ -58,10 +100,15 @@ export function diagnosticsLines(d: OursDiagnostics, seedRefused: number): strin
       `sweeper repairs: ${repairs || "none"}`,
     `  ours: ${d.drained ? "drained" : "NOT drained"} after ${num(d.simulatedHours, 2)} simulated h; ` +
       `ledger/Glue mismatches ${d.ledgerVsGlueMismatches}${lost ? `; lost by status: ${lost}` : ""}`,
+    `  ours: INVARIANTS current versions superseded ${num(d.currentSuperseded)}, healthy files failed ${num(d.healthyFailed)}, ` +
+      `ledger/Glue mismatches ${num(d.ledgerVsGlueMismatches)} (broken files failed with their reason ${num(d.brokenFailed)})`,
+    `  ours: world ${d.world}; S3 events lost ${num(d.eventsLost)}, Glue end events late ${num(d.endEventsLate)}, ` +
+      `runs failed by the outage ${num(d.glueRunsFailedByOutage)}, batches cut by the 6 MB payload ${num(d.batchesCutByPayload)}` +
+      (d.injected ? `; fake AWS injected ${JSON.stringify(d.injected)}` : ""),
     `  ours: manifest entries with a newer version of their key in the same run ${num(d.olderVersionInSameRun)}; ` +
       `entries already overwritten at run start ${num(d.staleManifestEntries)}, ` +
       `${num(d.staleWithoutNewerInRun)} of them without the newer version in the run`,
-    `  seed: ${num(seedRefused)} StartJobRun calls refused (ConcurrentRunsExceededException → 500, not retried)`,
+    ...others,
   ].join("\n");
 }
 

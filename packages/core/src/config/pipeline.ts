@@ -97,6 +97,15 @@ export interface RunSettings {
   readonly systemRetryMaxSeconds: number;
   /** After this many consecutive system failures the breaker is open: a probe every systemRetryMaxSeconds + alarm. */
   readonly breakerThreshold: number;
+  /**
+   * Burst hold: a batch that arrives FULL (queue.batchSize records) means more of the burst is still queued or in
+   * Lambda's batching buffers, so its run is not started while the oldest pending upload is younger than this; the
+   * burst's last (not full) batch starts one run of all of it. A run end, the sweeper and any batch that is not full
+   * start at once; past this age a full batch starts too. Bounds the wait: batching window + this.
+   */
+  readonly burstHoldSeconds: number;
+  /** The Glue capacity each run asks for, chosen from its manifest (runs/capacity.ts). */
+  readonly capacity: CapacitySettings;
 }
 
 export interface PipelineConfig {
@@ -134,13 +143,13 @@ export const TWIN_STAGE = "local";
 
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
-  const isTwin = stage === TWIN_STAGE;
   return {
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
-    // The twin's handlers run in-process with a 5 s budget, so a redelivery after a failure comes back in ~32 s.
-    queue: queueSettings(isProd ? 60 : 2, isTwin ? 5 : 60),
+    // Every stage, the twin included, gives the batching Lambda 60 s (visibility 362 s): the twin mirrors AWS's
+    // timings; its tests that need a quick redelivery shorten the visibility explicitly.
+    queue: queueSettings(isProd ? 60 : 2, 60),
     glue: {
       version: GLUE_VERSION,
       workerType: "G.1X",
@@ -160,6 +169,8 @@ export function pipelineConfig(stage: string): PipelineConfig {
       systemRetryBaseSeconds: 60,
       systemRetryMaxSeconds: 30 * 60,
       breakerThreshold: 5,
+      burstHoldSeconds: 90,
+      capacity: capacitySettings(isProd),
     },
     recorder: {
       timeoutSeconds: 60,
@@ -170,6 +181,62 @@ export function pipelineConfig(stage: string): PipelineConfig {
     },
     sweeper: { timeoutSeconds: 120 },
     limits: uploadLimits(),
+  };
+}
+
+// ── Capacity per run ────────────────────────────────────────────────────────────────────────────────────────────
+// Glue bills DPU-seconds (1-minute minimum per run): a run of one 2 KB file needs no 10-worker cluster, a run of
+// 10,000 files wants more than 10. Each run asks StartJobRun for the capacity of the first tier its manifest fits.
+
+export type GlueWorkerType = "G.1X" | "G.2X";
+/** FLEX runs on spare capacity at a lower DPU rate; its start may be delayed: for stages that accept queueing. */
+export type GlueExecutionClass = "STANDARD" | "FLEX";
+/** DPUs per worker (what Glue bills). */
+export const GLUE_WORKER_DPUS: Readonly<Record<GlueWorkerType, number>> = { "G.1X": 1, "G.2X": 2 };
+
+/** What one run asks StartJobRun for (WorkerType, NumberOfWorkers, Timeout, ExecutionClass). */
+export interface RunCapacity {
+  readonly workerType: GlueWorkerType;
+  readonly numberOfWorkers: number;
+  readonly timeoutMinutes: number;
+  readonly executionClass: GlueExecutionClass;
+}
+
+/** A run of at most `maxFiles` files AND at most `maxBytes` bytes of input gets this capacity. */
+export interface CapacityTier {
+  readonly maxFiles: number;
+  readonly maxBytes: number;
+  readonly workerType: GlueWorkerType;
+  readonly numberOfWorkers: number;
+  readonly timeoutMinutes: number;
+}
+
+export interface CapacitySettings {
+  /** Ascending; the first tier the run fits is chosen, a run past the last gets the last. */
+  readonly tiers: readonly CapacityTier[];
+  /** No run asks for more workers than this (a cost guard per stage), whatever its tier says. */
+  readonly maxWorkers: number;
+  readonly executionClass: GlueExecutionClass;
+}
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+/**
+ * Worker counts follow the job's measured costs (README, bench:glue / bench:glue-s3): a small upload costs about
+ * 0.2 worker-seconds of S3 round trips, rows about 50 MiB/s per G.1X worker on the Arrow engine; one worker is
+ * Spark's driver. Timeouts leave ≥ 10× the expected run time so a slow healthy run is never failed for time.
+ */
+function capacitySettings(isProd: boolean): CapacitySettings {
+  return {
+    tiers: [
+      { maxFiles: 50, maxBytes: 256 * MiB, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
+      { maxFiles: 500, maxBytes: 2 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 45 },
+      { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 6, timeoutMinutes: 60 },
+      { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 20, timeoutMinutes: 120 },
+    ],
+    maxWorkers: isProd ? 20 : 2,
+    executionClass: "STANDARD",
   };
 }
 

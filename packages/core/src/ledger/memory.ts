@@ -331,8 +331,18 @@ export function sortedBy<T>(items: readonly T[], key: (item: T) => string): T[] 
 
 /** A short, fixed-length stand-in for an upload id in index sort keys (an S3 key alone can fill DynamoDB's 1 KB). */
 export function indexIdOf(uploadId: string): string {
-  return createHash("sha256").update(uploadId).digest("hex").slice(0, 32);
+  let id = indexIds.get(uploadId);
+  if (id === undefined) {
+    id = createHash("sha256").update(uploadId).digest("hex").slice(0, 32);
+    if (indexIds.size >= INDEX_ID_CACHE) indexIds.clear();
+    indexIds.set(uploadId, id);
+  }
+  return id;
 }
+
+/** Hashes already computed (the in-memory ledger and the run start sort the same pending uploads again and again). */
+const indexIds = new Map<string, string>();
+const INDEX_ID_CACHE = 100_000;
 
 /** Sort key of the pending index: first receipt time, then a hash of the id (stable, and at most 57 bytes). */
 export function pendingOrder(u: Pick<UploadRecord, "receivedAt" | "uploadId">): string {

@@ -2,7 +2,7 @@
  * Ports: what the domain logic needs from the outside world. `MemoryLedger` and the in-memory fakes implement them
  * for tests and the benchmark; `@ingest/adapters` implements them with the AWS SDK (DynamoDB, S3, Glue).
  */
-import type { GlueTerminalState } from "../config/pipeline.js";
+import type { GlueTerminalState, RunCapacity } from "../config/pipeline.js";
 import type { Manifest } from "../manifest/format.js";
 import type { ObjectVersion, Upload } from "../upload/identity.js";
 import type { HealthRecord, RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
@@ -110,9 +110,10 @@ export interface GlueRunner {
   /**
    * Starts one run; throws on failure (`startFailureKind` says whether it may have started anyway). Adapters should
    * not let an SDK retry hide an ambiguous first try: GlueJobs retries itself and looks the run up by its run key in
-   * between.
+   * between. `capacity` overrides the job's workers, timeout and execution class for this run only (runs/capacity.ts);
+   * without it the job definition's capacity applies.
    */
-  startRun(args: Readonly<Record<string, string>>): Promise<string>;
+  startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string>;
   getRun(glueRunId: string): Promise<GlueJobRun | null>;
   /** Recent runs of the job, newest first, back to `since`. */
   recentRuns(since: Date): Promise<GlueJobRun[]>;

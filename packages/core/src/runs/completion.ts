@@ -72,8 +72,8 @@ export async function recordRunEnd(deps: Deps, config: PipelineConfig, ended: Ru
     return { runKey, applied: false, next: null };
   }
   const applied = await settleRun(deps, config, run, ended);
-  await ledger.releaseSlot(runKey);
-  const next = await startNextRun(deps, config.runs);
+  const { wakeup } = await ledger.releaseSlot(runKey);
+  const next = await startNextRun(deps, config.runs, { woken: wakeup });
   return { runKey, applied, next };
 }
 
@@ -92,7 +92,7 @@ async function findRunKey(deps: Deps, glueRunId: string): Promise<string | null>
  * outages, timeouts. A run ending so without per-file stats is retried whole (no attempt charged, no bisection).
  */
 const SYSTEM_FAILURE =
-  /internal ?(service|server)? ?(error|exception|failure)|InternalServiceException|capacity|throttl|rate exceeded|service ?unavailable|ResourceNumberLimitExceeded|ConcurrentRunsExceeded|failed to provision|could not (acquire|allocate)|insufficient|timed? ?out/i;
+  /internal ?(service|server)? ?(error|exception|failure)|InternalServiceException|capacity|throttl|rate exceeded|service ?unavailable|ResourceNumberLimitExceeded|ConcurrentRunsExceeded|failed to provision|could not (acquire|allocate)|insufficient (capacity|resources)|timed? ?out/i;
 
 /** Whether a run that did not succeed failed for reasons that cannot be blamed on its files. */
 export function isSystemFailure(state: RunState, message: string | null, stats: RunStats | null): boolean {

@@ -115,7 +115,9 @@ export async function handleUploadBatch(
   let run: StartOutcome | null = null;
   if (needsRun.size > 0) {
     try {
-      run = await startNextRun(deps, config.runs, [...known.values()]);
+      // A full batch means more of this burst is still on its way: hold the start (see RunSettings.burstHoldSeconds).
+      const full = messages.length >= config.queue.batchSize;
+      run = await startNextRun(deps, config.runs, { known: [...known.values()], burst: full });
     } catch (error) {
       if (error instanceof StartRunError) {
         // StartJobRun failed after the claims: the start was undone (backing off) or is left for the sweeper to find

@@ -18,33 +18,57 @@ import type { Deps, GlueJobRun } from "../ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
 import { normalizeEtag, normalizeVersionId, type ObjectVersion } from "../upload/identity.js";
+import { runCapacity } from "./capacity.js";
 import { selectRunUploads } from "./selection.js";
 
 export type StartOutcome =
   | { readonly started: true; readonly runKey: string; readonly glueRunId: string; readonly files: number }
-  | { readonly started: false; readonly reason: "slot-held" | "nothing-pending" | "backing-off" };
+  | {
+      readonly started: false;
+      readonly reason: "slot-held" | "nothing-pending" | "backing-off" | "holding-burst";
+    };
 
 /** Wake-ups are retried this many times before leaving the rest to the sweeper (guards against a hot loop). */
 const MAX_ROUNDS = 3;
 
-/**
- * Takes the slot and starts a run of pending uploads, if any. `known`: pending uploads the caller has just recorded
- * (read from the table, not the index), claimed even when the index does not list them yet.
- */
-export async function startNextRun(
-  deps: Deps,
-  runs: RunSettings,
-  known: readonly UploadRecord[] = [],
-): Promise<StartOutcome> {
+/** Settle rounds a woken holder waits for the index to show uploads it could not know (covers 2 s of lag). */
+const WOKEN_PATIENCE_ROUNDS = 2;
+
+/** What the caller of a run start knows. */
+export interface StartContext {
+  /** Pending uploads the caller has just recorded (read from the table, not the index): claimed even when the index
+   * does not list them yet. */
+  readonly known?: readonly UploadRecord[];
+  /** The caller released the slot with a wake-up request: someone recorded uploads the index may not show yet. */
+  readonly woken?: boolean;
+  /** The caller's batch was full: hold the start while the burst is young (RunSettings.burstHoldSeconds). */
+  readonly burst?: boolean;
+}
+
+/** Takes the slot and starts a run of pending uploads, if any. */
+export async function startNextRun(deps: Deps, runs: RunSettings, context: StartContext = {}): Promise<StartOutcome> {
+  const known = context.known ?? [];
   if (await backingOff(deps, runs)) return { started: false, reason: "backing-off" };
-  let woken = false;
+  let woken = context.woken ?? false;
+  let hold = context.burst ?? false;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = deps.clock.now();
     const runKey = deps.newRunKey(now);
     if (!(await deps.ledger.takeSlot(runKey, now.toISOString()))) {
+      // Part of a burst that is still arriving: no wake-up (a holding holder would read it as the burst's last batch
+      // calling); a run's end always looks for pending uploads, and the burst's last batch or the sweeper starts them.
+      if (hold) return { started: false, reason: "slot-held" };
       // Someone holds the slot: make sure its end looks for our pending uploads. If it was released just now,
       // go round and try to take it ourselves.
       if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
+      continue;
+    }
+    if (hold && (await burstIsYoung(deps, runs, known, now))) {
+      const { wakeup } = await deps.ledger.releaseSlot(runKey);
+      // A wake-up may come from the burst's last batch, which relies on us: then no more holding.
+      if (!wakeup) return { started: false, reason: "holding-burst" };
+      hold = false;
+      woken = true;
       continue;
     }
     const pending = await settledPending(deps, runs, known, woken);
@@ -61,6 +85,18 @@ export async function startNextRun(
     if (outcome) return outcome;
   }
   return { started: false, reason: "nothing-pending" };
+}
+
+/** Whether the oldest pending upload (the index's, or the caller's own) is younger than the burst hold. */
+async function burstIsYoung(
+  deps: Deps,
+  runs: RunSettings,
+  known: readonly UploadRecord[],
+  now: Date,
+): Promise<boolean> {
+  const [oldest] = withKnown(await deps.ledger.listPending(1), known, 1);
+  if (!oldest) return false;
+  return now.getTime() - Date.parse(oldest.receivedAt) < runs.burstHoldSeconds * 1000;
 }
 
 /** How long starts wait after `n` consecutive system failures (the breaker is open from `breakerThreshold` on). */
@@ -99,7 +135,9 @@ async function settledPending(
   const read = async () => withKnown(await deps.ledger.listPending(runs.maxFilesPerRun), known, runs.maxFilesPerRun);
   let pending = await read();
   for (let round = 0; round < runs.maxSettleRounds && pending.length < runs.maxFilesPerRun; round++) {
-    if (pending.length === 0 && !woken) break;
+    // Woken and the index shows nothing yet: wait WOKEN_PATIENCE_ROUNDS settle rounds at most (the index lags
+    // seconds; a wake-up is often spurious, the waker's uploads already claimed into the run that just ended).
+    if (pending.length === 0 && (!woken || round >= WOKEN_PATIENCE_ROUNDS)) break;
     await deps.clock.sleep(runs.settleMs);
     const again = await read();
     if (again.length === pending.length && again.length > 0) break;
@@ -167,10 +205,13 @@ async function startClaimedRun(
 
   let glueRunId: string;
   try {
-    glueRunId = await glue.startRun({
-      [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${manifestBucket(deps)}/${key}`,
-      [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
-    });
+    glueRunId = await glue.startRun(
+      {
+        [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${manifestBucket(deps)}/${key}`,
+        [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
+      },
+      runCapacity({ files: taken.length, bytes: sumBytes(taken) }, runs.capacity),
+    );
   } catch (error) {
     // Before deciding anything, ask Glue: a run carrying our run key is ours, whatever the error said.
     const found = await findGlueRunOf(deps, runKey, nowIso).catch(() => null);

@@ -2,6 +2,7 @@
  * In-memory stand-ins for S3 and Glue, used by unit tests and the coalescing simulation (benchmark). They keep the
  * behaviours the logic depends on: S3 versions per key with last-modified, Glue's MaxConcurrentRuns and run states.
  */
+import type { RunCapacity } from "../config/pipeline.js";
 import type { Clock, GlueJobRun, GlueRunner, Log, MetricName, Metrics, ObjectStore } from "../ledger/ports.js";
 import type { ObjectVersion } from "../upload/identity.js";
 
@@ -80,6 +81,8 @@ export class GlueServiceError extends Error {
 
 export class MemoryGlue implements GlueRunner {
   readonly runs = new Map<string, GlueJobRun>();
+  /** The capacity each started run asked for (absent: the job's own). */
+  readonly capacities = new Map<string, RunCapacity>();
   private seq = 0;
   /** Fault injection: the next startRun calls throw these (in order); `started: true` starts the run anyway. */
   readonly startFaults: { error: Error; started: boolean }[] = [];
@@ -89,7 +92,7 @@ export class MemoryGlue implements GlueRunner {
     readonly maxConcurrentRuns = 1,
   ) {}
 
-  async startRun(args: Readonly<Record<string, string>>) {
+  async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity) {
     const active = [...this.runs.values()].filter((r) => r.state === "RUNNING").length;
     const fault = this.startFaults.shift();
     if (!fault && active >= this.maxConcurrentRuns) {
@@ -104,6 +107,7 @@ export class MemoryGlue implements GlueRunner {
         errorMessage: null,
         startedOn: this.clock.now(),
       });
+      if (capacity) this.capacities.set(id, capacity);
     }
     if (fault) throw fault.error;
     return id;

@@ -27,6 +27,7 @@ describe("pipeline config", () => {
       systemRetryBaseSeconds: 60,
       systemRetryMaxSeconds: 1_800,
       breakerThreshold: 5,
+      burstHoldSeconds: 90,
     });
   });
 
@@ -56,6 +57,12 @@ describe("pipeline config", () => {
       expect(c.runs.startTimeoutSeconds).toBeGreaterThan(longest);
     },
   );
+
+  it.each(["dev", "prod", TWIN_STAGE])("gives the batching Lambda 60 s and the queue 362 s or more (%s)", (stage) => {
+    const { queue } = pipelineConfig(stage);
+    expect(queue.consumerTimeoutSeconds).toBe(60);
+    expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(362);
+  });
 
   it("matches prefix AND suffix in each wildcard (an array of two filters would OR them), for every casing", () => {
     const key = objectCreatedPattern("b").detail.object.key;

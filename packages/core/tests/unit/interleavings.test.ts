@@ -29,27 +29,29 @@ describe("interleavings with faults", () => {
 });
 
 /**
- * Counterexamples shrinking found, kept as regressions: replayed with the seed and path fast-check printed (the same
- * scenario and scheduler decisions; on changed code the scheduler's draws may pick another, equally valid, order).
+ * Counterexamples shrinking found on the code before issue 10's fixes, kept as regressions: replayed with the seed and
+ * path fast-check printed (the same scenario and scheduler decisions for this harness; if the harness's generators
+ * change, find them again with EXPLORE_SEED on the old code). Each failed there and passes now. (The multipart
+ * counterexample it also found did not replay alone; protocol.test.ts pins that case directly.)
  */
 describe("counterexamples found by shrinking (kept as regressions)", () => {
+  const replay = (seed: number, path: string) => fc.assert(property(), { seed, path, endOnFailure: true, numRuns: 1 });
+
   it("a run's end event delivered twice: two recorders settle it concurrently and both agree with its uploads", async () => {
-    // Shrunk to: one upload, no fault, the end event delivered twice. Before the fix the run said 0 processed while
-    // its one upload was processed (issue 10, point 8: counts came from whichever settler won the run update).
-    await fc.assert(property(), { seed: -1662431873, path: "0:0:0:0:0:0", endOnFailure: true, numRuns: 1 });
+    // One upload, no fault, the end event twice. Before: the run said 0 processed while its upload was processed
+    // (point 8: counts came from whichever settler won the run update).
+    await replay(7, "1:10:4:5:7:8:8:7:14:12:15:15:18:18:0:2:2:0:0:0");
   });
 
   it("a StartJobRun whose retry met the run its lost first try started: adopted, not run again", async () => {
-    // Shrunk to: three uploads, the start's answer lost and retried (ConcurrentRunsExceeded). Before the fix: the start
-    // was undone, the orphan Glue run and the next run both processed the same uploads (issue 10, point 1).
-    const path = "27:3:2:2:5:5:5:7:12:0:5:5:3:4:4:13:11:11";
-    await fc.assert(property(), { seed: 3, path, endOnFailure: true, numRuns: 1 });
+    // Two uploads, StartJobRun applied and its answer lost, the SDK's retry refused (ConcurrentRunsExceeded). Before:
+    // the start was undone; the orphan Glue run and the next run both processed both uploads (point 1).
+    await replay(1, "452:3:0:3:4:5:5:7:2:10:10");
   });
 
-  it("two versions of a key in the same second: the current one (S3's) is processed, never the older", async () => {
-    // Shrunk to: four versions of one key, the last two in one second. Before the fix the current version was failed
-    // as superseded by an older one whose random etag sorted after it (issue 10, point 4).
-    const path = "19:3:4:4:8:3:4:5:6:8:2:4:11:13:13:13:6:6";
-    await fc.assert(property(), { seed: 1, path, endOnFailure: true, numRuns: 1 });
+  it("two versions of a key in the same second: S3's current one is processed, never the older", async () => {
+    // Four versions of one key, the last two in one second. Before: the current version was failed as superseded by
+    // an older one whose random etag sorted after it (point 4).
+    await replay(3, "1:1:2:7:7:8:3:5:16:13:1:1:6:6:6");
   });
 });

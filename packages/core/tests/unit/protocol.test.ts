@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { pipelineConfig } from "../../src/config/pipeline.js";
 import type { RunRecord, UploadRecord } from "../../src/ledger/types.js";
-import { recordRunEnd } from "../../src/runs/completion.js";
+import { isSystemFailure, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
 import { startNextRun } from "../../src/runs/start.js";
 import { sweep } from "../../src/runs/sweeper.js";
@@ -149,6 +149,24 @@ describe("3. the pending index lags (eventually consistent)", () => {
   });
 });
 
+describe("3. (cont.) a run's end woken by a batcher whose uploads the index does not show yet", () => {
+  it("waits for the index instead of spending the wake-up", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/busy.csv").message]);
+    const busy = r.run?.started ? r.run : null;
+    const b = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    expect(b.run).toEqual({ started: false, reason: "slot-held" });
+    const list = w.ledger.listPending.bind(w.ledger);
+    let lagging = 2; // the index lags behind by the next two reads
+    w.ledger.listPending = async (limit) => (lagging-- > 0 ? [] : list(limit));
+
+    const end = await finishRun(w, busy?.runKey ?? "", busy?.glueRunId ?? "");
+
+    expect(end.next).toMatchObject({ started: true, files: 1 });
+    expect(uploads(w).find((u) => u.key === "input/b.csv")?.status).toBe("running");
+  });
+});
+
 describe("4. which version of a key is current is S3's answer", () => {
   it("two versions in the same second: the current one runs although its etag sorts first", async () => {
     const w = makeWorld();
@@ -253,6 +271,20 @@ describe("5. failures that cannot be blamed on the files", () => {
     expect(w.metrics.get("RunSystemFailures")).toBe(1);
   });
 
+  it.each([
+    ["failed", "InternalServiceException: Internal service error", true],
+    ["failed", "Failed to provision workers", true],
+    ["failed", "Rate exceeded", true],
+    ["timeout", null, true],
+    ["stopped", null, true],
+    // the files may be to blame: halving still isolates them
+    ["failed", "Container killed by YARN for exceeding memory limits", false],
+    ["failed", "executor lost", false],
+    ["failed", null, false],
+  ] as const)("isSystemFailure(%s, %s) = %s (no stats)", (state, message, want) => {
+    expect(isSystemFailure(state, message, null)).toBe(want);
+  });
+
   it("a StartJobRun refused during an outage backs off instead of starting again at once", async () => {
     const w = makeWorld();
     w.glue.startFaults.push({ error: sdkError("ThrottlingException", 400), started: false });
@@ -339,6 +371,53 @@ describe("8. a run's counts are the sum over its uploads", () => {
     const processed = uploads(w).filter((u: UploadRecord) => u.status === "processed" && u.runKey === run?.runKey);
     expect(processed).toHaveLength(40);
     expect(w.ledger.runs.get(run?.runKey ?? "")).toMatchObject({ filesProcessed: 40, rowsProcessed: 40 });
+  });
+});
+
+describe("11. one burst makes one run", () => {
+  /** A world whose batches are full at 40 records (the real size is 4,000; the rule does not depend on it). */
+  function burstWorld() {
+    const w = makeWorld();
+    const config = { ...w.config, queue: { ...w.config.queue, batchSize: 40 } };
+    let n = 0;
+    const batch = (size: number) => Array.from({ length: size }, () => w.upload(`input/f${n++}.csv`).message);
+    return { w, config, batch };
+  }
+
+  it("full batches hold the start; the burst's last (not full) batch starts ONE run of all of it", async () => {
+    const { w, config, batch } = burstWorld();
+    const [first, second] = [batch(40), batch(40)];
+    const held = await Promise.all([
+      handleUploadBatch(w.deps, config, first),
+      handleUploadBatch(w.deps, config, second),
+    ]);
+    expect(held.map((r) => r.run?.started)).toEqual([false, false]);
+    expect(held.flatMap((r) => r.failedMessageIds)).toEqual([]);
+    expect(w.glue.runs.size).toBe(0);
+    expect(w.ledger.slot.holder).toBeNull();
+
+    w.clock.advance(60_000); // the last batch comes when its batching window ends
+    const last = await handleUploadBatch(w.deps, config, batch(20));
+
+    expect(last.run).toMatchObject({ started: true, files: 100 });
+    expect(w.glue.runs.size).toBe(1);
+  });
+
+  it("a full batch starts at once when the burst is older than the hold; the sweeper starts a burst with no tail", async () => {
+    const { w, config, batch } = burstWorld();
+    await handleUploadBatch(w.deps, config, batch(40));
+    expect(await sweep(w.deps, config)).toMatchObject({ next: { started: true, files: 40 } });
+
+    const again = burstWorld();
+    await handleUploadBatch(again.w.deps, again.config, again.batch(40));
+    again.w.clock.advance((again.config.runs.burstHoldSeconds + 1) * 1000);
+    const late = await handleUploadBatch(again.w.deps, again.config, again.batch(40));
+    expect(late.run).toMatchObject({ started: true, files: 80 });
+  });
+
+  it("a batch that is not full never holds (a single upload starts at once)", async () => {
+    const { w, config, batch } = burstWorld();
+    expect((await handleUploadBatch(w.deps, config, batch(1))).run).toMatchObject({ started: true, files: 1 });
   });
 });
 

@@ -32,8 +32,11 @@ export function stateChangeDetail(run: {
 export type StateChangePublisher = (detail: GlueJobStateChangeDetail) => Promise<void>;
 
 /** Publishes to the emulator's default event bus, where the state-change rule routes it to the recorder queue. */
-export function eventBridgePublisher(endpoint: string): { publish: StateChangePublisher; close(): void } {
-  const client = new EventBridgeClient(clientConfig(endpoint));
+export function eventBridgePublisher(
+  endpoint: string,
+  credentials?: { accessKeyId: string; secretAccessKey: string },
+): { publish: StateChangePublisher; close(): void } {
+  const client = new EventBridgeClient({ ...clientConfig(endpoint), ...(credentials ? { credentials } : {}) });
   return {
     async publish(detail) {
       const r = await client.send(

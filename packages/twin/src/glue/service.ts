@@ -10,8 +10,8 @@ import { messageOf } from "../errors.js";
 import { freePort } from "../moto.js";
 import { type StateChangePublisher, stateChangeDetail, type TerminalRunState } from "./events.js";
 
-export type JobRunState = "STARTING" | "RUNNING" | "STOPPING" | TerminalRunState;
-const ACTIVE: readonly JobRunState[] = ["STARTING", "RUNNING", "STOPPING"];
+export type JobRunState = "STARTING" | "WAITING" | "RUNNING" | "STOPPING" | TerminalRunState;
+const ACTIVE: readonly JobRunState[] = ["STARTING", "WAITING", "RUNNING", "STOPPING"];
 
 export interface GlueJobDefinition {
   readonly name: string;
@@ -27,12 +27,19 @@ export interface JobRunRecord {
   readonly id: string;
   readonly jobName: string;
   state: JobRunState;
+  /** The run's own arguments, as StartJobRun got them (what GetJobRun returns, as on AWS). */
   readonly arguments: Record<string, string>;
+  /** The job's default arguments overlaid with the run's: what the script sees. */
+  readonly effectiveArguments: Record<string, string>;
   errorMessage: string | null;
   readonly startedOn: Date;
   lastModifiedOn: Date;
   completedOn: Date | null;
   readonly timeoutMinutes: number;
+  /** The capacity the run asked for (StartJobRun's overrides), else the job's: recorded, not emulated. */
+  readonly workerType: string;
+  readonly numberOfWorkers: number;
+  readonly executionClass: string;
 }
 
 export type ExecutionResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -45,6 +52,26 @@ export type JobExecutor = (run: {
   readonly signal: AbortSignal;
 }) => Promise<ExecutionResult>;
 
+/** The fault layer's hooks into the service (see src/faults/glue.ts); absent = no faults. */
+export interface GlueFaults {
+  /** For one StartJobRun: answer this error before the run starts, or after starting it, or nothing. */
+  startError(): { readonly when: "before" | "after"; readonly type: string; readonly message: string } | null;
+  /** For one run: wait this long in WAITING, then end FAILED without running the job (null: run normally). */
+  waitingThenFail(): { readonly waitMs: number; readonly message: string } | null;
+  /** For one run that ran: end FAILED with this internal error instead of its own result (null: its own result). */
+  internalFailure(): string | null;
+  /** For one run: keep counting it against MaxConcurrentRuns this long after its end (its event is already out). */
+  slotReleaseLagMs(): number;
+}
+
+/** One line of the service's own run log (`glue-runs.jsonl`): each start and each state change of each run. */
+export interface GlueRunLogLine {
+  readonly t: string;
+  readonly jobRunId: string;
+  readonly state: JobRunState;
+  readonly message?: string;
+}
+
 export interface GlueServiceOptions {
   readonly jobs: readonly GlueJobDefinition[];
   readonly executor: JobExecutor;
@@ -52,6 +79,9 @@ export interface GlueServiceOptions {
   /** Test-only: a run timeout in milliseconds instead of the job's timeoutMinutes. */
   readonly timeoutMsOverride?: number | undefined;
   readonly log?: { info(m: string): void; warn(m: string): void } | undefined;
+  readonly faults?: GlueFaults | undefined;
+  /** Every state change of every run (the soak checks "never two runs active at once" from it). */
+  readonly runLog?: ((line: GlueRunLogLine) => void) | undefined;
 }
 
 class GlueApiError extends Error {
@@ -63,6 +93,20 @@ class GlueApiError extends Error {
   }
 }
 
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
 const epochSeconds = (d: Date | null) => (d ? d.getTime() / 1000 : undefined);
 
 export class LocalGlueService {
@@ -70,6 +114,8 @@ export class LocalGlueService {
   private readonly runs = new Map<string, JobRunRecord>();
   private readonly controllers = new Map<string, { abort: AbortController; reason: "timeout" | "stop" | null }>();
   private readonly finished = new Set<Promise<void>>();
+  /** Ended runs that still hold a concurrency slot (GlueFaults.slotReleaseLagMs), until the time given. */
+  private readonly lingering = new Map<string, number>();
   private readonly jobs: Map<string, GlueJobDefinition>;
   endpoint = "";
 
@@ -175,29 +221,41 @@ export class LocalGlueService {
 
   private startJobRun(input: Record<string, unknown>): unknown {
     const job = this.job(input.JobName);
-    const active = [...this.runs.values()].filter((r) => r.jobName === job.name && ACTIVE.includes(r.state));
+    const injected = this.opts.faults?.startError() ?? null;
+    if (injected?.when === "before") throw new GlueApiError(injected.type, injected.message);
+    const now = new Date();
+    for (const [id, until] of this.lingering) if (until <= now.getTime()) this.lingering.delete(id);
+    const active = [...this.runs.values()].filter(
+      (r) => r.jobName === job.name && (ACTIVE.includes(r.state) || this.lingering.has(r.id)),
+    );
     if (active.length >= job.maxConcurrentRuns) {
       throw new GlueApiError(
         "ConcurrentRunsExceededException",
         `Concurrent runs exceeded for ${job.name}: ${active.length} active, MaxConcurrentRuns ${job.maxConcurrentRuns}`,
       );
     }
-    const args = { ...(job.defaultArguments ?? {}), ...((input.Arguments as Record<string, string>) ?? {}) };
-    const now = new Date();
+    const own = { ...((input.Arguments as Record<string, string>) ?? {}) };
     const run: JobRunRecord = {
       id: `jr_${randomBytes(32).toString("hex")}`,
       jobName: job.name,
       state: "STARTING",
-      arguments: args,
+      arguments: own,
+      effectiveArguments: { ...(job.defaultArguments ?? {}), ...own },
       errorMessage: null,
       startedOn: now,
       lastModifiedOn: now,
       completedOn: null,
       timeoutMinutes: typeof input.Timeout === "number" ? input.Timeout : job.timeoutMinutes,
+      workerType: typeof input.WorkerType === "string" ? input.WorkerType : job.workerType,
+      numberOfWorkers: typeof input.NumberOfWorkers === "number" ? input.NumberOfWorkers : job.numberOfWorkers,
+      executionClass: typeof input.ExecutionClass === "string" ? input.ExecutionClass : "STANDARD",
     };
     this.runs.set(run.id, run);
+    this.logRun(run);
     const done = this.execute(run).finally(() => this.finished.delete(done));
     this.finished.add(done);
+    // The run is started; the answer may still be an error (the caller must find out, not assume).
+    if (injected?.when === "after") throw new GlueApiError(injected.type, injected.message);
     return { JobRunId: run.id };
   }
 
@@ -212,13 +270,22 @@ export class LocalGlueService {
     let result: ExecutionResult;
     try {
       await Promise.resolve();
-      if (run.state === "STARTING") this.setState(run, "RUNNING");
-      result = await this.opts.executor({
-        id: run.id,
-        jobName: run.jobName,
-        arguments: run.arguments,
-        signal: control.abort.signal,
-      });
+      const waiting = this.opts.faults?.waitingThenFail() ?? null;
+      if (waiting && run.state === "STARTING") {
+        this.setState(run, "WAITING");
+        await abortableSleep(waiting.waitMs, control.abort.signal);
+        result = { ok: false, error: waiting.message };
+      } else {
+        if (run.state === "STARTING") this.setState(run, "RUNNING");
+        result = await this.opts.executor({
+          id: run.id,
+          jobName: run.jobName,
+          arguments: run.effectiveArguments,
+          signal: control.abort.signal,
+        });
+        const internal = this.opts.faults?.internalFailure() ?? null;
+        if (internal && !control.reason) result = { ok: false, error: internal };
+      }
     } catch (e) {
       result = { ok: false, error: messageOf(e) };
     } finally {
@@ -237,8 +304,10 @@ export class LocalGlueService {
       end = "FAILED";
       run.errorMessage = result.error;
     }
-    this.setState(run, end);
     run.completedOn = new Date();
+    const lag = this.opts.faults?.slotReleaseLagMs() ?? 0;
+    if (lag > 0) this.lingering.set(run.id, run.completedOn.getTime() + lag);
+    this.setState(run, end);
     this.opts.log?.info(`glue: run ${run.id.slice(0, 12)}… ${end}${run.errorMessage ? `: ${run.errorMessage}` : ""}`);
     try {
       await this.opts.publish(stateChangeDetail({ ...run, state: end }));
@@ -251,6 +320,16 @@ export class LocalGlueService {
   private setState(run: JobRunRecord, state: JobRunState): void {
     run.state = state;
     run.lastModifiedOn = new Date();
+    this.logRun(run);
+  }
+
+  private logRun(run: JobRunRecord): void {
+    this.opts.runLog?.({
+      t: run.lastModifiedOn.toISOString(),
+      jobRunId: run.id,
+      state: run.state,
+      ...(run.errorMessage ? { message: run.errorMessage } : {}),
+    });
   }
 
   private getJobRuns(input: Record<string, unknown>): unknown {
@@ -304,8 +383,9 @@ export class LocalGlueService {
       ExecutionTime: Math.round((end.getTime() - r.startedOn.getTime()) / 1000),
       Timeout: r.timeoutMinutes,
       GlueVersion: job?.glueVersion,
-      WorkerType: job?.workerType,
-      NumberOfWorkers: job?.numberOfWorkers,
+      WorkerType: r.workerType,
+      NumberOfWorkers: r.numberOfWorkers,
+      ExecutionClass: r.executionClass,
     };
   }
 

@@ -2,7 +2,8 @@
  * Runs one job run of the real `glue/job.py` on local Spark (local[*]). Spark reads and writes a staging folder, not
  * the emulator: the manifest and its uploads' objects are copied from the emulator's bucket into
  * `.twin/glue/<runId>/data/` (same relative keys), the job runs with the real arguments pointed at that folder, and
- * everything it wrote under `out/` is copied back to the bucket under the same keys (processed/...).
+ * everything it wrote under `out/` is copied back to the bucket under the same keys (processed/...), whether the run
+ * succeeded or not (on AWS the job's writes land in S3 as they happen).
  */
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -180,14 +181,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
         });
       },
     );
-    if (signal.aborted) return { ok: false, error: "job run aborted" };
-    if (exit.error) return { ok: false, error: `job could not start: ${exit.error}` };
-    if (exit.code !== 0) {
-      const why = failureLine(readFileSync(logFile, "utf8"));
-      return { ok: false, error: `job.py exited with ${exit.code ?? exit.signal}: ${why}` };
-    }
-
-    // 3. publish what the job wrote
+    // 3. publish what the job wrote — whatever the outcome: on AWS the job writes S3 directly, so a failed, timed-out
+    //    or stopped run leaves its stats, partial outputs and staging leftovers in the bucket as well.
+    let copyError: string | null = null;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
       await mapLimit(files, 8, async (file) => {
@@ -202,8 +198,15 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
         );
       });
     } catch (e) {
-      return { ok: false, error: `could not copy the job's output to s3://${manifest.bucket}/: ${messageOf(e)}` };
+      copyError = `could not copy the job's output to s3://${manifest.bucket}/: ${messageOf(e)}`;
     }
+    if (signal.aborted) return { ok: false, error: "job run aborted" };
+    if (exit.error) return { ok: false, error: `job could not start: ${exit.error}` };
+    if (exit.code !== 0) {
+      const why = failureLine(readFileSync(logFile, "utf8"));
+      return { ok: false, error: `job.py exited with ${exit.code ?? exit.signal}: ${why}` };
+    }
+    if (copyError) return { ok: false, error: copyError };
     if (!opts.keepStage) rmSync(stage, { recursive: true, force: true });
     return { ok: true };
   };

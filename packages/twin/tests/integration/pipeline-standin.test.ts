@@ -3,11 +3,12 @@
  * batcher → Glue service → state change → recorder → ledger) quickly. The real job runs in tests/e2e.
  */
 import { join } from "node:path";
+import { statsKey } from "@ingest/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workspaceRoot } from "../../src/paths.js";
 import type { Twin } from "../../src/twin.js";
 import { TwinProbe } from "../helpers/pipeline.js";
-import { startTestTwin } from "../helpers/twin.js";
+import { eventually, startTestTwin } from "../helpers/twin.js";
 
 const standin = join(workspaceRoot(), "packages", "twin", "tests", "fixtures", "standin_job.py");
 
@@ -36,5 +37,23 @@ describe("twin pipeline with a stand-in job", () => {
     expect(u?.rowsRead).toBe(2);
     const prefix = (u?.output ?? "").replace(`s3://${twin.names.bucket}/`, "");
     expect(await probe.text(`${prefix}part-00000.csv`)).toBe("id,v\n0,a\n0,b\n");
+  });
+
+  it("a run that FAILED after writing its stats leaves them in S3, and its file fails at once with its own reason", async () => {
+    const since = new Date();
+    const key = "input/standin/rejected.csv";
+    await probe.put(key, "reject\n1,a\n");
+    const [upload] = await probe.settled([key], 60_000);
+    expect(upload?.status).toBe("failed");
+    expect(upload?.error).toContain("header row is 'reject', not a CSV header");
+    const runs = await probe.runsSince(since);
+    expect(runs.map((r) => r.state)).toEqual(["failed"]); // one run, not maxAttempts
+    const stats = JSON.parse(await probe.text(statsKey(runs[0]?.runKey ?? ""))) as {
+      totals: { filesFailed: number };
+    };
+    expect(stats.totals.filesFailed).toBe(1);
+    // what the alarms watch: the recorder's metrics, as CloudWatch would get them (published as its invocation ends)
+    await eventually("the recorder's metrics", () => twin.metrics.sum("RunsFailed") === 1, 10_000, 50);
+    expect(twin.metrics.sum("FilesFailed")).toBe(1);
   });
 });

@@ -194,3 +194,85 @@ describe("QueuePoller", () => {
     expect(maxActive).toBe(2);
   });
 });
+
+describe("poller against a failing DeleteMessageBatch", () => {
+  it("logs and counts a DeleteMessageBatch error and keeps consuming (the consumer loop does not end)", async () => {
+    let sent = 0;
+    const warnings: string[] = [];
+    // Hands out one message per receive (two in all); every DeleteMessageBatch fails.
+    const fake = {
+      send: async (cmd: { constructor: { name: string } }) => {
+        if (cmd.constructor.name === "ReceiveMessageCommand") {
+          if (sent >= 2) {
+            await sleep(50);
+            return { Messages: [] };
+          }
+          sent++;
+          return { Messages: [{ MessageId: `m${sent}`, ReceiptHandle: `rh${sent}`, Body: "{}" }] };
+        }
+        if (cmd.constructor.name === "DeleteMessageBatchCommand") throw new Error("InternalError: injected");
+        throw new Error(`unexpected ${cmd.constructor.name}`);
+      },
+    } as unknown as SQSClient;
+    const seen: string[] = [];
+    const p = new QueuePoller({
+      name: "flaky-delete",
+      sqs: fake,
+      queueUrl: "http://q",
+      queueArn: "arn:aws:sqs:us-east-1:123456789012:q",
+      batchSize: 1,
+      batchingWindowSeconds: 0,
+      concurrency: 1,
+      timeoutSeconds: 5,
+      handler: async (e: SQSEvent) => {
+        for (const r of e.Records) seen.push(r.messageId);
+        return { batchItemFailures: [] };
+      },
+      log: { info: () => undefined, warn: (m) => warnings.push(m) },
+    });
+    p.start();
+    try {
+      await eventually("both messages delivered", () => seen.length === 2, 10_000, 20);
+      expect(seen).toEqual(["m1", "m2"]);
+      expect(p.stats).toMatchObject({ invocations: 2, recordsDeleted: 0, deleteFailures: 2 });
+      expect(warnings.filter((w) => w.includes("DeleteMessageBatch of 1 failed"))).toHaveLength(2);
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
+describe("poller restarts (the fault layer's consumerRestart)", () => {
+  it("kills and restarts its consumers after an invocation; later messages are still delivered", async () => {
+    const q = await queue(30);
+    const seen: string[] = [];
+    const p = new QueuePoller({
+      name: "restarting",
+      sqs,
+      queueUrl: q.url,
+      queueArn: q.arn,
+      batchSize: 10,
+      batchingWindowSeconds: 0,
+      concurrency: 1,
+      timeoutSeconds: 5,
+      handler: async (e: SQSEvent) => {
+        for (const r of e.Records) seen.push(r.body);
+        return { batchItemFailures: [] };
+      },
+      afterInvoke: (me) => {
+        if (me.stats.restarts === 0) void me.restart();
+      },
+    });
+    pollers.push(p);
+    p.start();
+    await send(q.url, ["a"]);
+    await eventually("a", () => seen.includes("a"), 10_000, 50);
+    await eventually("the restart", () => p.stats.restarts === 1, 10_000, 50);
+    await send(q.url, ["b"]);
+    await eventually("b after the restart", () => seen.includes("b"), 10_000, 50);
+    await p.stop();
+    await send(q.url, ["c"]);
+    await sleep(1_500);
+    expect(seen).toEqual(["a", "b"]); // stopped for good: no restart brings it back
+  });
+});

@@ -1,6 +1,13 @@
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeRuleCommand, EventBridgeClient, ListTargetsByRuleCommand } from "@aws-sdk/client-eventbridge";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { glueRunEndedPattern, LEDGER_TABLE, objectCreatedPattern, pipelineConfig, TWIN_STAGE } from "@ingest/core";
 import type { SQSEvent } from "aws-lambda";
@@ -50,6 +57,11 @@ describe("twin provisioning on moto", () => {
     events.destroy();
   });
 
+  it("versions the data bucket, as prod's", async () => {
+    const v = await s3.send(new GetBucketVersioningCommand({ Bucket: TWIN_NAMES.bucket }));
+    expect(v.Status).toBe("Enabled");
+  });
+
   it("gives the ingest queue the config's visibility timeout and redrive", async () => {
     const sqs = new SQSClient(clientConfig(twin.endpoints.aws));
     const { Attributes } = await sqs.send(
@@ -91,5 +103,33 @@ describe("twin provisioning on moto", () => {
     expect(body.source).toBe("aws.s3");
     expect(body["detail-type"]).toBe("Object Created");
     expect(body.detail.object.key).toBe("input/sub dir/é 1.csv");
+    expect(body.detail.reason).toBe("PutObject");
+  });
+
+  it("emits one Object Created event per multipart upload (reason CompleteMultipartUpload), as AWS does", async () => {
+    const Bucket = TWIN_NAMES.bucket;
+    const Key = "input/multipart.csv";
+    const seen = () =>
+      batches
+        .flatMap((b) => b.Records)
+        .map((r) => JSON.parse(r.body))
+        .filter((e) => e.detail.object.key === Key);
+    const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: "a\n1\n" }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId: mp.UploadId,
+        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
+      }),
+    );
+    await eventually("the event", () => seen().length > 0);
+    await sleep(config.queue.batchingWindowSeconds * 1000 + 1500);
+    const events = seen();
+    expect(events.map((e) => e.detail.reason)).toEqual(["CompleteMultipartUpload"]);
+    expect(events[0].detail.object.etag).toMatch(/-1$/);
   });
 });

@@ -1,0 +1,336 @@
+/**
+ * What the simulation of our pipeline runs against, in two kinds:
+ *
+ * - **memory**: MemoryLedger, MemoryObjects, MemoryGlue (strongly consistent, sortable ETags, null version ids),
+ *   with StartJobRun 5xx and ledger throttles injected at the ports. Fast: the 1M-upload day runs here.
+ * - **aws**: the REAL adapters (DynamoLedger, S3Objects, GlueJobs) on SDK clients whose requests the fake AWS of
+ *   packages/adapters/tests/helpers/fake-aws.ts answers, with the SDK's own retry strategy: answers lost after the
+ *   request applied, throttles, a pending index lagging 0–2 s, MD5 ETags and random version ids, Last-Modified to the
+ *   second (multipart: its initiation), a Glue outage. DynamoDB and S3 usage is counted on the wire.
+ *
+ * The simulation reads the outcome (the ledger's uploads and runs, the slot, Glue's runs) from the world's own state,
+ * never through the code under test.
+ */
+
+import { DynamoLedger, GlueJobs, S3Objects } from "../../../adapters/src/index.js";
+import { FakeAws, type FaultRates } from "../../../adapters/tests/helpers/fake-aws.js";
+import type { RunCapacity } from "../../src/config/pipeline.js";
+import { LEDGER_TABLE, type PipelineConfig } from "../../src/config/pipeline.js";
+import { MemoryLedger } from "../../src/ledger/memory.js";
+import type { Clock, Deps, GlueJobRun, GlueRunner, LedgerStore } from "../../src/ledger/ports.js";
+import type { RunRecord, UploadRecord } from "../../src/ledger/types.js";
+import {
+  CountingMetrics,
+  GlueServiceError,
+  ManualClock,
+  MemoryGlue,
+  MemoryLog,
+  MemoryObjects,
+  sequentialRunKeys,
+} from "../../src/testing/fakes.js";
+import { objectCreatedEvent } from "../../tests/helpers/world.js";
+import { MODEL } from "./model.js";
+import type { Rng } from "./prng.js";
+
+export const BUCKET = "data-bucket";
+export const JOB_NAME = "csv-ingest-sim";
+
+export interface StartedRun {
+  readonly id: string;
+  readonly arguments: Readonly<Record<string, string>>;
+  readonly capacity: RunCapacity | null;
+}
+
+export interface SimWorld {
+  readonly kind: "memory" | "aws";
+  readonly clock: SimClock;
+  readonly deps: Deps;
+  /** DynamoDB and S3 usage is counted on the wire (aws), not estimated per port call (memory). */
+  readonly wireUsage: boolean;
+  /** PutObject by a user: upload number `i` of the pattern. Returns the body of its S3 "Object Created" event. */
+  upload(i: number, key: string, body: string, opts: { multipartInitiatedMs?: number }): string;
+  /** The upload number of a version, from what the ledger stored (its ETag). */
+  uploadOf(etag: string): number;
+  /** Glue runs started since the last call, in start order (by any handler, crashed ones included). */
+  newGlueRuns(): StartedRun[];
+  glueRunCount(): number;
+  /** The Glue job's own S3 access (not through the code under test). */
+  readText(key: string): string | undefined;
+  writeJson(key: string, doc: unknown): void;
+  deleteObject(key: string): void;
+  currentEtag(key: string): string | undefined;
+  finishGlueRun(id: string, state: "SUCCEEDED" | "FAILED", message: string | null): void;
+  /** Glue is down at this moment (aws: the outage window). */
+  glueDown(): boolean;
+  /** The ledger's state, read directly. */
+  slotHolder(): string | null;
+  slotWakeup(): boolean;
+  uploads(): Iterable<UploadRecord>;
+  runs(): Iterable<RunRecord>;
+  /** memory: a ledger call fails once (a throttle) at the port; aws: throttles happen on the wire instead. */
+  armLedgerFault(rng: Rng, methods: readonly (keyof LedgerStore)[]): boolean;
+  readonly glueFaults: { startFaults: number; refused: number };
+  /** aws: what the fake injected. */
+  injected(): Record<string, unknown> | null;
+  wire(): { dynamodbWriteUnits: number; dynamodbReadUnits: number; s3Get: number; s3PutList: number } | null;
+}
+
+/** The simulated clock. aws: the settle window's sleeps advance it (so a lagging index can catch up meanwhile). */
+export class SimClock extends ManualClock implements Clock {
+  constructor(
+    ms: number,
+    private readonly sleepsAdvance: boolean,
+  ) {
+    super(ms);
+  }
+  override async sleep(ms: number): Promise<void> {
+    if (this.sleepsAdvance) this.ms += ms;
+    await super.sleep(ms);
+  }
+  /** The step's second, never moving the clock back (sleeps may have run it ahead within a step). */
+  enter(ms: number): void {
+    this.ms = Math.max(this.ms, ms);
+  }
+}
+
+const stripQuotes = (etag: string) => etag.replaceAll('"', "");
+
+// ── memory ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+export function memoryWorld(config: PipelineConfig, t0: number, startFaultRng: Rng): SimWorld {
+  const clock = new SimClock(t0, false);
+  const ledger = new MemoryLedger();
+  const objects = new MemoryObjects(clock);
+  const memoryGlue = new MemoryGlue(clock, config.glue.maxConcurrentRuns);
+  const glue = new SimGlue(memoryGlue, startFaultRng);
+  const deps: Deps = {
+    ledger,
+    objects,
+    glue,
+    clock,
+    log: new MemoryLog(false),
+    metrics: new CountingMetrics(),
+    newRunKey: sequentialRunKeys(),
+    bucket: BUCKET,
+  };
+  const byEtag = new Map<string, number>();
+  let known = 0;
+  return {
+    kind: "memory",
+    clock,
+    deps,
+    wireUsage: false,
+    upload(i, key, body) {
+      const version = objects.put(BUCKET, key, body);
+      byEtag.set(stripQuotes(version.etag), i);
+      return JSON.stringify(objectCreatedEvent(version));
+    },
+    uploadOf: (etag) => byEtag.get(stripQuotes(etag)) ?? -1,
+    newGlueRuns() {
+      const out: StartedRun[] = [];
+      let seen = 0;
+      for (const jr of memoryGlue.runs.values()) {
+        if (seen++ < known) continue;
+        out.push({ id: jr.id, arguments: jr.arguments, capacity: memoryGlue.capacities.get(jr.id) ?? null });
+      }
+      known = memoryGlue.runs.size;
+      return out;
+    },
+    glueRunCount: () => memoryGlue.runs.size,
+    readText: (key) => objects.objects.get(`${BUCKET}/${key}`)?.body,
+    writeJson(key, doc) {
+      void objects.putJson(BUCKET, key, doc);
+    },
+    deleteObject: (key) => objects.delete(BUCKET, key),
+    currentEtag: (key) => {
+      const v = objects.objects.get(`${BUCKET}/${key}`)?.version.etag;
+      return v === undefined ? undefined : stripQuotes(v);
+    },
+    finishGlueRun: (id, state, message) => memoryGlue.finish(id, state, message),
+    glueDown: () => false,
+    slotHolder: () => ledger.slot.holder,
+    slotWakeup: () => ledger.slot.wakeup,
+    uploads: () => ledger.uploads.values(),
+    runs: () => ledger.runs.values(),
+    armLedgerFault(rng, methods) {
+      if (ledger.failNext !== null || !rng.chance(MODEL.transientLedgerFaultShare)) return false;
+      const method = rng.pick(methods);
+      ledger.failNext = { method, error: new Error(`ProvisionedThroughputExceededException (simulated, ${method})`) };
+      return true;
+    },
+    glueFaults: glue,
+    injected: () => null,
+    wire: () => null,
+  };
+}
+
+/** Glue in front of MemoryGlue: injects StartJobRun 5xx answers and counts refusals. */
+class SimGlue implements GlueRunner {
+  startFaults = 0;
+  refused = 0;
+
+  constructor(
+    private readonly inner: MemoryGlue,
+    private readonly rng: Rng,
+  ) {}
+
+  async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string> {
+    // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
+    if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
+      this.startFaults++;
+      this.inner.startFaults.push({
+        error: new GlueServiceError("InternalServiceException", 500, "simulated 5xx"),
+        started: this.rng.chance(0.5),
+      });
+    }
+    try {
+      return await this.inner.startRun(args, capacity);
+    } catch (error) {
+      if ((error as Error).name === "ConcurrentRunsExceededException") this.refused++;
+      throw error;
+    }
+  }
+
+  getRun(id: string): Promise<GlueJobRun | null> {
+    return this.inner.getRun(id);
+  }
+
+  recentRuns(since: Date): Promise<GlueJobRun[]> {
+    return this.inner.recentRuns(since);
+  }
+}
+
+// ── aws ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+export interface AwsProfile {
+  readonly faults: FaultRates;
+  /**
+   * Glue has an outage from..to (seconds of the pattern): its API answers, but every run that ends (or starts)
+   * then fails with an internal error within 10–30 s — failures no file is to blame for.
+   */
+  readonly glueOutageSeconds: readonly [number, number] | null;
+}
+
+const TABLE = "ledger";
+
+export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: AwsProfile): SimWorld {
+  const clock = new SimClock(t0, true);
+  const fake = new FakeAws({
+    now: () => clock.ms,
+    random: () => rng.next(),
+    tableName: TABLE,
+    schema: {
+      hashKey: LEDGER_TABLE.hashKey,
+      rangeKey: LEDGER_TABLE.rangeKey,
+      indexes: [LEDGER_TABLE.pendingIndex],
+    },
+    job: {
+      name: JOB_NAME,
+      maxConcurrentRuns: config.glue.maxConcurrentRuns,
+      workerType: config.glue.workerType,
+      numberOfWorkers: config.glue.numberOfWorkers,
+      timeoutMinutes: config.glue.timeoutMinutes,
+    },
+  });
+  fake.faults = { dynamodb: profile.faults, s3: profile.faults, glue: profile.faults };
+  const outage = profile.glueOutageSeconds;
+  // The SDK's standard retry strategy (its retryable errors, its quota), pausing 0 real ms: simulated time is ours.
+  const clients = fake.clients({ instantRetries: true });
+  const deps: Deps = {
+    ledger: new DynamoLedger({ client: clients.dynamodb, tableName: TABLE }),
+    objects: new S3Objects(clients.s3),
+    // As packages/functions wires it: StartJobRun through a client without SDK retries (GlueJobs retries itself
+    // and looks the run up by its run key in between); its pauses on the simulated clock.
+    glue: new GlueJobs(clients.glue, JOB_NAME, {
+      startClient: fake.clients({ maxAttempts: 1 }).glue,
+      sleep: (ms) => clock.sleep(ms),
+      now: () => clock.now(),
+    }),
+    clock,
+    log: new MemoryLog(false),
+    metrics: new CountingMetrics(),
+    newRunKey: sequentialRunKeys(),
+    bucket: BUCKET,
+  };
+  const byEtag = new Map<string, number>();
+  let known = 0;
+  const item = <T>(pk: string, sk: string) => fake.item(pk, sk) as T | undefined;
+  const strip = (it: Record<string, unknown>) => {
+    const { pk: _pk, sk: _sk, type: _type, gsi1pk: _a, gsi1sk: _b, ...rest } = it;
+    return rest;
+  };
+  return {
+    kind: "aws",
+    clock,
+    deps,
+    wireUsage: true,
+    upload(i, key, body, opts) {
+      const multipart = opts.multipartInitiatedMs !== undefined;
+      const v = fake.putUpload(BUCKET, key, body, {
+        ...(multipart ? { multipartPartCount: 2, initiatedMs: opts.multipartInitiatedMs } : {}),
+      });
+      byEtag.set(stripQuotes(v.etag), i);
+      const event = objectCreatedEvent({
+        bucket: BUCKET,
+        key,
+        versionId: v.versionId,
+        etag: stripQuotes(v.etag),
+        lastModified: new Date(v.lastModifiedMs).toISOString(),
+        size: v.body.length,
+      });
+      event.detail.object.sequencer = v.sequencer;
+      event.id = `evt-${i}-${v.versionId}`;
+      event.time = new Date(clock.ms).toISOString();
+      return JSON.stringify(event);
+    },
+    uploadOf: (etag) => byEtag.get(stripQuotes(etag)) ?? -1,
+    newGlueRuns() {
+      const all = [...fake.glueRuns.values()];
+      const out = all.slice(known).map((r) => ({
+        id: r.id,
+        arguments: r.arguments,
+        capacity: {
+          workerType: r.workerType as RunCapacity["workerType"],
+          numberOfWorkers: r.numberOfWorkers,
+          timeoutMinutes: r.timeoutMinutes,
+          executionClass: r.executionClass as RunCapacity["executionClass"],
+        },
+      }));
+      known = all.length;
+      return out;
+    },
+    glueRunCount: () => fake.glueRuns.size,
+    readText: (key) => fake.currentVersion(BUCKET, key)?.body.toString("utf8"),
+    writeJson(key, doc) {
+      fake.putUpload(BUCKET, key, JSON.stringify(doc));
+    },
+    deleteObject: (key) => fake.deleteObject(BUCKET, key),
+    currentEtag: (key) => {
+      const v = fake.currentVersion(BUCKET, key);
+      return v ? stripQuotes(v.etag) : undefined;
+    },
+    finishGlueRun: (id, state, message) => fake.finishRun(id, state, message),
+    glueDown: () => outage !== null && clock.ms >= t0 + outage[0] * 1000 && clock.ms < t0 + outage[1] * 1000,
+    slotHolder: () => item<{ holder?: string }>("SLOT", "SLOT")?.holder ?? null,
+    slotWakeup: () => item<{ wakeup?: boolean }>("SLOT", "SLOT")?.wakeup === true,
+    *uploads() {
+      for (const it of fake.items()) {
+        if (typeof it.pk === "string" && it.pk.startsWith("UPLOAD#")) yield strip(it) as unknown as UploadRecord;
+      }
+    },
+    *runs() {
+      for (const it of fake.items()) if (it.pk === "RUN") yield strip(it) as unknown as RunRecord;
+    },
+    armLedgerFault: () => false,
+    glueFaults: {
+      get startFaults() {
+        return fake.injected.lostAnswers.glue;
+      },
+      get refused() {
+        return 0;
+      },
+    },
+    injected: () => ({ ...fake.injected }),
+    wire: () => fake.usage,
+  };
+}

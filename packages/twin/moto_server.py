@@ -1,0 +1,127 @@
+"""The twin's moto server: moto 5.2.5 (.venv) with its S3 → EventBridge notifications made to match AWS's.
+
+Run as `python moto_server.py -H 127.0.0.1 -p PORT` (the same arguments as `moto_server`). Patches, each a documented
+AWS behaviour that moto gets wrong (packages/twin/README.md, "Known differences"):
+- one "Object Created" event per upload: moto's CompleteMultipartUpload also emits the inner PutObject's event (two
+  events for one multipart upload); AWS emits one, reason CompleteMultipartUpload;
+- "Object Tags Added" only when tags are set: moto emits it on every PUT (its PUT handler stores an empty tag set);
+- the detail's `reason` is the API (PutObject, POST Object, CopyObject, CompleteMultipartUpload, DeleteObject),
+  `etag` is spelled as AWS spells it, and `sequencer` grows with each event (moto: "ObjectCreated", eTag, a constant).
+"""
+
+import copy
+import itertools
+import sys
+import threading
+from typing import Any
+
+from moto.s3 import models, notifications
+from moto.server import main
+
+_REASONS = {
+    notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT: "PutObject",
+    notifications.S3NotificationEvent.OBJECT_CREATED_POST_EVENT: "POST Object",
+    notifications.S3NotificationEvent.OBJECT_CREATED_COPY_EVENT: "CopyObject",
+    notifications.S3NotificationEvent.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT: "CompleteMultipartUpload",
+    notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_EVENT: "DeleteObject",
+}
+
+_local = threading.local()
+_sequencer = itertools.count(0x617F08299329D189)
+_sequencer_lock = threading.Lock()
+
+
+def _next_sequencer() -> str:
+    with _sequencer_lock:
+        return f"{next(_sequencer):016X}"
+
+
+def _send_event_bridge_message(
+    account_id: str, bucket: Any, event_name: str, key: Any
+) -> None:
+    """moto's own function (moto/s3/notifications.py), with AWS's reason, etag spelling and a growing sequencer."""
+    try:
+        from moto.core.utils import unix_time
+        from moto.events.models import events_backends
+        from moto.events.utils import _BASE_EVENT_MESSAGE
+
+        event = copy.deepcopy(_BASE_EVENT_MESSAGE)
+        event["detail-type"] = notifications._detail_type(event_name)
+        event["source"] = "aws.s3"
+        event["account"] = account_id
+        event["time"] = unix_time()
+        event["region"] = bucket.region_name
+        event["resources"] = [bucket.arn]
+        event["detail"] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": {
+                "key": key.name,
+                "size": key.size,
+                "etag": key.etag.replace('"', ""),
+                "version-id": key.version_id,
+                "sequencer": _next_sequencer(),
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": _REASONS.get(event_name, event_name.split(":")[1]),
+        }
+        events_backend = events_backends[account_id][bucket.region_name]
+        for event_bus in events_backend.event_buses.values():
+            for rule in event_bus.rules.values():
+                rule.send_to_targets(event, transform_input=False)
+    except Exception as e:  # noqa: BLE001 - as moto: delivery is asynchronous on AWS, the API call never fails for it
+        print(f"twin moto: S3 -> EventBridge delivery failed: {e!r}", file=sys.stderr)
+
+
+_original_send_event = notifications.send_event
+
+
+def _send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+    if getattr(_local, "completing", False) and event_name in (
+        notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT,
+        notifications.S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT,
+    ):
+        return  # the inner PutObject of a CompleteMultipartUpload: AWS emits only the completion's event
+    if (
+        getattr(_local, "untagged", False)
+        and event_name == notifications.S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT
+    ):
+        return  # a PUT without tags: no "Object Tags Added" on AWS
+    _original_send_event(account_id, event_name, bucket, key)
+
+
+_original_complete = models.S3Backend.complete_multipart_upload
+_original_put_tagging = models.S3Backend.put_object_tagging
+
+
+def _complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+    _local.completing = True
+    try:
+        key = _original_complete(self, *args, **kwargs)
+    finally:
+        _local.completing = False
+    return key
+
+
+def _put_object_tagging(
+    self: Any, key: Any, tags: Any, *args: Any, **kwargs: Any
+) -> Any:
+    _local.untagged = not tags
+    try:
+        return _original_put_tagging(self, key, tags, *args, **kwargs)
+    finally:
+        _local.untagged = False
+
+
+def _patch() -> None:
+    notifications._send_event_bridge_message = _send_event_bridge_message
+    notifications.send_event = _send_event
+    models.S3Backend.complete_multipart_upload = _complete_multipart_upload
+    models.S3Backend.put_object_tagging = _put_object_tagging
+
+
+if __name__ == "__main__":
+    _patch()
+    sys.exit(main(sys.argv[1:]))
