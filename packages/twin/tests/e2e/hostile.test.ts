@@ -5,6 +5,7 @@
  * reason, and `ingest status` shows it all without letting one escape sequence through.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HANDLER_ENV, type UploadRecord } from "@ingest/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,5 +139,22 @@ describe("hostile input on the twin", () => {
     );
     expect(piped.stdout.trim().split("\n").pop()).toBe("ingest=0");
     expect(piped.stderr).not.toMatch(/EPIPE/);
+  });
+
+  it("made only AWS calls that each caller's role allows on AWS (least privilege, proven by this run's traffic)", async () => {
+    await twin.stop();
+    expect(existsSync(twin.callRecordFile)).toBe(true);
+    // Loaded by path: the infra helpers evaluate the SST app under Pulumi mocks (their own tsconfig).
+    const infra = join(workspaceRoot(), "infra", "tests", "helpers");
+    const { evaluateApp } = await import(join(infra, "app.ts"));
+    const { checkTraffic, explained, parseCalls } = await import(join(infra, "traffic.ts"));
+    const report = checkTraffic(await evaluateApp("dev"), parseCalls(readFileSync(twin.callRecordFile, "utf8")));
+    expect(report.unmapped).toEqual([]);
+    expect(report.denied).toEqual([]);
+    expect(report.checked).toBeGreaterThan(50);
+    const unexplained = report.unused.filter((g: { role: string; action: string }) => !explained(g));
+    console.info(
+      `calls checked: ${report.checked}; grants unused in this run and not explained: ${JSON.stringify(unexplained)}`,
+    );
   });
 });
