@@ -18,6 +18,8 @@ export default $config({
     const { createIngest } = await import("./infra/ingest");
     const { createCompletion } = await import("./infra/completion");
     const { createAlarms } = await import("./infra/alarms");
+    const { createCatalog } = await import("./infra/catalog");
+    const { createReconciler } = await import("./infra/reconciler");
 
     const config = pipelineConfig($app.stage);
     const account = accountContext();
@@ -26,7 +28,22 @@ export default $config({
     const { job } = createGlueJob(config, account, { bucket, controlBucket, glueAssets });
     const ingest = createIngest(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
     const completion = createCompletion(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
-    createAlarms({ dlqs: { IngestDlq: ingest.dlq, RecorderDlq: completion.dlq } });
+    const { reconciler } = createReconciler(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
+    createAlarms({
+      dlqs: {
+        IngestDlq: ingest.dlq,
+        RecorderDlq: completion.dlq,
+        ObjectCreatedEventsDlq: ingest.eventsDlq,
+        GlueRunEndedEventsDlq: completion.eventsDlq,
+      },
+      rules: { ObjectCreatedRule: ingest.rule, GlueRunEndedRule: completion.rule },
+      ingestQueue: { queue: ingest.queue, oldestMessageSeconds: config.alarms.ingestOldestMessageSeconds },
+      scheduled: {
+        Sweeper: { cron: completion.sweeper, intervalMinutes: config.runs.sweepIntervalMinutes },
+        Reconciler: { cron: reconciler, intervalMinutes: config.reconciler.intervalMinutes },
+      },
+    });
+    createCatalog({ bucket });
 
     return {
       stage: $app.stage,
@@ -38,6 +55,8 @@ export default $config({
       ingestDlqUrl: ingest.dlq.url,
       recorderQueueUrl: completion.queue.url,
       recorderDlqUrl: completion.dlq.url,
+      objectCreatedEventsDlqUrl: ingest.eventsDlq.url,
+      glueRunEndedEventsDlqUrl: completion.eventsDlq.url,
       glueJobName: job.name,
       ledgerTableName: table.name,
     };

@@ -29,6 +29,7 @@ class ManifestEntry:
     size: int
     output_prefix: str
     rejected_prefix: str
+    parquet_prefix: str | None = None  # manifests written before Parquet outputs have none
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Manifest:
     bucket: str
     stats_key: str
     uploads: tuple[ManifestEntry, ...]
+    file_stats_key: str | None = None  # where the per-file stats go as JSON Lines (one object per upload)
 
     def location(self, prefix: str) -> str:
         """The logical s3:// location of a key or prefix, whatever output root the job wrote to."""
@@ -67,6 +69,9 @@ def parse_manifest(text: str, where: str) -> Manifest:
         at = f"{where}: uploads[{i}]"
         if not isinstance(u, dict):
             raise ManifestError(f"{at} is not an object")
+        parquet_prefix = u.get("parquetPrefix")
+        if parquet_prefix is not None and not isinstance(parquet_prefix, str):
+            raise ManifestError(f"{at}: field 'parquetPrefix' is not a string")
         version_id = u.get("versionId")
         if version_id is not None and not isinstance(version_id, str):
             raise ManifestError(f"{at}: field 'versionId' is not a string or null")
@@ -80,9 +85,14 @@ def parse_manifest(text: str, where: str) -> Manifest:
                 size=_field(u, "size", int, at),
                 output_prefix=_field(u, "outputPrefix", str, at),
                 rejected_prefix=_field(u, "rejectedPrefix", str, at),
+                parquet_prefix=parquet_prefix,
             )
         )
+    file_stats_key = doc.get("fileStatsKey")
+    if file_stats_key is not None and not isinstance(file_stats_key, str):
+        raise ManifestError(f"{where}: field 'fileStatsKey' is not a string")
     return Manifest(
+        file_stats_key=file_stats_key,
         run_key=_field(doc, "runKey", str, where),
         created_at=_field(doc, "createdAt", str, where),
         bucket=_field(doc, "bucket", str, where),
@@ -122,7 +132,18 @@ class FileResult:
             "qualityIssues": dict(sorted(self.quality_issues.items())),
             "output": manifest.location(self.entry.output_prefix) if ok else None,
             "rejectedOutput": manifest.location(self.entry.rejected_prefix) if ok else None,
+            "parquetOutput": manifest.location(self.entry.parquet_prefix) if ok and self.entry.parquet_prefix else None,
         }
+
+
+def file_stats_lines(stats: Mapping[str, Any]) -> str:
+    """The per-file stats as JSON Lines (one object per upload, on one line each, with the run's key and
+    processing date): what the file_stats table reads."""
+    lines = [
+        json.dumps({"runKey": stats["runKey"], "processingDate": stats["processingDate"], **f}, ensure_ascii=False)
+        for f in stats["files"]
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def build_stats(manifest: Manifest, processing_date: str, results: Iterable[FileResult]) -> dict[str, Any]:

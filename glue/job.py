@@ -10,6 +10,7 @@ the manifest cannot be read, the stats cannot be written, or no upload could be 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
@@ -21,14 +22,16 @@ from datetime import UTC, datetime
 # Glue ships this file alone and the modules as extra-py-files; locally, make the sibling modules importable.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import rules
 import storage
-import transform
-from contract import PROCESSED, build_stats, parse_manifest
+from contract import PROCESSED, build_stats, file_stats_lines, parse_manifest
 from errors import ManifestError, RunFailed
 from ingest import run_ingest
 
 REQUIRED_ARGUMENTS = ("manifest_uri", "run_key", "data_root", "output_root")
-OPTIONAL_ARGUMENTS = ("date_formats",)  # comma-separated, e.g. "dd-MM-yyyy,yyyy-MM-dd"
+# date_formats: comma-separated, e.g. "dd-MM-yyyy,yyyy-MM-dd"; fallback_encoding: how to read records that are not
+# UTF-8 (e.g. cp1252; without it they are rejected with their line numbers).
+OPTIONAL_ARGUMENTS = ("date_formats", "fallback_encoding")
 
 LOG = logging.getLogger("csv_ingest")
 
@@ -39,7 +42,8 @@ class JobArguments:
     run_key: str
     data_root: str
     output_root: str
-    date_formats: tuple[str, ...] = transform.DEFAULT_DATE_FORMATS
+    date_formats: tuple[str, ...] = rules.DEFAULT_DATE_FORMATS
+    fallback_encoding: str | None = None
 
 
 def _has_awsglue() -> bool:
@@ -74,7 +78,8 @@ def parse_arguments(argv: Sequence[str]) -> JobArguments:
         output_root=values["output_root"],
         date_formats=tuple(f.strip() for f in formats.split(",") if f.strip())
         if formats
-        else transform.DEFAULT_DATE_FORMATS,
+        else rules.DEFAULT_DATE_FORMATS,
+        fallback_encoding=values.get("fallback_encoding") or None,
     )
 
 
@@ -88,7 +93,12 @@ def execute(spark, args: JobArguments, processing_date: str | None = None, on_gl
     """Reads the manifest, runs the ingest, writes the stats; raises RunFailed (after the stats) if nothing worked.
     `on_glue`: Glue has shipped the job's modules to every node (--extra-py-files)."""
     for pattern in args.date_formats:
-        transform.date_format_regex(pattern)  # a bad --date_formats fails before anything is read
+        rules.date_format_regex(pattern)  # a bad --date_formats fails before anything is read
+    if args.fallback_encoding:
+        try:
+            codecs.lookup(args.fallback_encoding)
+        except LookupError as err:
+            raise ManifestError(f"--fallback_encoding {args.fallback_encoding!r} is not an encoding") from err
     try:
         manifest = parse_manifest(storage.read_text(args.manifest_uri), args.manifest_uri)
     except (OSError, UnicodeDecodeError) as err:
@@ -97,10 +107,16 @@ def execute(spark, args: JobArguments, processing_date: str | None = None, on_gl
         raise ManifestError(f"{args.manifest_uri}: manifest runKey {manifest.run_key!r} != --run_key {args.run_key!r}")
     processing_date = processing_date or run_timestamp()
     roots = args.data_root, args.output_root
-    results = run_ingest(spark, manifest, *roots, processing_date, args.date_formats, ship_modules=not on_glue)
+    results = run_ingest(
+        spark, manifest, *roots, processing_date, args.date_formats, ship_modules=not on_glue,
+        fallback_encoding=args.fallback_encoding,
+    )  # fmt: skip
     stats = build_stats(manifest, processing_date, results)
+    if manifest.file_stats_key:  # per-file stats first: the run summary is what the recorder waits for
+        file_stats_uri = storage.join_uri(args.output_root, manifest.file_stats_key)
+        storage.write_text(file_stats_uri, file_stats_lines(stats), "application/x-ndjson")
     stats_uri = storage.join_uri(args.output_root, manifest.stats_key)
-    storage.write_text(stats_uri, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    storage.write_text(stats_uri, json.dumps(stats, ensure_ascii=False) + "\n")
     LOG.info("stats written to %s: %s", stats_uri, json.dumps(stats["totals"]))
     if results and not any(r.status == PROCESSED for r in results):
         reasons = "; ".join(r.error or "?" for r in results)

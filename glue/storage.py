@@ -89,13 +89,16 @@ class Changed(Exception):
     """The object is no longer the version asked for (its ETag changed)."""
 
 
-def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None) -> bytes:
-    """The object's bytes, or only its first `limit` bytes. Raises FileNotFoundError when it does not exist, and
+def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None, start: int = 0) -> bytes:
+    """The object's bytes, or only `limit` bytes from `start`. Raises FileNotFoundError when it does not exist, and
     Changed when `if_etag` is given and S3 holds another version (S3 only: a local file is checked by the driver)."""
     if _is_s3(uri):
         bucket, key = _s3_location(uri)
         client = _s3_client()
-        extra = {"Range": f"bytes=0-{limit - 1}"} if limit else {}
+        if limit:
+            extra = {"Range": f"bytes={start}-{start + limit - 1}"}
+        else:
+            extra = {"Range": f"bytes={start}-"} if start else {}
         if if_etag:
             extra["IfMatch"] = f'"{if_etag.strip(chr(34))}"'
         try:
@@ -111,6 +114,7 @@ def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None) -
                 raise Changed(f"{uri} is no longer ETag {if_etag}") from err
             raise
     with _local_path(uri).open("rb") as handle:
+        handle.seek(start)
         return handle.read(limit) if limit else handle.read()
 
 

@@ -10,6 +10,12 @@ import { physicalName } from "./shared";
 
 export interface AlarmInputs {
   readonly dlqs: Record<string, sst.aws.Queue>;
+  /** EventBridge rules whose deliveries must not fail (FailedInvocations, InvocationsFailedToBeSentToDlq). */
+  readonly rules: Record<string, aws.cloudwatch.EventRule>;
+  /** The ingest queue and how old its oldest message may get (the config module's alarms settings). */
+  readonly ingestQueue: { readonly queue: sst.aws.Queue; readonly oldestMessageSeconds: number };
+  /** Scheduled handlers whose invocations must not fail, with their interval (one alarm period). */
+  readonly scheduled: Record<string, { readonly cron: sst.aws.Cron; readonly intervalMinutes: number }>;
 }
 
 export function createAlarms(inputs: AlarmInputs) {
@@ -36,7 +42,8 @@ export function createAlarms(inputs: AlarmInputs) {
     });
   }
 
-  for (const metricName of [METRICS.runsFailed, METRICS.filesFailed]) {
+  // CircuitOpen: the run-start breaker tripped (consecutive failures not blamed on the files, e.g. a Glue outage).
+  for (const metricName of [METRICS.runsFailed, METRICS.filesFailed, METRICS.circuitOpen]) {
     new aws.cloudwatch.MetricAlarm(`${metricName}Alarm`, {
       ...common,
       name: physicalName(kebab(metricName), 255),
@@ -46,6 +53,49 @@ export function createAlarms(inputs: AlarmInputs) {
       dimensions: { service: OBSERVABILITY.service },
       statistic: "Sum",
       period: 300,
+    });
+  }
+  // A rule that cannot deliver an event to its queue: with a DLQ the event lands there (the DLQ alarms above);
+  // these count what failed outright and what could not even be put in the DLQ.
+  for (const [name, rule] of Object.entries(inputs.rules)) {
+    for (const metricName of ["FailedInvocations", "InvocationsFailedToBeSentToDlq"]) {
+      new aws.cloudwatch.MetricAlarm(`${name}${metricName}`, {
+        ...common,
+        name: physicalName(`${kebab(name)}-${kebab(metricName)}`),
+        alarmDescription: `${metricName} on the ${name}: S3 or Glue events that did not reach their queue.`,
+        namespace: "AWS/Events",
+        metricName,
+        dimensions: { RuleName: rule.name },
+        statistic: "Sum",
+        period: 300,
+      });
+    }
+  }
+
+  const { queue, oldestMessageSeconds } = inputs.ingestQueue;
+  new aws.cloudwatch.MetricAlarm("IngestQueueOldestMessage", {
+    ...common,
+    threshold: oldestMessageSeconds,
+    name: physicalName("ingest-queue-oldest-message"),
+    alarmDescription: `An upload's event has waited over ${oldestMessageSeconds} s in the ingest queue: the batcher keeps failing or is not consuming.`,
+    namespace: "AWS/SQS",
+    metricName: "ApproximateAgeOfOldestMessage",
+    dimensions: { QueueName: queue.nodes.queue.name },
+    statistic: "Maximum",
+    period: 300,
+  });
+
+  for (const [name, { cron, intervalMinutes }] of Object.entries(inputs.scheduled)) {
+    new aws.cloudwatch.MetricAlarm(`${name}Errors`, {
+      ...common,
+      name: physicalName(`${kebab(name)}-errors`),
+      alarmDescription: `The ${name} failed: see its log group. Lost events or stuck state wait for its next success.`,
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+      dimensions: { FunctionName: cron.nodes.function.name },
+      statistic: "Sum",
+      // One period per scheduled run, so every failed run is seen once.
+      period: Math.max(60, intervalMinutes * 60),
     });
   }
   return { topic };

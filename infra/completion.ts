@@ -8,7 +8,7 @@
  */
 import { glueRunEndedPattern, INPUT_PREFIX, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
-import { allowRuleToSend, batchSubscription, queueWithDlq } from "./queues";
+import { batchSubscription, queueWithDlq, ruleTarget } from "./queues";
 import {
   type AccountContext,
   listBucketUnder,
@@ -45,8 +45,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     description: "Terminal states of the ingest Glue job's runs",
     eventPattern: job.name.apply((name) => JSON.stringify(glueRunEndedPattern(name))),
   });
-  new aws.cloudwatch.EventTarget("GlueRunEndedTarget", { rule: rule.name, arn: queue.arn });
-  allowRuleToSend("RecorderQueuePolicy", queue, rule);
+  const { dlq: eventsDlq } = ruleTarget("GlueRunEndedTarget", config, rule, queue, "RecorderQueuePolicy");
 
   const recorder = queue.subscribe(
     handlerFunction(config, account, targets, {
@@ -69,5 +68,5 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     }),
   });
 
-  return { queue, dlq, rule, recorder, sweeper };
+  return { queue, dlq, rule, recorder, sweeper, eventsDlq };
 }

@@ -1,8 +1,13 @@
 /**
- * The Glue job: reads exactly the uploads its manifest names, writes under `processed/`. Its role reaches only
+ * The Glue job: reads exactly the uploads its manifest names, writes under its output prefixes. Its role reaches only
  * those prefixes; it gets no Data Catalog access at all (the job uses none).
  */
-import { GLUE_ARGUMENTS, INPUT_PREFIX, MANIFEST_PREFIX, PROCESSED_PREFIX } from "../packages/core/src/config/pipeline";
+import {
+  GLUE_ARGUMENTS,
+  INPUT_PREFIX,
+  JOB_OUTPUT_PREFIXES,
+  MANIFEST_PREFIX,
+} from "../packages/core/src/config/pipeline";
 import {
   type AccountContext,
   listBucketUnder,
@@ -84,17 +89,15 @@ export function glueJobStatements(
     // The uploads the manifest names (data bucket); the manifest itself and the job's own code (control bucket).
     { actions: ["s3:GetObject"], resources: objectArns(bucketArn, [INPUT_PREFIX]) },
     { actions: ["s3:GetObject"], resources: objectArns(controlBucketArn, [MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]) },
-    // Spark's file committer writes under processed/…/_temporary, then "renames" (an S3 copy: read + write) and
-    // deletes the temporary files on commit; the job then moves each upload's part from processed/_staging/<runKey>/
-    // to its own folder the same way (copy + delete): hence GetObject and DeleteObject, both only under processed/.
-    // A big part is written as a multipart upload; a task killed mid-write aborts it (AbortMultipartUpload), and the
-    // bucket's lifecycle rule aborts any left over.
+    // The job's tasks write each upload's parts and _SUCCESS under its output prefixes (glue/CONTRACT.md), after
+    // deleting what an earlier attempt left in those folders; it never reads its outputs back. A big part is a
+    // multipart upload: a task killed mid-write aborts it (and the bucket's lifecycle rule aborts any left over).
     {
-      actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      resources: objectArns(bucketArn, [PROCESSED_PREFIX]),
+      actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      resources: objectArns(bucketArn, JOB_OUTPUT_PREFIXES),
     },
-    // Spark lists before it reads (a path's status) and after it writes (the commit).
-    listBucketUnder(bucketArn, [INPUT_PREFIX, PROCESSED_PREFIX]),
+    // Listing: an upload's folders before they are cleared, and a missing input answers 404 (not 403).
+    listBucketUnder(bucketArn, [INPUT_PREFIX, ...JOB_OUTPUT_PREFIXES]),
     // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.
     {
       actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

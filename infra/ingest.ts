@@ -4,7 +4,7 @@
  */
 import { INPUT_PREFIX, MANIFEST_PREFIX, objectCreatedPattern } from "../packages/core/src/config/pipeline";
 import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
-import { allowRuleToSend, batchSubscription, queueWithDlq } from "./queues";
+import { batchSubscription, queueWithDlq, ruleTarget } from "./queues";
 import {
   type AccountContext,
   listBucketUnder,
@@ -21,8 +21,7 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
     description: "Uploads under the input prefix of the data bucket",
     eventPattern: bucket.name.apply((name) => JSON.stringify(objectCreatedPattern(name))),
   });
-  new aws.cloudwatch.EventTarget("ObjectCreatedTarget", { rule: rule.name, arn: queue.arn });
-  allowRuleToSend("IngestQueuePolicy", queue, rule);
+  const { dlq: eventsDlq } = ruleTarget("ObjectCreatedTarget", config, rule, queue, "IngestQueuePolicy");
 
   const { controlBucket } = inputs;
   const targets: HandlerTargets = {
@@ -48,5 +47,5 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
     }),
     batchSubscription(config.queue),
   );
-  return { queue, dlq, rule, subscriber };
+  return { queue, dlq, rule, subscriber, eventsDlq };
 }

@@ -2,6 +2,7 @@
  * The queues between EventBridge and the handlers: each with a DLQ, and a policy that lets only its rule send.
  * Both pairs (ingest, recorder) use the config module's redrive numbers (maxReceiveCount, DLQ retention).
  */
+import { EVENT_DELIVERY } from "../packages/core/src/config/pipeline";
 import type { PipelineConfig } from "./shared";
 
 /** A queue with its DLQ; both SSE-SQS (EventBridge can send to it without a KMS grant). */
@@ -36,6 +37,37 @@ export function allowRuleToSend(name: string, queue: sst.aws.Queue, rule: aws.cl
       ],
     }).json,
   });
+}
+
+/**
+ * The rule's target: its queue, with EventBridge's retry policy stated and a DLQ of the target's own, so an event
+ * EventBridge cannot deliver (queue policy, throttling, a deleted queue) is kept for 14 days instead of dropped.
+ * Both the queue and the DLQ let only this rule send.
+ */
+export function ruleTarget(
+  name: string,
+  config: PipelineConfig,
+  rule: aws.cloudwatch.EventRule,
+  queue: sst.aws.Queue,
+  queuePolicyName: string,
+) {
+  const dlq = new sst.aws.Queue(`${name}Dlq`, {
+    transform: {
+      queue: { messageRetentionSeconds: config.queue.dlqRetentionSeconds, sqsManagedSseEnabled: true },
+    },
+  });
+  allowRuleToSend(queuePolicyName, queue, rule);
+  allowRuleToSend(`${name}DlqPolicy`, dlq, rule);
+  const target = new aws.cloudwatch.EventTarget(name, {
+    rule: rule.name,
+    arn: queue.arn,
+    deadLetterConfig: { arn: dlq.arn },
+    retryPolicy: {
+      maximumRetryAttempts: EVENT_DELIVERY.maximumRetryAttempts,
+      maximumEventAgeInSeconds: EVENT_DELIVERY.maximumEventAgeSeconds,
+    },
+  });
+  return { target, dlq };
 }
 
 /** How a handler consumes its queue: batch size, window and concurrency from the config module. */

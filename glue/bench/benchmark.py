@@ -1,13 +1,13 @@
-"""Benchmark: our job vs the seed's algorithm (plain PySpark, as the seed runs it) vs the same rules in DuckDB.
+"""Benchmark: our job vs the seed's algorithm (plain PySpark, as the seed runs it) vs the same rules in DuckDB and in
+Polars (single-node references).
 
-    .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--work /tmp/csv-ingest-bench]
+    .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--repeat 2] [--work /tmp/csv-ingest-bench]
+    .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1000   # our job on ~10 MB, ~100 MB, ~1 GB uploads
 
-Same local Spark session settings as the tests and local job runs (glue/session.py). Contenders: our job as it runs
-(the Arrow engine, for uploads up to ingest.ARROW_MAX_BYTES), our job forced through its Spark plan (what bigger
-uploads get), the seed's algorithm, DuckDB. Prints rows/s for each, CPU seconds (this process, the JVM and Spark's
-Python workers), the ratios, and peak memory (resident set of the Python process, and of the JVM with its Python
-workers). Two optional floors (--only parse,rules) put the Spark plan in perspective: the file read and parsed, and
-read, parsed and put through the row rules, with nothing written (see run_floor). Not part of pytest.
+Same local Spark session settings as the tests and local job runs (glue/session.py). Prints per contender: seconds,
+CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak memory (this process;
+the JVM with its Python workers; the largest single Python worker, i.e. one task), and the ratios. Not part of
+pytest. The machine may be shared: the load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -55,19 +55,31 @@ def child_pids(pid: int) -> list[int]:
     return found + [g for c in found for g in child_pids(c)]
 
 
+def _is_python(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"python" in handle.read().split(b"\0")[0]
+    except OSError:
+        return False
+
+
 class PeakMemory:
     """Samples the resident set of this process and of its children (the JVM) every 50 ms."""
 
     def __init__(self) -> None:
         self.python = 0
         self.jvm = 0
+        self.task = 0  # the largest single child other than the JVM: one Spark Python worker (one task)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.python = max(self.python, rss_kib(os.getpid()))
-            self.jvm = max(self.jvm, sum(rss_kib(p) for p in child_pids(os.getpid())))
+            children = {p: rss_kib(p) for p in child_pids(os.getpid())}
+            self.jvm = max(self.jvm, sum(children.values()))
+            workers = [kib for p, kib in children.items() if _is_python(p)]
+            self.task = max(self.task, max(workers, default=0))
             time.sleep(0.05)
 
     def __enter__(self):
@@ -79,11 +91,8 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_ours(
-    spark, data_root: str, output_root: str, size: int, processing_date: str, arrow_max_bytes: int | None = None
-) -> dict:
-    """The job's run_ingest on the one generated upload (arrow_max_bytes=-1: through the Spark plan, as uploads
-    bigger than ingest.ARROW_MAX_BYTES are)."""
+def run_ours(spark, data_root: str, output_root: str, size: int, processing_date: str) -> dict:
+    """The job's run_ingest on the one generated upload (CSV, rejected CSV and Parquet written)."""
     import storage
     from contract import parse_manifest
     from ingest import run_ingest
@@ -93,7 +102,7 @@ def run_ours(
         "runKey": "BENCH",
         "createdAt": "2026-04-01T10:00:00.000Z",
         "bucket": "bench",
-        "statsKey": "processed/stats/BENCH.json",
+        "statsKey": "stats/runs/BENCH.json",
         "uploads": [
             {
                 "uploadId": "bench/input/big.csv@T",
@@ -104,13 +113,13 @@ def run_ours(
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": size,
                 "outputPrefix": "processed/big/v=T/",
-                "rejectedPrefix": "processed/rejected/big/v=T/",
+                "rejectedPrefix": "rejected/big/v=T/",
+                "parquetPrefix": "parquet/ingest_date=2026-04-01/big/v=T/",
             }
         ],
     }
     manifest = parse_manifest(json.dumps(doc), "bench")
-    limit = {} if arrow_max_bytes is None else {"arrow_max_bytes": arrow_max_bytes}
-    (result,) = run_ingest(spark, manifest, data_root, output_root, processing_date, **limit)
+    (result,) = run_ingest(spark, manifest, data_root, output_root, processing_date)
     assert result.status == "processed", result.error
     return {"rowsRead": result.rows_read, "rowsProcessed": result.rows_processed}
 
@@ -177,23 +186,21 @@ SELECT * FROM read_csv(?, header = true, all_varchar = true, quote = '"', escape
                        columns = {'id': 'VARCHAR', 'name': 'VARCHAR', 'email': 'VARCHAR', 'date': 'VARCHAR',
                                   'amount': 'VARCHAR', 'status': 'VARCHAR'},
                        ignore_errors = true, store_rejects = true, filename = true);
+CREATE OR REPLACE MACRO neutral(v) AS
+  CASE WHEN regexp_matches(v, '^[=+\-@\t\r]') AND NOT regexp_full_match(v, '[+-]?(\d+(\.\d*)?|\.\d+)')
+       THEN chr(39) || v ELSE v END;
 CREATE OR REPLACE TEMP TABLE processed AS
 WITH numbered AS (
   SELECT *, row_number() OVER () AS line_number FROM lines
-), dedup AS (
-  SELECT *, count(*) OVER (PARTITION BY filename, id, name, email, date, amount, status) - 1 AS duplicates_removed,
-         row_number() OVER (PARTITION BY filename, id, name, email, date, amount, status ORDER BY line_number) AS n
-  FROM numbered
-), kept AS (SELECT * FROM dedup WHERE n = 1),
-cleaned AS (
-  SELECT filename AS source_file, line_number, duplicates_removed,
+), cleaned AS (
+  SELECT filename AS source_file, line_number,
     nullif(trim(id), '') AS id,
     nullif(regexp_replace(trim(name), '\s+', ' ', 'g'), '') AS name0,
     nullif(trim(email), '') AS email,
     nullif(trim(date), '') AS date_text,
     nullif(trim(amount), '') AS amount_text,
     lower(nullif(trim(status), '')) AS status
-  FROM kept
+  FROM numbered
 ), parsed AS (
   SELECT *,
     array_to_string(list_transform(string_split(lower(name0), ' '), lambda w: upper(w[1]) || w[2:]), ' ') AS name,
@@ -201,18 +208,24 @@ cleaned AS (
       AS email_valid,
     coalesce(try_strptime(date_text, '%d-%m-%Y'), try_strptime(date_text, '%Y-%m-%d'))::DATE AS date,
     CASE WHEN regexp_full_match(regexp_replace(amount_text, '[\s$€£¥]', '', 'g'),
-                                '[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[+-]?\.\d+')
-         THEN replace(regexp_replace(amount_text, '[\s$€£¥]', '', 'g'), ',', '')::DOUBLE END AS amount,
-    count(*) OVER (PARTITION BY source_file, nullif(trim(id), '')) AS id_rows
+                                '[+-]?(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d+)?|[+-]?\.\d+')
+         THEN replace(regexp_replace(amount_text, '[\s$€£¥]', '', 'g'), ',', '')::DECIMAL(24, 9) END AS amount
   FROM cleaned
+), dedup AS (
+  SELECT *, row_number() OVER (PARTITION BY source_file, id, name, email, coalesce(date::VARCHAR, date_text),
+                                            coalesce(amount::VARCHAR, amount_text), status
+                               ORDER BY line_number) AS n
+  FROM parsed
+), kept AS (
+  SELECT *, count(*) OVER (PARTITION BY source_file, id) AS id_rows FROM dedup WHERE n = 1
 )
-SELECT id, name, email, email_valid, date, amount,
+SELECT neutral(id) AS id, neutral(name) AS name, neutral(email) AS email, email_valid, date, amount,
   CASE WHEN amount IS NULL THEN NULL WHEN amount < 100 THEN 'low' WHEN amount < 200 THEN 'medium' ELSE 'high' END
     AS amount_category,
-  status,
-  round(sum(amount) OVER (PARTITION BY source_file, status
+  neutral(status) AS status,
+  sum(amount) OVER (PARTITION BY source_file, status
         ORDER BY date NULLS LAST, try_cast(id AS BIGINT) NULLS LAST, id NULLS LAST, line_number
-        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 9) AS running_total_by_status,
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running_total_by_status,
   concat_ws(';',
     CASE WHEN id IS NULL THEN 'missing_id' END,
     CASE WHEN id IS NOT NULL AND id_rows > 1 THEN 'duplicate_id' END,
@@ -224,52 +237,131 @@ SELECT id, name, email, email_valid, date, amount,
     CASE WHEN amount_text IS NULL THEN 'missing_amount' END,
     CASE WHEN amount_text IS NOT NULL AND amount IS NULL THEN 'invalid_amount' END,
     CASE WHEN status IS NULL THEN 'missing_status' END) AS data_quality_issues,
-  ?::VARCHAR AS processing_date, source_file, line_number, duplicates_removed
-FROM parsed;
+  ?::TIMESTAMP AS processing_date, source_file, line_number
+FROM kept;
 """
 
 
-def run_floor(spark, data_root: str, with_rules: bool) -> dict:
-    """A lower bound for any Spark job with our rules: the manifest's file read as text and parsed into fields
-    (`with_rules`: and every row-local rule of transform.clean applied, exactly as the job's first pass builds it),
-    evaluated for every row and written nowhere (Spark's `noop` sink). No line numbers, no duplicates, no running
-    totals, no output: whatever the job does beyond this is on top."""
-    import storage
-    import transform
-    from ingest import HEADER_PROBE_BYTES, _read_lines, inspect_header
-
-    uri = storage.join_uri(data_root, "input/big.csv")
-    layout = inspect_header(storage.read_bytes(uri, HEADER_PROBE_BYTES), "input/big.csv")  # as the job finds it
-    if with_rules:
-        rows = _read_lines(spark, [uri], layout, transform.DEFAULT_DATE_FORMATS)
-    else:
-        rows = transform.parse_lines(spark.read.text(uri), layout.field_count, dict(layout.positions))
-    rows.write.format("noop").mode("overwrite").save()
-    return {"rowsRead": 0, "rowsProcessed": 0}
-
-
-def run_duckdb(input_path: str, output_dir: Path, processing_date: str) -> dict:
-    """The same rules as one DuckDB SQL script (single node reference; rejected lines via store_rejects)."""
+def run_duckdb(input_path: str, output_dir: Path, processing_date: str, threads: int) -> dict:
+    """The same rules as one DuckDB SQL script (single node reference; rejected lines via store_rejects); writes
+    the processed CSV, the rejected rows and Parquet, as our job does."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute("SET threads = 2")
+    con.execute(f"SET threads = {threads}")
     con.execute("SET enable_progress_bar = false")
-    con.execute(DUCKDB_SQL.split(";\nCREATE OR REPLACE TEMP TABLE processed")[0], [input_path])
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE processed" + DUCKDB_SQL.split(";\nCREATE OR REPLACE TEMP TABLE processed")[1],
-        [processing_date],
-    )
+    statements = DUCKDB_SQL.strip().rstrip(";").split(";\nCREATE OR REPLACE ")
+    con.execute(statements[0], [input_path])
+    con.execute("CREATE OR REPLACE " + statements[1])
+    con.execute("CREATE OR REPLACE " + statements[2], [processing_date.rstrip("Z").replace("T", " ")])
     output_dir.mkdir(parents=True, exist_ok=True)
     con.execute(
-        "COPY (SELECT * EXCLUDE (line_number, duplicates_removed) FROM processed ORDER BY line_number) "
-        f"TO '{output_dir / 'big.csv'}' (HEADER)"
+        "COPY (SELECT * EXCLUDE (line_number) FROM processed ORDER BY line_number) "
+        f"TO '{output_dir / 'big.csv'}' (HEADER, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%g')"
+    )
+    con.execute(
+        f"COPY (SELECT * FROM processed ORDER BY line_number) TO '{output_dir / 'big.parquet'}' (FORMAT parquet)"
     )
     con.execute(f"COPY (SELECT * FROM reject_errors) TO '{output_dir / 'rejected.csv'}' (HEADER)")
-    processed, dups = con.execute("SELECT count(*), sum(duplicates_removed) FROM processed").fetchone()
-    rejected = con.execute("SELECT count(DISTINCT (file_id, line)) FROM reject_errors").fetchone()[0]
+    processed = con.execute("SELECT count(*) FROM processed").fetchone()[0]
     con.close()
-    return {"rowsRead": processed + dups + rejected, "rowsProcessed": processed}
+    return {"rowsRead": 0, "rowsProcessed": processed}
+
+
+def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
+    """The same rules in Polars (lazy, single node reference; ragged lines are truncated, not rejected); writes the
+    processed CSV and Parquet."""
+    import polars as pl
+
+    def neutral(c: pl.Expr) -> pl.Expr:
+        risky = c.str.contains(r"^[=+\-@\t\r]") & ~c.str.contains(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+        return pl.when(risky).then(pl.lit("'") + c).otherwise(c)
+
+    def nonempty(c: pl.Expr) -> pl.Expr:
+        t = c.str.strip_chars()
+        return pl.when(t == "").then(None).otherwise(t)
+
+    money = r"^[+-]?(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d+)?$|^[+-]?\.\d+$"
+    stripped = pl.col("amount_text").str.replace_all(r"[\s$€£¥]", "")
+    issue = [
+        (pl.col("id").is_null(), "missing_id"),
+        (pl.col("id").is_not_null() & (pl.col("id_rows") > 1), "duplicate_id"),
+        (pl.col("name").is_null(), "missing_name"),
+        (pl.col("email").is_null(), "missing_email"),
+        (pl.col("email").is_not_null() & ~pl.col("email_valid"), "invalid_email"),
+        (pl.col("date_text").is_null(), "missing_date"),
+        (pl.col("date_text").is_not_null() & pl.col("date").is_null(), "invalid_date"),
+        (pl.col("amount_text").is_null(), "missing_amount"),
+        (pl.col("amount_text").is_not_null() & pl.col("amount").is_null(), "invalid_amount"),
+        (pl.col("status").is_null(), "missing_status"),
+    ]
+    category = (
+        pl.when(pl.col("amount") < 100)
+        .then(pl.lit("low"))
+        .when(pl.col("amount") < 200)
+        .then(pl.lit("medium"))
+        .when(pl.col("amount").is_not_null())
+        .then(pl.lit("high"))
+    )
+    df = (
+        pl.scan_csv(input_path, infer_schema=False, truncate_ragged_lines=True, quote_char='"')
+        .with_row_index("line_number", offset=2)
+        .select(
+            "line_number",
+            nonempty(pl.col("id")).alias("id"),
+            nonempty(pl.col("name")).str.replace_all(r"\s+", " ").str.to_titlecase().alias("name"),
+            nonempty(pl.col("email")).alias("email"),
+            nonempty(pl.col("date")).alias("date_text"),
+            nonempty(pl.col("amount")).alias("amount_text"),
+            nonempty(pl.col("status")).str.to_lowercase().alias("status"),
+        )
+        .with_columns(
+            pl.col("email")
+            .str.contains(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+            .fill_null(False)
+            .alias("email_valid"),
+            pl.coalesce(
+                pl.col("date_text").str.strptime(pl.Date, "%d-%m-%Y", strict=False),
+                pl.col("date_text").str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+            ).alias("date"),
+            pl.when(stripped.str.contains(money))
+            .then(stripped.str.replace_all(",", "").cast(pl.Decimal(24, 9), strict=False))
+            .alias("amount"),
+        )
+        .unique(
+            subset=["id", "name", "email", "date", "date_text", "amount", "amount_text", "status"],
+            keep="first",
+            maintain_order=True,
+        )
+        .with_columns(
+            pl.len().over("id").alias("id_rows"), pl.col("id").cast(pl.Int64, strict=False).alias("id_number")
+        )
+        .sort(["status", "date", "id_number", "id", "line_number"], nulls_last=True)
+        .with_columns(pl.col("amount").cum_sum().over("status").alias("running_total_by_status"))
+        .sort("line_number")
+        .select(
+            neutral(pl.col("id")).alias("id"),
+            neutral(pl.col("name")).alias("name"),
+            neutral(pl.col("email")).alias("email"),
+            "email_valid",
+            "date",
+            "amount",
+            category.alias("amount_category"),
+            neutral(pl.col("status")).alias("status"),
+            "running_total_by_status",
+            pl.concat_str(
+                [pl.when(flag).then(pl.lit(kind)) for flag, kind in issue], separator=";", ignore_nulls=True
+            ).alias("data_quality_issues"),
+            pl.lit(processing_date.rstrip("Z").replace("T", " ")).alias("processing_date"),
+            pl.lit("input/big.csv").alias("source_file"),
+            "line_number",
+        )
+        .collect()
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    df.drop("line_number").write_csv(output_dir / "big.csv")
+    df.write_parquet(output_dir / "big.parquet")
+    return {"rowsRead": 0, "rowsProcessed": df.height}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -282,7 +374,7 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def timed(label: str, fn):
+def timed(label: str, fn, cores: int):
     def tree() -> list[int]:
         return [os.getpid(), *child_pids(os.getpid())]
 
@@ -297,34 +389,74 @@ def timed(label: str, fn):
         "label": label,
         "seconds": seconds,
         "cpu": cpu,
+        "cores": cores,
         "python_mib": peak.python / 1024,
         "jvm_mib": peak.jvm / 1024,
+        "task_mib": peak.task / 1024,
         **figures,
     }
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def print_table(results: dict[str, dict], rows: int, mib: float) -> None:
+    print(f"{'contender':28} {'seconds':>8} {'CPU s':>7} {'rows/s':>10} {'MB/s/core':>10} {'processed':>10} "
+          f"{'peak py MiB':>11} {'JVM+workers MiB':>15} {'task MiB':>9}")  # fmt: skip
+    for r in results.values():
+        rate = rows / r["seconds"]
+        per_core = mib * 1.048576 / r["seconds"] / r["cores"]
+        processed = f"{r['rowsProcessed']:>10,}" if r["rowsProcessed"] else f"{'-':>10}"
+        task = f"{r['task_mib']:9.0f}" if r["task_mib"] else f"{'-':>9}"
+        print(f"{r['label']:28} {r['seconds']:8.2f} {r['cpu']:7.1f} {rate:10,.0f} {per_core:10.2f} {processed} "
+              f"{r['python_mib']:11.0f} {r['jvm_mib']:15.0f} {task}")  # fmt: skip
+
+
+def scaling(spark, args, processing_date: str) -> None:
+    """Our job on uploads of about the given sizes (MB): seconds, rows/s, MB/s per core, peak memory per task."""
+    import storage
+
+    print(f"\nscaling ({load()})")
+    print(f"{'upload':>10} {'rows':>11} {'seconds':>8} {'rows/s':>10} {'MB/s/core':>10} {'task MiB':>9} "
+          f"{'JVM+workers MiB':>15}")  # fmt: skip
+    for mb in (int(x) for x in args.scaling.split(",")):
+        rows = max(1000, int(mb * 1e6 / 70))  # the generated rows are ~70 bytes
+        stage = args.work / f"scale-{mb}" / "stage"
+        out = args.work / f"scale-{mb}" / "out"
+        big = stage / "input" / "big.csv"
+        if not big.exists():
+            generate(big, rows)
+        shutil.rmtree(out, ignore_errors=True)
+        roots = storage.local_uri(stage) + "/", storage.local_uri(out) + "/"
+        size = big.stat().st_size
+        gc.collect()
+        r = timed("ours", lambda roots=roots, size=size: run_ours(spark, *roots, size, processing_date), os.cpu_count())
+        print(f"{size / 1e6:8.0f}MB {rows:11,} {r['seconds']:8.2f} {rows / r['seconds']:10,.0f} "
+              f"{size / 1e6 / r['seconds'] / r['cores']:10.2f} {r['task_mib']:9.0f} {r['jvm_mib']:15.0f}",
+              flush=True)  # fmt: skip
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/csv-ingest-bench"))
-    parser.add_argument(
-        "--only",
-        default="ours,ours-spark,seed,duckdb",
-        help="comma-separated subset of ours,ours-spark,seed,duckdb,parse,rules (parse/rules: floors of the Spark "
-        "plan, see run_floor)",
-    )
+    parser.add_argument("--only", default="ours,seed,duckdb,polars", help="comma-separated subset of the contenders")
     parser.add_argument("--repeat", type=int, default=2, help="rounds (contenders alternate); the best time is kept")
+    parser.add_argument("--scaling", default="", help="comma-separated upload sizes in MB (e.g. 10,100,1000)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="  %(name)s %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
-    only = set(args.only.split(","))
+    logging.basicConfig(level=logging.WARNING, format="  %(name)s %(message)s")
+    only = set(args.only.split(",")) if not args.scaling else set()
 
     stage = args.work / "stage"
     out = args.work / "out"
     big = stage / "input" / "big.csv"
     warm = args.work / "warm" / "input" / "big.csv"
-    print(f"generating {args.rows:,} rows -> {big}", flush=True)
-    generate(big, args.rows)
+    if only:
+        print(f"generating {args.rows:,} rows -> {big}", flush=True)
+        generate(big, args.rows)
     generate(warm, 20_000, seed=7)
     shutil.rmtree(out, ignore_errors=True)
 
@@ -334,65 +466,53 @@ def main() -> None:
     spark = local_spark("csv-ingest-benchmark")
     processing_date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     data_root, output_root = storage.local_uri(stage) + "/", storage.local_uri(out) + "/"
-    # Warm the JVM (class loading, JIT) once so neither Spark contender pays it alone.
+    # Warm the JVM (class loading, JIT) and the Python workers once so no contender pays it alone.
     warm_roots = storage.local_uri(args.work / "warm") + "/", storage.local_uri(args.work / "warm-out") + "/"
     run_ours(spark, *warm_roots, 0, processing_date)
-    run_ours(spark, *warm_roots, 0, processing_date, arrow_max_bytes=-1)
+    if args.scaling:
+        scaling(spark, args, processing_date)
+        spark.stop()
+        return
 
     size = big.stat().st_size
+    cores = os.cpu_count() or 1
     contenders = {
-        "ours": ("ours (Arrow engine)", lambda: run_ours(spark, data_root, output_root, size, processing_date)),
-        "ours-spark": (
-            "ours, Spark plan (big uploads)",
-            lambda: run_ours(spark, data_root, output_root, size, processing_date, arrow_max_bytes=-1),
-        ),
+        "ours": ("ours (job, Spark tasks)", lambda: run_ours(spark, data_root, output_root, size, processing_date)),
         "seed": ("seed algorithm (PySpark)", lambda: run_seed(spark, storage.local_uri(big), output_root)),
-        "duckdb": ("same rules in DuckDB", lambda: run_duckdb(str(big), out / "duckdb", processing_date)),
-        "parse": ("floor: read+parse, no rules", lambda: run_floor(spark, data_root, with_rules=False)),
-        "rules": ("floor: read+parse+row rules", lambda: run_floor(spark, data_root, with_rules=True)),
+        "duckdb": ("same rules in DuckDB", lambda: run_duckdb(str(big), out / "duckdb", processing_date, cores)),
+        "polars": ("same rules in Polars", lambda: run_polars(str(big), out / "polars", processing_date)),
     }
     results: dict[str, dict] = {}
     for round_ in range(args.repeat):
         for name in contenders if round_ % 2 == 0 else reversed(list(contenders)):
             if name not in only:
                 continue
-            # Every contender starts from a collected heap: the previous one's garbage (the Spark plan makes a lot)
-            # is not collected on the next one's time.
             gc.collect()
             spark.sparkContext._jvm.System.gc()
-            r = timed(*contenders[name])
-            print(f"  round {round_ + 1}: {r['label']}: {r['seconds']:.2f}s", flush=True)
+            r = timed(*contenders[name], cores)
+            if name in ("duckdb", "polars"):  # in this process: no Spark task
+                r["task_mib"] = 0
+            print(f"  round {round_ + 1}: {r['label']}: {r['seconds']:.2f}s ({load()})", flush=True)
             best = results.get(name)
+            for key in ("python_mib", "jvm_mib", "task_mib"):
+                r[key] = max(r[key], best[key] if best else 0)
             if best is None or r["seconds"] < best["seconds"]:
-                r["python_mib"] = max(r["python_mib"], best["python_mib"] if best else 0)
-                r["jvm_mib"] = max(r["jvm_mib"], best["jvm_mib"] if best else 0)
                 results[name] = r
             else:
-                best["python_mib"] = max(r["python_mib"], best["python_mib"])
-                best["jvm_mib"] = max(r["jvm_mib"], best["jvm_mib"])
-    print(f"\ninput: {args.rows:,} generated rows, {big.stat().st_size / 2**20:.1f} MiB; Spark: local[*] on "
-          f"{os.cpu_count()} cores, shuffle partitions {LOCAL_SETTINGS['spark.sql.shuffle.partitions']}")  # fmt: skip
-    print(f"best of {args.repeat} rounds (contenders alternate order each round)")
-    print(f"{'contender':30} {'seconds':>8} {'CPU s':>10} {'rows/s':>11} {'rows read':>10} {'processed':>10} "
-          f"{'peak py MiB':>12} {'peak JVM+workers MiB':>21}")  # fmt: skip
-    for r in results.values():
-        rate = args.rows / r["seconds"]
-        counts = f"{r['rowsRead']:>10,} {r['rowsProcessed']:>10,}" if r["rowsRead"] else f"{'-':>10} {'-':>10}"
-        print(f"{r['label']:30} {r['seconds']:8.2f} {r['cpu']:10.1f} {rate:11,.0f} {counts} "
-              f"{r['python_mib']:12.0f} {r['jvm_mib']:21.0f}")  # fmt: skip
+                for key in ("python_mib", "jvm_mib", "task_mib"):
+                    best[key] = r[key]
+    mib = size / 2**20
+    print(f"\ninput: {args.rows:,} generated rows, {mib:.1f} MiB; Spark: local[*] on {cores} cores, shuffle "
+          f"partitions {LOCAL_SETTINGS['spark.sql.shuffle.partitions']}; {load()}")  # fmt: skip
+    print(f"best of {args.repeat} rounds (contenders alternate order each round); MB/s/core = input MB / s / {cores}")
+    print_table(results, args.rows, mib)
     seconds = {name: r["seconds"] for name, r in results.items()}
     if {"ours", "seed"} <= seconds.keys():
-        print(f"\nours/seed speed ratio:   {seconds['seed'] / seconds['ours']:.2f}x (target >= 3x)")
-    if {"ours-spark", "seed"} <= seconds.keys():
-        print(f"Spark plan/seed ratio:   {seconds['seed'] / seconds['ours-spark']:.2f}x (uploads > ARROW_MAX_BYTES)")
-    if "seed" in seconds:
-        budget = seconds["seed"] / 3
-        print(f"3x budget (seed / 3):    {budget:.2f}s")
-        for name in ("parse", "rules"):
-            if name in seconds:
-                print(f"  {results[name]['label']} alone: {seconds[name]:.2f}s = {seconds[name] / budget:.0%} of it")
+        print(f"\nours vs seed's algorithm:  {seconds['seed'] / seconds['ours']:.2f}x faster (target >= 5x)")
     if {"ours", "duckdb"} <= seconds.keys():
-        print(f"ours/DuckDB speed ratio: {seconds['duckdb'] / seconds['ours']:.2f}x")
+        print(f"ours vs DuckDB:            {seconds['duckdb'] / seconds['ours']:.2f}x (target >= 1.0x)")
+    if {"ours", "polars"} <= seconds.keys():
+        print(f"ours vs Polars:            {seconds['polars'] / seconds['ours']:.2f}x")
     spark.stop()
 
 

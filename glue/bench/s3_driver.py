@@ -2,14 +2,10 @@
 
     .venv/bin/python glue/bench/s3_driver.py [--uploads 500] [--latency-ms 20]
 
-Per run the driver checks every upload (version check + first bytes: `ingest.check_uploads`) and publishes every
-upload's staged parts into its folders (`ingest.publish_staged`: moves, header-only parts, `_SUCCESS`). Spark's
-own reads and writes are not part of this. Three ways of making those requests are timed, and then the Arrow
-engine's tasks (uploads up to ingest.ARROW_MAX_BYTES), which read and write each upload themselves:
+Per run the driver checks every upload (version check + first bytes: `ingest.check_uploads`). Three ways of making
+those requests are timed, and then the tasks (worker.py), which read and write each upload themselves:
 
-- "client per request, one at a time": what the job did before (a new boto3 client for every request, uploads one
-  after the other); its publishing also listed the staging folder twice per upload and deleted objects one by
-  one, which this variant does not reproduce, so it understates the old cost;
+- "client per request, one at a time": a new boto3 client for every request, uploads one after the other;
 - "one client, one at a time";
 - "one client, N in parallel": what the job does now (`storage.for_each`).
 
@@ -41,7 +37,7 @@ def manifest_for(uploads: int, etags: list[str]):
         "runKey": "BENCH",
         "createdAt": "2026-04-01T10:00:00.000Z",
         "bucket": BUCKET,
-        "statsKey": "processed/stats/BENCH.json",
+        "statsKey": "stats/runs/BENCH.json",
         "uploads": [
             {
                 "uploadId": f"{BUCKET}/input/f{i:05d}.csv@T",
@@ -51,7 +47,8 @@ def manifest_for(uploads: int, etags: list[str]):
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": 100,
                 "outputPrefix": f"processed/f{i:05d}/v=T/",
-                "rejectedPrefix": f"processed/rejected/f{i:05d}/v=T/",
+                "rejectedPrefix": f"rejected/f{i:05d}/v=T/",
+                "parquetPrefix": f"parquet/ingest_date=2026-04-01/f{i:05d}/v=T/",
             }
             for i in range(uploads)
         ],
@@ -59,25 +56,24 @@ def manifest_for(uploads: int, etags: list[str]):
     return parse_manifest(json.dumps(doc), "bench")
 
 
-def arrow_engine(run, root: str, ms: float, client, cores: int = 2) -> None:
-    """The Arrow engine's side of the same run: its tasks read, process and write each upload themselves (a read,
-    two listings, four writes per upload), `cores` tasks at a time, uploads dealt to tasks as ingest does."""
+def engine_tasks(run, root: str, ms: float, client, cores: int = 2) -> None:
+    """The tasks' side of the same run: they read, process and write each upload themselves (a read, three listings,
+    six writes per upload), `cores` tasks at a time, uploads dealt to tasks as ingest does."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import arrow_job
     import ingest
+    import rules
     import storage
-    import transform
+    import worker
 
     layout = ingest.inspect_header(HEADER, "bench")
-    formats = transform.DEFAULT_DATE_FORMATS
-    tasks = [
-        arrow_job.UploadTask(u, root, root, layout.field_count, layout.positions, "2026", formats) for u in run.uploads
-    ]
+    formats = rules.DEFAULT_DATE_FORMATS
+    when = "2026-04-01T10:00:00.000Z"
+    tasks = [worker.UploadTask(u, root, root, layout.field_count, layout.positions, when, formats) for u in run.uploads]
     groups = ingest.balanced_slices([t.entry.size for t in tasks], 4 * cores)
 
     def task(group: list[int]) -> list:
-        return arrow_job.process_group([(i, tasks[i]) for i in group])
+        return worker.process_group([(i, tasks[i]) for i in group])
 
     cached = storage._s3_client
     storage._s3_client = client
@@ -90,7 +86,7 @@ def arrow_engine(run, root: str, ms: float, client, cores: int = 2) -> None:
         storage._s3_client = cached
     assert len(answers) == len(tasks)
     assert all(r.status == "processed" for _, r in answers), answers[:3]
-    label = f"Arrow engine: {cores} tasks at a time"
+    label = f"upload tasks: {cores} at a time"
     print(f"{ms:10.0f} ms  {label:38} {'-':>13}  {'-':>8}  {seconds:7.2f}s (read, process, write)", flush=True)
 
 
@@ -117,7 +113,6 @@ def main() -> None:
 
     import ingest
     import storage
-    from contract import FileResult
 
     admin = boto3.client("s3")
     admin.create_bucket(Bucket=BUCKET)
@@ -127,16 +122,6 @@ def main() -> None:
         etags.append(admin.put_object(Bucket=BUCKET, Key=f"input/f{i:05d}.csv", Body=body)["ETag"].strip('"'))
     run = manifest_for(args.uploads, etags)
     root = f"s3://{BUCKET}/"
-    staging = f"{root}processed/_staging/BENCH/"
-
-    def stage_parts() -> None:  # what the run's two partitioned Spark writes leave (not timed)
-        for i in range(args.uploads):
-            key = f"processed/_staging/BENCH/processed/_upload={i}/part-00000-x.c000.csv"
-            admin.put_object(Bucket=BUCKET, Key=key, Body=HEADER)
-            if i % 10 == 0:
-                key = f"processed/_staging/BENCH/rejected/_upload={i}/part-00000-y.c000.csv"
-                admin.put_object(Bucket=BUCKET, Key=key, Body=b"source_file,line_number,reason,raw_line\n")
-
     cached_client = storage._s3_client
     latency = [0.0]
 
@@ -160,7 +145,7 @@ def main() -> None:
         (f"one client, {args.parallel} in parallel", shared_client, args.parallel),
     ]
     print(f"{args.uploads:,} uploads; S3: moto server on {host}:{port}")
-    print(f"{'added latency':>13}  {'requests made by':38} {'check uploads':>14} {'publish':>9} {'total':>8}")
+    print(f"{'added latency':>13}  {'requests made by':38} {'check uploads':>14}")
     for ms in (float(x) for x in args.latency_ms.split(",")):
         latency[0] = ms / 1000
         for label, client, workers in variants:
@@ -173,19 +158,12 @@ def main() -> None:
                 found = ingest.check_uploads(run, root)
                 checked = time.perf_counter() - start
                 assert all(isinstance(f, ingest.Layout) for f in found), found[:3]
-                stage_parts()
-                results = [FileResult(u) for u in run.uploads]
-                start = time.perf_counter()
-                ingest.publish_staged(staging, run, list(range(args.uploads)), root, results)
-                published = time.perf_counter() - start
-                assert all(r.status == "processed" for r in results)
             finally:
                 storage._s3_client = cached_client
-            total = checked + published
-            print(f"{ms:10.0f} ms  {label:38} {checked:13.2f}s {published:8.2f}s {total:7.2f}s", flush=True)
+            print(f"{ms:10.0f} ms  {label:38} {checked:13.2f}s", flush=True)
         cached_client.cache_clear()
         shared[0] = with_latency(cached_client())
-        arrow_engine(run, root, ms, shared_client)
+        engine_tasks(run, root, ms, shared_client)
     server.stop()
 
 

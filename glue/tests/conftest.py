@@ -32,15 +32,3 @@ def messy_run(spark, tmp_path_factory):
     staged = stage_run(tmp_path_factory.mktemp("messy"), MESSY_FILES)
     results = run_ingest(spark, staged["manifest"], staged["data_root"], staged["output_root"], PROCESSING_DATE)
     return {**staged, "results": {r.entry.key.removeprefix("input/"): r for r in results}}
-
-
-@pytest.fixture(params=["spark", "arrow"])
-def rules(request):
-    """The rules of both engines, one test run each: rules(rows, source_file=..., date_formats=...) -> row dicts in
-    line order (transform.OUTPUT_COLUMNS + line_number; running totals as Decimal)."""
-    from support import run_arrow_rules, run_transform
-
-    if request.param == "arrow":
-        return run_arrow_rules
-    spark = request.getfixturevalue("spark")
-    return lambda rows, **kwargs: run_transform(spark, rows, **kwargs)

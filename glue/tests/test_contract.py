@@ -7,7 +7,7 @@ import json
 import pytest
 from support import VECTORS
 
-from contract import FileResult, build_stats, parse_manifest
+from contract import FileResult, build_stats, file_stats_lines, parse_manifest
 from errors import ManifestError
 
 
@@ -20,7 +20,11 @@ def test_parses_the_manifest_vector():
     assert (m.run_key, m.bucket, m.stats_key) == (
         "20260401T100000Z-a1b2c3d4",
         "csv-ingest-data",
-        "processed/stats/20260401T100000Z-a1b2c3d4.json",
+        "stats/runs/20260401T100000Z-a1b2c3d4.json",
+    )
+    assert m.file_stats_key == "stats/files/ingest_date=2026-04-01/20260401T100000Z-a1b2c3d4.jsonl"
+    assert m.uploads[1].parquet_prefix == (
+        "parquet/ingest_date=2026-04-01/customers/v=20260401T095950Z-3HL4kqtJlcpXroDTDmJ.rSDbfrHd8FVs/"
     )
     assert [u.key for u in m.uploads] == ["input/sales 2025/é.csv", "input/customers.csv"]
     assert m.uploads[0].version_id is None
@@ -33,6 +37,48 @@ def test_builds_exactly_the_stats_vector():
     ok.quality_issues = {"invalid_email": 1, "invalid_date": 1}
     failed = FileResult(m.uploads[1]).fail("input/customers.csv: missing required column(s): amount")
     assert build_stats(m, "2026-04-01T10:00:30.000Z", [ok, failed]) == json.loads(load_vector("stats.v1.json"))
+
+
+def _two_files(m, first, second):
+    a = FileResult(m.uploads[0], **first)
+    b = FileResult(m.uploads[1], **second)
+    return build_stats(m, "2026-04-01T10:00:30.000Z", [a, b])
+
+
+def test_stats_totals_are_sums_of_the_files_each_count_in_its_own_field():
+    m = parse_manifest(load_vector("manifest.v1.json"), "manifest.v1.json")
+    # Distinct values everywhere: a total assigned from one file, or one count reported as another, shows.
+    stats = _two_files(
+        m,
+        {"rows_read": 20, "rows_processed": 11, "rows_rejected": 3, "duplicates_removed": 6,
+         "quality_issues": {"invalid_date": 2, "missing_id": 1}},
+        {"rows_read": 9, "rows_processed": 5, "rows_rejected": 1, "duplicates_removed": 3,
+         "quality_issues": {"invalid_date": 4}},
+    )  # fmt: skip
+    assert stats["totals"] == {
+        "files": 2,
+        "filesProcessed": 2,
+        "filesFailed": 0,
+        "rowsRead": 29,
+        "rowsProcessed": 16,
+        "rowsRejected": 4,
+        "duplicatesRemoved": 9,
+        "qualityIssues": {"invalid_date": 6, "missing_id": 1},
+    }
+    assert [(f["rowsRejected"], f["duplicatesRemoved"]) for f in stats["files"]] == [(3, 6), (1, 3)]
+
+
+def test_per_file_stats_are_json_lines_one_object_per_file():
+    m = parse_manifest(load_vector("manifest.v1.json"), "manifest.v1.json")
+    stats = _two_files(m, {"rows_read": 2, "rows_processed": 2}, {"rows_read": 1, "rows_processed": 1})
+    text = file_stats_lines(stats)
+    assert text.endswith("\n")
+    assert text.count("\n") == 2
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert (first["runKey"], first["processingDate"], first["key"], first["rowsRead"]) == (
+        "20260401T100000Z-a1b2c3d4", "2026-04-01T10:00:30.000Z", "input/sales 2025/é.csv", 2,
+    )  # fmt: skip
+    assert (second["key"], second["rowsProcessed"]) == ("input/customers.csv", 1)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from errors import FileRejected
-from ingest import HEADER_PROBE_BYTES, Layout, inspect_header, path_identity, spark_path
+from ingest import HEADER_PROBE_BYTES, Layout, inspect_header
 
 STANDARD = Layout(6, (("id", 0), ("name", 1), ("email", 2), ("date", 3), ("amount", 4), ("status", 5)))
 
@@ -42,9 +42,6 @@ def test_rejected_headers_name_the_file_and_reason(head, reason):
     assert str(caught.value).startswith(f"input/x.csv: {reason}")
 
 
-def test_spark_paths_are_literal_and_match_what_spark_reports():
-    assert spark_path("file:///s/input/a[1].csv") == "file:///s/input/a\\[1\\].csv"
-    assert path_identity("file:/s/input/sales%202025/%C3%A9.csv", encoded=True) == path_identity(
-        "file:///s/input/sales 2025/é.csv"
-    )
-    assert path_identity("s3://b/input/a%20b.csv", encoded=True) == path_identity("s3://b/input/a b.csv")
+def test_a_header_that_is_not_utf8_is_read_with_the_fallback_encoding_when_one_is_set():
+    head = "id,name,email,date,amount,status,remarqu\xe9\n".encode("cp1252")
+    assert inspect_header(head, "input/x.csv", "cp1252") == Layout(7, STANDARD.positions)

@@ -1,34 +1,33 @@
-"""Per-upload isolation when things fail: one upload's failure never takes the others down, on either engine."""
+"""Per-upload isolation when things fail: one upload's failure never takes the others down."""
 
 from __future__ import annotations
 
 from support import HEADER, PROCESSING_DATE, read_output, stage_run
 
-import arrow_job
 import ingest
+import rules
 import storage
-import transform
+import worker
 
 GOOD = HEADER + b"1,Ann Lee,ann@example.com,01-04-2025,10,active\n"
-SPARK_PLAN = -1  # arrow_max_bytes: every upload through the Spark plan (transform.py), as big uploads are
 
 
-def run(spark, staged, arrow_max_bytes=ingest.ARROW_MAX_BYTES):
+def run(spark, staged):
     roots = (staged["data_root"], staged["output_root"])
-    results = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE, arrow_max_bytes=arrow_max_bytes)
+    results = ingest.run_ingest(spark, staged["manifest"], *roots, PROCESSING_DATE)
     return {r.entry.key: r for r in results}
 
 
-def arrow_tasks(staged):
+def upload_tasks(staged):
     layout = ingest.inspect_header(GOOD, "any")
     return [
-        (i, arrow_job.UploadTask(e, staged["data_root"], staged["output_root"], layout.field_count, layout.positions,
-                                 PROCESSING_DATE, transform.DEFAULT_DATE_FORMATS))
+        (i, worker.UploadTask(e, staged["data_root"], staged["output_root"], layout.field_count, layout.positions,
+                              PROCESSING_DATE, rules.DEFAULT_DATE_FORMATS))
         for i, e in enumerate(staged["manifest"].uploads)
     ]  # fmt: skip
 
 
-def test_arrow_engine_a_failing_write_fails_only_that_upload(tmp_path, monkeypatch):
+def test_a_failing_write_fails_only_that_upload(tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
     real_write = storage.write_bytes
 
@@ -38,7 +37,7 @@ def test_arrow_engine_a_failing_write_fails_only_that_upload(tmp_path, monkeypat
         real_write(uri, data, content_type)
 
     monkeypatch.setattr(storage, "write_bytes", write_bytes)
-    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
+    results = {r.entry.key: r for _, r in worker.process_group(upload_tasks(staged))}
     assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
         "failed",
         "input/b.csv: could not write output: OSError: disk full",
@@ -47,17 +46,17 @@ def test_arrow_engine_a_failing_write_fails_only_that_upload(tmp_path, monkeypat
     assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
 
 
-def test_arrow_engine_an_unexpected_error_fails_only_that_upload(tmp_path, monkeypatch):
+def test_an_unexpected_error_fails_only_that_upload(tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
-    real_process = arrow_job.arrow_rules.process
+    real_process = worker.rules.process
 
     def process(raw, line_number, source_file, *args, **kwargs):
         if source_file == "input/bad.csv":
             raise RuntimeError("a bug")
         return real_process(raw, line_number, source_file, *args, **kwargs)
 
-    monkeypatch.setattr(arrow_job.arrow_rules, "process", process)
-    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
+    monkeypatch.setattr(worker.rules, "process", process)
+    results = {r.entry.key: r for _, r in worker.process_group(upload_tasks(staged))}
     assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
         "failed",
         "input/bad.csv: processing failed: RuntimeError: a bug",
@@ -65,12 +64,12 @@ def test_arrow_engine_an_unexpected_error_fails_only_that_upload(tmp_path, monke
     assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
 
 
-def test_arrow_engine_reads_each_upload_once(tmp_path, monkeypatch):
+def test_reads_each_upload_once(tmp_path, monkeypatch):
     staged = stage_run(tmp_path, {"a.csv": GOOD + GOOD.split(b"\n", 1)[1] * 3})
     reads = []
     real_read = storage.read_bytes
     monkeypatch.setattr(storage, "read_bytes", lambda uri, **kw: reads.append(uri) or real_read(uri, **kw))
-    ((_, result),) = arrow_job.process_group(arrow_tasks(staged))
+    ((_, result),) = worker.process_group(upload_tasks(staged))
     assert (result.status, result.rows_read, result.rows_processed, result.duplicates_removed) == ("processed", 4, 1, 3)
     assert len(reads) == 1
 
@@ -89,44 +88,6 @@ def test_an_upload_gone_before_its_task_runs_fails_alone_through_spark(spark, tm
     results = run(spark, staged)
     assert results["input/gone.csv"].status == "failed"
     assert results["input/gone.csv"].error.startswith("input/gone.csv: object not found at ")
-    assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
-
-
-def test_spark_plan_a_failing_write_fails_only_that_upload(spark, tmp_path, monkeypatch):
-    staged = stage_run(tmp_path, {"a.csv": GOOD, "b.csv": GOOD})
-    # Several uploads are written together, then each is published (moved) into its own folder: fail b's.
-    real_move = ingest.storage.move
-
-    def move(src, dst):
-        if "/processed/b/" in dst:
-            raise OSError("disk full")
-        real_move(src, dst)
-
-    monkeypatch.setattr(ingest.storage, "move", move)
-    results = run(spark, staged, SPARK_PLAN)
-    assert (results["input/b.csv"].status, results["input/b.csv"].error) == (
-        "failed",
-        "input/b.csv: could not write output: OSError: disk full",
-    )
-    assert results["input/a.csv"].status == "processed"
-    assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
-
-
-def test_spark_plan_a_broken_shared_pass_is_retried_upload_by_upload(spark, tmp_path, monkeypatch):
-    staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
-    real_read = ingest._read_lines
-
-    def read_lines(spark, uris, layout, date_formats):
-        if any(u.endswith("/bad.csv") for u in uris):
-            raise RuntimeError("corrupt block")
-        return real_read(spark, uris, layout, date_formats)
-
-    monkeypatch.setattr(ingest, "_read_lines", read_lines)
-    results = run(spark, staged, SPARK_PLAN)
-    assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
-        "failed",
-        "input/bad.csv: processing failed: RuntimeError: corrupt block",
-    )
     assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
 
 
@@ -157,18 +118,7 @@ def test_keys_with_uri_characters_are_read_as_named_under_a_root_with_a_space(sp
         assert (rows[1][0], rows[1][-1]) == ("1", f"input/{name}")
 
 
-def test_arrow_engine_a_line_with_too_many_fields_fails_the_upload_naming_the_line(tmp_path):
-    wide = GOOD + b"\n" + b"2" + b",x" * 20480 + b"\n"
-    staged = stage_run(tmp_path, {"wide.csv": wide, "a.csv": GOOD})
-    results = {r.entry.key: r for _, r in arrow_job.process_group(arrow_tasks(staged))}
-    assert (results["input/wide.csv"].status, results["input/wide.csv"].error) == (
-        "failed",
-        "input/wide.csv: line 4 has 20481 fields, more than the 20480 a CSV line may have",
-    )
-    assert results["input/a.csv"].status == "processed"
-
-
-def test_when_the_arrow_tasks_fail_each_upload_is_tried_alone_then_on_the_spark_plan(spark, tmp_path, monkeypatch):
+def test_when_the_tasks_fail_each_upload_is_tried_alone_and_only_the_culprit_fails(spark, tmp_path, monkeypatch):
     # What a Python worker killed for memory looks like from the driver: the Spark job of the Arrow tasks fails.
     staged = stage_run(tmp_path, {"a.csv": GOOD, "boom.csv": GOOD, "c.csv": GOOD})
     real_tasks = ingest.run_in_tasks
@@ -190,16 +140,18 @@ def test_when_the_arrow_tasks_fail_each_upload_is_tried_alone_then_on_the_spark_
     ]
     assert {k: (r.status, r.rows_processed) for k, r in results.items()} == {
         "input/a.csv": ("processed", 1),
-        "input/boom.csv": ("processed", 1),  # by the Spark plan
+        "input/boom.csv": ("failed", 0),
         "input/c.csv": ("processed", 1),
     }
+    assert results["input/boom.csv"].error == (
+        "input/boom.csv: processing failed: RuntimeError: Python worker exited unexpectedly (crashed)"
+    )
 
 
-def test_spark_plan_a_line_with_too_many_fields_fails_the_upload_with_the_parsers_reason(spark, tmp_path):
+def test_a_line_with_thousands_of_fields_is_a_rejected_row_not_a_failed_upload(tmp_path):
     wide = GOOD + b"2" + b",x" * 20480 + b"\n"
-    staged = stage_run(tmp_path, {"wide.csv": wide, "a.csv": GOOD})
-    results = run(spark, staged, SPARK_PLAN)
-    assert results["input/wide.csv"].status == "failed"
-    # The JVM's root cause, not py4j's "An error occurred while calling o123.collectToPython".
-    assert "20480" in results["input/wide.csv"].error
-    assert results["input/a.csv"].status == "processed"
+    staged = stage_run(tmp_path, {"wide.csv": wide})
+    ((_, result),) = worker.process_group(upload_tasks(staged))
+    assert (result.status, result.rows_read, result.rows_processed, result.rows_rejected) == ("processed", 2, 1, 1)
+    rejected = read_output(next((staged["out"] / "rejected" / "wide").glob("v=*")))
+    assert rejected[1][:3] == ["input/wide.csv", "3", "expected 6 fields as in the header, found 20481"]

@@ -57,7 +57,9 @@ def test_job_processes_the_samples_end_to_end(spark, tmp_path):
     staged = stage_run(tmp_path, {p.name: p.read_bytes() for p in sorted(SAMPLES.glob("*.csv"))})
     returned = job.main(argv(staged))
 
-    stats = json.loads((staged["out"] / "processed" / "stats" / "RUN1.json").read_text(encoding="utf-8"))
+    summary = (staged["out"] / "stats" / "runs" / "RUN1.json").read_text(encoding="utf-8")
+    assert summary.count("\n") == 1  # one JSON object on one line
+    stats = json.loads(summary)
     assert stats == returned
     assert_same_shape(stats, json.loads((VECTORS / "stats.v1.json").read_text(encoding="utf-8")))
     assert stats["totals"] == {
@@ -87,13 +89,20 @@ def test_job_processes_the_samples_end_to_end(spark, tmp_path):
     east = next(f for f in stats["files"] if f["key"] == "input/orders_east.csv")
     rejected = read_output(staged["out"] / east["rejectedOutput"].removeprefix("s3://bucket/"))
     assert rejected[1][:3] == ["input/orders_east.csv", "4", "expected 6 fields as in the header, found 4"]
+    # Per-file stats as JSON Lines: one object per upload, each on its own line, with the run's key and date.
+    lines = (staged["out"] / "stats/files/ingest_date=2026-04-01/RUN1.jsonl").read_text(encoding="utf-8")
+    per_file = [json.loads(line) for line in lines.splitlines()]
+    assert [(f["runKey"], f["key"], f["rowsRead"]) for f in per_file] == [
+        ("RUN1", f["key"], f["rowsRead"]) for f in stats["files"]
+    ]
+    assert {f["processingDate"] for f in per_file} == {stats["processingDate"]}
 
 
 def test_job_writes_stats_then_fails_when_nothing_could_be_processed(spark, tmp_path):
     staged = stage_run(tmp_path, {"a.csv": b"", "b.csv": b"id,name\n1,x\n"})
     with pytest.raises(RunFailed, match=r"no upload could be processed: input/a\.csv: file is empty"):
         job.main(argv(staged))
-    stats = json.loads((staged["out"] / "processed" / "stats" / "RUN1.json").read_text(encoding="utf-8"))
+    stats = json.loads((staged["out"] / "stats" / "runs" / "RUN1.json").read_text(encoding="utf-8"))
     assert [(f["status"], f["error"]) for f in stats["files"]] == [
         ("failed", "input/a.csv: file is empty (no header row)"),
         ("failed", "input/b.csv: missing required column(s): email, date, amount, status (header: id, name)"),
@@ -108,8 +117,14 @@ def test_job_refuses_a_manifest_of_another_run(tmp_path):
 
 def test_arguments_without_glue_tolerate_glue_extras():
     given = ["--JOB_NAME", "j", "--manifest_uri", "m", "--run_key", "k", "--data_root", "d/", "--output_root", "o/"]
-    args = job.parse_arguments(["job.py", *given, "--date_formats", "yyyy-MM-dd"])
-    assert args == job.JobArguments("m", "k", "d/", "o/", ("yyyy-MM-dd",))
+    args = job.parse_arguments(["job.py", *given, "--date_formats", "yyyy-MM-dd", "--fallback_encoding", "cp1252"])
+    assert args == job.JobArguments("m", "k", "d/", "o/", ("yyyy-MM-dd",), "cp1252")
+
+
+def test_an_unknown_fallback_encoding_is_refused_before_anything_is_read(tmp_path):
+    staged = stage_run(tmp_path, {"a.csv": b"id\n"})
+    with pytest.raises(ManifestError, match="--fallback_encoding 'latin-9x' is not an encoding"):
+        job.main([*argv(staged), "--fallback_encoding", "latin-9x"])
 
 
 def test_arguments_on_glue_ask_for_optional_ones_only_when_given(monkeypatch):

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 import ingest
 import storage
-from contract import FileResult, Manifest, parse_manifest
+from contract import Manifest, parse_manifest
 
 BUCKET = "data-bucket"
 
@@ -133,7 +133,8 @@ def manifest(n: int) -> Manifest:
             "lastModified": "2026-04-01T09:00:00.000Z",
             "size": 1,
             "outputPrefix": f"processed/f{i}/v=T/",
-            "rejectedPrefix": f"processed/rejected/f{i}/v=T/",
+            "rejectedPrefix": f"rejected/f{i}/v=T/",
+            "parquetPrefix": f"parquet/ingest_date=2026-04-01/f{i}/v=T/",
         }
         for i in range(n)
     ]
@@ -142,42 +143,10 @@ def manifest(n: int) -> Manifest:
         "runKey": "R",
         "createdAt": "2026-04-01T10:00:00.000Z",
         "bucket": BUCKET,
-        "statsKey": "processed/stats/R.json",
+        "statsKey": "stats/runs/R.json",
         "uploads": uploads,
     }
     return parse_manifest(json.dumps(doc), "test")
-
-
-def test_publishing_a_run_on_s3_moves_each_uploads_parts_and_marks_it_finished(s3):
-    run = manifest(3)
-    staging = uri("processed/_staging/R/")
-    # What the run's two partitioned Spark writes leave: upload 0 has both kinds, 1 only processed rows (2 parts),
-    # 2 is not published (it failed earlier) and its staged part must not land anywhere.
-    put(s3, "processed/_staging/R/processed/_upload=0/part-00000-a.c000.csv", b"P0\n")
-    put(s3, "processed/_staging/R/rejected/_upload=0/part-00000-b.c000.csv", b"R0\n")
-    put(s3, "processed/_staging/R/processed/_upload=1/part-00003-c.c000.csv", b"P1b\n")
-    put(s3, "processed/_staging/R/processed/_upload=1/part-00001-c.c000.csv", b"P1a\n")
-    put(s3, "processed/_staging/R/processed/_upload=2/part-00000-d.c000.csv", b"P2\n")
-    put(s3, "processed/_staging/R/processed/_SUCCESS")
-    put(s3, "processed/f1/v=T/part-00009.csv", b"left by an earlier attempt")
-    results = [FileResult(u) for u in run.uploads]
-
-    ingest.publish_staged(staging, run, [0, 1], uri(""), results)
-
-    assert [r.status for r in results] == ["processed", "processed", "processed"]  # untouched FileResults
-    text = {u.removeprefix(f"s3://{BUCKET}/"): storage.read_text(u) for u in storage.list_files(uri("processed/"))}
-    assert text == {
-        "processed/f0/v=T/part-00000.csv": "P0\n",
-        "processed/f0/v=T/_SUCCESS": "",
-        "processed/rejected/f0/v=T/part-00000.csv": "R0\n",
-        "processed/rejected/f0/v=T/_SUCCESS": "",
-        "processed/f1/v=T/part-00000.csv": "P1a\n",
-        "processed/f1/v=T/part-00001.csv": "P1b\n",
-        "processed/f1/v=T/_SUCCESS": "",
-        # no rejected rows: a header-only part, as Spark would have written
-        "processed/rejected/f1/v=T/part-00000.csv": "source_file,line_number,reason,raw_line\n",
-        "processed/rejected/f1/v=T/_SUCCESS": "",
-    }
 
 
 def test_checking_a_run_on_s3_names_each_uploads_problem(s3):
@@ -238,28 +207,33 @@ def test_write_streamed_uploads_what_the_writer_produced(s3):
     assert got["ContentType"] == "text/csv"
 
 
-def test_the_arrow_engine_processes_an_upload_on_s3(s3):
-    import arrow_job
-    import transform
+def test_the_engine_processes_an_upload_on_s3(s3):
+    import rules
+    import worker
 
     body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n2,b\n"
     entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
     put(s3, entry.key, body)
     layout = ingest.inspect_header(body, entry.key)
-    task = arrow_job.UploadTask(
+    task = worker.UploadTask(
         entry, f"s3://{BUCKET}/", f"s3://{BUCKET}/", layout.field_count, layout.positions, "2026-04-01T10:00:00.000Z",
-        transform.DEFAULT_DATE_FORMATS,
+        rules.DEFAULT_DATE_FORMATS,
     )  # fmt: skip
-    result = arrow_job.process_upload(task)
+    result = worker.process_upload(task)
     assert (result.status, result.rows_read, result.rows_processed, result.rows_rejected) == ("processed", 2, 1, 1)
-    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")["Contents"])
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"] if o["Key"] != entry.key)
     assert listed == sorted(
-        f"{prefix}{name}"
-        for prefix in (entry.output_prefix, entry.rejected_prefix)
-        for name in ("part-00000.csv", "_SUCCESS")
+        [
+            f"{prefix}{name}"
+            for prefix in (entry.output_prefix, entry.rejected_prefix)
+            for name in ("part-00000.csv", "_SUCCESS")
+        ]
+        + [f"{entry.parquet_prefix}part-00000.parquet", f"{entry.parquet_prefix}_SUCCESS"]
     )
     text = s3.get_object(Bucket=BUCKET, Key=f"{entry.output_prefix}part-00000.csv")["Body"].read().decode()
-    assert text.splitlines()[1].startswith("1,Ann Lee,a@example.com,true,2025-04-01,10.0,low,active,10.0,,")
+    assert text.splitlines()[1] == (
+        "1,Ann Lee,a@example.com,true,2025-04-01,10.0,low,active,10.0,,2026-04-01 10:00:00.000,input/f0.csv"
+    )
 
 
 def test_read_bytes_if_etag_refuses_another_version(s3):
@@ -271,16 +245,16 @@ def test_read_bytes_if_etag_refuses_another_version(s3):
         storage.read_bytes(uri("input/a.csv"), if_etag=v1)
 
 
-def test_the_arrow_engine_reports_an_upload_replaced_after_the_check_superseded(s3):
-    import arrow_job
-    import transform
+def test_the_engine_reports_an_upload_replaced_after_the_check_superseded(s3):
+    import rules
+    import worker
 
     body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n"
     entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
     put(s3, entry.key, body + b"2,bob,b@example.com,01-04-2025,5,active\n")  # a newer upload of the same key
     layout = ingest.inspect_header(body, entry.key)
-    fields = (layout.field_count, layout.positions, "2026-04-01T10:00:00.000Z", transform.DEFAULT_DATE_FORMATS)
-    result = arrow_job.process_upload(arrow_job.UploadTask(entry, f"s3://{BUCKET}/", f"s3://{BUCKET}/", *fields))
+    fields = (layout.field_count, layout.positions, "2026-04-01T10:00:00.000Z", rules.DEFAULT_DATE_FORMATS)
+    result = worker.process_upload(worker.UploadTask(entry, f"s3://{BUCKET}/", f"s3://{BUCKET}/", *fields))
     assert result.status == "failed"
     assert result.error.startswith("superseded: input/f0.csv was uploaded again after this run was planned")
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == [entry.key]

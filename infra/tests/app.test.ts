@@ -201,7 +201,7 @@ describe("glue job", () => {
     });
   });
 
-  it("has a role that reads inputs, manifests and its code, and writes only processed/", () => {
+  it("has a role that reads inputs, manifests and its code, and writes only its output prefixes", () => {
     const job = app.one("aws:glue/job:Job");
     const role = app.one("aws:iam/role:Role", (r) => r.state.arn === job.inputs.roleArn);
     expect(role.inputs.managedPolicyArns ?? []).toEqual([]);
@@ -209,6 +209,7 @@ describe("glue job", () => {
     const control = `arn:aws:s3:::${app.outputs.controlBucketName}`;
     const grants = inlineStatements(role);
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] });
+    const outputs = ["processed", "parquet", "rejected", "stats/runs", "stats/files"].map((p) => `${bucket}/${p}/*`);
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
@@ -216,13 +217,11 @@ describe("glue job", () => {
     });
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      Resource: [`${bucket}/processed/*`],
+      Action: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      Resource: outputs,
     });
     const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete|Abort/.test(String(a))));
-    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith("arn:aws:s3"))).toEqual([
-      `${bucket}/processed/*`,
-    ]);
+    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual(outputs);
     expect(JSON.stringify(grants)).not.toMatch(/"glue:/);
   });
 });
@@ -310,7 +309,7 @@ describe("handlers", () => {
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: [`${bucket}/processed/stats/*`, `${bucket}/input/*`],
+      Resource: [`${bucket}/stats/runs/*`, `${bucket}/input/*`],
     });
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${control}/manifests/*`] });
   });
@@ -326,9 +325,16 @@ describe("handlers", () => {
 });
 
 describe("alarms", () => {
-  it("alarm on any message in either DLQ", () => {
-    const alarms = app.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").filter((r) => r.inputs.namespace === "AWS/SQS");
-    const dlqNames = ["IngestDlqQueue", "RecorderDlqQueue"].map((p) => queueByPhysicalPrefix(p).state.name);
+  it("alarm on any message in any DLQ (both queues' and both rule targets')", () => {
+    const alarms = app
+      .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
+      .filter((r) => r.inputs.metricName === "ApproximateNumberOfMessagesVisible");
+    const dlqNames = [
+      "IngestDlqQueue",
+      "RecorderDlqQueue",
+      "ObjectCreatedTargetDlqQueue",
+      "GlueRunEndedTargetDlqQueue",
+    ].map((p) => queueByPhysicalPrefix(p).state.name);
     expect(alarms.map((a) => a.inputs.dimensions.QueueName).sort()).toEqual(dlqNames.sort());
     for (const alarm of alarms) {
       expect(alarm.inputs).toMatchObject({
@@ -343,7 +349,7 @@ describe("alarms", () => {
     const alarms = app
       .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
       .filter((r) => r.inputs.namespace === "CsvIngest");
-    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["FilesFailed", "RunsFailed"]);
+    expect(alarms.map((a) => a.inputs.metricName).sort()).toEqual(["CircuitOpen", "FilesFailed", "RunsFailed"]);
     for (const alarm of alarms) expect(alarm.inputs.dimensions).toEqual({ service: "csv-ingest" });
   });
 });
@@ -398,7 +404,7 @@ describe("the real glue/ folder", () => {
       ),
     );
     const missing = imported.filter((name) => local.has(name) && !shipped.has(name));
-    expect(imported).toContain("transform");
+    expect(imported).toContain("rules");
     expect(missing).toEqual([]);
   });
 });

@@ -81,6 +81,34 @@ describe("prod", () => {
     expect(app.one("aws:glue/job:Job").inputs.defaultArguments).toMatchObject({ "--enable-auto-scaling": "false" });
   });
 
+  // Literals, not the config module's values read back: changing a prod number must fail here until it is meant.
+  it("pins prod's numbers: a 60 s window over 4,000 records, 420 s visibility, handler timeouts, schedules", () => {
+    const ingestQueue = app.one("aws:sqs/queue:Queue", (r) => String(r.state.name).includes("-IngestQueueQueue-"));
+    const mapping = app.one(
+      "aws:lambda/eventSourceMapping:EventSourceMapping",
+      (r) => r.inputs.eventSourceArn === ingestQueue.state.arn,
+    );
+    expect(mapping.inputs).toMatchObject({
+      batchSize: 4_000,
+      maximumBatchingWindowInSeconds: 60,
+      scalingConfig: { maximumConcurrency: 2 },
+    });
+    expect(ingestQueue.inputs.visibilityTimeoutSeconds).toBe(420);
+    const fn = (name: string) =>
+      app.one("aws:lambda/function:Function", (r) => r.inputs.name === `csv-ingest-prod-${name}`);
+    expect(["batcher", "recorder", "sweeper", "reconciler"].map((n) => fn(n).inputs.timeout)).toEqual([
+      60, 60, 120, 120,
+    ]);
+    const schedule = (name: string) =>
+      app.one("aws:cloudwatch/eventRule:EventRule", (r) => r.name === name).inputs.scheduleExpression;
+    expect([schedule("SweeperRule"), schedule("ReconcilerRule")]).toEqual(["rate(5 minutes)", "rate(15 minutes)"]);
+  });
+
+  it("alarms when an upload's event waits over 900 s (2 x 420 s visibility + the 60 s window)", () => {
+    const alarm = app.one("aws:cloudwatch/metricAlarm:MetricAlarm", (r) => r.name === "IngestQueueOldestMessage");
+    expect(alarm.inputs).toMatchObject({ metricName: "ApproximateAgeOfOldestMessage", threshold: 900 });
+  });
+
   it("grants no wildcards here either", () => {
     const problems = policyDocuments(app.resources).flatMap(({ where, document }) =>
       wildcardGrants(document).map((problem) => `${where}: ${problem}`),

@@ -46,6 +46,8 @@ import {
   matchesSettlement,
   newUploadRecord,
   pendingOrder,
+  type ReconcilerPosition,
+  type ReconcilerPositionStore,
   type RunRecord,
   type RunState,
   runningOrder,
@@ -60,6 +62,8 @@ import {
 const PENDING = "PENDING";
 const RUNNING = "RUNNING";
 const SLOT_KEY = { pk: "SLOT", sk: "SLOT" };
+/** The reconciler's listing position (one item; only the reconciler reads or writes it). */
+const RECONCILER_KEY = { pk: "RECONCILER", sk: "POSITION" };
 const HEALTH_KEY = { pk: "HEALTH", sk: "HEALTH" };
 
 /** The index partition of an upload: a hash of its id spread over LEDGER_TABLE.indexShards. */
@@ -153,7 +157,7 @@ interface IndexCursor {
   done: boolean;
 }
 
-export class DynamoLedger implements LedgerStore {
+export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
 
@@ -577,6 +581,23 @@ export class DynamoLedger implements LedgerStore {
       if (isConditionFailure(e)) return toHealth(await this.oldItem(e, HEALTH_KEY));
       throw e;
     }
+  }
+
+  async getReconcilerPosition(): Promise<ReconcilerPosition | null> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: RECONCILER_KEY, ConsistentRead: true }));
+    if (!r.Item) return null;
+    return {
+      afterKey: (r.Item.afterKey as string | undefined) ?? null,
+      savedAt: r.Item.savedAt as string,
+      passStartedAt: r.Item.passStartedAt as string,
+      lastPassEndedAt: (r.Item.lastPassEndedAt as string | undefined) ?? null,
+    };
+  }
+
+  async saveReconcilerPosition(position: ReconcilerPosition): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { ...RECONCILER_KEY, type: "reconciler", ...position } }),
+    );
   }
 }
 

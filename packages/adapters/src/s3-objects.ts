@@ -1,12 +1,18 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { ObjectStore, ObjectVersion } from "@ingest/core";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import type { ListedObject, ObjectLister, ObjectStore, ObjectVersion } from "@ingest/core";
 
 function isNotFound(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
   return err?.name === "NotFound" || err?.name === "NoSuchKey" || err?.$metadata?.httpStatusCode === 404;
 }
 
-export class S3Objects implements ObjectStore {
+export class S3Objects implements ObjectStore, ObjectLister {
   constructor(private readonly s3: S3Client) {}
 
   async head(bucket: string, key: string): Promise<ObjectVersion | null> {
@@ -45,5 +51,24 @@ export class S3Objects implements ObjectStore {
       if (isNotFound(e)) return null;
       throw e;
     }
+  }
+
+  /** One ListObjectsV2 request: StartAfter is the whole position (no continuation token to keep). */
+  async listAfter(bucket: string, prefix: string, startAfter: string | null, maxKeys: number) {
+    const r = await this.s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        MaxKeys: maxKeys,
+        ...(startAfter === null ? {} : { StartAfter: startAfter }),
+      }),
+    );
+    const objects: ListedObject[] = (r.Contents ?? []).map((o) => ({
+      key: o.Key ?? "",
+      etag: o.ETag ?? "",
+      lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+      size: o.Size ?? 0,
+    }));
+    return { objects, truncated: r.IsTruncated === true };
   }
 }

@@ -8,6 +8,7 @@ export * from "./runs/capacity.js";
 export * from "./runs/completion.js";
 export * from "./runs/intake.js";
 export * from "./runs/keys.js";
+export * from "./runs/reconciler.js";
 export * from "./runs/selection.js";
 export * from "./runs/start.js";
 export * from "./runs/sweeper.js";

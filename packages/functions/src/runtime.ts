@@ -19,6 +19,7 @@ import {
   OBSERVABILITY,
   type PipelineConfig,
   pipelineConfig,
+  type ReconcilerSources,
 } from "@ingest/core";
 
 export const logger = new Logger({ serviceName: OBSERVABILITY.service });
@@ -44,6 +45,8 @@ export interface Runtime {
   readonly deps: Deps;
   readonly config: PipelineConfig;
   readonly jobName: string;
+  /** The reconciler's listing and position (the same S3 and DynamoDB clients as `deps`). */
+  readonly reconcilerSources: ReconcilerSources;
 }
 
 /**
@@ -73,9 +76,14 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
   const bucket = env(HANDLER_ENV.dataBucket);
   const jobName = env(HANDLER_ENV.glueJobName);
   const config = withLimits(pipelineConfig(env(HANDLER_ENV.stage)));
+  const ledger = new DynamoLedger({
+    client: new DynamoDBClient({ ...creds }),
+    tableName: env(HANDLER_ENV.ledgerTable),
+  });
+  const objects = new S3Objects(new S3Client({ ...creds, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }));
   const deps: Deps = {
-    ledger: new DynamoLedger({ client: new DynamoDBClient({ ...creds }), tableName: env(HANDLER_ENV.ledgerTable) }),
-    objects: new S3Objects(new S3Client({ ...creds, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
+    ledger,
+    objects,
     // StartJobRun without SDK retries: GlueJobs retries it itself, with a lookup by run key in between (no SDK retry
     // may hide that a first try whose answer was lost did start the run).
     glue: new GlueJobs(new GlueClient({ ...creds }), jobName, {
@@ -88,7 +96,7 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
     bucket,
     ...(process.env[HANDLER_ENV.controlBucket] ? { controlBucket: env(HANDLER_ENV.controlBucket) } : {}),
   };
-  return { deps, config, jobName };
+  return { deps, config, jobName, reconcilerSources: { lister: objects, positions: ledger } };
 }
 
 /** The stage's config with the per-file cap from the environment, when it is set (the twin's tests use a small one). */

@@ -6,6 +6,7 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { PROCESSED_PREFIX, REJECTED_PREFIX, STATS_PREFIX } from "@ingest/core";
 import type { GlueRunEntry, LedgerItem, OutputFolder, S3VersionEntry } from "./check.js";
 import { markerOfEmail } from "./workload.js";
 
@@ -142,11 +143,13 @@ export async function readOutputs(
   s3: S3Client,
   bucket: string,
 ): Promise<{ outputs: OutputFolder[]; rejected: OutputFolder[]; stats: unknown[] }> {
-  const keys = await listKeys(s3, bucket, "processed/");
+  const keys: string[] = [];
+  for (const prefix of [PROCESSED_PREFIX, REJECTED_PREFIX, STATS_PREFIX])
+    keys.push(...(await listKeys(s3, bucket, prefix)));
   const folders = new Map<string, string[]>();
   const statsKeys: string[] = [];
   for (const k of keys) {
-    if (k.startsWith("processed/stats/")) {
+    if (k.startsWith(STATS_PREFIX)) {
       if (k.endsWith(".json")) statsKeys.push(k);
       continue;
     }
@@ -157,7 +160,7 @@ export async function readOutputs(
   const outputs: OutputFolder[] = [];
   const rejected: OutputFolder[] = [];
   for (const [prefix, files] of folders) {
-    const isRejected = prefix.startsWith("processed/rejected/");
+    const isRejected = prefix.startsWith(REJECTED_PREFIX);
     let rows = 0;
     let unmarked = 0;
     const markers = new Set<number>();

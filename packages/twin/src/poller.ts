@@ -274,7 +274,8 @@ export class QueuePoller {
 
   private async consume(index: number): Promise<void> {
     let carry: Message[] = [];
-    let windowFrom = Date.now();
+    // A new consumer is idle: its first window begins at its first record.
+    let windowFrom = Number.NEGATIVE_INFINITY;
     while (this.running) {
       const { batch, rest } = await this.gather(carry, windowFrom);
       carry = rest;

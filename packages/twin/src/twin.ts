@@ -49,6 +49,7 @@ export interface TwinHandlers {
   readonly batcher: SqsHandler;
   readonly recorder: SqsHandler;
   readonly sweeper: () => Promise<unknown>;
+  readonly reconciler: () => Promise<unknown>;
 }
 
 export interface TwinLog {
@@ -73,6 +74,8 @@ export interface TwinOptions {
   readonly glueFailKeys?: readonly string[];
   /** How often the sweeper runs (default: the config's sweepIntervalMinutes); 0 = never on a timer. */
   readonly sweepIntervalMs?: number;
+  /** How often the reconciler runs (default: the config's reconciler.intervalMinutes); 0 = never on a timer. */
+  readonly reconcileIntervalMs?: number;
   /** Handlers to use instead of packages/functions (tests of the twin itself). */
   readonly handlers?: Partial<TwinHandlers>;
   /** Test-only: wraps the batching handler (e.g. to crash mid-batch). */
@@ -111,6 +114,7 @@ async function loadHandlers(
     batcher: given.batcher ?? fns.batcher,
     recorder: given.recorder ?? fns.recorder,
     sweeper: given.sweeper ?? (() => fns.sweeper()),
+    reconciler: given.reconciler ?? (() => fns.reconciler()),
     scope: (caller, fn) => fns.functionCaller.run(caller, fn),
   };
 }
@@ -134,6 +138,9 @@ export class Twin {
   readonly startedAt = new Date().toISOString();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
+  reconciles = 0;
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<void> | null = null;
   private stopped = false;
 
   private constructor(
@@ -269,6 +276,7 @@ export class Twin {
         batcher: asPrincipal("batcher", batcher, loaded.scope, dice),
         recorder: asPrincipal("recorder", loaded.recorder, loaded.scope, dice),
         sweeper: asPrincipal("sweeper", loaded.sweeper, loaded.scope, dice),
+        reconciler: asPrincipal("reconciler", loaded.reconciler, loaded.scope, dice),
       };
 
       if (relayed && queues.s3Events) {
@@ -350,6 +358,11 @@ export class Twin {
         twin.sweepTimer = setInterval(() => void twin.sweepNow(), interval);
         twin.sweepTimer.unref();
       }
+      const reconcileEvery = opts.reconcileIntervalMs ?? config.reconciler.intervalMinutes * 60_000;
+      if (reconcileEvery > 0) {
+        twin.reconcileTimer = setInterval(() => void twin.reconcileNow(), reconcileEvery);
+        twin.reconcileTimer.unref();
+      }
       if (writeState) writeTwinState(paths.stateFile, twin.state());
       return twin;
     } catch (e) {
@@ -397,12 +410,33 @@ export class Twin {
     await this.sweeping;
   }
 
+  /** Runs the reconciler once now (the timer does the same); overlapping calls share one pass. */
+  async reconcileNow(): Promise<void> {
+    if (this.stopped) return;
+    if (!this.reconciling) {
+      this.reconciling = (async () => {
+        try {
+          const report = await this.handlers.reconciler();
+          this.reconciles++;
+          this.log.info(`reconciler: ${JSON.stringify(report)}`);
+        } catch (e) {
+          this.log.warn(`reconciler failed: ${messageOf(e)}`);
+        } finally {
+          this.reconciling = null;
+        }
+      })();
+    }
+    await this.reconciling;
+  }
+
   /** Stops the pollers (in-flight invocations finish), the Glue service (active runs end STOPPED), then moto. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.sweeping;
+    await this.reconciling;
     await Promise.all([this.ingestPoller.stop(), this.recorderPoller.stop()]);
     await this.glue.stop();
     for (const c of this.closers) c();

@@ -4,9 +4,14 @@
  * must behave like DynamoDB for every call the contract makes, or the simulation's figures mean nothing.
  */
 import { LEDGER_TABLE } from "@ingest/core";
+import { vi } from "vitest";
 import { ledgerContract } from "../../../core/tests/contract/ledger-contract.js";
 import { DynamoLedger } from "../../src/dynamo-ledger.js";
 import { FakeAws } from "../helpers/fake-aws.js";
+
+// Each contract test makes dozens of SDK round trips (16 index shards per listing); on a loaded 2-core machine that
+// can pass vitest's 5 s default.
+vi.setConfig({ testTimeout: 30_000 });
 
 let seq = 0;
 ledgerContract("DynamoLedger on the simulation's fake DynamoDB", async () => {

@@ -7,9 +7,9 @@ import type { Rng } from "./prng.js";
 
 export interface Model {
   readonly deliveryDelaySeconds: Range;
-  readonly lateEventShare: number;
+  lateEventShare: number;
   readonly lateEventExtraSeconds: Range;
-  readonly duplicateEventShare: number;
+  duplicateEventShare: number;
   readonly duplicateExtraSeconds: Range;
   /** Share of upload events never delivered (0 by default; the AWS-semantics scenario sets 1%). */
   lostEventShare: number;

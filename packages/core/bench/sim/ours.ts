@@ -237,7 +237,9 @@ class Simulation {
     seed: number,
     options: OursOptions,
   ) {
-    const base = pipelineConfig("prod");
+    const prod = pipelineConfig("prod");
+    const consumers = Number(process.env.BENCH_CONSUMERS ?? prod.queue.maximumConcurrency);
+    const base = { ...prod, queue: { ...prod.queue, maximumConcurrency: consumers } };
     this.config = { ...base, runs: { ...base.runs, capacity: options.capacity ?? base.runs.capacity } };
     this.world = options.aws
       ? awsWorld(this.config, T0, Rng.stream(seed, "ours/aws"), options.aws)

@@ -9,8 +9,24 @@
 export const INPUT_PREFIX = "input/";
 export const INPUT_SUFFIX = ".csv";
 export const PROCESSED_PREFIX = "processed/";
-export const REJECTED_PREFIX = "processed/rejected/";
-export const STATS_PREFIX = "processed/stats/";
+// The Glue job's outputs, one top-level prefix per kind (each its own Data Catalog table; glue/CONTRACT.md).
+export const REJECTED_PREFIX = "rejected/";
+/** Run summaries (`<runKey>.json`), what the recorder reads. */
+export const STATS_PREFIX = "stats/runs/";
+/** Per-file stats as JSON Lines, partitioned by ingest date (the file_stats table). */
+export const FILE_STATS_PREFIX = "stats/files/";
+/** The processed rows as Parquet, partitioned by ingest date (the processed_rows table). */
+export const PARQUET_PREFIX = "parquet/";
+/** The partition column of the Parquet and file-stats tables: the UTC date the run's manifest was written. */
+export const INGEST_DATE_PARTITION = "ingest_date";
+/** Every prefix the Glue job writes under. */
+export const JOB_OUTPUT_PREFIXES = [
+  PROCESSED_PREFIX,
+  PARQUET_PREFIX,
+  REJECTED_PREFIX,
+  STATS_PREFIX,
+  FILE_STATS_PREFIX,
+] as const;
 export const MANIFEST_PREFIX = "manifests/";
 
 /** The Glue job's script arguments (names without the leading `--`). The job reads exactly these. */
@@ -124,6 +140,45 @@ export interface PipelineConfig {
   };
   readonly sweeper: { readonly timeoutSeconds: number };
   readonly limits: UploadLimits;
+  readonly reconciler: ReconcilerSettings;
+  readonly alarms: AlarmSettings;
+}
+
+export interface AlarmSettings {
+  /**
+   * The ingest queue's oldest message may be this old before it alarms: two visibility timeouts plus the batching
+   * window, i.e. a message that has already failed twice (a healthy one is consumed within the window).
+   */
+  readonly ingestOldestMessageSeconds: number;
+}
+
+/**
+ * EventBridge's delivery of both rules' events to their queues: retried for up to this long / this many times
+ * (EventBridge's maximums), then sent to the rule target's own DLQ instead of being dropped.
+ */
+export const EVENT_DELIVERY = { maximumRetryAttempts: 185, maximumEventAgeSeconds: 24 * 60 * 60 } as const;
+
+/**
+ * The reconciler (scheduled): lists `input/` from a saved position and records the uploads the ledger lacks (a lost
+ * S3 event delays a file, never loses it). Each invocation's cost is bounded by `maxKeysPerInvocation`.
+ */
+export interface ReconcilerSettings {
+  /** How often the reconciler runs. */
+  readonly intervalMinutes: number;
+  /** Keys listed per invocation at most (ListObjectsV2 pages of up to 1,000): one ledger read per key listed. */
+  readonly maxKeysPerInvocation: number;
+  /**
+   * Objects modified less than this long ago are left to their own event (which normally records them within the
+   * batching window); the next pass over their key looks again. Recording one early would be harmless, only wasted.
+   */
+  readonly graceSeconds: number;
+  /** The reconciler Lambda's timeout. */
+  readonly timeoutSeconds: number;
+  /**
+   * Read the latest S3 Inventory report here instead of listing (big buckets), or null to list. Not implemented
+   * yet: the reconciler refuses to run with it set rather than silently listing (see docs/notes/reconciler.md).
+   */
+  readonly inventory: { readonly bucket: string; readonly prefix: string } | null;
 }
 
 function queueSettings(batchingWindowSeconds: number, consumerTimeoutSeconds: number): QueueSettings {
@@ -143,7 +198,7 @@ export const TWIN_STAGE = "local";
 
 export function pipelineConfig(stage: string): PipelineConfig {
   const isProd = stage === "prod";
-  return {
+  return withAlarms({
     stage,
     isProd,
     // prod: wait up to 60 s to gather a burst into one invocation; elsewhere 2 s so demos and tests are quick.
@@ -181,7 +236,21 @@ export function pipelineConfig(stage: string): PipelineConfig {
     },
     sweeper: { timeoutSeconds: 120 },
     limits: uploadLimits(),
-  };
+    reconciler: {
+      intervalMinutes: 15,
+      maxKeysPerInvocation: 10_000,
+      // prod: the 60 s window plus a redelivery or two; elsewhere the events are fast and tests want a short wait.
+      graceSeconds: isProd ? 15 * 60 : 60,
+      timeoutSeconds: 120,
+      inventory: null,
+    },
+  });
+}
+
+/** The alarm thresholds follow from the queue settings. */
+function withAlarms(c: Omit<PipelineConfig, "alarms">): PipelineConfig {
+  const { visibilityTimeoutSeconds, batchingWindowSeconds } = c.queue;
+  return { ...c, alarms: { ingestOldestMessageSeconds: 2 * visibilityTimeoutSeconds + batchingWindowSeconds } };
 }
 
 // ── Capacity per run ────────────────────────────────────────────────────────────────────────────────────────────

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Upload } from "../upload/identity.js";
-import type { LedgerStore, Settlement } from "./ports.js";
+import type { LedgerStore, ReconcilerPosition, ReconcilerPositionStore, Settlement } from "./ports.js";
 import {
   HEALTHY,
   type HealthRecord,
@@ -131,7 +131,7 @@ export function nextHealth(
     : { consecutiveSystemFailures: h.consecutiveSystemFailures + 1, lastRunKey: runKey, lastFailureAt: now };
 }
 
-export class MemoryLedger implements LedgerStore {
+export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   readonly uploads = new Map<string, UploadRecord>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
@@ -318,6 +318,19 @@ export class MemoryLedger implements LedgerStore {
     await this.enter("recordRunHealth");
     this.health = nextHealth(this.health, runKey, outcome, now);
     return this.health;
+  }
+
+  // The reconciler's saved listing position (not part of LedgerStore: only the reconciler uses it).
+  reconcilerPosition: ReconcilerPosition | null = null;
+
+  async getReconcilerPosition() {
+    await tick();
+    return this.reconcilerPosition;
+  }
+
+  async saveReconcilerPosition(position: ReconcilerPosition) {
+    await tick();
+    this.reconcilerPosition = position;
   }
 }
 

@@ -98,6 +98,43 @@ export interface ObjectStore {
   getText(bucket: string, key: string): Promise<string | null>;
 }
 
+/** One object of a listing, as ListObjectsV2 reports it (no version id: that takes a HeadObject). */
+export interface ListedObject {
+  readonly key: string;
+  /** As S3 lists it (quotes and all); compare with `normalizeEtag`. */
+  readonly etag: string;
+  /** ISO-8601. */
+  readonly lastModified: string;
+  readonly size: number;
+}
+
+/** The reconciler's view of a bucket: its keys in S3's order (UTF-8 bytes), a page at a time. */
+export interface ObjectLister {
+  /** Keys under `prefix` strictly after `startAfter` (null: from the start), at most `maxKeys` (≤ 1,000). */
+  listAfter(
+    bucket: string,
+    prefix: string,
+    startAfter: string | null,
+    maxKeys: number,
+  ): Promise<{ readonly objects: ListedObject[]; readonly truncated: boolean }>;
+}
+
+/** Where the reconciler's incremental listing stands (one ledger item). */
+export interface ReconcilerPosition {
+  /** The last key listed; null: the next invocation starts a new pass at the beginning of `input/`. */
+  readonly afterKey: string | null;
+  readonly savedAt: string;
+  /** When the pass in progress began. */
+  readonly passStartedAt: string;
+  /** When the last complete pass over `input/` ended (null: none has yet). */
+  readonly lastPassEndedAt: string | null;
+}
+
+export interface ReconcilerPositionStore {
+  getReconcilerPosition(): Promise<ReconcilerPosition | null>;
+  saveReconcilerPosition(position: ReconcilerPosition): Promise<void>;
+}
+
 export interface GlueJobRun {
   readonly id: string;
   readonly state: string;
@@ -145,6 +182,8 @@ export const METRICS = {
   runSystemFailures: "RunSystemFailures",
   /** Emitted (1) on each system failure at or past the breaker threshold: the alarm's signal. */
   circuitOpen: "CircuitOpen",
+  /** Uploads the reconciler found under input/ that the ledger lacked (their events were lost or are very late). */
+  reconciled: "UploadsReconciled",
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

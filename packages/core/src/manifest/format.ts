@@ -3,7 +3,15 @@
  * Glue job. Their shapes are defined here once; `examples/*.json` are the test vectors both sides check against
  * (vitest here, pytest in `glue/`).
  */
-import { MANIFEST_PREFIX, PROCESSED_PREFIX, REJECTED_PREFIX, STATS_PREFIX } from "../config/pipeline.js";
+import {
+  FILE_STATS_PREFIX,
+  INGEST_DATE_PARTITION,
+  MANIFEST_PREFIX,
+  PARQUET_PREFIX,
+  PROCESSED_PREFIX,
+  REJECTED_PREFIX,
+  STATS_PREFIX,
+} from "../config/pipeline.js";
 import type { Upload } from "../upload/identity.js";
 import { uploadOutputName } from "../upload/identity.js";
 
@@ -21,6 +29,8 @@ export interface ManifestEntry {
   readonly outputPrefix: string;
   /** Folder for this upload's rejected rows. */
   readonly rejectedPrefix: string;
+  /** Folder for this upload's processed rows as Parquet (`parquet/ingest_date=<day>/<name>/`). */
+  readonly parquetPrefix?: string;
 }
 
 export interface Manifest {
@@ -29,6 +39,8 @@ export interface Manifest {
   readonly createdAt: string;
   readonly bucket: string;
   readonly statsKey: string;
+  /** Where the job writes the per-file stats as JSON Lines (`stats/files/ingest_date=<day>/<runKey>.jsonl`). */
+  readonly fileStatsKey?: string;
   readonly uploads: readonly ManifestEntry[];
 }
 
@@ -48,6 +60,8 @@ export interface FileStats {
   /** `s3://bucket/processed/.../` when processed. */
   readonly output: string | null;
   readonly rejectedOutput: string | null;
+  /** `s3://bucket/parquet/.../` when processed and the manifest named a Parquet folder. */
+  readonly parquetOutput?: string | null;
 }
 
 export interface RunStats {
@@ -75,6 +89,11 @@ export function statsKey(runKey: string): string {
   return `${STATS_PREFIX}${runKey}.json`;
 }
 
+/** `ingest_date=2026-04-01/`: the partition folder of a run whose manifest was written at `createdAt` (UTC). */
+export function ingestDatePartition(createdAt: Date): string {
+  return `${INGEST_DATE_PARTITION}=${createdAt.toISOString().slice(0, 10)}/`;
+}
+
 export function buildManifest(args: {
   runKey: string;
   bucket: string;
@@ -87,6 +106,7 @@ export function buildManifest(args: {
     createdAt: args.createdAt.toISOString(),
     bucket: args.bucket,
     statsKey: statsKey(args.runKey),
+    fileStatsKey: `${FILE_STATS_PREFIX}${ingestDatePartition(args.createdAt)}${args.runKey}.jsonl`,
     uploads: args.uploads.map((u) => {
       const name = uploadOutputName(u);
       return {
@@ -98,6 +118,7 @@ export function buildManifest(args: {
         size: u.size,
         outputPrefix: `${PROCESSED_PREFIX}${name}/`,
         rejectedPrefix: `${REJECTED_PREFIX}${name}/`,
+        parquetPrefix: `${PARQUET_PREFIX}${ingestDatePartition(args.createdAt)}${name}/`,
       };
     }),
   };

@@ -3,7 +3,17 @@
  * behaviours the logic depends on: S3 versions per key with last-modified, Glue's MaxConcurrentRuns and run states.
  */
 import type { RunCapacity } from "../config/pipeline.js";
-import type { Clock, GlueJobRun, GlueRunner, Log, MetricName, Metrics, ObjectStore } from "../ledger/ports.js";
+import type {
+  Clock,
+  GlueJobRun,
+  GlueRunner,
+  ListedObject,
+  Log,
+  MetricName,
+  Metrics,
+  ObjectLister,
+  ObjectStore,
+} from "../ledger/ports.js";
 import type { ObjectVersion } from "../upload/identity.js";
 
 export class ManualClock implements Clock {
@@ -20,7 +30,7 @@ export class ManualClock implements Clock {
   }
 }
 
-export class MemoryObjects implements ObjectStore {
+export class MemoryObjects implements ObjectStore, ObjectLister {
   readonly objects = new Map<string, { version: ObjectVersion; body: string }>();
   private etagSeq = 0;
   constructor(private readonly clock: Clock) {}
@@ -65,6 +75,27 @@ export class MemoryObjects implements ObjectStore {
 
   async getText(bucket: string, key: string) {
     return this.objects.get(`${bucket}/${key}`)?.body ?? null;
+  }
+
+  /** Requests to `listAfter` (a test can see what one reconciler invocation cost). */
+  listCalls = 0;
+
+  /** Like ListObjectsV2 with StartAfter: keys in UTF-8 byte order, as S3 lists them. */
+  async listAfter(bucket: string, prefix: string, startAfter: string | null, maxKeys: number) {
+    this.listCalls++;
+    const after = startAfter === null ? null : Buffer.from(startAfter);
+    const keys = [...this.objects.values()]
+      .map(({ version }) => version)
+      .filter((v) => v.bucket === bucket && v.key.startsWith(prefix))
+      .filter((v) => after === null || Buffer.from(v.key).compare(after) > 0)
+      .sort((a, b) => Buffer.from(a.key).compare(Buffer.from(b.key)));
+    const objects: ListedObject[] = keys.slice(0, maxKeys).map((v) => ({
+      key: v.key,
+      etag: `"${v.etag}"`,
+      lastModified: v.lastModified,
+      size: v.size,
+    }));
+    return { objects, truncated: keys.length > maxKeys };
   }
 }
 

@@ -248,7 +248,7 @@ describe("recorder handler", () => {
         JSON.stringify({ format: "csv-ingest-manifest/1", runKey, uploads: [{ uploadId, key: "input/a.csv" }] }),
       ),
     });
-    s3.on(GetObjectCommand, { Key: `processed/stats/${runKey}.json` }).resolves({
+    s3.on(GetObjectCommand, { Key: `stats/runs/${runKey}.json` }).resolves({
       Body: body(
         JSON.stringify({
           format: "csv-ingest-stats/1",

@@ -19,7 +19,7 @@ import { projectPaths } from "../../src/paths.js";
 
 const SEED = 20261130;
 const MINUTES = 0.5;
-const INTENSITY = 0.5;
+const INTENSITY = 0.3;
 const SWEEP_SECONDS = 15;
 /** Long keys as S3 allows them (F1 in docs/notes/soak.md, keys over ~870 bytes lost, is fixed on main). */
 const LONG_KEY_BYTES = [1000, 1024] as const;
@@ -66,9 +66,9 @@ describe("chaos: a short seeded soak on the twin, faults on", () => {
     const replay = `pnpm run soak -- --minutes ${MINUTES} --seed ${SEED} --intensity ${INTENSITY} --long-key-bytes ${LONG_KEY_BYTES.join("-")} --faults ${faultsFile} --sweep-every ${SWEEP_SECONDS}`;
     expect(report.violations, formatReport(report, replay)).toEqual([]);
     // it did something: uploads went through, runs succeeded, faults were injected
-    expect(report.uploads).toBeGreaterThanOrEqual(20);
+    expect(report.uploads).toBeGreaterThanOrEqual(12);
     expect(report.glueRuns.SUCCEEDED ?? 0).toBeGreaterThanOrEqual(1);
-    expect(report.uploadsByStatus.processed ?? 0).toBeGreaterThanOrEqual(15);
+    expect(report.uploadsByStatus.processed ?? 0).toBeGreaterThanOrEqual(8);
     expect(Object.values(report.faultsInjected ?? {}).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,164 @@
+"""The job's output contract (CONTRACT.md states it; tests/test_output_contract.py pins it): what a processed,
+rejected and stats file holds and how each value is written. Versioned by OUTPUT_FORMAT.
+
+CSV: UTF-8, no BOM, RFC 4180 with minimal quoting (a cell is quoted only when it holds ',', '"', CR or LF; '"' is
+doubled inside), "\\n" line ends, a header row; an empty cell is a missing value. Cells that a spreadsheet would run
+as a formula are neutralised (`neutralise`). Parquet: the same rows typed, values as they are (not neutralised).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+OUTPUT_FORMAT = "csv-ingest-output/2"
+
+PROCESSED_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "email_valid",
+    "date",
+    "amount",
+    "amount_category",
+    "status",
+    "running_total_by_status",
+    "data_quality_issues",
+    "processing_date",
+    "source_file",
+)
+REJECTED_COLUMNS = ("source_file", "line_number", "reason", "raw_line")
+
+# OWASP's rule for CSV injection: a cell starting with one of these is a formula to a spreadsheet...
+FORMULA_TRIGGERS = "=+-@\t\r"
+# ...unless it is a plain number (-12.5, +3, .5), which a spreadsheet reads as a number.
+PLAIN_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)\z"
+# The processed CSV's processing_date: what Athena's and Hive's timestamp type parse (UTC).
+TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S"
+AMOUNT_TYPE = pa.decimal128(24, 9)  # up to 15 integer digits, 9 decimals
+TOTAL_TYPE = pa.decimal128(38, 9)
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("name", pa.string()),
+        ("email", pa.string()),
+        ("email_valid", pa.bool_()),
+        ("date", pa.date32()),
+        ("amount", AMOUNT_TYPE),
+        ("amount_category", pa.string()),
+        ("status", pa.string()),
+        ("running_total_by_status", TOTAL_TYPE),
+        ("data_quality_issues", pa.string()),
+        ("processing_date", pa.timestamp("ms")),
+        ("source_file", pa.string()),
+        ("line_number", pa.int64()),
+    ]
+)
+CHUNK_ROWS = 100_000
+_QUOTE_NEEDED = r'[,"\r\n]'
+
+
+def timestamp_text(iso: str) -> str:
+    """'2026-04-01T10:00:30.000Z' -> '2026-04-01 10:00:30.000' (UTC, milliseconds)."""
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return moment.strftime(TIMESTAMP_TEXT) + f".{moment.microsecond // 1000:03d}"
+
+
+def neutralise(values: pa.Array) -> pa.Array:
+    """A cell a spreadsheet would run as a formula (it starts with = + - @, tab or CR and is not a plain number)
+    gets a leading "'": '=1+1 -> "'=1+1", "-2+3" -> "'-2+3", "-12.5" stays."""
+    if not len(values):
+        return values
+    risky = pc.fill_null(pc.match_substring_regex(values, f"^[{_regex_class(FORMULA_TRIGGERS)}]"), False)
+    if not pc.any(risky).as_py():
+        return values
+    number = pc.fill_null(pc.match_substring_regex(values, PLAIN_NUMBER), False)
+    formula = pc.and_(risky, pc.invert(number))
+    return pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+
+
+def _regex_class(chars: str) -> str:
+    return "".join("\\" + c if c in "\\^-]" else c for c in chars).replace("\t", "\\t").replace("\r", "\\r")
+
+
+def processed_text(table: pa.Table) -> pa.Table:
+    """The processed rows as the CSV's cells (PROCESSED_COLUMNS, strings): booleans true/false, dates yyyy-MM-dd,
+    amounts and totals as plain decimals (already text), processing_date as TIMESTAMP_TEXT, strings neutralised."""
+    cells = {}
+    for name in PROCESSED_COLUMNS:
+        column = table.column(name).combine_chunks()
+        if pa.types.is_boolean(column.type) or pa.types.is_date(column.type):
+            column = pc.cast(column, pa.string())
+        elif name == "processing_date":  # one value per upload (the run's timestamp), ISO-8601 in the rows
+            distinct = pc.unique(column)
+            texts = pa.array([timestamp_text(d) if d else None for d in distinct.to_pylist()], pa.string())
+            column = texts.take(pc.index_in(column, value_set=distinct))
+        elif name not in ("amount", "running_total_by_status"):
+            column = neutralise(column)
+        cells[name] = column
+    return pa.table(cells)
+
+
+def rejected_text(table: pa.Table) -> pa.Table:
+    """The rejected rows as the CSV's cells: line numbers in decimal, strings neutralised."""
+    return pa.table(
+        {
+            name: pc.cast(table.column(name), pa.string())
+            if name == "line_number"
+            else neutralise(table.column(name).combine_chunks())
+            for name in REJECTED_COLUMNS
+        }
+    )
+
+
+def _cell(values: pa.Array) -> pa.Array:
+    """RFC 4180 minimal quoting: quoted (with '"' doubled) only when holding ',', '"', CR or LF; null -> empty."""
+    values = pc.fill_null(values, "")
+    needs = pc.fill_null(pc.match_substring_regex(values, _QUOTE_NEEDED), False)
+    if not pc.any(needs).as_py():
+        return values
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, values)
+
+
+def write_csv(table: pa.Table, sink: BinaryIO, chunk_rows: int = CHUNK_ROWS) -> None:
+    """`table` (string columns, already the cells' text) as CSV: header row, then the rows, "\\n" after each."""
+    sink.write((",".join(_cell(pa.array(table.column_names)).to_pylist()) + "\n").encode())
+    for start in range(0, table.num_rows, chunk_rows):
+        part = table.slice(start, chunk_rows)
+        cells = [_cell(part.column(i).combine_chunks()) for i in range(part.num_columns)]
+        lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+        data = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines), "\n")[0]
+        sink.write(data.as_buffer())
+        sink.write(b"\n")
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    import io
+
+    sink = io.BytesIO()
+    write_csv(table, sink)
+    return sink.getvalue()
+
+
+def parquet_table(table: pa.Table, processing_date: str) -> pa.Table:
+    """The processed rows typed as PARQUET_SCHEMA (values as they are: Parquet is read by query engines)."""
+    n = table.num_rows
+    moment = datetime.fromisoformat(processing_date)
+    millis = int(moment.timestamp() * 1000)
+    columns = {}
+    for f in PARQUET_SCHEMA:
+        if f.name == "processing_date":
+            columns[f.name] = pa.array(np.full(n, millis, np.int64)).cast(pa.timestamp("ms"))
+        else:
+            columns[f.name] = pc.cast(table.column(f.name), f.type)
+    return pa.table(columns, schema=PARQUET_SCHEMA)
+
+
+def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
+    pq.write_table(table, sink, compression="snappy")

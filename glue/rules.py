@@ -1,0 +1,527 @@
+"""The job's rules, each implemented once, on Arrow arrays for the rows of one upload (the only engine).
+
+Row-local rules (`clean`): trimmed values, name casing, email check, dates, exact amounts, lower-case status and the
+issue bits. Rules over the upload's rows (`process`): exact duplicates (on cleaned values) removed, duplicate ids
+flagged, running totals per status. CONTRACT.md states every rule; tests/test_rules.py is its executable form.
+Spark only schedules this code (ingest.py); nothing here imitates another engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+REQUIRED_COLUMNS = ("id", "name", "email", "date", "amount", "status")
+LINE_NUMBER = "line_number"
+
+DEFAULT_DATE_FORMATS = ("dd-MM-yyyy", "yyyy-MM-dd")
+# Local part, "@", dot-separated domain labels, alphabetic top-level domain of 2+ letters (ASCII only).
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\z"
+# After currency symbols and spaces are gone: optional sign, up to 15 integer digits (optionally in ',' thousands
+# groups), decimals. Larger amounts are not amounts but mistakes (an id or a phone number in the wrong column).
+AMOUNT_PATTERN = r"^[+-]?(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d+)?\z|^[+-]?\.\d+\z"
+# Removed from amounts before they are read: currency symbols and spaces (incl. no-break spaces).
+CURRENCY_AND_SPACES = "$€£¥₹₩₽¢" + " \t\u00a0\u2007\u202f\u3000"
+# Ids that are whole numbers sort numerically (before the others, which sort as text).
+ID_NUMBER_PATTERN = r"^-?\d{1,18}\z"
+LOW_MEDIUM_BOUNDARY = 100
+MEDIUM_HIGH_BOUNDARY = 200
+# Amounts are exact decimals with at most this many decimals (more are rounded half up).
+AMOUNT_SCALE = 9
+# Whitespace trimmed and collapsed: ASCII plus the no-break and ideographic spaces seen in pasted data.
+WHITESPACE_CHARS = " \t\r\n\u000b\f\u00a0\u2007\u202f\u3000"
+# Name particles written in lower case when they are not the first word (van der Berg, Ludwig van Beethoven).
+NAME_PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "dos", "das", "ter")
+
+# Quality issue kinds, in the order they are joined in `data_quality_issues` (and the keys of the stats).
+MISSING_ID = "missing_id"
+DUPLICATE_ID = "duplicate_id"
+MISSING_NAME = "missing_name"
+MISSING_EMAIL = "missing_email"
+INVALID_EMAIL = "invalid_email"
+MISSING_DATE = "missing_date"
+INVALID_DATE = "invalid_date"
+MISSING_AMOUNT = "missing_amount"
+INVALID_AMOUNT = "invalid_amount"
+MISSING_STATUS = "missing_status"
+ISSUE_KINDS = (
+    MISSING_ID,
+    DUPLICATE_ID,
+    MISSING_NAME,
+    MISSING_EMAIL,
+    INVALID_EMAIL,
+    MISSING_DATE,
+    INVALID_DATE,
+    MISSING_AMOUNT,
+    INVALID_AMOUNT,
+    MISSING_STATUS,
+)
+ISSUE_SEPARATOR = ";"
+
+NANOS = 10**AMOUNT_SCALE  # the exact amount's unit is 1e-9
+_EXACT_SCALE = Decimal(1).scaleb(-AMOUNT_SCALE)
+_CURRENCY_AND_SPACES = f"[{CURRENCY_AND_SPACES}]"
+_STRING_NULL = pa.scalar(None, pa.string())
+_NON_ASCII_SPACES = "".join(c for c in WHITESPACE_CHARS if not c.isascii())
+
+_DATE_TOKENS = {
+    "yyyy": (r"(\d{4})", "y"),
+    "MM": (r"(\d{2})", "m"),
+    "dd": (r"(\d{2})", "d"),
+    "M": (r"(\d{1,2})", "m"),
+    "d": (r"(\d{1,2})", "d"),
+}
+
+
+def date_format_regex(pattern: str) -> tuple[str, tuple[str, ...]]:
+    """'dd-MM-yyyy' -> (r'^(\\d{2})\\-(\\d{2})\\-(\\d{4})\\z', ('d', 'm', 'y')). Supports yyyy, MM, M, dd, d."""
+    regex, order = "^", []
+    for token in re.findall(r"yyyy|MM|dd|M|d|.", pattern):
+        if token in _DATE_TOKENS:
+            part, unit = _DATE_TOKENS[token]
+            regex += part
+            order.append(unit)
+        else:
+            regex += re.escape(token)
+    if sorted(order) != ["d", "m", "y"]:
+        raise ValueError(f"date format {pattern!r} needs exactly one year (yyyy), month (MM or M) and day (dd or d)")
+    return regex + r"\z", tuple(order)
+
+
+@dataclass
+class Processed:
+    """One upload's processed rows (typed columns + line_number, in line order) and their counts."""
+
+    table: pa.Table
+    duplicates_removed: int
+    quality_issues: dict[str, int] = field(default_factory=dict)
+
+
+def _trimmed_or_null(values: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim(values, characters=WHITESPACE_CHARS)
+    return pc.if_else(pc.equal(trimmed, ""), _STRING_NULL, trimmed)
+
+
+def _where(values: pa.Array, pattern: str) -> pa.Array:
+    """Where `values` match `pattern` (False for null)."""
+    return pc.fill_null(pc.match_substring_regex(values, pattern), False)
+
+
+def _replace_where(values: pa.Array, where: pa.Array, replace: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`values` with the rows `where` is true replaced by `replace(those rows)`."""
+    if not pc.any(where).as_py():
+        return values
+    return pc.replace_with_mask(values, where, replace(pc.filter(values, where)))
+
+
+def _mc(word: str) -> str:
+    """Mc + a capital: Mcdonald -> McDonald (the rest of the word as title case made it)."""
+    return re.sub(r"(?:(?<=^)|(?<=[ '\-\u2019]))Mc(\w)", lambda m: "Mc" + m.group(1).upper(), word)
+
+
+def proper_case(names: pa.Array) -> pa.Array:
+    """The name rule: whitespace runs become one space; every word is title-cased, with a capital after a hyphen
+    or an apostrophe (Jean-Luc, O'Brien) and after a leading Mc (McDonald); the particles of NAME_PARTICLES are
+    lower case unless they start the name (Ludwig van Beethoven, Van der Berg)."""
+    wide_space = _where(names, f"[{_NON_ASCII_SPACES}]")
+    names = _replace_where(names, wide_space, lambda v: pc.replace_substring_regex(v, f"[{_NON_ASCII_SPACES}]", " "))
+    collapsed = pc.binary_join(pc.ascii_split_whitespace(names), " ")
+    # utf8_title: upper case after any non-letter, lower case after a letter (so "o'brien" -> "O'Brien").
+    titled = pc.utf8_title(collapsed)
+    # The particles and Mc are the documented exceptions to title case.
+    for particle in NAME_PARTICLES:
+        spaced = f" {particle.title()} "
+        titled = pc.replace_substring(pc.replace_substring(titled, spaced, f" {particle} "), spaced, f" {particle} ")
+    mc = _where(titled, r"(^|[ '\-\x{2019}])Mc\w")
+    return _replace_where(titled, mc, lambda v: pa.array([_mc(s) for s in v.to_pylist()], pa.string()))
+
+
+def lower(values: pa.Array) -> pa.Array:
+    """Unicode lower case (Arrow's utf8_lower: simple case mappings)."""
+    return pc.utf8_lower(values)
+
+
+def _named_groups(regex: str, order: Sequence[str]) -> str:
+    """date_format_regex's groups (each starts with '(\\d') named after their unit, for extract_regex."""
+    position = 0
+    for unit in order:
+        position = regex.index("(\\d", position)
+        regex = f"{regex[:position]}(?P<{unit}>{regex[position + 1 :]}"
+        position += 1
+    return regex
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (Howard Hinnant's algorithm), vectorised."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    year_of_era = y - era * 400
+    day_of_year = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def days_in_month(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gregorian: February has 29 days in years divisible by 4, except centuries not divisible by 400."""
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    days = np.where(np.isin(m, (4, 6, 9, 11)), 30, 31)
+    return np.where(m == 2, np.where(leap, 29, 28), days)
+
+
+def parse_dates(dates: pa.Array, date_formats: Sequence[str]) -> pa.Array:
+    """The first format (in the configured order) that matches AND names a real day (year 0001-9999) gives the
+    date; otherwise null."""
+    n = len(dates)
+    days = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    for pattern in date_formats:
+        regex, order = date_format_regex(pattern)
+        parts = pc.extract_regex(dates, _named_groups(regex, order))
+        matched = pc.fill_null(pc.is_valid(parts), False).to_numpy(zero_copy_only=False)
+        if not matched.any():
+            continue
+        y, m, d = (
+            pc.fill_null(pc.cast(pc.struct_field(parts, unit), pa.int64()), 0).to_numpy(zero_copy_only=False)
+            for unit in "ymd"
+        )
+        real = matched & ~found & (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= days_in_month(y, m))
+        days = np.where(real, _days_from_civil(y, m, d), days)
+        found |= real
+    return pa.array(days.astype(np.int32), pa.date32(), mask=~found)
+
+
+@dataclass
+class Amounts:
+    """Exact amounts as whole units + nanos (same sign), and whether there is one."""
+
+    units: np.ndarray  # int64, signed; 0 where null
+    nanos: np.ndarray  # int64 in (-1e9, 1e9), same sign as units; 0 where null
+    valid: np.ndarray  # bool
+
+
+def parse_amounts(amounts: pa.Array) -> Amounts:
+    """The amount rule: currency symbols and spaces removed, AMOUNT_PATTERN checked, ',' removed, read exactly;
+    more than 9 decimals are rounded half up to 9."""
+    stripped = pc.replace_substring_regex(amounts, _CURRENCY_AND_SPACES, "")
+    is_amount = pc.fill_null(pc.match_substring_regex(stripped, AMOUNT_PATTERN), False)
+    plain = pc.if_else(is_amount, pc.replace_substring(stripped, ",", ""), _STRING_NULL)
+    parts = pc.extract_regex(plain, r"^(?P<sign>[+-]?)(?P<units>\d*)(?:\.(?P<frac>\d*))?\z")
+    units_text = pc.struct_field(parts, "units")
+    frac_text = pc.fill_null(pc.struct_field(parts, "frac"), "")
+    units = pc.fill_null(pc.cast(pc.if_else(pc.equal(units_text, ""), "0", units_text), pa.int64()), 0)
+    nanos_text = pc.utf8_rpad(pc.utf8_slice_codeunits(frac_text, 0, AMOUNT_SCALE), AMOUNT_SCALE, "0")
+    nanos = pc.fill_null(pc.cast(nanos_text, pa.int64()), 0)
+    negative = pc.fill_null(pc.equal(pc.struct_field(parts, "sign"), "-"), False).to_numpy(zero_copy_only=False)
+    units_np = units.to_numpy(zero_copy_only=False).copy()
+    nanos_np = nanos.to_numpy(zero_copy_only=False).copy()
+    long_fraction = pc.fill_null(pc.greater(pc.utf8_length(frac_text), AMOUNT_SCALE), False)
+    for i in np.flatnonzero(long_fraction.to_numpy(zero_copy_only=False)):  # rare: done in Python
+        exact = Decimal(plain[i].as_py()).copy_abs().quantize(_EXACT_SCALE, rounding=ROUND_HALF_UP)
+        units_np[i], nanos_np[i] = divmod(int(exact.scaleb(AMOUNT_SCALE)), NANOS)
+    units_np = np.where(negative, -units_np, units_np)
+    nanos_np = np.where(negative, -nanos_np, nanos_np)
+    return Amounts(units_np, nanos_np, is_amount.to_numpy(zero_copy_only=False))
+
+
+def amount_category(amounts: Amounts) -> pa.Array:
+    """low < 100 <= medium < 200 <= high, on the exact amount; null when there is no amount. (units and nanos share
+    the sign, so for a whole boundary B: amount < B exactly when units < B.)"""
+    units = amounts.units
+    category = np.where(units < LOW_MEDIUM_BOUNDARY, "low", np.where(units < MEDIUM_HIGH_BOUNDARY, "medium", "high"))
+    return pa.array(category, pa.string(), mask=~amounts.valid)
+
+
+def _mask(n: int, flags: dict[str, np.ndarray]) -> np.ndarray:
+    mask = np.zeros(n, dtype=np.int64)
+    for kind, flag in flags.items():
+        mask |= flag.astype(np.int64) << ISSUE_KINDS.index(kind)
+    return mask
+
+
+def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """Exact values (units + nanos, same sign) as plain decimal text with at least one decimal digit and never an
+    exponent: 1234.5, -0.25, 150.0, 12500000.0, 0.0001. Null where not `valid`."""
+    negative = (units < 0) | (nanos < 0)
+    whole = np.abs(units)
+    fraction = np.abs(nanos)
+    digits = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), AMOUNT_SCALE, "0")
+    digits = pc.utf8_rtrim(digits, characters="0")
+    digits = pc.if_else(pc.equal(digits, ""), "0", digits)
+    text = pc.binary_join_element_wise(pc.cast(pa.array(whole), pa.string()), digits, ".")
+    text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    if valid is not None:
+        text = pc.if_else(pa.array(valid), text, _STRING_NULL)
+    return text
+
+
+def first_by_line(row_key: pa.Array, line_number: pa.Array) -> np.ndarray:
+    """Exact duplicates: True for the first row (by line number) of each distinct row key, False for its copies."""
+    lines = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
+    codes = pc.dictionary_encode(row_key).indices.to_numpy(zero_copy_only=False)
+    if not len(codes):
+        return np.zeros(0, bool)
+    order = np.lexsort((lines, codes))  # by key, then line
+    first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+    kept = np.zeros(len(codes), bool)
+    kept[order[first]] = True
+    return kept
+
+
+def duplicate_ids(row_id: pa.Array) -> np.ndarray:
+    """duplicate_id: True for every (kept) row whose id is on more than one kept row."""
+    id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
+    repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
+    return pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
+
+
+RUNNING_TOTAL_ORDER = ("status", "date", "id_number", "id", "line_number")
+
+
+def running_total_order(
+    status: pa.Array, date: pa.Array, id_number: pa.Array, row_id: pa.Array, line_number: pa.Array
+) -> np.ndarray:
+    """Row indices in running-total order: by status, then date, then id (whole-number ids numerically, before the
+    others), then line number; missing values last."""
+    keys = pa.table({"status": status, "date": date, "id_number": id_number, "id": row_id, "line": line_number})
+    return pc.sort_indices(
+        keys, sort_keys=[(c, "ascending") for c in keys.column_names], null_placement="at_end"
+    ).to_numpy(zero_copy_only=False)
+
+
+def running_totals(status: pa.Array, order: np.ndarray, amounts: Amounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact cumulative sums of the amounts within each status, in `order` (row indices sorted by status first):
+    (units, nanos, valid) in row order; null (not valid) until the first amount of the status."""
+    n = len(order)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    codes = pc.dictionary_encode(pc.take(status, pa.array(order))).indices  # a null status is a group of its own
+    status_codes = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, status_codes[1:] != status_codes[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
+    units, nanos = amounts.units[order], amounts.nanos[order]
+    counted = amounts.valid[order].astype(np.int64)
+    if np.abs(units).sum() >= 2**62:  # beyond int64 sums: Python integers (slow, and never seen in real data)
+        units = units.astype(object)
+
+    def within_group(values: np.ndarray) -> np.ndarray:
+        total = np.cumsum(values)
+        before = np.where(group_start > 0, total[group_start - 1], 0)
+        return total - before
+
+    # Signed units + nanos: carry so that both share the sign of the total.
+    total_nanos = within_group(units) * NANOS + within_group(nanos) if units.dtype == object else None
+    if total_nanos is None:
+        carry, nanos_total = np.divmod(within_group(nanos), NANOS)
+        units_total = within_group(units) + carry
+        negative = (units_total < 0) & (nanos_total > 0)
+        units_total = np.where(negative, units_total + 1, units_total)
+        nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
+    else:
+        units_total = np.array([int(v / NANOS) if v >= 0 else -int(-v // NANOS) for v in total_nanos], dtype=object)
+        nanos_total = np.array([v - u * NANOS for v, u in zip(total_nanos, units_total, strict=True)], np.int64)
+    valid = within_group(counted) > 0
+    in_row_order = np.empty(n, dtype=np.int64)
+    in_row_order[order] = np.arange(n)
+    return units_total[in_row_order], nanos_total[in_row_order], valid[in_row_order]
+
+
+@dataclass
+class Cleaned:
+    """The row-local rules' results for some rows: cleaned values, issue bits, and the text exact duplicates are
+    compared on."""
+
+    id: pa.Array
+    name: pa.Array
+    email: pa.Array
+    email_valid: pa.Array
+    date: pa.Array
+    amounts: Amounts
+    status: pa.Array
+    id_number: pa.Array  # int64: the id when it is a whole number (it then sorts numerically), else null
+    mask: np.ndarray  # issue bits (ISSUE_KINDS order) except duplicate_id
+    row_key: pa.Array  # the cleaned values joined: equal for exact duplicates
+
+    @staticmethod
+    def concat(parts: list[Cleaned]) -> Cleaned:
+        if len(parts) == 1:
+            return parts[0]
+
+        def arrays(name: str) -> pa.Array:
+            return pa.concat_arrays([getattr(p, name) for p in parts])
+
+        amounts = Amounts(
+            *(np.concatenate([getattr(p.amounts, a) for p in parts]) for a in ("units", "nanos", "valid"))
+        )
+        columns = ("id", "name", "email", "email_valid", "date", "status", "id_number", "row_key")
+        return Cleaned(**{c: arrays(c) for c in columns}, amounts=amounts, mask=np.concatenate([p.mask for p in parts]))
+
+
+def by_distinct_value(values: pa.Array, rule: Callable[[pa.Array], dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    """`rule` applied to each distinct value once and spread back to the rows (nulls: `rule` on a null), when the
+    values repeat (names, dates, statuses do); applied to every row when they hardly do."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    if len(distinct) > len(values) // 2:
+        return rule(values)
+    answers = rule(pa.concat_arrays([distinct, pa.nulls(1, distinct.type)]))  # the distinct values, then a null
+    index = pc.fill_null(encoded.indices, len(distinct))
+    return {name: pc.take(answer, index) for name, answer in answers.items()}
+
+
+def _key_part(values: pa.Array) -> list[pa.Array]:
+    """One value of a row key: its length in bytes (N for a null), then the value; no two rows share a key unless
+    all their values are equal."""
+    return [pc.fill_null(pc.cast(pc.binary_length(values), pa.string()), "N"), pc.fill_null(values, "")]
+
+
+def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> Cleaned:
+    """The row-local rules on raw REQUIRED_COLUMNS strings (null for empty fields); rows are independent."""
+    row_id, email = _trimmed_or_null(raw["id"]), _trimmed_or_null(raw["email"])
+    name = by_distinct_value(raw["name"], lambda v: {"name": proper_case(_trimmed_or_null(v))})["name"]
+    email_valid = pc.fill_null(pc.match_substring_regex(email, EMAIL_PATTERN), False)
+
+    def date_rule(values: pa.Array) -> dict[str, pa.Array]:
+        trimmed = _trimmed_or_null(values)
+        return {"date": parse_dates(trimmed, date_formats), "trimmed": trimmed}
+
+    def amount_rule(values: pa.Array) -> dict[str, pa.Array]:
+        trimmed = _trimmed_or_null(values)
+        a = parse_amounts(trimmed)
+        return {
+            "units": pa.array(a.units),
+            "nanos": pa.array(a.nanos),
+            "valid": pa.array(a.valid),
+            "text": decimal_text(a.units, a.nanos, a.valid),
+            "trimmed": trimmed,
+        }
+
+    dates = by_distinct_value(raw["date"], date_rule)
+    amount_parts = by_distinct_value(raw["amount"], amount_rule)
+    amounts = Amounts(
+        *(
+            amount_parts[a].to_numpy(zero_copy_only=False).astype(t)
+            for a, t in (("units", np.int64), ("nanos", np.int64), ("valid", bool))
+        )
+    )
+    status = by_distinct_value(raw["status"], lambda v: {"status": lower(_trimmed_or_null(v))})["status"]
+    is_number = pc.fill_null(pc.match_substring_regex(row_id, ID_NUMBER_PATTERN), False)
+    id_number = pc.cast(pc.if_else(is_number, row_id, _STRING_NULL), pa.int64())
+
+    def null(values: pa.Array) -> np.ndarray:
+        return pc.is_null(values).to_numpy(zero_copy_only=False)
+
+    no_date = null(dates["trimmed"])
+    no_amount = null(amount_parts["trimmed"])
+    flags = {
+        MISSING_ID: null(row_id),
+        MISSING_NAME: null(name),
+        MISSING_EMAIL: null(email),
+        INVALID_EMAIL: ~null(email) & ~email_valid.to_numpy(zero_copy_only=False),
+        MISSING_DATE: no_date,
+        INVALID_DATE: ~no_date & null(dates["date"]),
+        MISSING_AMOUNT: no_amount,
+        INVALID_AMOUNT: ~no_amount & ~amounts.valid,
+        MISSING_STATUS: null(status),
+    }
+    # Exact duplicates are rows whose cleaned values are equal; an invalid date or amount counts by its trimmed
+    # text (two different bad values are not the same row).
+    date_key = pc.if_else(pc.is_valid(dates["date"]), pc.cast(dates["date"], pa.string()), dates["trimmed"])
+    amount_key = pc.if_else(pa.array(amounts.valid), amount_parts["text"], amount_parts["trimmed"])
+    pieces = []
+    for values in (row_id, name, email, date_key, amount_key, status):
+        pieces += _key_part(values)
+    row_key = pc.binary_join_element_wise(*pieces, ":")
+    return Cleaned(
+        row_id, name, email, email_valid, dates["date"], amounts, status, id_number, _mask(len(row_id), flags), row_key
+    )
+
+
+def clean_in_parallel(
+    raw: dict[str, pa.Array], date_formats: Sequence[str], threads: int | None = None, rows_per_chunk: int = 100_000
+) -> Cleaned:
+    """`clean` on slices of the rows on several threads (Arrow's kernels run without the GIL), in row order."""
+    n = len(raw[REQUIRED_COLUMNS[0]])
+    threads = max(1, min(threads or os.cpu_count() or 1, -(-n // rows_per_chunk)))
+    if threads == 1:
+        return clean(raw, date_formats)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    slices = [{c: v.slice(a, b - a) for c, v in raw.items()} for a, b in itertools.pairwise(bounds)]
+    with ThreadPoolExecutor(threads) as pool:
+        return Cleaned.concat(list(pool.map(lambda part: clean(part, date_formats), slices)))
+
+
+def process(
+    raw: dict[str, pa.Array],
+    line_number: pa.Array,
+    source_file: str,
+    processing_date: str,
+    date_formats: Sequence[str] = DEFAULT_DATE_FORMATS,
+    threads: int | None = None,
+) -> Processed:
+    """All the rules on one upload's parsed rows (raw REQUIRED_COLUMNS strings, null for empty fields). `raw` is
+    consumed (emptied once cleaned). `processing_date`: the run's timestamp (ISO-8601 UTC)."""
+    n = len(line_number)
+    rows_all = clean_in_parallel(raw, date_formats, threads)
+    raw.clear()
+
+    kept = np.flatnonzero(first_by_line(rows_all.row_key, line_number))
+    rows_all.row_key = None  # type: ignore[assignment] - peak memory: the biggest column, no longer needed
+    take = pa.array(kept)
+
+    def kept_only(values: pa.Array) -> pa.Array:
+        return pc.take(values, take)
+
+    row_id, status, date = kept_only(rows_all.id), kept_only(rows_all.status), kept_only(rows_all.date)
+    a = rows_all.amounts
+    amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
+    mask = rows_all.mask[kept]
+
+    mask |= duplicate_ids(row_id).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
+    kept_lines = kept_only(pa.array(line_number, pa.int64()))
+    order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines)
+    total = running_totals(status, order, amounts)
+
+    rows = len(kept)
+    table = pa.table(
+        {
+            "id": row_id,
+            "name": kept_only(rows_all.name),
+            "email": kept_only(rows_all.email),
+            "email_valid": kept_only(rows_all.email_valid),
+            "date": date,
+            "amount": decimal_text(amounts.units, amounts.nanos, amounts.valid),
+            "amount_category": amount_category(amounts),
+            "status": status,
+            "running_total_by_status": decimal_text(*total),
+            "data_quality_issues": issue_text(mask),
+            "processing_date": constant(processing_date, rows),
+            "source_file": constant(source_file, rows),
+            LINE_NUMBER: kept_lines,
+        }
+    )
+    counts = {kind: int(((mask >> ISSUE_KINDS.index(kind)) & 1).sum()) for kind in ISSUE_KINDS}
+    return Processed(table, n - rows, {k: v for k, v in counts.items() if v})
+
+
+_ISSUE_TEXTS = pa.array(
+    [ISSUE_SEPARATOR.join(k for i, k in enumerate(ISSUE_KINDS) if (m >> i) & 1) for m in range(1 << len(ISSUE_KINDS))],
+    pa.string(),
+)
+
+
+def issue_text(mask: np.ndarray) -> pa.Array:
+    """Every issue of the row in ISSUE_KINDS order, joined by ';'; '' when clean."""
+    return pc.take(_ISSUE_TEXTS, pa.array(mask))
+
+
+def constant(value: str, n: int) -> pa.Array:
+    return pc.cast(pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])), pa.string())

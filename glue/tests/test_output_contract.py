@@ -1,0 +1,128 @@
+"""The output contract (glue/CONTRACT.md), pinned: a change to any of these bytes is a new OUTPUT_FORMAT."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from support import PROCESSING_DATE, row
+
+import output
+import rules
+
+CONTRACT = Path(__file__).resolve().parents[1] / "CONTRACT.md"
+
+
+def processed_csv(rows_, source_file="input/t.csv"):
+    raw = {c: pa.array([r[i] for r in rows_], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
+    table = rules.process(raw, pa.array(range(2, len(rows_) + 2), pa.int64()), source_file, PROCESSING_DATE).table
+    return output.csv_bytes(output.processed_text(table)).decode("utf-8"), table
+
+
+def test_the_contract_document_names_the_format_version_the_code_writes():
+    assert output.OUTPUT_FORMAT == "csv-ingest-output/2"
+    assert f"`format`: `{output.OUTPUT_FORMAT}`" in CONTRACT.read_text(encoding="utf-8")
+
+
+def test_processed_csv_bytes_are_pinned():
+    text, _ = processed_csv(
+        [
+            row(id_="1", name="ann lee", amount="$12,500,000.50", date="2025-04-01"),
+            row(id_="2", name='Smith, "JJ"', amount="0.0001", status="Pending"),
+            row(id_="3", name="x", email="bad", date="", amount=""),
+        ]
+    )
+    assert text == (
+        "id,name,email,email_valid,date,amount,amount_category,status,running_total_by_status,data_quality_issues,"
+        "processing_date,source_file\n"
+        "1,Ann Lee,ann@example.com,true,2025-04-01,12500000.5,high,active,12500000.5,,"
+        "2026-04-01 10:00:30.000,input/t.csv\n"
+        '2,"Smith, ""Jj""",ann@example.com,true,2025-04-01,0.0001,low,pending,0.0001,,'
+        "2026-04-01 10:00:30.000,input/t.csv\n"
+        "3,X,bad,false,,,,active,12500000.5,invalid_email;missing_date;missing_amount,"
+        "2026-04-01 10:00:30.000,input/t.csv\n"
+    )
+
+
+def test_amounts_and_totals_are_plain_decimals_never_an_exponent():
+    text, _ = processed_csv(
+        [row(id_=str(i), amount=a) for i, a in enumerate(["99999999999999.999999999", "0.000000001"])]
+    )
+    cells = [line.split(",")[5] for line in text.splitlines()[1:]]
+    assert cells == ["99999999999999.999999999", "0.000000001"]
+    assert not re.search(r"\d[eE][+-]?\d", text)
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '"\'=HYPERLINK(""http://evil.example"",""x"")"'),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("+cmd", "'+cmd"),
+        ("=1+1", "'=1+1"),
+        ("-2+3", "'-2+3"),
+        ("\tx", "'\tx"),
+        ("\rx", '"\'\rx"'),
+        ("-12.5", "-12.5"),
+        ("+3", "+3"),
+        ("-", "'-"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_formula_cells_get_a_leading_quote_unless_they_are_plain_numbers(cell, written):
+    table = pa.table({"c": output.neutralise(pa.array([cell], pa.string()))})
+    assert output.csv_bytes(table).decode() == f"c\n{written}\n"
+
+
+def test_every_string_column_of_the_processed_csv_is_neutralised():
+    hostile = ("=1+1", "@SUM(1+1)", "+cmd@example.com", "01-04-2025", "-12.5", "-2+3")
+    text, _ = processed_csv([hostile])
+    line = text.splitlines()[1].split(",")
+    assert (line[0], line[1], line[2], line[5], line[7]) == (
+        "'=1+1",
+        "'@Sum(1+1)",
+        "'+cmd@example.com",
+        "-12.5",
+        "'-2+3",
+    )
+
+
+def test_rejected_csv_neutralises_the_raw_line_and_reason():
+    table = pa.table(
+        {
+            "source_file": ["input/t.csv"],
+            "line_number": pa.array([7], pa.int64()),
+            "reason": ["expected 6 fields as in the header, found 1"],
+            "raw_line": ["=cmd|' /C calc'!A0"],
+        }
+    )
+    assert output.csv_bytes(output.rejected_text(table)).decode() == (
+        "source_file,line_number,reason,raw_line\n"
+        "input/t.csv,7,\"expected 6 fields as in the header, found 1\",'=cmd|' /C calc'!A0\n"
+    )
+
+
+def test_parquet_has_typed_columns_and_values_as_they_are():
+    _, table = processed_csv([row(name="=1+1", amount="1234.5", date="2025-04-01")])
+    sink = io.BytesIO()
+    output.write_parquet(output.parquet_table(table, PROCESSING_DATE), sink)
+    back = pq.read_table(io.BytesIO(sink.getvalue()))
+    assert back.schema == output.PARQUET_SCHEMA
+    r = back.to_pylist()[0]
+    assert (r["name"], str(r["amount"]), str(r["running_total_by_status"]), str(r["processing_date"])) == (
+        "=1+1",
+        "1234.500000000",
+        "1234.500000000",
+        "2026-04-01 10:00:30",
+    )
+    assert (r["date"].isoformat(), r["email_valid"], r["line_number"]) == ("2025-04-01", True, 2)
+
+
+def test_timestamps_are_written_as_athena_reads_them():
+    assert output.timestamp_text("2026-04-01T10:00:30.123Z") == "2026-04-01 10:00:30.123"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", output.timestamp_text(PROCESSING_DATE))

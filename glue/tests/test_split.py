@@ -1,0 +1,79 @@
+"""Big uploads over many tasks (split.py): the same files and counts as the upload processed whole, whatever the
+byte ranges cut through (quoted line breaks, CRLF, lines longer than a range, duplicates and ids across ranges)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pyarrow.parquet as pq
+import pytest
+from support import HEADER, PROCESSING_DATE, stage_run
+
+import ingest
+import split
+
+
+def tricky_upload(rows: int = 200) -> bytes:
+    rng = random.Random(7)
+    lines = []
+    for i in range(rows):
+        kind = rng.random()
+        status = rng.choice(["active", "PENDING", "closed", ""])
+        amount = rng.choice(["10", "-2.5", "$1,000.01", "", "abc", "0.000000001"])
+        date = rng.choice(["01-04-2025", "2025-04-02", "31-02-2025", ""])
+        if kind < 0.05:
+            lines.append(f'{i},"multi\nline {i}",m{i}@example.com,{date},{amount},{status}')
+        elif kind < 0.08:
+            lines.append(f'{i},"stray {i},s@example.com,{date},{amount},{status}')
+        elif kind < 0.12 and lines:
+            lines.append(lines[-1])  # exact duplicate (maybe in another range)
+        elif kind < 0.15:
+            lines.append(f"{i % 7},dup id,d@example.com,{date},{amount},{status}")  # ids repeated across ranges
+        elif kind < 0.17:
+            lines.append(f"{i},short")
+        elif kind < 0.19:
+            lines.append("")
+        elif kind < 0.20:
+            lines.append(f"{i},{'x' * 2000},long@example.com,{date},{amount},{status}")  # longer than a range
+        else:
+            lines.append(f"{i},Name {i},n{i}@example.com,{date},{amount},{status}")
+    return HEADER.replace(b"\n", b"\r\n") + "\r\n".join(lines).encode() + b"\r\n"
+
+
+def outputs(out, stem):
+    def csv_rows(prefix):
+        folder = next((out / prefix / stem).glob("v=*"))
+        assert (folder / "_SUCCESS").exists()
+        rows = []
+        for i, part in enumerate(sorted(folder.glob("part-*.csv"))):
+            got = list(csv.reader(io.StringIO(part.read_text(encoding="utf-8"), newline="")))
+            rows += got if i == 0 else got[1:]  # each part has its header
+        return rows
+
+    folder = next((out / "parquet/ingest_date=2026-04-01" / stem).glob("v=*"))
+    parquet = [pq.read_table(p).to_pylist() for p in sorted(folder.glob("part-*.parquet"))]
+    return csv_rows("processed"), csv_rows("rejected"), [r for part in parquet for r in part]
+
+
+@pytest.mark.parametrize("range_bytes", [1500])
+def test_a_split_upload_gives_the_same_files_and_counts_as_the_whole_upload(spark, tmp_path, monkeypatch, range_bytes):
+    data = tricky_upload()
+    whole_run = stage_run(tmp_path / "whole", {"t.csv": data})
+    (whole,) = ingest.run_ingest(
+        spark, whole_run["manifest"], whole_run["data_root"], whole_run["output_root"], PROCESSING_DATE
+    )
+    monkeypatch.setattr(split, "RANGE_BYTES", range_bytes)
+    split_run = stage_run(tmp_path / "split", {"t.csv": data})
+    (parted,) = ingest.run_ingest(
+        spark, split_run["manifest"], split_run["data_root"], split_run["output_root"], PROCESSING_DATE, split_bytes=0
+    )
+    assert whole.status == parted.status == "processed", (whole.error, parted.error)
+    assert (parted.rows_read, parted.rows_processed, parted.rows_rejected, parted.duplicates_removed) == (
+        whole.rows_read, whole.rows_processed, whole.rows_rejected, whole.duplicates_removed,
+    )  # fmt: skip
+    assert parted.quality_issues == whole.quality_issues
+    assert outputs(split_run["out"], "t") == outputs(whole_run["out"], "t")
+    parts = list(next((split_run["out"] / "rejected" / "t").glob("v=*")).glob("part-*.csv"))
+    assert len(parts) > 1  # the rejected rows were written by several tasks

@@ -1,0 +1,43 @@
+/**
+ * The reconciler, on a schedule: lists `input/` a bounded slice at a time and records the uploads the ledger lacks
+ * (lost S3 events), then starts a run the way the batcher does. Its role: list and head `input/` only, write
+ * manifests (a run start), the ledger, and start runs of this job.
+ */
+import { INPUT_PREFIX, MANIFEST_PREFIX } from "../packages/core/src/config/pipeline";
+import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
+import {
+  type AccountContext,
+  listBucketUnder,
+  objectArns,
+  type PipelineConfig,
+  type PipelineResources,
+} from "./shared";
+
+export function createReconciler(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
+  const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
+  const minutes = config.reconciler.intervalMinutes;
+  const reconciler = new sst.aws.Cron("Reconciler", {
+    schedule: minutes === 1 ? "rate(1 minute)" : `rate(${minutes} minutes)`,
+    function: handlerFunction(config, account, targets, {
+      name: "reconciler",
+      timeoutSeconds: config.reconciler.timeoutSeconds,
+      permissions: [
+        // ListObjectsV2 under input/ only (the s3:prefix condition), and HeadObject (authorised as GetObject).
+        listBucketUnder(bucket.arn, [INPUT_PREFIX]),
+        { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
+        // Starting a run: the manifest, the ledger, StartJobRun (and GetJobRuns to find a run by its run key).
+        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        // Query on the table too: the key's known versions, as the batcher does.
+        ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
+        { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
+      ],
+    }),
+  });
+  return { reconciler };
+}
