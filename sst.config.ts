@@ -23,12 +23,12 @@ export default $config({
 
     const config = pipelineConfig($app.stage);
     const account = accountContext();
-    const { bucket, glueAssets } = createStorage(config);
+    const { bucket, controlBucket, glueAssets, uploaderPolicy } = createStorage(config, account);
     const { table, pendingIndexArn } = createLedger(config);
-    const { job } = createGlueJob(config, account, { bucket, glueAssets });
-    const ingest = createIngest(config, account, { bucket, table, pendingIndexArn, job });
-    const completion = createCompletion(config, account, { bucket, table, pendingIndexArn, job });
-    const { reconciler } = createReconciler(config, account, { bucket, table, pendingIndexArn, job });
+    const { job } = createGlueJob(config, account, { bucket, controlBucket, glueAssets });
+    const ingest = createIngest(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
+    const completion = createCompletion(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
+    const { reconciler } = createReconciler(config, account, { bucket, controlBucket, table, pendingIndexArn, job });
     createAlarms({
       dlqs: {
         IngestDlq: ingest.dlq,
@@ -48,6 +48,9 @@ export default $config({
     return {
       stage: $app.stage,
       bucketName: bucket.name,
+      controlBucketName: controlBucket.name,
+      // Attach to whoever uploads: PutObject under input/ of the data bucket, nothing else.
+      uploaderPolicyArn: uploaderPolicy.arn,
       ingestQueueUrl: ingest.queue.url,
       ingestDlqUrl: ingest.dlq.url,
       recorderQueueUrl: completion.queue.url,

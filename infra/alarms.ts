@@ -19,7 +19,7 @@ export interface AlarmInputs {
 }
 
 export function createAlarms(inputs: AlarmInputs) {
-  const topic = new aws.sns.Topic("Alerts", { name: physicalName("alerts") });
+  const topic = new aws.sns.Topic("Alerts", { name: physicalName("alerts", 256) });
   const common = {
     evaluationPeriods: 1,
     threshold: 0,
@@ -32,7 +32,7 @@ export function createAlarms(inputs: AlarmInputs) {
   for (const [name, dlq] of Object.entries(inputs.dlqs)) {
     new aws.cloudwatch.MetricAlarm(`${name}NotEmpty`, {
       ...common,
-      name: physicalName(`${kebab(name)}-not-empty`),
+      name: physicalName(`${kebab(name)}-not-empty`, 255),
       alarmDescription: `Messages in the ${name}: events the pipeline gave up on. Inspect, fix, redrive.`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
@@ -46,7 +46,7 @@ export function createAlarms(inputs: AlarmInputs) {
   for (const metricName of [METRICS.runsFailed, METRICS.filesFailed, METRICS.circuitOpen]) {
     new aws.cloudwatch.MetricAlarm(`${metricName}Alarm`, {
       ...common,
-      name: physicalName(kebab(metricName)),
+      name: physicalName(kebab(metricName), 255),
       alarmDescription: `${metricName} > 0: see the ledger for the run and the uploads' reasons.`,
       namespace: OBSERVABILITY.metricsNamespace,
       metricName,

@@ -19,23 +19,25 @@ import {
 } from "./shared";
 
 export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
-  const { bucket, table, pendingIndexArn, job } = inputs;
-  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
-  const permissions: Permission[] = [
-    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]) },
-    // A run that failed writes no stats: ListBucket makes that a NoSuchKey, not an AccessDenied.
-    listBucketUnder(bucket.arn, [MANIFEST_PREFIX, STATS_PREFIX]),
-    { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
-    // HeadObject of uploads (authorised as GetObject; ListBucket for a clean 404): when two versions of a key wait
-    // together, the run start asks S3 which is current; the sweeper asks the same of an upload left running.
-    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
-    listBucketUnder(bucket.arn, [INPUT_PREFIX]),
-    ledgerAccess(table.arn, pendingIndexArn),
-    {
-      actions: ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"],
-      resources: [glueJobArn(account, job.name)],
-    },
+  const permissions = (glueActions: string[], ledger: { queryTable?: boolean } = {}): Permission[] => [
+    { actions: ["s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+    // Stats of the ended run; HeadObject of an upload when several versions of its key are pending (S3 says which
+    // one is current) or when the sweeper settles one left running.
+    { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [STATS_PREFIX, INPUT_PREFIX]) },
+    // A run that failed writes no stats, a deleted upload has no head: ListBucket makes those a 404, not a 403.
+    listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
+    listBucketUnder(bucket.arn, [STATS_PREFIX, INPUT_PREFIX]),
+    { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+    ...ledgerAccess(table.arn, pendingIndexArn, ledger),
+    { actions: glueActions, resources: [glueJobArn(account, job.name)] },
   ];
 
   const { dlq, queue } = queueWithDlq("Recorder", config, config.recorder.visibilityTimeoutSeconds);
@@ -49,7 +51,9 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     handlerFunction(config, account, targets, {
       name: "recorder",
       timeoutSeconds: config.recorder.timeoutSeconds,
-      permissions,
+      // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument; GetJobRuns: a
+      // next run whose start answer is lost is looked for before it is undone.
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]),
     }),
     batchSubscription(config.recorder),
   );
@@ -60,7 +64,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     function: handlerFunction(config, account, targets, {
       name: "sweeper",
       timeoutSeconds: config.sweeper.timeoutSeconds,
-      permissions,
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"], { queryTable: true }),
     }),
   });
 

@@ -3,10 +3,11 @@
  * and logs to the function's own log group only. No SST `link`: linking a bucket grants s3:* on it.
  */
 import { HANDLER_ENV } from "../packages/core/src/config/pipeline";
-import { type AccountContext, type Permission, type PipelineConfig, physicalName } from "./shared";
+import { type AccountContext, type Permission, type PipelineConfig, physicalName, roleName } from "./shared";
 
 export interface HandlerTargets {
   readonly bucketName: $util.Input<string>;
+  readonly controlBucketName: $util.Input<string>;
   readonly tableName: $util.Input<string>;
   readonly glueJobName: $util.Input<string>;
 }
@@ -36,6 +37,7 @@ export function handlerFunction(
     environment: {
       [HANDLER_ENV.stage]: config.stage,
       [HANDLER_ENV.dataBucket]: targets.bucketName,
+      [HANDLER_ENV.controlBucket]: targets.controlBucketName,
       [HANDLER_ENV.ledgerTable]: targets.tableName,
       [HANDLER_ENV.glueJobName]: targets.glueJobName,
     },
@@ -47,17 +49,32 @@ export function handlerFunction(
       role: (args) => {
         // SST attaches AWSLambdaBasicExecutionRole (logs:* on Resource "*"); the statement above replaces it.
         args.managedPolicyArns = [];
+        // A known name: the control bucket's policy lets only these roles write manifests.
+        args.name = roleName(fn.name, account.region);
+        // SST 4.17.1 chooses the trust policy with `!dev` where `dev` is a Pulumi Output (always truthy), so every
+        // stage got its `sst dev` trust: Lambda AND the account root (any principal allowed sts:AssumeRole on *).
+        // Outside `sst dev` only Lambda may assume the role; under `sst dev` SST's own trust stays (the live bridge
+        // runs the handler locally as this role).
+        if (!$dev) args.assumeRolePolicy = aws.iam.assumeRolePolicyForPrincipal({ Service: "lambda.amazonaws.com" });
       },
     },
   };
 }
 
-/** The ledger operations every handler performs: single-item reads and conditional writes, and the pending query. */
-export function ledgerAccess(tableArn: $util.Input<string>, pendingIndexArn: $util.Input<string>): Permission {
-  return {
-    actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
-    resources: [tableArn, pendingIndexArn],
-  };
+/**
+ * The ledger operations every handler performs: single-item reads and conditional writes on the table, and queries
+ * of the pending index. No DeleteItem: nothing in the ledger is ever deleted (the adapter sends none). The sweeper
+ * also queries the table itself (every version of a key, to tell a superseded upload).
+ */
+export function ledgerAccess(
+  tableArn: $util.Input<string>,
+  pendingIndexArn: $util.Input<string>,
+  options: { queryTable?: boolean } = {},
+): Permission[] {
+  return [
+    { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources: [tableArn] },
+    { actions: ["dynamodb:Query"], resources: options.queryTable ? [pendingIndexArn, tableArn] : [pendingIndexArn] },
+  ];
 }
 
 /** The Glue job's ARN, from its name (glue:StartJobRun and friends are authorised on the job resource). */

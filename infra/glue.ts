@@ -15,30 +15,35 @@ import {
   type Permission,
   type PipelineConfig,
   physicalName,
+  roleName,
 } from "./shared";
 import { GLUE_ASSETS_PREFIX } from "./storage";
 
 export interface GlueJobInputs {
   readonly bucket: sst.aws.Bucket;
+  readonly controlBucket: sst.aws.Bucket;
   readonly glueAssets: { scriptUri: $util.Output<string>; moduleUris: $util.Output<string>[] };
 }
 
 export function createGlueJob(config: PipelineConfig, account: AccountContext, inputs: GlueJobInputs) {
-  const { bucket, glueAssets } = inputs;
+  const { bucket, controlBucket, glueAssets } = inputs;
   const role = new aws.iam.Role("GlueJobRole", {
-    name: physicalName("glue-job"),
+    // A known name: the data bucket's policy lets only this role write outside input/.
+    name: roleName("glue-job", account.region),
     assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: "glue.amazonaws.com" }),
     inlinePolicies: [
       {
         name: "glue-job",
-        policy: aws.iam.getPolicyDocumentOutput({ statements: glueJobStatements(bucket.arn, account) }).json,
+        policy: aws.iam.getPolicyDocumentOutput({
+          statements: glueJobStatements(bucket.arn, controlBucket.arn, account),
+        }).json,
       },
     ],
   });
 
   const bucketRoot = $interpolate`s3://${bucket.name}/`;
   const job = new aws.glue.Job("IngestJob", {
-    name: physicalName("ingest-job"),
+    name: physicalName("ingest-job", 255),
     roleArn: role.arn,
     glueVersion: config.glue.version,
     command: { name: "glueetl", pythonVersion: "3", scriptLocation: glueAssets.scriptUri },
@@ -74,22 +79,25 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
  * The job role's whole policy (in place of AWSGlueServiceRole, which allows glue:* and s3 on every aws-glue-*
  * bucket). Exported so the tests can read the statements as written.
  */
-export function glueJobStatements(bucketArn: $util.Input<string>, account: AccountContext): Permission[] {
+export function glueJobStatements(
+  bucketArn: $util.Input<string>,
+  controlBucketArn: $util.Input<string>,
+  account: AccountContext,
+): Permission[] {
   const logGroups = $interpolate`arn:${account.partition}:logs:${account.region}:${account.accountId}:log-group:/aws-glue/*`;
   return [
-    // The uploads the manifest names, the manifest itself, and the job's own code.
-    {
-      actions: ["s3:GetObject"],
-      resources: objectArns(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]),
-    },
+    // The uploads the manifest names (data bucket); the manifest itself and the job's own code (control bucket).
+    { actions: ["s3:GetObject"], resources: objectArns(bucketArn, [INPUT_PREFIX]) },
+    { actions: ["s3:GetObject"], resources: objectArns(controlBucketArn, [MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]) },
     // The job's tasks write each upload's parts and _SUCCESS under its output prefixes (glue/CONTRACT.md), after
-    // deleting what an earlier attempt left in those folders; it never reads its outputs back.
+    // deleting what an earlier attempt left in those folders; it never reads its outputs back. A big part is a
+    // multipart upload: a task killed mid-write aborts it (and the bucket's lifecycle rule aborts any left over).
     {
-      actions: ["s3:PutObject", "s3:DeleteObject"],
+      actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
       resources: objectArns(bucketArn, JOB_OUTPUT_PREFIXES),
     },
     // Listing: an upload's folders before they are cleared, and a missing input answers 404 (not 403).
-    listBucketUnder(bucketArn, [INPUT_PREFIX, MANIFEST_PREFIX, ...JOB_OUTPUT_PREFIXES]),
+    listBucketUnder(bucketArn, [INPUT_PREFIX, ...JOB_OUTPUT_PREFIXES]),
     // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.
     {
       actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -23,7 +23,13 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
   });
   const { dlq: eventsDlq } = ruleTarget("ObjectCreatedTarget", config, rule, queue, "IngestQueuePolicy");
 
-  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  const { controlBucket } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
   const subscriber = queue.subscribe(
     handlerFunction(config, account, targets, {
       name: "batcher",
@@ -32,8 +38,10 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         // HeadObject of the upload (authorised as GetObject); ListBucket so a deleted upload is a clean 404.
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
-        { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
-        ledgerAccess(table.arn, pendingIndexArn),
+        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        // Query on the table too: a late event for a deleted version is matched against the key's known versions.
+        ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
+        // GetJobRuns: a start whose answer was lost is looked for by its --run_key before it is undone.
         { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
       ],
     }),

@@ -5,7 +5,7 @@ import { type PipelineConfig, physicalName } from "./shared";
 export function createLedger(config: PipelineConfig) {
   const { hashKey, rangeKey, pendingIndex } = LEDGER_TABLE;
   const table = new aws.dynamodb.Table("Ledger", {
-    name: physicalName("ledger"),
+    name: physicalName("ledger", 255),
     billingMode: "PAY_PER_REQUEST",
     hashKey,
     rangeKey,

@@ -14,8 +14,13 @@ import {
 } from "./shared";
 
 export function createReconciler(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
-  const { bucket, table, pendingIndexArn, job } = inputs;
-  const targets: HandlerTargets = { bucketName: bucket.name, tableName: table.name, glueJobName: job.name };
+  const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
+  const targets: HandlerTargets = {
+    bucketName: bucket.name,
+    controlBucketName: controlBucket.name,
+    tableName: table.name,
+    glueJobName: job.name,
+  };
   const minutes = config.reconciler.intervalMinutes;
   const reconciler = new sst.aws.Cron("Reconciler", {
     schedule: minutes === 1 ? "rate(1 minute)" : `rate(${minutes} minutes)`,
@@ -27,8 +32,9 @@ export function createReconciler(config: PipelineConfig, account: AccountContext
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         // Starting a run: the manifest, the ledger, StartJobRun (and GetJobRuns to find a run by its run key).
-        { actions: ["s3:PutObject"], resources: objectArns(bucket.arn, [MANIFEST_PREFIX]) },
-        ledgerAccess(table.arn, pendingIndexArn),
+        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        // Query on the table too: the key's known versions, as the batcher does.
+        ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
         { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
       ],
     }),

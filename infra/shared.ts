@@ -8,9 +8,41 @@ import type { PipelineConfig } from "../packages/core/src/config/pipeline";
 /** `pipelineConfig($app.stage)`, made once in sst.config.ts and handed to every module. */
 export type { PipelineConfig };
 
-/** `csv-ingest-<stage>-<what>`: names that say which app and stage own a resource. */
-export function physicalName(what: string): string {
-  return `${$app.name}-${$app.stage}-${what}`;
+/**
+ * `csv-ingest-<stage>-<what>`: names that say which app and stage own a resource. `maxLength` is the service's
+ * limit (64 for Lambda functions, the default; 255 for tables, jobs, alarms, topics): a longer name is refused
+ * here, naming the limit, rather than by AWS halfway through a deploy.
+ */
+export function physicalName(what: string, maxLength = 64): string {
+  return checkedName(`${$app.name}-${$app.stage}-${what}`, maxLength, "resource");
+}
+
+/** IAM's limit on role names. */
+export const ROLE_NAME_MAX = 64;
+
+/**
+ * `csv-ingest-<stage>-<what>-<region>`: role names are account-wide, so the same stage deployed to two regions
+ * must not share one; capped at IAM's 64 characters with a clear message.
+ */
+export function roleName(what: string, region: $util.Input<string>): $util.Output<string> {
+  return $util
+    .output(region)
+    .apply((r) => checkedName(`${$app.name}-${$app.stage}-${what}-${r}`, ROLE_NAME_MAX, "IAM role"));
+}
+
+/** The ARN of the role `roleName(what)` names (known before the role exists: bucket policies refer to it). */
+export function roleArn(account: AccountContext, what: string): $util.Output<string> {
+  return $interpolate`arn:${account.partition}:iam::${account.accountId}:role/${roleName(what, account.region)}`;
+}
+
+/** `name` when it fits `maxLength`; otherwise an error saying how long the stage name may be. */
+export function checkedName(name: string, maxLength: number, kind: string): string {
+  if (name.length <= maxLength) return name;
+  const over = name.length - maxLength;
+  const stage = $app.stage;
+  throw new Error(
+    `The ${kind} name ${name} is ${name.length} characters; AWS allows ${maxLength}. Use a stage name of at most ${Math.max(1, stage.length - over)} characters (${stage} has ${stage.length}).`,
+  );
 }
 
 /** Partition, region and account, for ARNs of resources that are named before they exist (log groups, the job). */
@@ -52,6 +84,8 @@ export function listBucketUnder(bucketArn: $util.Input<string>, prefixes: readon
 /** What the queue consumers (ingest, completion) are wired to. */
 export interface PipelineResources {
   readonly bucket: sst.aws.Bucket;
+  /** Manifests and the job's code; uploaders cannot write it. */
+  readonly controlBucket: sst.aws.Bucket;
   readonly table: aws.dynamodb.Table;
   readonly pendingIndexArn: $util.Output<string>;
   readonly job: aws.glue.Job;

@@ -15,7 +15,7 @@ import {
 } from "../../packages/core/src/config/pipeline";
 import { glueSourceFiles } from "../storage";
 import { ACCOUNT_ID, type EvaluatedApp, evaluateApp, REGION, type RegisteredResource } from "./helpers/app";
-import { type PolicyStatement, policyDocuments, statementsOf, wildcardGrants } from "./helpers/iam";
+import { type PolicyStatement, policyDocuments, statementsOf, trustedPrincipals, wildcardGrants } from "./helpers/iam";
 
 const STAGE = "dev";
 const config = pipelineConfig(STAGE);
@@ -45,7 +45,9 @@ describe("app", () => {
   it("returns the names the CLI and operators need", () => {
     expect(app.outputs).toMatchObject({
       stage: STAGE,
-      bucketName: app.one("aws:s3/bucket:Bucket").state.bucket,
+      bucketName: app.one("aws:s3/bucket:Bucket", (r) => r.name === "DataBucketBucket").state.bucket,
+      controlBucketName: app.one("aws:s3/bucket:Bucket", (r) => r.name === "ControlBucketBucket").state.bucket,
+      uploaderPolicyArn: app.one("aws:iam/policy:Policy", (r) => r.name === "UploaderPolicy").state.arn,
       glueJobName: `csv-ingest-${STAGE}-ingest-job`,
       ledgerTableName: `csv-ingest-${STAGE}-ledger`,
     });
@@ -56,26 +58,31 @@ describe("app", () => {
 });
 
 describe("storage", () => {
-  it("blocks public access, encrypts, and sends events to EventBridge", () => {
-    const block = app.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
+  it.each(["bucketName", "controlBucketName"])("%s: blocks public access and encrypts", (output) => {
+    const of = (r: RegisteredResource) => r.inputs.bucket === app.outputs[output];
+    const block = app.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", of);
     expect(block.inputs).toMatchObject({
-      bucket: app.outputs.bucketName,
       blockPublicAcls: true,
       blockPublicPolicy: true,
       ignorePublicAcls: true,
       restrictPublicBuckets: true,
     });
-    const sse = app.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
+    const sse = app.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", of);
     expect(sse.inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm).toBe("AES256");
+  });
+
+  it("sends the data bucket's events to EventBridge", () => {
     expect(app.one("aws:s3/bucketNotification:BucketNotification").inputs).toMatchObject({
       bucket: app.outputs.bucketName,
       eventbridge: true,
     });
   });
 
-  it("denies every request not made over TLS", () => {
-    const policy = JSON.parse(app.one("aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
-    const arn = `arn:aws:s3:::${app.outputs.bucketName}`;
+  it.each(["bucketName", "controlBucketName"])("%s: denies every request not made over TLS", (output) => {
+    const policy = JSON.parse(
+      app.one("aws:s3/bucketPolicy:BucketPolicy", (r) => r.inputs.bucket === app.outputs[output]).inputs.policy,
+    );
+    const arn = `arn:aws:s3:::${app.outputs[output]}`;
     expect(statementsOf(policy)).toContainEqual({
       Effect: "Deny",
       Principal: "*",
@@ -89,10 +96,10 @@ describe("storage", () => {
     expect(app.ofType("aws:s3/bucketVersioning:BucketVersioning")).toHaveLength(0);
   });
 
-  it("uploads the Glue script and its flat modules, not the tests", () => {
-    const keys = app
-      .ofType("aws:s3/bucketObjectv2:BucketObjectv2")
-      .filter((r) => r.inputs.bucket === app.outputs.bucketName);
+  it("uploads the Glue script and its flat modules, not the tests, to the control bucket", () => {
+    const objects = app.ofType("aws:s3/bucketObjectv2:BucketObjectv2");
+    expect(objects.filter((r) => r.inputs.bucket === app.outputs.bucketName)).toEqual([]);
+    const keys = objects.filter((r) => r.inputs.bucket === app.outputs.controlBucketName);
     expect(keys.map((r) => r.inputs.key).sort()).toEqual(["glue-assets/job.py", "glue-assets/transform.py"]);
   });
 });
@@ -173,10 +180,11 @@ describe("glue job", () => {
   it("runs the uploaded script with the config module's settings", () => {
     const job = app.one("aws:glue/job:Job");
     const root = `s3://${app.outputs.bucketName}/`;
+    const control = `s3://${app.outputs.controlBucketName}/`;
     expect(job.inputs).toMatchObject({
       name: app.outputs.glueJobName,
       glueVersion: "5.0",
-      command: { name: "glueetl", pythonVersion: "3", scriptLocation: `${root}glue-assets/job.py` },
+      command: { name: "glueetl", pythonVersion: "3", scriptLocation: `${control}glue-assets/job.py` },
       workerType: config.glue.workerType,
       numberOfWorkers: config.glue.numberOfWorkers,
       timeout: config.glue.timeoutMinutes,
@@ -187,7 +195,7 @@ describe("glue job", () => {
     expect(job.inputs.defaultArguments).toMatchObject({
       [`--${GLUE_ARGUMENTS.dataRoot}`]: root,
       [`--${GLUE_ARGUMENTS.outputRoot}`]: root,
-      "--extra-py-files": `${root}glue-assets/transform.py`,
+      "--extra-py-files": `${control}glue-assets/transform.py`,
       "--job-bookmark-option": "job-bookmark-disable",
       "--enable-continuous-cloudwatch-log": "true",
     });
@@ -198,19 +206,21 @@ describe("glue job", () => {
     const role = app.one("aws:iam/role:Role", (r) => r.state.arn === job.inputs.roleArn);
     expect(role.inputs.managedPolicyArns ?? []).toEqual([]);
     const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
+    const control = `arn:aws:s3:::${app.outputs.controlBucketName}`;
     const grants = inlineStatements(role);
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] });
     const outputs = ["processed", "parquet", "rejected", "stats/runs", "stats/files"].map((p) => `${bucket}/${p}/*`);
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: [`${bucket}/input/*`, `${bucket}/manifests/*`, `${bucket}/glue-assets/*`],
+      Resource: [`${control}/manifests/*`, `${control}/glue-assets/*`],
     });
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:PutObject", "s3:DeleteObject"],
+      Action: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
       Resource: outputs,
     });
-    const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete/.test(String(a))));
+    const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete|Abort/.test(String(a))));
     expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual(outputs);
     expect(JSON.stringify(grants)).not.toMatch(/"glue:/);
   });
@@ -274,24 +284,43 @@ describe("handlers", () => {
     });
   });
 
-  it("batcher may start runs but not read the outputs", () => {
-    const grants = JSON.stringify(inlineStatements(roleOf(lambda("batcher"))));
-    expect(grants).toContain(`arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`);
-    expect(grants).toContain("glue:StartJobRun");
+  it("batcher may start runs but not read the outputs, and writes manifests only to the control bucket", () => {
+    const statements = inlineStatements(roleOf(lambda("batcher")));
+    const grants = JSON.stringify(statements);
+    const job = `arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`;
+    expect(statements).toContainEqual({
+      Effect: "Allow",
+      Action: ["glue:StartJobRun", "glue:GetJobRuns"],
+      Resource: [job],
+    });
     expect(grants).not.toContain("processed/");
+    expect(statements).toContainEqual({
+      Effect: "Allow",
+      Action: ["s3:PutObject"],
+      Resource: [`arn:aws:s3:::${app.outputs.controlBucketName}/manifests/*`],
+    });
   });
 
   it.each(["recorder", "sweeper"])("%s reads manifests and stats, writes only manifests", (handler) => {
     const grants = inlineStatements(roleOf(lambda(handler)));
     const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
+    const control = `arn:aws:s3:::${app.outputs.controlBucketName}`;
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${control}/manifests/*`] });
     expect(grants).toContainEqual({
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: [`${bucket}/manifests/*`, `${bucket}/stats/runs/*`],
+      Resource: [`${bucket}/stats/runs/*`, `${bucket}/input/*`],
     });
-    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] });
-    // HeadObject of uploads: S3 says which version of a key is current (issue 10, point 4)
-    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] });
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${control}/manifests/*`] });
+  });
+
+  it("the batcher never reads a single Glue run; no handler may delete ledger items", () => {
+    const actions = (handler: string) => inlineStatements(roleOf(lambda(handler))).flatMap((s) => [s.Action].flat());
+    for (const handler of ["recorder", "sweeper"]) {
+      expect(actions(handler)).toEqual(expect.arrayContaining(["glue:GetJobRun", "glue:GetJobRuns"]));
+    }
+    expect(actions("batcher")).not.toContain("glue:GetJobRun");
+    for (const handler of HANDLERS) expect(actions(handler)).not.toContain("dynamodb:DeleteItem");
   });
 });
 
@@ -326,6 +355,15 @@ describe("alarms", () => {
 });
 
 describe("IAM", () => {
+  it("lets only the service that runs a role assume it (not the whole account, outside sst dev)", () => {
+    const roles = app.ofType("aws:iam/role:Role");
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const role of roles) {
+      const service = role.name === "GlueJobRole" ? "glue.amazonaws.com" : "lambda.amazonaws.com";
+      expect([role.name, trustedPrincipals(role.inputs.assumeRolePolicy)]).toEqual([role.name, [`Service:${service}`]]);
+    }
+  });
+
   it("finds the policies to check", () => {
     // 3 handler roles + the Glue role (inline + trust each), the bucket policy, 2 queue policies.
     expect(policyDocuments(app.resources).length).toBeGreaterThanOrEqual(11);

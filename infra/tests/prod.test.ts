@@ -1,8 +1,8 @@
 /** The prod stage: what prod keeps that other stages may throw away. Its own file: one stack per process. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { pipelineConfig } from "../../packages/core/src/config/pipeline";
+import { pipelineConfig, STORAGE_LIFECYCLE } from "../../packages/core/src/config/pipeline";
 import { type EvaluatedApp, evaluateApp } from "./helpers/app";
-import { policyDocuments, wildcardGrants } from "./helpers/iam";
+import { policyDocuments, trustedPrincipals, wildcardGrants } from "./helpers/iam";
 
 const config = pipelineConfig("prod");
 let app: EvaluatedApp;
@@ -16,8 +16,32 @@ describe("prod", () => {
   });
 
   it("versions the data bucket and never force-destroys it", () => {
-    expect(app.one("aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration.status).toBe("Enabled");
-    expect(app.one("aws:s3/bucket:Bucket").inputs.forceDestroy).toBe(false);
+    const versioning = app.ofType("aws:s3/bucketVersioning:BucketVersioning");
+    expect(versioning.map((v) => v.inputs.versioningConfiguration.status)).toEqual(["Enabled", "Enabled"]);
+    const buckets = app.ofType("aws:s3/bucket:Bucket");
+    expect(buckets.map((b) => [b.name, b.inputs.forceDestroy])).toEqual([
+      ["DataBucketBucket", false],
+      ["ControlBucketBucket", false],
+    ]);
+  });
+
+  it("expires old versions and aborts incomplete multipart uploads in both buckets", () => {
+    const lifecycles = app.ofType("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration");
+    expect(lifecycles).toHaveLength(2);
+    for (const lifecycle of lifecycles) {
+      expect(lifecycle.inputs.rules).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            status: "Enabled",
+            noncurrentVersionExpiration: { noncurrentDays: STORAGE_LIFECYCLE.noncurrentVersionDays },
+          }),
+          expect.objectContaining({
+            status: "Enabled",
+            abortIncompleteMultipartUpload: { daysAfterInitiation: STORAGE_LIFECYCLE.abortIncompleteMultipartDays },
+          }),
+        ]),
+      );
+    }
   });
 
   it("keeps point-in-time recovery and deletion protection on the ledger", () => {
@@ -36,6 +60,15 @@ describe("prod", () => {
       numberOfWorkers: config.glue.numberOfWorkers,
       timeout: config.glue.timeoutMinutes,
     });
+  });
+
+  it("lets only Lambda assume the handler roles and only Glue the job role (no account root)", () => {
+    const roles = app.ofType("aws:iam/role:Role");
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const role of roles) {
+      const service = role.name === "GlueJobRole" ? "glue.amazonaws.com" : "lambda.amazonaws.com";
+      expect([role.name, trustedPrincipals(role.inputs.assumeRolePolicy)]).toEqual([role.name, [`Service:${service}`]]);
+    }
   });
 
   it("gives the job prod's default capacity (literal: runs override it per manifest) with auto scaling off", () => {

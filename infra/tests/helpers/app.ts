@@ -41,7 +41,12 @@ export interface EvaluatedApp {
 /** The `glue/` folder the app sees: a script, a module, and files that must not ship (tests, pytest config). */
 export const GLUE_FIXTURE = ["job.py", "transform.py", "test_transform.py", "conftest.py", "helpers_test.py"];
 
-export async function evaluateApp(stage: string): Promise<EvaluatedApp> {
+export interface EvaluateOptions {
+  /** Evaluate as `sst dev` does (SST's `$dev` global true), instead of as a deploy. */
+  readonly dev?: boolean;
+}
+
+export async function evaluateApp(stage: string, options: EvaluateOptions = {}): Promise<EvaluatedApp> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "infra-test-"));
   const root = path.join(work, "root");
   fs.mkdirSync(path.join(root, "glue"), { recursive: true });
@@ -69,7 +74,7 @@ export async function evaluateApp(stage: string): Promise<EvaluatedApp> {
   );
 
   const platform = await import("../../../.sst/platform/src/components/component");
-  installGlobals(stage, root, work, platform);
+  installGlobals(stage, root, work, platform, options.dev ?? false);
   const g = globalThis as Record<string, unknown>;
   g.sst = await import("../../../.sst/platform/src/components/index");
 
@@ -105,12 +110,13 @@ function installGlobals(
   root: string,
   work: string,
   platform: typeof import("../../../.sst/platform/src/components/component"),
+  dev: boolean,
 ) {
   const g = globalThis as Record<string, unknown>;
   g.$app = { name: "csv-ingest", stage, removal: "remove", protect: false, providers: {} };
-  g.$dev = false;
+  g.$dev = dev;
   g.$cli = {
-    command: "deploy",
+    command: dev ? "dev" : "deploy",
     rpc: process.env.SST_SERVER,
     paths: { home: work, root, work, platform: PLATFORM },
     state: { version: {} },
@@ -142,6 +148,9 @@ function startRpcServer(work: string, builds: string[]): Promise<http.Server> {
       if (method === "Provider.Aws.Bootstrap") {
         return answer({ asset: "sst-asset-bucket", assetEcrRegistryId: ACCOUNT_ID, assetEcrUrl: "", state: "" });
       }
+      // Only under `sst dev`: the live bridge's AppSync endpoints, and the CLI's list of functions to run locally.
+      if (method === "Provider.Aws.Appsync") return answer({ http: "appsync.invalid", realtime: "appsync.invalid" });
+      if (method === "Runtime.AddTarget") return answer({});
       if (method === "Runtime.Build") {
         const handler = String(params[0].handler);
         builds.push(handler);

@@ -131,3 +131,21 @@ export function policyDocuments(
   }
   return found;
 }
+
+/** The principals a trust policy lets assume the role: `Service:glue.amazonaws.com`, `AWS:arn:…:root`, … sorted. */
+export function trustedPrincipals(trustPolicy: unknown): string[] {
+  const document: PolicyDocument =
+    typeof trustPolicy === "string" ? JSON.parse(trustPolicy) : (trustPolicy as PolicyDocument);
+  const found: string[] = [];
+  for (const statement of statementsOf(document)) {
+    if (statement.Effect !== "Allow") continue;
+    const principal = statement.Principal;
+    if (principal === "*") found.push("*");
+    else if (principal && typeof principal === "object") {
+      for (const [type, ids] of Object.entries(principal as Record<string, string | string[]>)) {
+        for (const id of list(ids)) found.push(`${type}:${id}`);
+      }
+    }
+  }
+  return found.sort();
+}

@@ -12,6 +12,7 @@ import { PROCESSED_PREFIX, TWIN_STAGE } from "@ingest/core";
 import { clientConfig, projectPaths, Twin } from "@ingest/twin";
 import { CliError } from "./errors.js";
 import { stderrLog } from "./local.js";
+import { printable } from "./output.js";
 import { filesTable, runsTable, type Snapshot, waitUntilIdle } from "./status.js";
 import { type Target, withClients } from "./target.js";
 import { planUploads, uploadFiles } from "./upload.js";
@@ -156,7 +157,7 @@ function printDemo(r: DemoReport, bucket: string): void {
       .filter((u) => u.output)
       .map(
         (u) =>
-          `  ${u.key} → ${relative(process.cwd(), join(r.outputDir, ...(u.output ?? "").replace(`s3://${bucket}/`, "").split("/")))}`,
+          `  ${printable(u.key)} → ${printable(relative(process.cwd(), join(r.outputDir, ...(u.output ?? "").replace(`s3://${bucket}/`, "").split("/"))))}`,
       ),
     "",
     `done in ${r.seconds} s`,

@@ -17,6 +17,7 @@ import {
   type TwinState,
 } from "@ingest/twin";
 import { CliError } from "./errors.js";
+import { printable } from "./output.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,9 +25,9 @@ export function stderrLog(verbose: boolean): TwinLog {
   const stamp = () => new Date().toISOString().slice(11, 23);
   return {
     info: (m) => {
-      if (verbose) process.stderr.write(`${stamp()} ${m}\n`);
+      if (verbose) process.stderr.write(`${stamp()} ${printable(m)}\n`);
     },
-    warn: (m) => process.stderr.write(`${stamp()} WARN ${m}\n`),
+    warn: (m) => process.stderr.write(`${stamp()} WARN ${printable(m)}\n`),
   };
 }
 

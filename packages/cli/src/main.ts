@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { demo } from "./demo.js";
 import { CliError, oneLine } from "./errors.js";
 import { currentState, down, envOf, envScript, faultsOption, up, upDetached } from "./local.js";
-import { printJson } from "./output.js";
+import { exitQuietlyOnEpipe, printable, printJson } from "./output.js";
 import { redrive } from "./redrive.js";
 import { filterSnapshot, renderStatus, snapshot, waitUntilIdle } from "./status.js";
 import { resolveTarget, type Target } from "./target.js";
@@ -125,7 +125,7 @@ export function buildProgram(): Command {
         const results = await uploadFiles(t, planned, { concurrency: o.concurrency || 1, progress: !o.json });
         if (o.json) return printJson(results);
         process.stdout.write(
-          `uploaded ${results.length} file(s) to s3://${t.bucket}/${planned.length === 1 ? planned[0]?.key : "input/"}\n`,
+          `uploaded ${results.length} file(s) to ${printable(`s3://${t.bucket}/${planned.length === 1 ? planned[0]?.key : "input/"}`)}\n`,
         );
         if (skipped.length) {
           process.stdout.write(`note: ${skipped.length} of them do not end in .csv; the pipeline ignores them\n`);
@@ -212,12 +212,13 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     const code = (e as { exitCode?: number }).exitCode;
     // Commander has printed its own message (or the help, exit 0).
     if ((e as { code?: string }).code?.startsWith("commander.")) return code ?? 1;
-    process.stderr.write(`ingest: ${oneLine(e)}\n`);
+    process.stderr.write(`ingest: ${printable(oneLine(e))}\n`);
     if (process.env.INGEST_DEBUG) console.error(e);
     return e instanceof CliError ? e.exitCode : 1;
   }
 }
 
+exitQuietlyOnEpipe(process.stdout);
 const code = await main();
 process.exitCode = code;
 // Idle SDK sockets must not keep a finished command alive; stdout is flushed by then.

@@ -2,7 +2,7 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { INPUT_PREFIX, type RunRecord, type SlotRecord, type UploadRecord } from "@ingest/core";
 import { WaitTimeoutError } from "./errors.js";
-import { between, duration, num, Progress, table } from "./output.js";
+import { between, duration, num, Progress, printable, table } from "./output.js";
 import type { Target } from "./target.js";
 
 export interface QueueDepth {
@@ -129,7 +129,9 @@ export function renderStatus(s: Snapshot, target: { kind: string; stage: string;
   const runs = [...s.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const uploads = [...s.uploads].sort((a, b) => a.key.localeCompare(b.key) || a.versionTag.localeCompare(b.versionTag));
   const lines = [
-    `${target.kind === "twin" ? "local twin" : `stage ${target.stage}`} · s3://${target.bucket}/ · ${busyReason(s) ?? "idle"}`,
+    printable(
+      `${target.kind === "twin" ? "local twin" : `stage ${target.stage}`} · s3://${target.bucket}/ · ${busyReason(s) ?? "idle"}`,
+    ),
     `files: ${c.processed} processed, ${c.failed} failed, ${c.running} running, ${c.pending} pending · DLQ: ${s.dlq.ingest} ingest, ${s.dlq.recorder} recorder`,
     "",
     `Runs (${runs.length})`,

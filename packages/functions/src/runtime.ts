@@ -75,7 +75,7 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
   const creds = caller ? { credentials: { ...caller } } : {};
   const bucket = env(HANDLER_ENV.dataBucket);
   const jobName = env(HANDLER_ENV.glueJobName);
-  const config = pipelineConfig(env(HANDLER_ENV.stage));
+  const config = withLimits(pipelineConfig(env(HANDLER_ENV.stage)));
   const ledger = new DynamoLedger({
     client: new DynamoDBClient({ ...creds }),
     tableName: env(HANDLER_ENV.ledgerTable),
@@ -94,8 +94,20 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
     metrics: { add: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
     newRunKey,
     bucket,
+    ...(process.env[HANDLER_ENV.controlBucket] ? { controlBucket: env(HANDLER_ENV.controlBucket) } : {}),
   };
   return { deps, config, jobName, reconcilerSources: { lister: objects, positions: ledger } };
+}
+
+/** The stage's config with the per-file cap from the environment, when it is set (the twin's tests use a small one). */
+function withLimits(config: PipelineConfig): PipelineConfig {
+  const raw = process.env[HANDLER_ENV.maxFileBytes];
+  if (raw === undefined || raw === "") return config;
+  const maxFileBytes = Number(raw);
+  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes <= 0) {
+    throw new ConfigError(`${HANDLER_ENV.maxFileBytes} must be a positive whole number of bytes, not ${raw}`);
+  }
+  return { ...config, limits: { ...config.limits, maxFileBytes } };
 }
 
 /** For tests and the twin: forget the cached clients (e.g. after changing the environment). */

@@ -37,6 +37,7 @@ export function handlerEnv(): Record<string, string> {
   return {
     [HANDLER_ENV.stage]: TWIN_STAGE,
     [HANDLER_ENV.dataBucket]: TWIN_NAMES.bucket,
+    [HANDLER_ENV.controlBucket]: TWIN_NAMES.controlBucket,
     [HANDLER_ENV.ledgerTable]: TWIN_NAMES.ledgerTable,
     [HANDLER_ENV.glueJobName]: TWIN_NAMES.glueJob,
   };

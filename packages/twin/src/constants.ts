@@ -14,6 +14,8 @@ const prefix = `csv-ingest-${TWIN_STAGE}`;
 /** Resource names of the twin stage (on AWS the same roles get SST's names; the CLI resolves those from outputs). */
 export const TWIN_NAMES = {
   bucket: `${prefix}-data`,
+  /** Manifests (as on AWS: a bucket uploaders cannot write; the twin does not enforce bucket policies). */
+  controlBucket: `${prefix}-control`,
   ledgerTable: `${prefix}-ledger`,
   ingestQueue: `${prefix}-ingest`,
   ingestDlq: `${prefix}-ingest-dlq`,

@@ -67,6 +67,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
   const { queue, recorder } = opts.config;
   try {
     await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: TWIN_NAMES.controlBucket }));
     if (opts.versionedBucket ?? true) {
       await s3.send(
         new PutBucketVersioningCommand({ Bucket: TWIN_NAMES.bucket, VersioningConfiguration: { Status: "Enabled" } }),

@@ -139,6 +139,7 @@ export interface PipelineConfig {
     readonly maximumConcurrency: number;
   };
   readonly sweeper: { readonly timeoutSeconds: number };
+  readonly limits: UploadLimits;
   readonly reconciler: ReconcilerSettings;
   readonly alarms: AlarmSettings;
 }
@@ -234,6 +235,7 @@ export function pipelineConfig(stage: string): PipelineConfig {
       maximumConcurrency: 2,
     },
     sweeper: { timeoutSeconds: 120 },
+    limits: uploadLimits(),
     reconciler: {
       intervalMinutes: 15,
       maxKeysPerInvocation: 10_000,
@@ -308,8 +310,10 @@ function capacitySettings(isProd: boolean): CapacitySettings {
 }
 
 /**
- * The EventBridge pattern for "an upload under input/ ending in .csv". One object in the key array: EventBridge ORs
- * the entries of an array, so `[{prefix}, {suffix}]` would match prefix OR suffix. `wildcard` matches both at once.
+ * The EventBridge pattern for "an upload under input/ ending in .csv, in any case". EventBridge ORs the entries of
+ * an array, so `[{prefix}, {suffix}]` would match prefix OR suffix; `wildcard` matches both at once but is
+ * case-sensitive, and `equals-ignore-case` does not combine with it. So: one wildcard per casing of the suffix
+ * (`input/*.csv`, `input/*.csV`, … `input/*.CSV`: 8 entries, ORed), which is exactly `isInputKey`.
  */
 export function objectCreatedPattern(bucketName: string) {
   return {
@@ -317,9 +321,19 @@ export function objectCreatedPattern(bucketName: string) {
     "detail-type": ["Object Created"],
     detail: {
       bucket: { name: [bucketName] },
-      object: { key: [{ wildcard: `${INPUT_PREFIX}*${INPUT_SUFFIX}` }] },
+      object: { key: suffixCasings(INPUT_SUFFIX).map((suffix) => ({ wildcard: `${INPUT_PREFIX}*${suffix}` })) },
     },
   };
+}
+
+/** Every upper/lower-case spelling of `suffix` (`.csv` → 8), lower-case first. */
+function suffixCasings(suffix: string): string[] {
+  let casings = [""];
+  for (const ch of suffix) {
+    const variants = ch.toLowerCase() === ch.toUpperCase() ? [ch] : [ch.toLowerCase(), ch.toUpperCase()];
+    casings = casings.flatMap((head) => variants.map((v) => head + v));
+  }
+  return casings;
 }
 
 /** The EventBridge pattern for the end of one of this job's runs. */
@@ -337,11 +351,14 @@ export function glueRunEndedPattern(jobName: string) {
 export const GLUE_TERMINAL_STATES = ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
 export type GlueTerminalState = (typeof GLUE_TERMINAL_STATES)[number];
 
-/** True when `key` is an upload this pipeline processes (same rule as the pattern, for code paths that see keys). */
+/**
+ * True when `key` is an upload this pipeline processes (same rule as the pattern, for code paths that see keys):
+ * under input/, ending in `.csv` in any case (`.CSV`, `.Csv`, …).
+ */
 export function isInputKey(key: string): boolean {
   return (
     key.startsWith(INPUT_PREFIX) &&
-    key.endsWith(INPUT_SUFFIX) &&
+    key.toLowerCase().endsWith(INPUT_SUFFIX) &&
     key.length >= INPUT_PREFIX.length + INPUT_SUFFIX.length
   );
 }
@@ -371,4 +388,33 @@ export const HANDLER_ENV = {
   dataBucket: "DATA_BUCKET",
   ledgerTable: "LEDGER_TABLE",
   glueJobName: "GLUE_JOB_NAME",
+  /** The control bucket: manifests (and the job's code), which uploaders cannot write. Absent: the data bucket. */
+  controlBucket: "CONTROL_BUCKET",
+  /** Optional override of `limits.maxFileBytes` (the twin's tests set a small cap). */
+  maxFileBytes: "PIPELINE_MAX_FILE_BYTES",
+} as const;
+
+// ---- Untrusted uploads (issue 12): per-file cap, storage hygiene ----
+
+export interface UploadLimits {
+  /**
+   * An upload over this many bytes is failed at intake with the reason (never put in a run): a file Glue cannot
+   * finish would hold the only run slot for up to maxAttempts × the job timeout while every other upload waits.
+   */
+  readonly maxFileBytes: number;
+}
+
+/** 5 GiB: S3's largest single PUT, and well within one run's 50 GiB. Every stage; the twin's tests override it. */
+export const DEFAULT_MAX_FILE_BYTES = 5 * 1024 ** 3;
+
+function uploadLimits(): UploadLimits {
+  return { maxFileBytes: DEFAULT_MAX_FILE_BYTES };
+}
+
+/** Lifecycle rules of both buckets (infra/storage.ts), asserted by the infra tests. */
+export const STORAGE_LIFECYCLE = {
+  /** Multipart uploads never completed (a crashed uploader, a Spark task killed mid-write) are aborted after this. */
+  abortIncompleteMultipartDays: 1,
+  /** An overwritten or deleted version (versioned buckets: prod) is kept this long, then expires. */
+  noncurrentVersionDays: 30,
 } as const;

@@ -201,6 +201,8 @@ export interface Deps {
   /** New run keys; sortable by time. Injected so the simulation is deterministic. */
   readonly newRunKey: (now: Date) => string;
   readonly bucket: string;
+  /** Where manifests are written and read: the control bucket, which uploaders cannot write (default: `bucket`). */
+  readonly controlBucket?: string;
 }
 
 export type { GlueTerminalState, Manifest };

@@ -57,7 +57,7 @@ export async function handleUploadBatch(
   // One HeadObject per distinct key in the batch.
   const byKey = new Map<string, Resolved>();
   await mapLimit([...latestEventOfKey.values()], IO_CONCURRENCY, async (event) => {
-    byKey.set(event.key, await resolveUpload(deps, event));
+    byKey.set(event.key, await resolveUpload(deps, event, config.limits.maxFileBytes));
   });
 
   // Record each distinct upload once; remember which messages it answers for.
@@ -135,7 +135,7 @@ export async function handleUploadBatch(
   return { failedMessageIds: [...failed], recorded, duplicates, ignored, run };
 }
 
-async function resolveUpload(deps: Deps, event: ObjectCreated): Promise<Resolved> {
+async function resolveUpload(deps: Deps, event: ObjectCreated, maxFileBytes: number): Promise<Resolved> {
   try {
     for (const key of candidateKeys(event.key)) {
       const head: ObjectVersion | null = await deps.objects.head(event.bucket, key);
@@ -143,7 +143,10 @@ async function resolveUpload(deps: Deps, event: ObjectCreated): Promise<Resolved
         if (event.etag && head.etag.replaceAll('"', "") !== event.etag) {
           deps.log.info("event is for another version of the key; recording the current one", { key });
         }
-        return { upload: toUpload(head) };
+        const upload = toUpload(head);
+        // Never put in a run: one file Glue cannot finish would hold the only run slot while every other upload waits.
+        if (head.size > maxFileBytes) return { upload, failure: tooLarge(head.size, maxFileBytes) };
+        return { upload };
       }
     }
     // Gone. A late or repeated event for a version the ledger has is a duplicate, whatever its time says.
@@ -185,4 +188,9 @@ function deletedUpload(event: ObjectCreated): Upload {
     versionTag,
     uploadId: `${event.bucket}/${event.key}@${versionTag}`,
   };
+}
+
+/** The reason an upload over the per-file cap is failed with (shown by `ingest status`). */
+export function tooLarge(size: number, maxFileBytes: number): string {
+  return `too large: ${size} bytes is over the per-file cap of ${maxFileBytes} bytes (limits.maxFileBytes); split the file and upload the parts`;
 }

@@ -166,7 +166,7 @@ async function startClaimedRun(
     // the others are reported failed rather than processed with bytes that are not theirs.
     const { current, dropped } = await currentVersions(deps, candidates);
     manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: current });
-    await objects.putJson(deps.bucket, key, manifest);
+    await objects.putJson(manifestBucket(deps), key, manifest);
     const results = await mapLimit(current, 32, (u) => ledger.claimUpload(u.uploadId, runKey, nowIso));
     taken = current.filter((_, i) => results[i]);
     if (taken.length !== current.length) {
@@ -177,7 +177,7 @@ async function startClaimedRun(
       });
       if (taken.length > 0) {
         manifest = buildManifest({ runKey, bucket: deps.bucket, createdAt: now, uploads: taken });
-        await objects.putJson(deps.bucket, key, manifest);
+        await objects.putJson(manifestBucket(deps), key, manifest);
       }
     }
     if (taken.length !== candidates.length) {
@@ -206,7 +206,10 @@ async function startClaimedRun(
   let glueRunId: string;
   try {
     glueRunId = await glue.startRun(
-      { [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${deps.bucket}/${key}`, [`--${GLUE_ARGUMENTS.runKey}`]: runKey },
+      {
+        [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${manifestBucket(deps)}/${key}`,
+        [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
+      },
       runCapacity({ files: taken.length, bytes: sumBytes(taken) }, runs.capacity),
     );
   } catch (error) {
@@ -299,8 +302,13 @@ export async function undoStart(deps: Deps, runKey: string, manifest: Manifest |
 
 /** The manifest of a run, or null when it was never written. */
 export async function readManifest(deps: Deps, run: Pick<RunRecord, "manifestKey">): Promise<Manifest | null> {
-  const text = await deps.objects.getText(deps.bucket, run.manifestKey);
-  return text === null ? null : parseManifest(text, `s3://${deps.bucket}/${run.manifestKey}`);
+  const text = await deps.objects.getText(manifestBucket(deps), run.manifestKey);
+  return text === null ? null : parseManifest(text, `s3://${manifestBucket(deps)}/${run.manifestKey}`);
+}
+
+/** Manifests live in the control bucket (uploaders cannot forge one); the data bucket where none is configured. */
+export function manifestBucket(deps: Pick<Deps, "bucket" | "controlBucket">): string {
+  return deps.controlBucket ?? deps.bucket;
 }
 
 /**

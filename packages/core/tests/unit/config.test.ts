@@ -64,9 +64,10 @@ describe("pipeline config", () => {
     expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(362);
   });
 
-  it("matches prefix AND suffix in one wildcard (an array of two filters would OR them)", () => {
+  it("matches prefix AND suffix in each wildcard (an array of two filters would OR them), for every casing", () => {
     const key = objectCreatedPattern("b").detail.object.key;
-    expect(key).toEqual([{ wildcard: "input/*.csv" }]);
+    expect(key[0]).toEqual({ wildcard: "input/*.csv" });
+    expect(key.every((entry) => /^input\/\*\.[cC][sS][vV]$/.test(entry.wildcard))).toBe(true);
   });
 
   it.each([

@@ -122,7 +122,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
-      const file = join(dataDir, ...u.key.split("/"));
+      // The key as a literal path (not join(), which folds `x/../`): the job opens `<data root><key>` literally, and
+      // the OS resolves `x/..` only when the folder x exists.
+      const file = `${dataDir}/${u.key}`;
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, body);
     });

@@ -1,0 +1,241 @@
+/**
+ * Least privilege proven by traffic: every AWS call in a call record (the twin's fault layer writes one line per call;
+ * contract in packages/twin's record.ts) is checked against the policies the app gives that caller's role (the app
+ * evaluated under Pulumi mocks), and every Allow grant no call used is listed.
+ *
+ * The twin's resource names are mapped to the app's (the twin's bucket → the stage's data bucket, …); a call is
+ * authorised on AWS by the same role whether it succeeded, failed its condition or met an injected fault.
+ */
+import { TWIN_NAMES } from "../../../packages/twin/src/constants";
+import type { EvaluatedApp, RegisteredResource } from "./app";
+import { evaluate, glob, type NamedPolicy } from "./evaluate";
+import { statementsOf } from "./iam";
+
+/** One line of the call record (see packages/twin/src/faults/record.ts). */
+export interface CallLine {
+  readonly t: string;
+  readonly principal: string;
+  readonly service: string;
+  readonly action: string;
+  readonly resources: readonly string[];
+  readonly outcome: string;
+}
+
+export function parseCalls(text: string): CallLine[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as CallLine;
+      } catch (error) {
+        throw new Error(`call record line ${i + 1} is not JSON: ${(error as Error).message}`);
+      }
+    });
+}
+
+/**
+ * Calls the twin makes that have no counterpart under any role on AWS, each with why. Everything else must be
+ * allowed by the caller's role.
+ */
+export const TWIN_ONLY_CALLS: readonly { principal: string; action: string; why: string }[] = [
+  {
+    principal: "glue-service",
+    action: "events:PutEvents",
+    why: "the twin's Glue service emits the Glue Job State Change event; on AWS Glue itself does, under no role of ours",
+  },
+  {
+    principal: "glue-service",
+    action: "s3:GetObjectVersion",
+    why: "the twin stages a run's uploads by version id for local Spark; on AWS the job reads the key (GetObject) and checks its etag",
+  },
+];
+
+/**
+ * Grants a twin's calls cannot use, each with the call on AWS that needs it (the twin cannot show these: it
+ * has no CloudWatch Logs, runs the job on local files, and a HeadObject of a deleted key needs ListBucket only to
+ * answer 404 instead of 403).
+ */
+export const GRANTS_NOT_SEEN_IN_THE_TWIN: Record<string, string> = {
+  "* logs:CreateLogStream": "Lambda/Glue write their logs (no CloudWatch Logs in the twin)",
+  "* logs:PutLogEvents": "Lambda/Glue write their logs",
+  "glue-job logs:CreateLogGroup": "Glue continuous logging creates /aws-glue/jobs/logs-v2 on first use",
+  "glue-job cloudwatch:PutMetricData": "--enable-metrics: Glue's job metrics (namespace Glue only)",
+  "* s3:ListBucket": "HeadObject/GetObject of a missing key answers 404 (not 403) only with ListBucket; Spark lists",
+  "glue-job s3:GetObject": "the job reads its code, the manifest and the uploads itself on AWS (the twin stages them)",
+  "glue-job s3:DeleteObject": "Spark's committer and the job's staging → final move delete under processed/",
+  "glue-job s3:AbortMultipartUpload": "a big part's multipart upload aborted by a killed task",
+  "* sqs:ChangeMessageVisibility": "added by SST's queue subscriber; Lambda's SQS poller may extend visibility",
+  "* sqs:GetQueueAttributes": "Lambda's SQS event source mapping reads the queue's attributes",
+  "* sqs:GetQueueUrl": "added by SST's queue subscriber",
+};
+
+export function explained(grant: { role: string; action: string }): boolean {
+  return (
+    `${grant.role} ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN || `* ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN
+  );
+}
+
+/** Which role each recorded principal stands for (`unknown`: the test harness or CLI, not the pipeline). */
+export function roleOfPrincipal(app: EvaluatedApp, principal: string): RegisteredResource | null {
+  const stage = app.outputs.stage as string;
+  if (principal === "glue-job" || principal === "glue-service") {
+    const job = app.one("aws:glue/job:Job");
+    return app.one("aws:iam/role:Role", (r) => r.state.arn === job.inputs.roleArn);
+  }
+  const fn = app
+    .ofType("aws:lambda/function:Function")
+    .find((r) => r.inputs.name === `csv-ingest-${stage}-${principal}`);
+  return fn ? app.one("aws:iam/role:Role", (r) => r.state.arn === fn.inputs.role) : null;
+}
+
+export function policiesOf(role: RegisteredResource): NamedPolicy[] {
+  return (role.inputs.inlinePolicies as { name: string; policy: string }[]).map((p) => ({
+    name: `${role.name}/${p.name}`,
+    document: JSON.parse(p.policy),
+  }));
+}
+
+/** The twin's names in an ARN replaced by the app's. */
+export function toAppArn(app: EvaluatedApp, arn: string): string {
+  const o = app.outputs;
+  const queue = (url: string) => url.split("/").pop() ?? url;
+  const names: [string, string][] = [
+    [`:::${TWIN_NAMES.bucket}`, `:::${o.bucketName}`],
+    [`:::${TWIN_NAMES.controlBucket}`, `:::${o.controlBucketName}`],
+    [`:table/${TWIN_NAMES.ledgerTable}`, `:table/${o.ledgerTableName}`],
+    [`:job/${TWIN_NAMES.glueJob}`, `:job/${o.glueJobName}`],
+    [`:${TWIN_NAMES.ingestDlq}`, `:${queue(o.ingestDlqUrl)}`],
+    [`:${TWIN_NAMES.recorderDlq}`, `:${queue(o.recorderDlqUrl)}`],
+    [`:${TWIN_NAMES.ingestQueue}`, `:${queue(o.ingestQueueUrl)}`],
+    [`:${TWIN_NAMES.recorderQueue}`, `:${queue(o.recorderQueueUrl)}`],
+  ];
+  for (const [twin, real] of names) {
+    if (arn.includes(twin) && (arn.endsWith(twin) || /^[/:]/.test(arn.slice(arn.indexOf(twin) + twin.length)))) {
+      return arn.replace(twin, real);
+    }
+  }
+  return arn;
+}
+
+export interface Denied {
+  readonly principal: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly decision: string;
+}
+
+export interface Grant {
+  readonly role: string;
+  readonly action: string;
+  readonly resource: string;
+}
+
+export interface TrafficReport {
+  readonly checked: number;
+  readonly twinOnly: number;
+  readonly notPipeline: number;
+  /** Calls the role's policies would refuse on AWS (distinct). */
+  readonly denied: Denied[];
+  /** Principals the record names that the app has no role for. */
+  readonly unmapped: string[];
+  /** Allow grants (role, action, resource pattern) of the recorded principals' roles that no call used. */
+  readonly unused: Grant[];
+  /** Per role: each used grant with one call that needed it. */
+  readonly used: (Grant & { readonly call: string })[];
+}
+
+export function checkTraffic(app: EvaluatedApp, calls: readonly CallLine[]): TrafficReport {
+  const denied = new Map<string, Denied>();
+  const unmapped = new Set<string>();
+  const usedBy = new Map<string, string>();
+  const roles = new Map<string, RegisteredResource>();
+  let checked = 0;
+  let twinOnly = 0;
+  let notPipeline = 0;
+  for (const call of calls) {
+    if (call.principal === "unknown") {
+      notPipeline++;
+      continue;
+    }
+    if (TWIN_ONLY_CALLS.some((c) => c.principal === call.principal && c.action === call.action)) {
+      twinOnly++;
+      continue;
+    }
+    const role = roleOfPrincipal(app, call.principal);
+    if (!role) {
+      unmapped.add(call.principal);
+      continue;
+    }
+    roles.set(role.name, role);
+    const policies = policiesOf(role);
+    for (const twinArn of call.resources.length ? call.resources : ["*"]) {
+      const resource = toAppArn(app, twinArn);
+      checked++;
+      const decision = evaluate(policies, bucketPolicyOf(app, resource), {
+        principalArn: role.state.arn,
+        action: call.action,
+        resource,
+        context: contextOf(call, twinArn),
+      });
+      if (decision.decision !== "allow") {
+        const key = `${call.principal} ${call.action} ${resource}`;
+        denied.set(key, { principal: call.principal, action: call.action, resource, decision: decision.decision });
+        continue;
+      }
+      for (const ref of decision.allowedBy) {
+        const policy = policies.find((p) => p.name === ref.policy);
+        const statement = policy ? statementsOf(policy.document)[ref.statement] : undefined;
+        for (const pattern of [statement?.Resource ?? []].flat()) {
+          if (!glob(pattern, resource, false)) continue;
+          for (const action of [statement?.Action ?? []].flat()) {
+            if (action.toLowerCase() !== call.action.toLowerCase()) continue;
+            const key = `${role.name}\u0000${action}\u0000${pattern}`;
+            if (!usedBy.has(key)) usedBy.set(key, `${call.principal} ${call.action} ${twinArn}`);
+          }
+        }
+      }
+    }
+  }
+  const unused: Grant[] = [];
+  const used: (Grant & { call: string })[] = [];
+  for (const role of roles.values()) {
+    for (const policy of policiesOf(role)) {
+      for (const statement of statementsOf(policy.document)) {
+        if (statement.Effect !== "Allow") continue;
+        for (const action of [statement.Action ?? []].flat()) {
+          for (const pattern of [statement.Resource ?? []].flat()) {
+            const call = usedBy.get(`${role.name}\u0000${action}\u0000${pattern}`);
+            const grant = { role: roleLabel(app, role), action, resource: pattern };
+            if (call) used.push({ ...grant, call });
+            else unused.push(grant);
+          }
+        }
+      }
+    }
+  }
+  return { checked, twinOnly, notPipeline, denied: [...denied.values()], unmapped: [...unmapped], unused, used };
+}
+
+/** `batcher`, `glue-job`: the role's purpose as its name says (`csv-ingest-<stage>-<what>-<region>`). */
+export function roleLabel(app: EvaluatedApp, role: RegisteredResource): string {
+  const name = String(role.inputs.name);
+  const prefix = `csv-ingest-${app.outputs.stage}-`;
+  return name.startsWith(prefix) ? name.slice(prefix.length).replace(/-[a-z]{2}(-[a-z]+)+-\d+$/, "") : name;
+}
+
+/** Condition keys the record implies: ListBucket's prefix is not recorded, so a listing counts as from the root. */
+function contextOf(call: CallLine, _arn: string): Record<string, string> {
+  if (call.action === "s3:ListBucket") return { "s3:prefix": "" };
+  if (call.action === "cloudwatch:PutMetricData") return { "cloudwatch:namespace": "Glue" };
+  return {};
+}
+
+function bucketPolicyOf(app: EvaluatedApp, resource: string): NamedPolicy[] {
+  return app
+    .ofType("aws:s3/bucketPolicy:BucketPolicy")
+    .filter(
+      (r) => resource === `arn:aws:s3:::${r.inputs.bucket}` || resource.startsWith(`arn:aws:s3:::${r.inputs.bucket}/`),
+    )
+    .map((r) => ({ name: r.name, document: JSON.parse(r.inputs.policy) }));
+}
