@@ -6,7 +6,9 @@ AWS behaviour that moto gets wrong (packages/twin/README.md, "Known differences"
   events for one multipart upload); AWS emits one, reason CompleteMultipartUpload;
 - "Object Tags Added" only when tags are set: moto emits it on every PUT (its PUT handler stores an empty tag set);
 - the detail's `reason` is the API (PutObject, POST Object, CopyObject, CompleteMultipartUpload, DeleteObject),
-  `etag` is spelled as AWS spells it, and `sequencer` grows with each event (moto: "ObjectCreated", eTag, a constant).
+  `etag` is spelled as AWS spells it, and `sequencer` grows with each event (moto: "ObjectCreated", eTag, a constant);
+- each DynamoDB request is atomic: moto's threaded server checks a condition and writes in two steps, so two
+  concurrent conditional writes could both pass (DynamoDB never lets them); one lock serialises DynamoDB's requests.
 """
 
 import copy
@@ -15,6 +17,7 @@ import sys
 import threading
 from typing import Any
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.s3 import models, notifications
 from moto.server import main
 
@@ -115,7 +118,17 @@ def _put_object_tagging(
         _local.untagged = False
 
 
+_dynamodb_lock = threading.Lock()
+_original_dynamodb_call_action = DynamoHandler.call_action
+
+
+def _dynamodb_call_action(self: Any) -> Any:
+    with _dynamodb_lock:
+        return _original_dynamodb_call_action(self)
+
+
 def _patch() -> None:
+    DynamoHandler.call_action = _dynamodb_call_action
     notifications._send_event_bridge_message = _send_event_bridge_message
     notifications.send_event = _send_event
     models.S3Backend.complete_multipart_upload = _complete_multipart_upload

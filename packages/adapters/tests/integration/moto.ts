@@ -20,7 +20,13 @@ export function startMoto(): Promise<Moto> {
   if (shared)
     return Promise.resolve({ endpoint: shared, port: Number(new URL(shared).port), pid: -1, stop: async () => {} });
   const paths = projectPaths();
-  return startTwinMoto({ motoServer: paths.motoServer, logFile: join(paths.twinDir, "test-moto.log") });
+  // The twin's patched moto: its DynamoDB requests are atomic, as DynamoDB's are (plain moto can let two concurrent
+  // conditional writes both pass, which made the slot contract test flaky).
+  return startTwinMoto({
+    motoServer: paths.venvPython,
+    script: paths.twinMotoServer,
+    logFile: join(paths.twinDir, "test-moto.log"),
+  });
 }
 
 function sharedEndpoint(): string | undefined {
