@@ -25,7 +25,7 @@ export function handlerFunction(
   targets: HandlerTargets,
   fn: HandlerFunctionArgs,
 ): sst.aws.FunctionArgs {
-  const functionName = physicalName(fn.name);
+  const functionName = physicalName(fn.name, 64);
   // SST creates /aws/lambda/<function name> itself; the role may write there and nowhere else.
   const logGroupArn = $interpolate`arn:${account.partition}:logs:${account.region}:${account.accountId}:log-group:/aws/lambda/${functionName}`;
   return {

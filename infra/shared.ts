@@ -10,10 +10,10 @@ export type { PipelineConfig };
 
 /**
  * `csv-ingest-<stage>-<what>`: names that say which app and stage own a resource. `maxLength` is the service's
- * limit (64 for Lambda functions, the default; 255 for tables, jobs, alarms, topics): a longer name is refused
+ * limit (255, the default, for tables, jobs, alarms, topics; 64 for Lambda functions): a longer name is refused
  * here, naming the limit, rather than by AWS halfway through a deploy.
  */
-export function physicalName(what: string, maxLength = 64): string {
+export function physicalName(what: string, maxLength = 255): string {
   return checkedName(`${$app.name}-${$app.stage}-${what}`, maxLength, "resource");
 }
 

@@ -54,8 +54,13 @@ describe("reconciler", () => {
         Condition: { StringLike: { "s3:prefix": ["input/*"] } },
       },
       { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] },
-      { Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/manifests/*`] },
-      expect.objectContaining({ Effect: "Allow", Resource: [table, `${table}/index/pending`] }),
+      {
+        Effect: "Allow",
+        Action: ["s3:PutObject"],
+        Resource: [`arn:aws:s3:::${app.outputs.controlBucketName}/manifests/*`],
+      },
+      { Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], Resource: [table] },
+      { Effect: "Allow", Action: ["dynamodb:Query"], Resource: [`${table}/index/pending`, table] },
       {
         Effect: "Allow",
         Action: ["glue:StartJobRun", "glue:GetJobRuns"],

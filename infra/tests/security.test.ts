@@ -144,7 +144,9 @@ describe("storage hygiene", () => {
   it("names every role for its app, stage, purpose and region (role names are account-wide), within 64", () => {
     const names = app.ofType("aws:iam/role:Role").map((r) => String(r.inputs.name));
     expect(names.sort()).toEqual(
-      ["batcher", "glue-job", "recorder", "sweeper"].map((what) => `csv-ingest-${STAGE}-${what}-${REGION}`),
+      ["batcher", "glue-job", "reconciler", "recorder", "sweeper"].map(
+        (what) => `csv-ingest-${STAGE}-${what}-${REGION}`,
+      ),
     );
     for (const name of names) expect(name.length).toBeLessThanOrEqual(64);
   });

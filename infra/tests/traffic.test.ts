@@ -23,7 +23,7 @@ describe("least privilege, proven by the twin's calls", () => {
     const report = checkTraffic(app, fixture());
     expect(report.unmapped).toEqual([]);
     expect(report.denied).toEqual([]);
-    expect(report.checked).toBe(40);
+    expect(report.checked).toBe(43);
     expect(report.twinOnly).toBe(2);
     expect(report.notPipeline).toBe(1);
   });

@@ -15,7 +15,7 @@ beforeAll(async () => {
 describe("trust under sst dev", () => {
   it("lets Lambda and the account assume the handler roles (the live bridge needs it)", () => {
     const roles = app.ofType("aws:iam/role:Role").filter((r) => r.name !== "GlueJobRole");
-    expect(roles).toHaveLength(3);
+    expect(roles).toHaveLength(4);
     for (const role of roles) {
       expect(trustedPrincipals(role.inputs.assumeRolePolicy)).toEqual([
         `AWS:arn:aws:iam::${ACCOUNT_ID}:root`,

@@ -72,8 +72,8 @@ export function toUpload(v: ObjectVersion): Upload {
  * - a segment's first character is percent-encoded when it is `.` or `_`: no `.` or `..` segment (which Hadoop's
  *   Path would fold away) and no hidden `_…`/`.…` folder (which Spark skips, and where `_staging`/`_temporary` live);
  * - an empty segment (`a//b.csv`, `/a.csv`, `a/.csv`) becomes `%2F`, which no other segment can produce;
- * - a first segment naming one of the pipeline's own trees under processed/ (`rejected`, `stats`) has its first
- *   character percent-encoded, so `input/rejected/a.csv` → `%72ejected/a/v=T`, outside processed/rejected/;
+ * - a first segment naming one of the pipeline's own trees under processed/ (none in today's layout: rejected rows
+ *   and stats have top-level trees) would have its first character percent-encoded, so it stays outside that tree;
  * - a suffix in another case than `.csv` (`a.CSV`) is kept as `%2E` + its letters (`a%2ECSV`): `%2E` only ever
  *   appears first in a segment otherwise, so `a.CSV` and `a.CSV.csv` stay apart;
  * - `=` never survives in a segment, so no upload's folder can sit inside another's `…/v=T/` folder.
@@ -91,7 +91,9 @@ export const MAX_OUTPUT_NAME_BYTES = 512;
 
 /** The tree names the pipeline itself writes directly under processed/ (rejected rows, run stats). */
 const RESERVED_FIRST_SEGMENTS = new Set(
-  [REJECTED_PREFIX, STATS_PREFIX].map((prefix) => prefix.slice(PROCESSED_PREFIX.length).replace(/\/$/, "")),
+  [REJECTED_PREFIX, STATS_PREFIX]
+    .filter((prefix) => prefix.startsWith(PROCESSED_PREFIX))
+    .map((prefix) => prefix.slice(PROCESSED_PREFIX.length).split("/")[0] ?? ""),
 );
 
 function encodedStem(key: string): string {

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isInputKey, objectCreatedPattern } from "../../src/config/pipeline.js";
+import { isInputKey, objectCreatedPattern, PROCESSED_PREFIX, REJECTED_PREFIX } from "../../src/config/pipeline.js";
 import { buildManifest } from "../../src/manifest/format.js";
 import { MAX_OUTPUT_NAME_BYTES, toUpload, uploadOutputName } from "../../src/upload/identity.js";
 
@@ -60,10 +60,11 @@ describe("uploadOutputName", () => {
         fc.pre(a !== b);
         const [pa, pb] = [buildPrefixes(a), buildPrefixes(b)];
         for (const x of Object.values(pa)) for (const y of Object.values(pb)) expect(y.startsWith(x)).toBe(false);
-        for (const own of ["processed/rejected/", "processed/stats/", "processed/_staging/"]) {
+        for (const own of ["rejected/", "stats/", "processed/_staging/", "processed/_temporary/"]) {
           expect(pa.outputPrefix.startsWith(own)).toBe(false);
         }
-        expect(pa.rejectedPrefix.startsWith("processed/rejected/")).toBe(true);
+        expect(pa.outputPrefix.startsWith(PROCESSED_PREFIX)).toBe(true);
+        expect(pa.rejectedPrefix.startsWith(REJECTED_PREFIX)).toBe(true);
       }),
       { numRuns: 1000 },
     );
@@ -98,8 +99,8 @@ describe("uploadOutputName", () => {
     ["input/./a.csv", "%2E/a"],
     ["input/a//b.csv", "a/%2F/b"],
     ["input//a.csv", "%2F/a"],
-    ["input/rejected/a.csv", "%72ejected/a"],
-    ["input/stats/a.csv", "%73tats/a"],
+    ["input/rejected/a.csv", "rejected/a"],
+    ["input/stats/a.csv", "stats/a"],
     ["input/_staging/r/a.csv", "%5Fstaging/r/a"],
     ["input/a/v=1/b.csv", "a/v%3D1/b"],
     ["input/a.CSV", "a%2ECSV"],

@@ -80,9 +80,9 @@ describe("hostile input on the twin", () => {
     expect(await probe.processedRows(uploads.get(KEYS.dotdot)?.output ?? "")).toHaveLength(1);
   });
 
-  it("keeps `input/rejected/…` and `input/stats/…` out of the pipeline's own trees", () => {
-    expect(folderOf(KEYS.rejectedTree)).toBe("processed/%72ejected/d");
-    expect(folderOf(KEYS.statsTree)).toBe("processed/%73tats/e");
+  it("keeps `input/rejected/…` and `input/stats/…` out of the pipeline's own trees (top-level rejected/, stats/)", () => {
+    expect(folderOf(KEYS.rejectedTree)).toBe("processed/rejected/d");
+    expect(folderOf(KEYS.statsTree)).toBe("processed/stats/e");
   });
 
   it("processes `.CSV` in upper and mixed case", () => {
