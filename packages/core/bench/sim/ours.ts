@@ -32,11 +32,12 @@ import {
   type PipelineConfig,
   pipelineConfig,
 } from "../../src/config/pipeline.js";
-import type { Deps, LedgerStore } from "../../src/ledger/ports.js";
+import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
+import { reconcile } from "../../src/runs/reconciler.js";
 import { type Repair, sweep } from "../../src/runs/sweeper.js";
 import { glueStateChange } from "../../tests/helpers/world.js";
 import { type Arrivals, keyName } from "./arrivals.js";
@@ -62,9 +63,19 @@ export interface OursDiagnostics {
   readonly messagesDelivered: number;
   readonly messagesRedelivered: number;
   readonly messagesToDlq: number;
-  readonly crashes: { readonly batcher: number; readonly recorder: number; readonly sweeper: number };
+  readonly crashes: {
+    readonly batcher: number;
+    readonly recorder: number;
+    readonly sweeper: number;
+    readonly reconciler: number;
+  };
   /** Invocations that threw (after handling what they could), by handler. */
-  readonly handlerErrors: { readonly batcher: number; readonly recorder: number; readonly sweeper: number };
+  readonly handlerErrors: {
+    readonly batcher: number;
+    readonly recorder: number;
+    readonly sweeper: number;
+    readonly reconciler: number;
+  };
   readonly transientLedgerFaults: number;
   readonly glueStartFaults: number;
   readonly glueStartsRefused: number;
@@ -74,6 +85,8 @@ export interface OursDiagnostics {
   readonly endEventsDuplicated: number;
   readonly endEventsToDlq: number;
   readonly sweeperRepairs: Readonly<Record<string, number>>;
+  /** Uploads the reconciler recorded (their S3 event was lost). */
+  readonly reconciled: number;
   /** Why lost uploads were not processed (ledger status at the end, or "not-recorded"). */
   readonly lostByStatus: Readonly<Record<string, number>>;
   /** Ledger says processed but no succeeded run listed it, or the reverse: both must be 0. */
@@ -170,9 +183,10 @@ type SimEvent =
   | { readonly kind: "wake" }
   | { readonly kind: "glue-end"; readonly run: SimRun }
   | { readonly kind: "run-ended-event"; readonly run: SimRun; readonly receives: number }
-  | { readonly kind: "sweep" };
+  | { readonly kind: "sweep" }
+  | { readonly kind: "reconcile" };
 
-type HandlerKind = "batcher" | "recorder" | "sweeper";
+type HandlerKind = "batcher" | "recorder" | "sweeper" | "reconciler";
 type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "crash" };
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -201,6 +215,8 @@ class Simulation {
   private activeRuns = 0;
   private crashedThisStep = false;
   private sweptThisStep = false;
+  private passStartedAt: number | null = null;
+  private lastFullPassStartedAt: number | null = null;
   private readonly cleanedRuns = new Set<string>();
   /** Current upload of each key (the key's latest version). */
   private readonly current: Int32Array;
@@ -212,8 +228,8 @@ class Simulation {
     messagesDelivered: 0,
     messagesRedelivered: 0,
     messagesToDlq: 0,
-    crashes: { batcher: 0, recorder: 0, sweeper: 0 },
-    handlerErrors: { batcher: 0, recorder: 0, sweeper: 0 },
+    crashes: { batcher: 0, recorder: 0, sweeper: 0, reconciler: 0 },
+    handlerErrors: { batcher: 0, recorder: 0, sweeper: 0, reconciler: 0 },
     transientLedgerFaults: 0,
     maxConcurrentGlueRuns: 0,
     glueRunsFailed: 0,
@@ -230,6 +246,7 @@ class Simulation {
     stepsWithTwoBatchers: 0,
     stepsWithBatcherAndOther: 0,
     sweeperRepairs: {} as Record<string, number>,
+    reconciled: 0,
   };
 
   constructor(
@@ -269,6 +286,7 @@ class Simulation {
     const sweepEvery = this.config.runs.sweepIntervalMinutes * 60;
     const stopAt = (a.times[a.count - 1] ?? 0) + DRAIN_LIMIT_SECONDS;
     this.calendar.add(sweepEvery, { kind: "sweep" });
+    this.calendar.add(this.config.reconciler.intervalMinutes * 60, { kind: "reconcile" });
     let now = 0;
     let drained = false;
     for (;;) {
@@ -309,6 +327,10 @@ class Simulation {
         case "sweep":
           this.calendar.add(t + this.config.runs.sweepIntervalMinutes * 60, { kind: "sweep" });
           actions.push(this.runSweeper());
+          break;
+        case "reconcile":
+          this.calendar.add(t + this.config.reconciler.intervalMinutes * 60, { kind: "reconcile" });
+          actions.push(this.runReconciler(t));
           break;
       }
     }
@@ -515,6 +537,23 @@ class Simulation {
     this.sweptThisStep = true;
   }
 
+  /**
+   * The reconciler, as scheduled on AWS: lists input/ from its saved position and records uploads whose S3 event was
+   * lost. Its listing and position calls go to the world's S3 and ledger directly (not metered, not crash-wrapped).
+   */
+  private async runReconciler(t: number): Promise<void> {
+    const sources = {
+      lister: this.deps.objects as unknown as ObjectLister,
+      positions: this.deps.ledger as unknown as ReconcilerPositionStore,
+    };
+    const outcome = await this.invoke("reconciler", 30, (deps) => reconcile(deps, this.config, sources));
+    if (outcome.kind !== "ok") return;
+    const report = outcome.value;
+    this.counts.reconciled += report.recorded;
+    if (report.from === null) this.passStartedAt = t;
+    if (report.passEnded && this.passStartedAt !== null) this.lastFullPassStartedAt = this.passStartedAt;
+  }
+
   private countRepair(r: Repair): void {
     this.counts.sweeperRepairs[r] = (this.counts.sweeperRepairs[r] ?? 0) + 1;
   }
@@ -641,6 +680,15 @@ class Simulation {
 
   private drained(): boolean {
     if (this.nextUpload < this.a.count || this.calendar.pendingNonSweep > 0 || this.activeRuns > 0) return false;
+    // S3 events were lost: not drained until a reconciler pass that began once every upload was past its grace ended.
+    if (this.counts.eventsLost > 0) {
+      const last = this.a.times[this.a.count - 1] ?? 0;
+      if (
+        this.lastFullPassStartedAt === null ||
+        this.lastFullPassStartedAt < last + this.config.reconciler.graceSeconds
+      )
+        return false;
+    }
     if (this.visibleHead < this.visible.length || this.consumers.some((c) => c.batch.length > 0)) return false;
     if (this.world.slotHolder() !== null) return false;
     for (const u of this.world.uploads()) if (u.status === "pending" || u.status === "running") return false;
@@ -719,6 +767,7 @@ class Simulation {
         endEventsDuplicated: c.endEventsDuplicated,
         endEventsToDlq: c.endEventsToDlq,
         sweeperRepairs: c.sweeperRepairs,
+        reconciled: c.reconciled,
         lostByStatus,
         ledgerVsGlueMismatches: mismatches,
         staleManifestEntries: c.staleManifestEntries,
@@ -846,7 +895,7 @@ class Calendar {
       this.push(t);
     }
     list.push(ev);
-    if (ev.kind !== "sweep") this.pendingNonSweep++;
+    if (ev.kind !== "sweep" && ev.kind !== "reconcile") this.pendingNonSweep++;
   }
 
   peek(): number | undefined {
@@ -859,7 +908,7 @@ class Calendar {
     this.bySecond.delete(t);
     if (this.heap[0] !== t) throw new Error("calendar out of order");
     this.pop();
-    for (const ev of list) if (ev.kind !== "sweep") this.pendingNonSweep--;
+    for (const ev of list) if (ev.kind !== "sweep" && ev.kind !== "reconcile") this.pendingNonSweep--;
     return list;
   }
 

@@ -93,11 +93,11 @@ export function diagnosticsLines(d: OursDiagnostics, others: readonly string[]):
     `  ours: ${num(d.batcherInvocations)} batcher invocations (largest ${num(d.largestBatch)} records), ` +
       `${num(d.messagesDelivered)} messages, ${num(d.messagesRedelivered)} redelivered, ${num(d.messagesToDlq)} to DLQ; ` +
       `concurrent: 2 batches ${num(d.stepsWithTwoBatchers)}×, batch + recorder/sweeper ${num(d.stepsWithBatcherAndOther)}×`,
-    `  ours: crashes batcher/recorder/sweeper ${d.crashes.batcher}/${d.crashes.recorder}/${d.crashes.sweeper}, ` +
-      `handler errors ${d.handlerErrors.batcher}/${d.handlerErrors.recorder}/${d.handlerErrors.sweeper}, ledger faults ${d.transientLedgerFaults}, Glue start 5xx ${d.glueStartFaults}, ` +
+    `  ours: crashes batcher/recorder/sweeper/reconciler ${d.crashes.batcher}/${d.crashes.recorder}/${d.crashes.sweeper}/${d.crashes.reconciler}, ` +
+      `handler errors ${d.handlerErrors.batcher}/${d.handlerErrors.recorder}/${d.handlerErrors.sweeper}/${d.handlerErrors.reconciler}, ledger faults ${d.transientLedgerFaults}, Glue start 5xx ${d.glueStartFaults}, ` +
       `Glue refusals ${d.glueStartsRefused}, max concurrent Glue runs ${d.maxConcurrentGlueRuns}, failed runs ${d.glueRunsFailed}`,
     `  ours: end events lost ${d.endEventsLost}, duplicated ${d.endEventsDuplicated}, to DLQ ${d.endEventsToDlq}; ` +
-      `sweeper repairs: ${repairs || "none"}`,
+      `sweeper repairs: ${repairs || "none"}; reconciler recorded ${d.reconciled}`,
     `  ours: ${d.drained ? "drained" : "NOT drained"} after ${num(d.simulatedHours, 2)} simulated h; ` +
       `ledger/Glue mismatches ${d.ledgerVsGlueMismatches}${lost ? `; lost by status: ${lost}` : ""}`,
     `  ours: INVARIANTS current versions superseded ${num(d.currentSuperseded)}, healthy files failed ${num(d.healthyFailed)}, ` +
