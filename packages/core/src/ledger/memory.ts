@@ -133,6 +133,8 @@ export function nextHealth(
 
 export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   readonly uploads = new Map<string, UploadRecord>();
+  /** Upload ids per `bucket/key` (the table's partition key): uploadsOfKey reads one key, not every upload. */
+  private readonly idsOfKey = new Map<string, string[]>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
   slot: SlotRecord = { holder: null, takenAt: null, wakeup: false };
@@ -157,6 +159,8 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     if (existing) return { created: false, record: existing };
     const record = newUploadRecord(upload, now, failure);
     this.uploads.set(upload.uploadId, record);
+    const keyOf = `${upload.bucket}/${upload.key}`;
+    this.idsOfKey.set(keyOf, [...(this.idsOfKey.get(keyOf) ?? []), upload.uploadId]);
     return { created: true, record };
   }
 
@@ -237,7 +241,8 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
 
   async uploadsOfKey(bucket: string, key: string) {
     await this.enter("uploadsOfKey");
-    return [...this.uploads.values()].filter((u) => u.bucket === bucket && u.key === key);
+    const ids = this.idsOfKey.get(`${bucket}/${key}`) ?? [];
+    return ids.map((id) => this.uploads.get(id)).filter((u): u is UploadRecord => u !== undefined);
   }
 
   async createRun(run: RunRecord) {
