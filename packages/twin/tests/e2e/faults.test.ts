@@ -100,7 +100,7 @@ describe("faults on the twin", () => {
     // every failed run had the poison file in it; the runs that succeeded did not
     const runsOfPoison = new Set<string>();
     for (const r of runs) {
-      const manifest = JSON.parse(await probe.text(r.manifestKey)) as { uploads: { key: string }[] };
+      const manifest = JSON.parse(await probe.manifestText(r.manifestKey)) as { uploads: { key: string }[] };
       if (manifest.uploads.some((u) => u.key === poison)) runsOfPoison.add(r.runKey);
     }
     expect(failed.every((r: RunRecord) => runsOfPoison.has(r.runKey))).toBe(true);

@@ -117,7 +117,8 @@ describe("the pipeline on the twin (real handlers, real Glue job)", () => {
     const [u] = await probe.settled([key]);
     expect(u?.status).toBe("processed");
     expect(u?.rowsProcessed).toBe(2);
-    expect(u?.output).toContain("processed/dir with space/ünïcødé ✓ 2025/v=");
+    // letters of any script and spaces stay; other characters are percent-encoded (uploadOutputName)
+    expect(u?.output).toContain("processed/dir with space/ünïcødé %E2%9C%93 2025/v=");
     expect(await probe.processedRows(u?.output ?? "")).toHaveLength(2);
 
     const body = delivered.get(key)?.[0];

@@ -4,6 +4,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { DynamoLedger } from "@ingest/adapters";
 import type { RunRecord, UploadRecord } from "@ingest/core";
 import { clientConfig } from "../../src/aws.js";
+import { TWIN_NAMES } from "../../src/constants.js";
 import type { Twin } from "../../src/twin.js";
 import { eventually } from "./twin.js";
 
@@ -40,9 +41,14 @@ export class TwinProbe {
     );
   }
 
-  async text(key: string): Promise<string> {
-    const r = await this.s3.send(new GetObjectCommand({ Bucket: this.twin.names.bucket, Key: key }));
+  async text(key: string, bucket: string = this.twin.names.bucket): Promise<string> {
+    const r = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return (await r.Body?.transformToString("utf8")) ?? "";
+  }
+
+  /** A run's manifest lives in the control bucket (uploaders cannot write there). */
+  async manifestText(manifestKey: string): Promise<string> {
+    return this.text(manifestKey, TWIN_NAMES.controlBucket);
   }
 
   async keysUnder(prefix: string): Promise<string[]> {
