@@ -12,7 +12,9 @@
  *   (e) no output of a superseded version under the current name: every output folder holds only the rows of the
  *       version its name says.
  */
+
 import { createHash } from "node:crypto";
+import { uploadOutputName } from "@ingest/core";
 import type { OpResult } from "./execute.js";
 import { expectedCounts, FILE_PROBLEM, fileBody, MULTIPART_PART_BYTES, type PutOp } from "./workload.js";
 
@@ -101,11 +103,14 @@ export function versionTag(v: { lastModified: string; versionId: string | null; 
   return `${t}-${v.versionId ?? v.etag ?? "?"}`;
 }
 
-/** `input/a/b.csv` → `a/b`: an upload's folder name under processed/. */
+/**
+ * `input/a/b.csv` → `a/b`: an upload's folder name under processed/, by the documented (and property-tested)
+ * encoding of untrusted keys, `uploadOutputName` (segments percent-encoded, names over 512 bytes hashed). The
+ * version part of the folder is still derived here, from S3's own answers.
+ */
 export function outputName(key: string): string {
-  let name = key.startsWith("input/") ? key.slice("input/".length) : key;
-  if (name.endsWith(".csv")) name = name.slice(0, -".csv".length);
-  return name;
+  const folder = uploadOutputName({ key, versionTag: "x" });
+  return folder.slice(0, -"/v=x".length);
 }
 
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);

@@ -58,6 +58,9 @@ describe("chaos: a short seeded soak on the twin, faults on", () => {
       faultsLabel: "chaos-test",
       sweepIntervalMs: SWEEP_SECONDS * 1000,
       quiesceTimeoutMs: 300_000,
+      // A crashed batch comes back after the ingest queue's visibility timeout: 32 s here (362 s on AWS), as in
+      // faults.test.ts, so the test's quiescence does not wait out the prod timeout.
+      twin: { ingestVisibilityTimeoutSeconds: 32 },
       ...(process.env.TWIN_TEST_VERBOSE ? { log: (l: string) => console.log(`[soak] ${l}`) } : {}),
     });
     // The failure message is the whole report; the faults file makes the replay command exact.
