@@ -31,7 +31,13 @@ const KEYS = {
   escapes: `input/hostile/${ESC}[2J${ESC}]0;pwned\u0007red\u009bline.csv`,
   badHeader: "input/hostile/header.csv",
   tooBig: "input/hostile/too-big.csv",
+  formulas: "input/hostile/formulas.csv",
 } as const;
+
+/** Cells a spreadsheet would run (OWASP's CSV injection list); `-12.5`-like numbers are not among them. */
+const FORMULA_ROWS = ["=1+1", "@SUM(1+1)", "+cmd", "-2+3"].map(
+  (cell, i) => `${i + 1},${cell},user${i + 1}@example.com,01-04-2025,${i + 1}.50,active`,
+);
 
 describe("hostile input on the twin", () => {
   let twin: Twin;
@@ -53,6 +59,7 @@ describe("hostile input on the twin", () => {
       { key: KEYS.escapes, body: customersCsv([42]) },
       { key: KEYS.badHeader, body: `id,name${ESC}[31m,email\r\n1,a,b\n` },
       { key: KEYS.tooBig, body: big },
+      { key: KEYS.formulas, body: `id,name,email,date,amount,status\n${FORMULA_ROWS.join("\n")}\n` },
     ]);
     const settled = await probe.settled(Object.values(KEYS), 240_000);
     uploads = new Map(settled.map((u) => [u.key, u]));
@@ -88,6 +95,23 @@ describe("hostile input on the twin", () => {
   it("processes `.CSV` in upper and mixed case", () => {
     expect(folderOf(KEYS.upper)).toBe("processed/hostile/UPPER%2ECSV");
     expect(folderOf(KEYS.mixed)).toBe("processed/hostile/Mixed%2ECsv");
+  });
+
+  it("neutralises formula cells in every CSV the job writes (a leading ' before = + - @)", async () => {
+    const u = uploads.get(KEYS.formulas);
+    expect(u?.status).toBe("processed");
+    const lines: string[] = [];
+    for (const folder of [u?.output, u?.rejectedOutput]) {
+      if (!folder) continue;
+      for (const key of await probe.keysUnder(probe.keyOf(folder))) {
+        if (key.endsWith(".csv")) lines.push(...(await probe.text(key)).split(/\r?\n/).slice(1).filter(Boolean));
+      }
+    }
+    expect(lines).toHaveLength(FORMULA_ROWS.length); // every row is in the processed or the rejected output
+    const cells = lines.flatMap((l) => l.split(","));
+    for (const cell of cells) expect(cell).not.toMatch(/^[=+@\t\r]|^-(?!\d+(\.\d+)?$)/);
+    expect(cells.some((c) => c.startsWith("'=1+1"))).toBe(true);
+    expect(cells.some((c) => c.startsWith("'-2+3"))).toBe(true);
   });
 
   it("gives a key with escape sequences (ESC, BEL, C1) a folder without them", () => {
