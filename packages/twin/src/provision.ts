@@ -34,8 +34,8 @@ export interface Provisioned {
 export interface ProvisionOptions {
   readonly endpoint: string;
   readonly config: PipelineConfig;
-  /** Test-only: a shorter visibility timeout for the ingest queue (default: the config's). */
-  readonly ingestVisibilityTimeoutSeconds?: number | undefined;
+  /** Test-only: a shorter visibility timeout for the ingest and recorder queues (default: the config's). */
+  readonly queueVisibilityTimeoutSeconds?: number | undefined;
   /**
    * The fault layer's S3-event faults: the rule (same pattern) targets a relay queue, and the twin's relay moves each
    * event on to the ingest queue late, twice, out of order or never (src/faults/s3-events.ts).
@@ -83,12 +83,12 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
     const retention = String(queue.dlqRetentionSeconds);
     const ingestDlq = await createQueue(sqs, TWIN_NAMES.ingestDlq, { MessageRetentionPeriod: retention });
     const ingest = await createQueue(sqs, TWIN_NAMES.ingestQueue, {
-      VisibilityTimeout: String(opts.ingestVisibilityTimeoutSeconds ?? queue.visibilityTimeoutSeconds),
+      VisibilityTimeout: String(opts.queueVisibilityTimeoutSeconds ?? queue.visibilityTimeoutSeconds),
       RedrivePolicy: redrive(ingestDlq, queue.maxReceiveCount),
     });
     const recorderDlq = await createQueue(sqs, TWIN_NAMES.recorderDlq, { MessageRetentionPeriod: retention });
     const recorderQueue = await createQueue(sqs, TWIN_NAMES.recorderQueue, {
-      VisibilityTimeout: String(recorder.visibilityTimeoutSeconds),
+      VisibilityTimeout: String(opts.queueVisibilityTimeoutSeconds ?? recorder.visibilityTimeoutSeconds),
       RedrivePolicy: redrive(recorderDlq, queue.maxReceiveCount),
     });
 

@@ -66,8 +66,8 @@ export interface TwinOptions {
   readonly log?: TwinLog;
   /** Versioning on the data bucket (default true: prod's shape). */
   readonly versionedBucket?: boolean;
-  /** Test-only: the ingest queue's visibility timeout (default: the config's). */
-  readonly ingestVisibilityTimeoutSeconds?: number;
+  /** Test-only: the ingest and recorder queues' visibility timeout (default: the config's). */
+  readonly queueVisibilityTimeoutSeconds?: number;
   /** Test-only: the Glue run timeout in ms (default: the config's timeoutMinutes). */
   readonly glueTimeoutMs?: number;
   /** Fault injection: runs whose manifest names a key containing one of these fail (default: $TWIN_GLUE_FAIL_KEYS). */
@@ -196,7 +196,7 @@ export class Twin {
       const queues = await provision({
         endpoint: moto.endpoint,
         config,
-        ingestVisibilityTimeoutSeconds: opts.ingestVisibilityTimeoutSeconds,
+        queueVisibilityTimeoutSeconds: opts.queueVisibilityTimeoutSeconds,
         relayS3Events: relayed,
         versionedBucket: opts.versionedBucket,
       });

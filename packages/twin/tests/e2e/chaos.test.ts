@@ -58,9 +58,10 @@ describe("chaos: a short seeded soak on the twin, faults on", () => {
       faultsLabel: "chaos-test",
       sweepIntervalMs: SWEEP_SECONDS * 1000,
       quiesceTimeoutMs: 300_000,
-      // A crashed batch comes back after the ingest queue's visibility timeout: 32 s here (362 s on AWS), as in
-      // faults.test.ts, so the test's quiescence does not wait out the prod timeout.
-      twin: { ingestVisibilityTimeoutSeconds: 32 },
+      // A crashed batch (batcher or recorder) comes back after its queue's visibility timeout: 32 s here for both
+      // queues (362 s on AWS), as in faults.test.ts, so the test's quiescence does not wait out the prod timeout.
+      // (CI once failed on the recorder queue alone: one recorder message was still invisible after 300 s.)
+      twin: { queueVisibilityTimeoutSeconds: 32 },
       ...(process.env.TWIN_TEST_VERBOSE ? { log: (l: string) => console.log(`[soak] ${l}`) } : {}),
     });
     // The failure message is the whole report; the faults file makes the replay command exact.

@@ -37,7 +37,7 @@ describe("faults on the twin", () => {
     twin = await startTestTwin("e2e-faults", {
       wrapBatcher: crashing,
       glueFailKeys: ["poison"],
-      ingestVisibilityTimeoutSeconds: VISIBILITY_SECONDS,
+      queueVisibilityTimeoutSeconds: VISIBILITY_SECONDS,
     });
     probe = new TwinProbe(twin);
   });
