@@ -145,7 +145,9 @@ def view_sql(table: dict[str, Any]) -> str:
             f"auto_detect = false, columns = {{{spec}}}{hive})"
         )
     elif fmt == "json":
-        spec = ", ".join(f"{_literal(c)}: {_literal(t)}" for c, t in typed[: len(columns)])
+        spec = ", ".join(
+            f"{_literal(c)}: {_literal(t)}" for c, t in typed[: len(columns)]
+        )
         source = f"read_json({_files(files)}, format = 'newline_delimited', columns = {{{spec}}}{hive})"
     else:
         raise CatalogTypeError(f"table {name}: unsupported format {fmt!r}")
@@ -162,7 +164,10 @@ def _value(v: Any) -> Any:
     if isinstance(v, decimal.Decimal):
         return format(v, "f")
     if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ", timespec="milliseconds" if v.microsecond % 1000 == 0 else "microseconds")
+        return v.isoformat(
+            sep=" ",
+            timespec="milliseconds" if v.microsecond % 1000 == 0 else "microseconds",
+        )
     if isinstance(v, (dt.date, dt.time)):
         return v.isoformat()
     if isinstance(v, dict):
