@@ -2,10 +2,15 @@
  * `ingest catalog` / `ingest query` without a twin: how a catalog table is read, which of its objects a query reads
  * (as Athena: no `_`/`.` files, only its partition folders; never a path chosen by a key) and how answers print.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CATALOG_TABLES, catalogTableInput } from "@ingest/core";
 import { describe, expect, it } from "vitest";
 import {
   type CatalogTableView,
+  demoCatalogDir,
+  loadSavedCatalog,
   localPath,
   namedIn,
   parseLocation,
@@ -139,5 +144,28 @@ describe("rendering", () => {
       "rejected_rows   csv      -                     4  s3://data-bucket/rejected/",
       "file_stats      json     ingest_date          14  s3://data-bucket/stats/files/",
     ]);
+  });
+});
+
+describe("the copy a demo leaves (.twin/demo/catalog)", () => {
+  const saved = (files: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), "saved-catalog-"));
+    const table = { ...view("rejected_rows"), files };
+    writeFileSync(
+      join(dir, "catalog.json"),
+      JSON.stringify({ database: "d", savedAt: "2026-11-30T12:00:00.000Z", tables: [table] }),
+    );
+    return dir;
+  };
+
+  it("is found in the demo's folder and gives its files as paths inside it", () => {
+    expect(demoCatalogDir("/w/.twin")).toBe("/w/.twin/demo/catalog");
+    const dir = saved(["rejected_rows/0.csv"]);
+    expect(loadSavedCatalog(dir)?.tables[0]?.files).toEqual([join(dir, "rejected_rows", "0.csv")]);
+    expect(loadSavedCatalog(join(dir, "none"))).toBeNull();
+  });
+
+  it.each([["../../etc/passwd"], ["/etc/passwd"]])("refuses a file outside the folder: %s", (f) => {
+    expect(() => loadSavedCatalog(saved([f]))).toThrow(/is outside/);
   });
 });
