@@ -258,6 +258,7 @@ export class Twin {
         log,
         faults: glueFaults(dice),
         runLog: (line) => runLog.write(`${JSON.stringify(line)}\n`),
+        catalog: moto.endpoint,
       });
       const glueEndpoint = await glue.start(opts.gluePort ?? 0);
       proxy.glueEndpoint = glueEndpoint;
