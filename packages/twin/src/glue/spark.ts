@@ -24,6 +24,89 @@ export interface SparkExecutorOptions {
   /** Keep the staging folder of successful runs too (failed ones are always kept for their job.log). */
   readonly keepStage?: boolean | undefined;
   readonly env?: NodeJS.ProcessEnv | undefined;
+  /** How the copy of `out/` back to S3 retries (tests: a fake clock); default PUBLISH_RETRY with real sleeps. */
+  readonly publishRetry?: Partial<PublishRetry> | undefined;
+}
+
+/**
+ * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/storage.py:
+ * boto3 "standard" mode, 10 attempts). So each PutObject of the copy is retried the same way — the SDK's standard
+ * strategy: transient errors (5xx, throttling, a reset connection, a timeout) only, full-jitter exponential backoff
+ * from 100 ms (500 ms after a throttle) capped at 20 s, bounded attempts — on top of the client's own attempts. A PUT
+ * of the same bytes to the same key is idempotent, so a retry after a lost answer is harmless. One throttle no longer
+ * fails a whole run for a system reason (soak finding F4).
+ */
+export interface PublishRetry {
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly throttleBaseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** In [0, 1): the jitter. */
+  readonly random: () => number;
+}
+
+export const PUBLISH_RETRY: PublishRetry = {
+  maxAttempts: 10,
+  baseDelayMs: 100,
+  throttleBaseDelayMs: 500,
+  maxDelayMs: 20_000,
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  random: Math.random,
+};
+
+const THROTTLING_CODES = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "ProvisionedThroughputExceededException",
+  "BandwidthLimitExceeded",
+]);
+const TRANSIENT_CODES = new Set([
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TimeoutError",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+
+/** "throttling", "transient" (both retried, as the SDK's standard strategy does) or null (not retried). */
+export function retryableKind(e: unknown): "throttling" | "transient" | null {
+  const err = e as {
+    name?: string;
+    code?: string;
+    $retryable?: { throttling?: boolean };
+    $metadata?: { httpStatusCode?: number };
+  } | null;
+  if (!err || typeof err !== "object") return null;
+  const status = err.$metadata?.httpStatusCode;
+  if (err.$retryable?.throttling || THROTTLING_CODES.has(err.name ?? "") || status === 429) return "throttling";
+  if (err.$retryable || TRANSIENT_CODES.has(err.name ?? "") || TRANSIENT_CODES.has(err.code ?? "")) return "transient";
+  if (status !== undefined && [500, 502, 503, 504].includes(status)) return "transient";
+  return null;
+}
+
+/** `send` until it succeeds, a non-retryable error, or maxAttempts (the last error is thrown). */
+export async function withRetries<T>(send: () => Promise<T>, retry: PublishRetry): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (e) {
+      const kind = retryableKind(e);
+      if (kind === null || attempt >= retry.maxAttempts) throw e;
+      const base = kind === "throttling" ? retry.throttleBaseDelayMs : retry.baseDelayMs;
+      await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
+    }
+  }
 }
 
 const arg = (name: string) => `--${name}`;
@@ -186,15 +269,16 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     let copyError: string | null = null;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
+      const retry: PublishRetry = { ...PUBLISH_RETRY, ...opts.publishRetry };
       await mapLimit(files, 8, async (file) => {
         const key = relative(outDir, file).split(sep).join("/");
-        await opts.s3.send(
-          new PutObjectCommand({
-            Bucket: manifest.bucket,
-            Key: key,
-            Body: readFileSync(file),
-            ContentType: contentType(key),
-          }),
+        const body = readFileSync(file);
+        await withRetries(
+          () =>
+            opts.s3.send(
+              new PutObjectCommand({ Bucket: manifest.bucket, Key: key, Body: body, ContentType: contentType(key) }),
+            ),
+          retry,
         );
       });
     } catch (e) {
