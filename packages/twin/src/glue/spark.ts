@@ -6,6 +6,7 @@
  * succeeded or not (on AWS the job's writes land in S3 as they happen).
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -156,6 +157,52 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
+/**
+ * A file system allows at most 255 bytes per path component; an S3 key may have a segment of any length up to its
+ * 1,024 bytes (soak finding F2: ENAMETOOLONG). Local paths only — never a key — spell a segment over
+ * LOCAL_NAME_MAX_BYTES as "~sha256-" + the hex SHA-256 of its UTF-8 bytes: the same rule as the job's local storage
+ * (glue/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
+ * names back to the key's segments when it copies `out/` to S3.
+ */
+export const LOCAL_NAME_MAX_BYTES = 200;
+const LOCAL_NAME_HASH_PREFIX = "~sha256-";
+
+export function localName(segment: string): string {
+  if (Buffer.byteLength(segment, "utf8") <= LOCAL_NAME_MAX_BYTES) return segment;
+  return `${LOCAL_NAME_HASH_PREFIX}${createHash("sha256").update(segment, "utf8").digest("hex")}`;
+}
+
+/** A key as a relative local path: each `/`-separated segment through localName. */
+export const localPath = (key: string) => key.split("/").map(localName).join("/");
+
+/** Local name → segment, for every long segment of every key the manifest names (uploads, outputs, stats). */
+function longSegmentsOf(value: unknown, into = new Map<string, string>()): Map<string, string> {
+  if (typeof value === "string") {
+    for (const segment of value.split("/")) {
+      const name = localName(segment);
+      if (name !== segment) into.set(name, segment);
+    }
+  } else if (Array.isArray(value)) {
+    for (const v of value) longSegmentsOf(v, into);
+  } else if (value && typeof value === "object") {
+    for (const v of Object.values(value)) longSegmentsOf(v, into);
+  }
+  return into;
+}
+
+/** The S3 key of a file the job wrote under `out/` (its relative path's hashed names mapped back). */
+function keyOfLocal(relativePath: string, longSegments: ReadonlyMap<string, string>): string {
+  return relativePath
+    .split(sep)
+    .map((name) => {
+      if (!name.startsWith(LOCAL_NAME_HASH_PREFIX)) return name;
+      const segment = longSegments.get(name);
+      if (segment === undefined) throw new Error(`${relativePath}: no key in the manifest has a segment named ${name}`);
+      return segment;
+    })
+    .join("/");
+}
+
 /** Hadoop's local checksum files (`.part-….crc`) exist only on the local file system; S3 never has them. */
 const isLocalChecksum = (name: string) => name.startsWith(".") && name.endsWith(".crc");
 
@@ -205,9 +252,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
-      // The key as a literal path (not join(), which folds `x/../`): the job opens `<data root><key>` literally, and
+      // The key as a literal path (not join(), which folds `x/../`; long segments by localName): the job opens `<data root><key>` literally, and
       // the OS resolves `x/..` only when the folder x exists.
-      const file = `${dataDir}/${u.key}`;
+      const file = `${dataDir}/${localPath(u.key)}`;
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, body);
     });
@@ -270,8 +317,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
       const retry: PublishRetry = { ...PUBLISH_RETRY, ...opts.publishRetry };
+      const longSegments = longSegmentsOf(manifest);
       await mapLimit(files, 8, async (file) => {
-        const key = relative(outDir, file).split(sep).join("/");
+        const key = keyOfLocal(relative(outDir, file), longSegments);
         const body = readFileSync(file);
         await withRetries(
           () =>

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { buildManifest, manifestKey, toUpload } from "@ingest/core";
 import { describe, expect, it } from "vitest";
-import { retryableKind, sparkExecutor, withRetries } from "../../src/glue/spark.js";
+import { localName, retryableKind, sparkExecutor, withRetries } from "../../src/glue/spark.js";
+import { workspaceRoot } from "../../src/paths.js";
 
 const BUCKET = "bucket";
 const RUN_KEY = "20261130T120000Z-abcdef01";
@@ -60,10 +61,23 @@ function fakeS3(objects: Map<string, string>, putError: (n: number) => Error | n
   return { client: { send } as unknown as S3Client, puts };
 }
 
-function setup(keys: readonly string[]) {
+/** The same job in Python through the real job's local storage (glue/storage.py), as glue/job.py reads and writes. */
+const PY_JOB = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(join(workspaceRoot(), "glue"))})
+import storage
+args = dict(zip([a[2:] for a in sys.argv[1::2]], sys.argv[2::2]))
+manifest = json.loads(storage.read_text(args["manifest_uri"]))
+for u in manifest["uploads"]:
+    text = storage.read_text(storage.join_uri(args["data_root"], u["key"]))
+    storage.write_text(storage.join_uri(args["output_root"], u["outputPrefix"] + "part-00000.csv"), text, "text/csv")
+storage.write_text(storage.join_uri(args["output_root"], manifest["statsKey"]), "{}\\n")
+`;
+
+function setup(keys: readonly string[], job: { file: string; text: string } = { file: "job.mjs", text: JOB }) {
   const dir = mkdtempSync(join(tmpdir(), "spark-executor-"));
-  const script = join(dir, "job.mjs");
-  writeFileSync(script, JOB);
+  const script = join(dir, job.file);
+  writeFileSync(script, job.text);
   const uploads = keys.map((key, i) =>
     toUpload({
       bucket: BUCKET,
@@ -180,5 +194,41 @@ describe("spark executor: copying out/ back to S3 (soak finding F4)", () => {
     expect(i).toBe(10);
     expect(sleeps).toEqual([499, 999, 399, 3999, 7999, 15999, 19999, 19999, 19999]);
     expect(retryableKind(new Error("plain"))).toBeNull();
+  });
+});
+
+describe("spark executor: keys with segments longer than a file name (soak finding F2)", () => {
+  const long300 = `input/soak/${"ü".repeat(150)}.csv`; // a 300-byte segment (304 with .csv)
+  const long1024 = `input/${"a".repeat(300)}/${"é".repeat(200)}/${"b".repeat(1024 - 6 - 300 - 1 - 400 - 1 - 4)}.csv`;
+
+  it("stages them, runs the job's own local storage on them and copies the outputs back under their real keys", async () => {
+    expect([Buffer.byteLength(long300) - "input/soak/".length - 4, Buffer.byteLength(long1024)]).toEqual([300, 1024]);
+    const keys = [long300, long1024, "input/short.csv"];
+    const { dir, script, manifest, objects } = setup(keys, { file: "job.py", text: PY_JOB });
+    const s3 = fakeS3(objects, () => null);
+    const execute = sparkExecutor({
+      s3: s3.client,
+      python: join(workspaceRoot(), ".venv", "bin", "python"),
+      script,
+      stageRoot: dir,
+      keepStage: true,
+    });
+    const result = await execute({
+      id: "jr_3",
+      jobName: "job",
+      arguments: runArgs,
+      signal: new AbortController().signal,
+    });
+    expect(result).toEqual({ ok: true });
+    // output keys are the documented ones (uploadOutputName, unchanged), with their long segments as they are
+    const expected = [manifest.statsKey, ...manifest.uploads.map((u) => `${u.outputPrefix}part-00000.csv`)];
+    expect([...s3.puts.keys()].sort()).toEqual(expected.sort());
+    manifest.uploads.forEach((u, i) => {
+      expect(s3.puts.get(`${u.outputPrefix}part-00000.csv`)).toBe(`id\n${i}\n`);
+    });
+    expect(manifest.uploads[0]?.outputPrefix).toContain("ü".repeat(150));
+    // the staged input's long segment is a hashed local name
+    expect(localName(`${"ü".repeat(150)}.csv`)).toMatch(/^~sha256-[0-9a-f]{64}$/);
+    expect(localName("short.csv")).toBe("short.csv");
   });
 });
