@@ -129,12 +129,24 @@ export function folderUri(path: string): string {
   return uri.endsWith("/") ? uri : `${uri}/`;
 }
 
-async function getText(s3: S3Client, bucket: string, key: string, versionId?: string | null): Promise<Buffer | null> {
+/**
+ * An object's bytes, or null when it does not exist. The request and the body's read are retried together like the
+ * job's own S3 client on AWS would retry its reads (soak finding: one throttle while staging failed a whole run).
+ */
+async function getText(
+  s3: S3Client,
+  retry: PublishRetry,
+  bucket: string,
+  key: string,
+  versionId?: string | null,
+): Promise<Buffer | null> {
   try {
-    const r = await s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
-    );
-    return Buffer.from((await r.Body?.transformToByteArray()) ?? []);
+    return await withRetries(async () => {
+      const r = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      );
+      return Buffer.from((await r.Body?.transformToByteArray()) ?? []);
+    }, retry);
   } catch (e) {
     if (e instanceof NoSuchKey || (e as { name?: string }).name === "NoSuchKey") return null;
     throw e;
@@ -238,8 +250,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     mkdirSync(outDir, { recursive: true });
 
     // 1. stage the manifest and its uploads
+    const retry: PublishRetry = { ...PUBLISH_RETRY, ...opts.publishRetry };
     const { bucket, key: manifestKey } = parseS3Uri(manifestUri);
-    const manifestBody = await getText(opts.s3, bucket, manifestKey);
+    const manifestBody = await getText(opts.s3, retry, bucket, manifestKey);
     if (!manifestBody) return { ok: false, error: `manifest ${manifestUri} does not exist` };
     const manifestFile = join(stage, "manifest.json");
     writeFileSync(manifestFile, manifestBody);
@@ -249,7 +262,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
     await mapLimit(manifest.uploads, 8, async (u) => {
-      const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
+      const body = await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
       // The key as a literal path (not join(), which folds `x/../`; long segments by localName): the job opens `<data root><key>` literally, and
@@ -316,7 +329,6 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     let copyError: string | null = null;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
-      const retry: PublishRetry = { ...PUBLISH_RETRY, ...opts.publishRetry };
       const longSegments = longSegmentsOf(manifest);
       await mapLimit(files, 8, async (file) => {
         const key = keyOfLocal(relative(outDir, file), longSegments);

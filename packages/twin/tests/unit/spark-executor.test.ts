@@ -40,12 +40,22 @@ interface FakeS3 {
   readonly puts: Map<string, string>;
 }
 
-/** GetObject answers the manifest and the uploads; PutObject fails with `putError(n)` for its n-th call (1-based). */
-function fakeS3(objects: Map<string, string>, putError: (n: number) => Error | null): FakeS3 {
+/**
+ * GetObject answers the manifest and the uploads, failing with `getError(n)` for its n-th call; PutObject fails with
+ * `putError(n)` for its n-th call (1-based).
+ */
+function fakeS3(
+  objects: Map<string, string>,
+  putError: (n: number) => Error | null,
+  getError: (n: number) => Error | null = () => null,
+): FakeS3 {
   const puts = new Map<string, string>();
   let n = 0;
+  let gets = 0;
   const send = async (command: unknown) => {
     if (command instanceof GetObjectCommand) {
+      const error = getError(++gets);
+      if (error) throw error;
       const body = objects.get(command.input.Key ?? "");
       if (body === undefined) throw Object.assign(new Error("no such key"), { name: "NoSuchKey" });
       return { Body: { transformToByteArray: async () => new TextEncoder().encode(body) } };
@@ -129,6 +139,34 @@ describe("spark executor: copying out/ back to S3 (soak finding F4)", () => {
     // four failures → four waits; full jitter at 0.5 of min(20 s, base × 2^(attempt-1)); a throttle's base is 500 ms
     expect(sleeps).toHaveLength(4);
     expect(sleeps.every((ms) => ms > 0)).toBe(true);
+  });
+
+  it("retries throttled GetObjects while staging the manifest and the uploads (the soak's runs FAILED on one)", async () => {
+    const { dir, script, manifest, objects } = setup(["input/a.csv"]);
+    // GET 1 (the manifest) throttled twice, then the upload's GET throttled once: 3 failures before staging is done
+    const s3 = fakeS3(
+      objects,
+      () => null,
+      (n) => (n <= 2 || n === 4 ? throttled() : null),
+    );
+    const sleeps: number[] = [];
+    const execute = sparkExecutor({
+      s3: s3.client,
+      python: process.execPath,
+      script,
+      stageRoot: dir,
+      publishRetry: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
+    });
+    const result = await execute({
+      id: "jr_2",
+      jobName: "job",
+      arguments: runArgs,
+      signal: new AbortController().signal,
+    });
+    expect(result).toEqual({ ok: true });
+    expect(s3.puts.get(`${manifest.uploads[0]?.outputPrefix}part-00000.csv`)).toBe("id\n0\n");
+    // 0.5 × 500 ms, 0.5 × 1,000 ms for the manifest; 0.5 × 500 ms for the upload
+    expect(sleeps).toEqual([250, 500, 250]);
   });
 
   it("still fails the run, naming the cause, when a PUT fails on every attempt or is not retryable", async () => {
