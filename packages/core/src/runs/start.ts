@@ -169,7 +169,25 @@ async function startClaimedRun(
   const key = manifestKey(runKey);
   const nowIso = now.toISOString();
   // The run item comes first so the sweeper can always find what a crashed start left behind.
-  await ledger.createRun(newRunRecord(runKey, key, candidates, nowIso));
+  try {
+    await ledger.createRun(newRunRecord(runKey, key, candidates, nowIso));
+  } catch (error) {
+    // Failed (throttled) with nothing claimed yet: give the slot back now — kept, it would be held by a run key with
+    // no run and every batch would see slot-held until the sweeper judged it stale (minutes). The write may have
+    // applied with its answer lost: then the run item is closed first, so no open run is left without the slot.
+    log.error("run start failed writing its run item; giving the slot back", { runKey, error: messageOf(error) });
+    await ledger
+      .updateRun(runKey, ["starting"], {
+        state: "abandoned",
+        endedAt: nowIso,
+        error: `run start failed: ${messageOf(error)}`,
+      })
+      .then(() => ledger.releaseSlot(runKey))
+      .catch((undoError: unknown) =>
+        log.error("could not give the slot back; the sweeper will", { runKey, error: messageOf(undoError) }),
+      );
+    throw error;
+  }
   let manifest: Manifest | null = null;
   let taken: UploadRecord[];
   try {

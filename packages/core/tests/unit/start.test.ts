@@ -186,3 +186,45 @@ describe("a start that fails before its run item exists", () => {
     expect(next.run).toMatchObject({ started: true, files: 2 });
   });
 });
+
+describe("a start whose run item write fails", () => {
+  // Found by bench:coalescing (100k day, after the fix above): createRun itself throttled left the slot held by a run
+  // key with no run item (or with a "starting" one, when the write applied and its answer was lost) until the sweeper.
+  it("gives the slot back when createRun is throttled (not applied): the next batch starts a run at once", async () => {
+    const w = makeWorld();
+    w.ledger.failNext = { method: "createRun", error: new Error("ThrottlingException") };
+    const first = w.upload("input/a.csv").message;
+
+    const r = await handleUploadBatch(w.deps, w.config, [first]);
+
+    expect(r.failedMessageIds).toEqual([first.messageId]);
+    expect(w.ledger.slot.holder).toBeNull();
+    expect(w.ledger.runs.size).toBe(0);
+    expect(w.ledger.uploads.size).toBe(1);
+    expect([...w.ledger.uploads.values()][0]?.status).toBe("pending");
+    const next = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    expect(next.run).toMatchObject({ started: true, files: 2 });
+  });
+
+  it("closes the run item and gives the slot back when createRun applied but its answer was lost", async () => {
+    const w = makeWorld();
+    const create = w.ledger.createRun.bind(w.ledger);
+    let lost = 1;
+    w.ledger.createRun = async (...args) => {
+      await create(...args);
+      if (lost-- > 0) throw new Error("socket hang up");
+    };
+    const first = w.upload("input/a.csv").message;
+
+    const r = await handleUploadBatch(w.deps, w.config, [first]);
+
+    expect(r.failedMessageIds).toEqual([first.messageId]);
+    expect(w.ledger.slot.holder).toBeNull();
+    const [abandoned] = [...w.ledger.runs.values()];
+    expect(abandoned).toMatchObject({ state: "abandoned", error: "run start failed: Error: socket hang up" });
+    expect(w.glue.runs.size).toBe(0);
+    const next = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    expect(next.run).toMatchObject({ started: true, files: 2 });
+    expect(w.ledger.runs.size).toBe(2);
+  });
+});
