@@ -16,7 +16,14 @@
 import { createHash } from "node:crypto";
 import { uploadOutputName } from "@ingest/core";
 import type { OpResult } from "./execute.js";
-import { expectedCounts, FILE_PROBLEM, fileBody, MULTIPART_PART_BYTES, type PutOp } from "./workload.js";
+import {
+  expectedCounts,
+  FILE_PROBLEM,
+  fileBody,
+  isProcessedKind,
+  MULTIPART_PART_BYTES,
+  type PutOp,
+} from "./workload.js";
 
 export type Invariant = "a" | "b" | "c" | "d" | "e";
 
@@ -305,12 +312,12 @@ export function check(state: SoakState): Violation[] {
     }
     const item = items[0] as UploadItem;
     const by = processedBy(item.uploadId);
-    if (op.op.file.kind === "good") {
+    if (isProcessedKind(op.op.file.kind)) {
       if (item.status !== "processed") {
         add(
           "a",
           key,
-          `a good file's current version ended ${item.status}${item.error ? `: ${item.error}` : ""}`,
+          `a ${op.op.file.kind} file's current version ended ${item.status}${item.error ? `: ${item.error}` : ""}`,
           historyOf(key),
         );
       } else if (by.length !== 1) {
@@ -441,7 +448,7 @@ export function check(state: SoakState): Violation[] {
     const rejRows = rej?.rows ?? 0;
     if (rejRows !== f.rowsRejected) problems.push(`rejected output has ${rejRows} rows, stats say ${f.rowsRejected}`);
     const op = opOf(u.key, u.versionId, u.etag?.replaceAll('"', "") ?? null);
-    if (op && op.op.file.kind === "good") {
+    if (op && isProcessedKind(op.op.file.kind)) {
       const want = expectedCounts(op.op.file);
       if (
         want.read !== f.rowsRead ||

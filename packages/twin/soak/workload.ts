@@ -11,11 +11,17 @@ import { type Rng, rng } from "./rng.js";
 
 export type FileKind = "good" | "missing-column" | "empty" | "bad-utf8" | "utf16";
 
-/** What the pipeline's reason must say for a bad file (the file's own problem, as the Glue job words it). */
-export const FILE_PROBLEM: Readonly<Record<Exclude<FileKind, "good">, RegExp>> = {
+/**
+ * Kinds the job processes: a good file, and a file with one record that is not UTF-8 — the contract
+ * (glue/CONTRACT.md, "Encodings") rejects that record alone with its line number and processes the rest.
+ */
+export type ProcessedKind = "good" | "bad-utf8";
+export const isProcessedKind = (kind: FileKind): kind is ProcessedKind => kind === "good" || kind === "bad-utf8";
+
+/** What the pipeline's reason must say for a file that fails (the file's own problem, as the Glue job words it). */
+export const FILE_PROBLEM: Readonly<Record<Exclude<FileKind, ProcessedKind>, RegExp>> = {
   "missing-column": /missing required column/i,
   empty: /file is empty|empty \(no header/i,
-  "bad-utf8": /not valid UTF-8/i,
   utf16: /UTF-16/i,
 };
 
@@ -324,6 +330,8 @@ export function expectedCounts(spec: FileSpec): {
   rejected: number;
   duplicates: number;
 } {
+  // bad-utf8: one good record, one record that is not UTF-8 (rejected alone), whatever the spec's counts
+  if (spec.kind === "bad-utf8") return { read: 2, processed: 1, rejected: 1, duplicates: 0 };
   return {
     read: spec.rows + spec.rejected + spec.duplicates,
     processed: spec.rows,

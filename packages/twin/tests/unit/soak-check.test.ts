@@ -15,7 +15,7 @@ import {
 import type { OpResult } from "../../soak/execute.js";
 import { csvRecords } from "../../soak/observe.js";
 import { glueRunsFromLog } from "../../soak/soak.js";
-import { fileBody, type PutOp, planWorkload } from "../../soak/workload.js";
+import { expectedCounts, fileBody, isProcessedKind, type PutOp, planWorkload } from "../../soak/workload.js";
 
 const BUCKET = "bkt";
 const T = (s: number) => Date.parse("2026-11-30T10:00:00.000Z") + s * 1000;
@@ -348,6 +348,33 @@ describe("the soak's checker", () => {
 });
 
 describe("the soak's workload", () => {
+  it("expects a file with one record that is not UTF-8 processed with that record rejected (glue/CONTRACT.md)", () => {
+    const spec = put(9, "input/u.csv", "bad-utf8", 5, 2, 1).file;
+    expect(isProcessedKind("bad-utf8")).toBe(true);
+    expect(isProcessedKind("utf16")).toBe(false);
+    expect(expectedCounts(spec)).toEqual({ read: 2, processed: 1, rejected: 1, duplicates: 0 });
+    const lines = fileBody(spec).toString("latin1").trimEnd().split("\n");
+    expect(lines).toHaveLength(3); // the header and two records
+    const notUtf8 = lines.filter((l) => Buffer.from(l, "latin1").toString("utf8").includes("\uFFFD"));
+    expect(notUtf8).toHaveLength(1);
+  });
+
+  it("checks such a file like a good one: ended failed is a violation of (a)", () => {
+    const clean = cleanState();
+    // B's put (a missing-column file that failed, as it should) becomes a bad-utf8 file (a copy: P2 is shared)
+    const s = {
+      ...clean,
+      history: clean.history.map((h) =>
+        h.op.key === B && h.op.kind === "put"
+          ? { ...h, op: { ...h.op, file: { ...h.op.file, kind: "bad-utf8" as const } } }
+          : h,
+      ),
+    };
+    expect(check(s).find((x) => x.invariant === "a")?.message).toMatch(
+      /a bad-utf8 file's current version ended failed/,
+    );
+  });
+
   it("is the same for the same seed, and differs for another", () => {
     const a = planWorkload({ seed: 7, windowMs: 60_000 });
     expect(planWorkload({ seed: 7, windowMs: 60_000 })).toEqual(a);
