@@ -75,3 +75,30 @@ def test_a_batch_writes_the_same_files_as_each_upload_alone(tmp_path):
     assert len(written) == 6 * sum(1 for r in batch.values() if r.status == "processed")
     for path in written:
         assert (together["out"] / path).read_bytes() == (alone["out"] / path).read_bytes(), path
+
+
+def test_without_pandas_arrow_calls_do_not_search_for_it_again():
+    # pyarrow 17 tries `import pandas` on many calls when it is not installed (a search of sys.path each time);
+    # worker.py records it as absent once. Where pandas is installed (Glue), nothing is changed.
+    import importlib.util
+    import sys
+
+    import pyarrow as pa
+
+    if not worker.pandas_known_absent():
+        assert importlib.util.find_spec("pandas") is not None
+        return
+    searched = []
+
+    class Spy:
+        def find_spec(self, name, path=None, target=None):
+            searched.append(name)
+
+    sys.meta_path.insert(0, Spy())
+    try:
+        for _ in range(3):
+            pa.scalar("x")
+            pa.array(["a", None]).to_numpy(zero_copy_only=False)
+    finally:
+        sys.meta_path.remove(sys.meta_path[0])
+    assert "pandas" not in searched

@@ -24,7 +24,12 @@ export interface SparkExecutorOptions {
   /** Keep the staging folder of successful runs too (failed ones are always kept for their job.log). */
   readonly keepStage?: boolean | undefined;
   readonly env?: NodeJS.ProcessEnv | undefined;
+  /** Where each run's phases are reported (objects staged, job.py, objects published: counts and seconds). */
+  readonly log?: { info(m: string): void } | undefined;
 }
+
+/** Objects copied between the emulator's S3 and the staging folder at once (each way). */
+export const COPY_CONCURRENCY = 32;
 
 const arg = (name: string) => `--${name}`;
 
@@ -118,7 +123,8 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     const poisoned = manifest.uploads.find((u) => opts.failKeys?.some((k) => k && u.key.includes(k)));
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
-    await mapLimit(manifest.uploads, 8, async (u) => {
+    const t0 = Date.now();
+    await mapLimit(manifest.uploads, COPY_CONCURRENCY, async (u) => {
       const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
@@ -129,6 +135,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       writeFileSync(file, body);
     });
     if (signal.aborted) return { ok: false, error: "aborted before Spark started" };
+    const t1 = Date.now();
 
     // 2. run the job with the real arguments, roots pointed at the staging folder
     const args: Record<string, string> = {
@@ -183,10 +190,13 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     );
     // 3. publish what the job wrote — whatever the outcome: on AWS the job writes S3 directly, so a failed, timed-out
     //    or stopped run leaves its stats, partial outputs and staging leftovers in the bucket as well.
+    const t2 = Date.now();
     let copyError: string | null = null;
+    let published = 0;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
-      await mapLimit(files, 8, async (file) => {
+      published = files.length;
+      await mapLimit(files, COPY_CONCURRENCY, async (file) => {
         const key = relative(outDir, file).split(sep).join("/");
         await opts.s3.send(
           new PutObjectCommand({
@@ -200,6 +210,11 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     } catch (e) {
       copyError = `could not copy the job's output to s3://${manifest.bucket}/: ${messageOf(e)}`;
     }
+    const seconds = (from: number, to: number) => ((to - from) / 1000).toFixed(1);
+    opts.log?.info(
+      `glue: run ${id.slice(0, 12)}… staged ${manifest.uploads.length} upload(s) in ${seconds(t0, t1)} s, job.py ` +
+        `${seconds(t1, t2)} s, published ${published} object(s) in ${seconds(t2, Date.now())} s`,
+    );
     if (signal.aborted) return { ok: false, error: "job run aborted" };
     if (exit.error) return { ok: false, error: `job could not start: ${exit.error}` };
     if (exit.code !== 0) {
