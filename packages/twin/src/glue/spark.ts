@@ -6,7 +6,8 @@
  * succeeded or not (on AWS the job's writes land in S3 as they happen).
  */
 import { spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
@@ -222,7 +223,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       return { ok: false, error: `job.py exited with ${exit.code ?? exit.signal}: ${why}` };
     }
     if (copyError) return { ok: false, error: copyError };
-    if (!opts.keepStage) rmSync(stage, { recursive: true, force: true });
+    // The staging folder goes after the run has ended (thousands of small files take a while to delete); on AWS
+    // there is none.
+    if (!opts.keepStage) void rm(stage, { recursive: true, force: true }).catch(() => undefined);
     return { ok: true };
   };
 }
