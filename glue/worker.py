@@ -100,9 +100,13 @@ def read_upload(task: UploadTask) -> bytes | FileResult:
 
 def parse_upload(task: UploadTask, data: bytes) -> ParsedUpload:
     """Records split and parsed; records with the wrong field count or not decodable become rejected rows."""
+    records = reader.split_records(data, task.entry.key, task.field_count, task.fallback_encoding)
+    return parsed_upload(task, records, reader.parse_fields(records.text, task.field_count, dict(task.positions)))
+
+
+def parsed_upload(task: UploadTask, records: reader.Records, parsed: reader.Parsed) -> ParsedUpload:
+    """An upload's records and their parsed fields as the rules' input and its rejected rows."""
     key = task.entry.key
-    records = reader.split_records(data, key, task.field_count, task.fallback_encoding)
-    parsed = reader.parse_fields(records.text, task.field_count, dict(task.positions))
     corrupt = parsed.corrupt
     bad_text = pc.filter(records.text, corrupt)
     reasons = reader.reason(bad_text, parsed.field_count[corrupt.to_numpy(zero_copy_only=False)], task.field_count)
@@ -229,15 +233,40 @@ def process_batch(batch: Sequence[tuple[int, UploadTask]]) -> list[tuple[int, Fi
         except Exception as err:  # noqa: BLE001 - an unreadable object fails that upload only
             return failed_with(item[1], err)
 
-    ready: list[tuple[int, UploadTask, ParsedUpload]] = []
+    split: dict[tuple, list[tuple[int, UploadTask, reader.Records]]] = {}
     for (i, task), data in zip(batch, storage.for_each(batch, read, IO_AT_ONCE), strict=True):
         if isinstance(data, FileResult):
             answers[i] = data
             continue
         try:
-            ready.append((i, task, parse_upload(task, data)))
+            records = reader.split_records(data, task.entry.key, task.field_count, task.fallback_encoding)
+            split.setdefault((task.field_count, task.positions), []).append((i, task, records))
         except Exception as err:  # noqa: BLE001 - one upload's failure must not sink the others
             answers[i] = failed_with(task, err)
+    ready: list[tuple[int, UploadTask, ParsedUpload]] = []
+    for (field_count, positions), members in split.items():
+        # Parsing goes record by record: the records of uploads with the same header layout are parsed at once.
+        try:
+            texts = pa.concat_arrays([records.text for _, _, records in members])  # string: a batch is < 2 GiB
+            parsed = reader.parse_fields(texts, field_count, dict(positions))
+            start = 0
+            for i, task, records in members:
+                n = len(records.text)
+                part = reader.Parsed(
+                    {c: v.slice(start, n) for c, v in parsed.values.items()},
+                    parsed.corrupt.slice(start, n),
+                    parsed.field_count[start : start + n],
+                )
+                ready.append((i, task, parsed_upload(task, records, part)))
+                start += n
+        except Exception:  # noqa: BLE001 - isolate: each upload alone
+            ready = [r for r in ready if r[0] not in {i for i, _, _ in members}]
+            for i, task, records in members:
+                try:
+                    one = reader.parse_fields(records.text, task.field_count, dict(task.positions))
+                    ready.append((i, task, parsed_upload(task, records, one)))
+                except Exception as err:  # noqa: BLE001
+                    answers[i] = failed_with(task, err)
     if not ready:
         return [(i, answers[i]) for i, _ in batch]
     try:

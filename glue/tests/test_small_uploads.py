@@ -1,11 +1,12 @@
-"""Many small uploads in one run: a task processes them in batches (worker.process_batch), the rules running once
-over a batch's rows, and every upload still gets exactly the outputs it gets when processed alone."""
+"""Many small uploads in one run: a task processes them in batches (worker.process_batch), their records parsed and
+the rules run once over a batch's rows, and every upload still gets exactly the outputs it gets when processed alone."""
 
 from __future__ import annotations
 
 from support import HEADER, MESSY_FILES, PROCESSING_DATE, stage_run
 
 import ingest
+import reader
 import rules
 import worker
 
@@ -40,12 +41,21 @@ def test_a_task_runs_the_rules_once_per_batch_not_once_per_upload(tmp_path, monk
         passes.append(len(uploads))
         return real(raw, line_number, uploads, *args, **kwargs)
 
+    parsed = []
+    real_parse = reader.parse_fields
+
+    def parse_counted(text, *args, **kwargs):
+        parsed.append(len(text))
+        return real_parse(text, *args, **kwargs)
+
     monkeypatch.setattr(rules, "process_uploads", counted)
+    monkeypatch.setattr(reader, "parse_fields", parse_counted)
     monkeypatch.setattr(worker, "BATCH_UPLOADS", 10)
 
     results = worker.process_group(tasks_of(staged))
 
     assert passes == [10, 10, 5]
+    assert parsed == [24, 25, 12]  # the records of a batch's uploads (one header layout) parsed at once
     assert [(i, r.status) for i, r in results] == [(i, "processed") for i in range(25)]
     assert [r.rows_read for _, r in results[:4]] == [1, 3, 3, 2]
     assert [(r.rows_processed, r.duplicates_removed, r.rows_rejected) for _, r in results[:4]] == [
