@@ -78,12 +78,12 @@ def inspect_header(head: bytes, key: str, fallback_encoding: str | None = None) 
 def check_uploads(
     manifest: Manifest,
     data_root: str,
-    read_head: Callable[[str, int], bytes] = storage.read_bytes,
-    etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
+    read_head: Callable[[str, int, str], bytes] = storage.read_current_head,
     fallback_encoding: str | None = None,
 ) -> list[Layout | str]:
-    """Per upload, in manifest order: its header layout, or why it cannot be processed. Two S3 requests an upload
-    (version check, first bytes), uploads in parallel: a run of thousands is checked in seconds, not minutes."""
+    """Per upload, in manifest order: its header layout, or why it cannot be processed. One S3 request an upload
+    (its first bytes, if it is still the manifest's version), uploads in parallel: a run of thousands is checked in
+    seconds, not minutes."""
     newest: dict[str, int] = {}
     for i, entry in enumerate(manifest.uploads):
         j = newest.get(entry.key)
@@ -96,13 +96,11 @@ def check_uploads(
             return f"{entry.key}: a newer version of this key is in the same run"
         uri = storage.join_uri(data_root, entry.key)
         try:
-            if etag_matches(uri, entry.etag) is False:
-                # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is
-                # recorded and processed on its own; processing them here would label them with the wrong version.
-                return (
-                    f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
-                )
-            return inspect_header(read_head(uri, HEADER_PROBE_BYTES), entry.key, fallback_encoding)
+            return inspect_header(read_head(uri, HEADER_PROBE_BYTES, entry.etag), entry.key, fallback_encoding)
+        except storage.Changed:
+            # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is recorded and
+            # processed on its own; processing them here would label them with the wrong version.
+            return f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
         except FileRejected as err:
             return str(err)
         except FileNotFoundError:
@@ -120,8 +118,7 @@ def run_ingest(
     output_root: str,
     processing_date: str,
     date_formats: Sequence[str] = rules.DEFAULT_DATE_FORMATS,
-    read_head: Callable[[str, int], bytes] = storage.read_bytes,
-    etag_matches: Callable[[str, str], bool | None] = storage.etag_matches,
+    read_head: Callable[[str, int, str], bytes] = storage.read_current_head,
     ship_modules: bool = True,
     fallback_encoding: str | None = None,
     split_bytes: int = split.SPLIT_BYTES,
@@ -131,7 +128,7 @@ def run_ingest(
     `ship_modules`: send the job's modules to Spark's Python workers (not on Glue, which ships them itself)."""
     results = [FileResult(entry) for entry in manifest.uploads]
     tasks: dict[int, worker.UploadTask] = {}
-    for i, found in enumerate(check_uploads(manifest, data_root, read_head, etag_matches, fallback_encoding)):
+    for i, found in enumerate(check_uploads(manifest, data_root, read_head, fallback_encoding)):
         if not isinstance(found, Layout):
             results[i] = results[i].fail(found)
             continue

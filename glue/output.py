@@ -8,6 +8,7 @@ as a formula are neutralised (`neutralise`). Parquet: the same rows typed, value
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -126,16 +127,35 @@ def _cell(values: pa.Array) -> pa.Array:
     return pc.if_else(needs, quoted, values)
 
 
+def csv_lines(table: pa.Table) -> pa.Array:
+    """`table` (string columns, already the cells' text) as CSV rows: one string per row, without its "\\n"."""
+    cells = [_cell(table.column(i).combine_chunks()) for i in range(table.num_columns)]
+    return pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+
+
+def write_csv_lines(columns: Sequence[str], lines: pa.Array, sink: BinaryIO) -> None:
+    """A CSV file: the header row of `columns`, then `lines` (csv_lines), "\\n" after each."""
+    _write_header(columns, sink)
+    _write_lines(lines, sink)
+
+
 def write_csv(table: pa.Table, sink: BinaryIO, chunk_rows: int = CHUNK_ROWS) -> None:
     """`table` (string columns, already the cells' text) as CSV: header row, then the rows, "\\n" after each."""
-    sink.write((",".join(_cell(pa.array(table.column_names)).to_pylist()) + "\n").encode())
+    _write_header(table.column_names, sink)
     for start in range(0, table.num_rows, chunk_rows):
-        part = table.slice(start, chunk_rows)
-        cells = [_cell(part.column(i).combine_chunks()) for i in range(part.num_columns)]
-        lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
-        data = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines), "\n")[0]
-        sink.write(data.as_buffer())
-        sink.write(b"\n")
+        _write_lines(csv_lines(table.slice(start, chunk_rows)), sink)
+
+
+def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
+    sink.write((",".join(_cell(pa.array(list(columns), pa.string())).to_pylist()) + "\n").encode())
+
+
+def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
+    if not len(lines):
+        return
+    offsets = pa.array([0, len(lines)], pa.int32())
+    sink.write(pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer())
+    sink.write(b"\n")
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -221,8 +221,11 @@ def parse_fields(text: pa.Array, field_count: int, positions: dict[str, int]) ->
     if missing:
         raise ValueError(f"positions lack column(s): {', '.join(missing)}")
     slices = [text.slice(start, _SLICE_RECORDS) for start in range(0, len(text), _SLICE_RECORDS)] or [text]
-    with ThreadPoolExecutor(min(len(slices), os.cpu_count() or 1, 4)) as pool:
-        parts = list(pool.map(lambda part: _parse_slice(part, field_count, positions), slices))
+    if len(slices) == 1:  # no thread pool for one slice: starting threads costs more than a small upload's parse
+        parts = [_parse_slice(slices[0], field_count, positions)]
+    else:
+        with ThreadPoolExecutor(min(len(slices), os.cpu_count() or 1, 4)) as pool:
+            parts = list(pool.map(lambda part: _parse_slice(part, field_count, positions), slices))
     counts = np.concatenate([c for _, c in parts])
     values = {c: pa.concat_arrays([v[c] for v, _ in parts]) for c in REQUIRED_COLUMNS}
     return Parsed(values, pa.array(counts != field_count), counts)

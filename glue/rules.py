@@ -263,49 +263,77 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None 
     return text
 
 
-def first_by_line(row_key: pa.Array, line_number: pa.Array) -> np.ndarray:
-    """Exact duplicates: True for the first row (by line number) of each distinct row key, False for its copies."""
+def first_by_line(row_key: pa.Array, line_number: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
+    """Exact duplicates: True for the first row (by line number) of each distinct row key, False for its copies.
+    `upload`: which upload each row belongs to (several uploads processed together); rows of different uploads are
+    never duplicates of each other."""
     lines = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
     codes = pc.dictionary_encode(row_key).indices.to_numpy(zero_copy_only=False)
     if not len(codes):
         return np.zeros(0, bool)
-    order = np.lexsort((lines, codes))  # by key, then line
-    first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+    if upload is None:
+        order = np.lexsort((lines, codes))  # by key, then line
+        first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+    else:
+        order = np.lexsort((lines, codes, upload))  # by upload, key, then line
+        same = (codes[order][1:] == codes[order][:-1]) & (upload[order][1:] == upload[order][:-1])
+        first = np.r_[True, ~same]
     kept = np.zeros(len(codes), bool)
     kept[order[first]] = True
     return kept
 
 
-def duplicate_ids(row_id: pa.Array) -> np.ndarray:
-    """duplicate_id: True for every (kept) row whose id is on more than one kept row."""
-    id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
-    repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
-    return pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
+def duplicate_ids(row_id: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
+    """duplicate_id: True for every (kept) row whose id is on more than one kept row (of the same upload)."""
+    if upload is None:
+        id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
+        repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
+        return pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
+    if not len(row_id):
+        return np.zeros(0, bool)
+    codes = pc.fill_null(pc.dictionary_encode(row_id).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    pair = upload.astype(np.int64) * (int(codes.max()) + 2) + codes + 1  # (upload, id); a null id is never repeated
+    _, where, count = np.unique(pair, return_inverse=True, return_counts=True)
+    return (count[where] > 1) & (codes >= 0)
 
 
 RUNNING_TOTAL_ORDER = ("status", "date", "id_number", "id", "line_number")
 
 
 def running_total_order(
-    status: pa.Array, date: pa.Array, id_number: pa.Array, row_id: pa.Array, line_number: pa.Array
+    status: pa.Array,
+    date: pa.Array,
+    id_number: pa.Array,
+    row_id: pa.Array,
+    line_number: pa.Array,
+    upload: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row indices in running-total order: by status, then date, then id (whole-number ids numerically, before the
-    others), then line number; missing values last."""
-    keys = pa.table({"status": status, "date": date, "id_number": id_number, "id": row_id, "line": line_number})
+    others), then line number; missing values last. `upload` given: by upload first (each upload's totals apart)."""
+    keys = {"status": status, "date": date, "id_number": id_number, "id": row_id, "line": line_number}
+    if upload is not None:
+        keys = {"upload": pa.array(upload, pa.int64()), **keys}
+    table = pa.table(keys)
     return pc.sort_indices(
-        keys, sort_keys=[(c, "ascending") for c in keys.column_names], null_placement="at_end"
+        table, sort_keys=[(c, "ascending") for c in table.column_names], null_placement="at_end"
     ).to_numpy(zero_copy_only=False)
 
 
-def running_totals(status: pa.Array, order: np.ndarray, amounts: Amounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact cumulative sums of the amounts within each status, in `order` (row indices sorted by status first):
-    (units, nanos, valid) in row order; null (not valid) until the first amount of the status."""
+def running_totals(
+    status: pa.Array, order: np.ndarray, amounts: Amounts, upload: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact cumulative sums of the amounts within each status, in `order` (row indices sorted by status first, by
+    upload then status when `upload` is given): (units, nanos, valid) in row order; null (not valid) until the first
+    amount of the status (in that upload)."""
     n = len(order)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     codes = pc.dictionary_encode(pc.take(status, pa.array(order))).indices  # a null status is a group of its own
     status_codes = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, status_codes[1:] != status_codes[:-1]])
+    changes = status_codes[1:] != status_codes[:-1]
+    if upload is not None:
+        changes |= upload[order][1:] != upload[order][:-1]
+    starts = np.flatnonzero(np.r_[True, changes])
     group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
     units, nanos = amounts.units[order], amounts.nanos[order]
     counted = amounts.valid[order].astype(np.int64)
@@ -469,13 +497,35 @@ def process(
 ) -> Processed:
     """All the rules on one upload's parsed rows (raw REQUIRED_COLUMNS strings, null for empty fields). `raw` is
     consumed (emptied once cleaned). `processing_date`: the run's timestamp (ISO-8601 UTC)."""
+    (processed,) = process_uploads(raw, line_number, [(source_file, len(line_number))], processing_date, date_formats,
+                                   threads)  # fmt: skip
+    return processed
+
+
+def process_uploads(
+    raw: dict[str, pa.Array],
+    line_number: pa.Array,
+    uploads: Sequence[tuple[str, int]],
+    processing_date: str,
+    date_formats: Sequence[str] = DEFAULT_DATE_FORMATS,
+    threads: int | None = None,
+) -> list[Processed]:
+    """All the rules on the rows of several uploads at once, one Processed per upload: `uploads` gives each upload's
+    source file and number of rows, in the order its rows come in `raw` (the uploads' rows one after the other).
+    Every rule over rows (exact duplicates, duplicate ids, running totals) stays within its upload, so an upload's
+    result is what `process` gives it alone; a burst of tiny uploads costs one pass of Arrow calls, not one each."""
     n = len(line_number)
+    sizes = np.array([rows for _, rows in uploads], np.int64)
+    if int(sizes.sum()) != n:
+        raise ValueError(f"uploads hold {int(sizes.sum())} rows, {n} given")
+    upload = np.repeat(np.arange(len(uploads), dtype=np.int64), sizes) if len(uploads) > 1 else None
     rows_all = clean_in_parallel(raw, date_formats, threads)
     raw.clear()
 
-    kept = np.flatnonzero(first_by_line(rows_all.row_key, line_number))
+    kept = np.flatnonzero(first_by_line(rows_all.row_key, line_number, upload))
     rows_all.row_key = None  # type: ignore[assignment] - peak memory: the biggest column, no longer needed
     take = pa.array(kept)
+    kept_upload = upload[kept] if upload is not None else None
 
     def kept_only(values: pa.Array) -> pa.Array:
         return pc.take(values, take)
@@ -485,12 +535,13 @@ def process(
     amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
     mask = rows_all.mask[kept]
 
-    mask |= duplicate_ids(row_id).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
+    mask |= duplicate_ids(row_id, kept_upload).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
     kept_lines = kept_only(pa.array(line_number, pa.int64()))
-    order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines)
-    total = running_totals(status, order, amounts)
+    order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines, kept_upload)
+    total = running_totals(status, order, amounts, kept_upload)
 
     rows = len(kept)
+    kept_upload = kept_upload if kept_upload is not None else np.zeros(rows, np.int64)
     table = pa.table(
         {
             "id": row_id,
@@ -504,12 +555,29 @@ def process(
             "running_total_by_status": decimal_text(*total),
             "data_quality_issues": issue_text(mask),
             "processing_date": constant(processing_date, rows),
-            "source_file": constant(source_file, rows),
+            "source_file": pc.cast(
+                pa.DictionaryArray.from_arrays(
+                    pa.array(kept_upload.astype(np.int32)), pa.array([name for name, _ in uploads], pa.string())
+                ),
+                pa.string(),
+            ),
             LINE_NUMBER: kept_lines,
         }
     )
-    counts = {kind: int(((mask >> ISSUE_KINDS.index(kind)) & 1).sum()) for kind in ISSUE_KINDS}
-    return Processed(table, n - rows, {k: v for k, v in counts.items() if v})
+    kept_per_upload = np.bincount(kept_upload, minlength=len(uploads))
+    counts = {
+        kind: np.bincount(kept_upload, weights=(mask >> ISSUE_KINDS.index(kind)) & 1, minlength=len(uploads))
+        for kind in ISSUE_KINDS
+    }
+    starts = np.r_[0, np.cumsum(kept_per_upload)]
+    return [
+        Processed(
+            table.slice(int(starts[u]), int(kept_per_upload[u])),
+            int(sizes[u] - kept_per_upload[u]),
+            {kind: int(c[u]) for kind, c in counts.items() if c[u]},
+        )
+        for u in range(len(uploads))
+    ]
 
 
 _ISSUE_TEXTS = pa.array(

@@ -155,6 +155,17 @@ def etag_matches(uri: str, expected: str) -> bool | None:
     return etag_of_local(uri) == expected
 
 
+def read_current_head(uri: str, limit: int, expected_etag: str) -> bytes:
+    """The first `limit` bytes of the object if it is still the version whose ETag is `expected_etag`; raises Changed
+    when it is not, FileNotFoundError when it is gone. S3: ONE request (a ranged GET with If-Match), not a HEAD and
+    a GET. A local file: its MD5 compared (a multipart ETag cannot be checked), then its first bytes."""
+    if _is_s3(uri):
+        return read_bytes(uri, limit, if_etag=expected_etag)
+    if etag_matches(uri, expected_etag) is False:
+        raise Changed(f"{uri} is no longer ETag {expected_etag}")
+    return read_bytes(uri, limit)
+
+
 def etag_of_local(uri: str) -> str:
     """A local file's MD5 (hex): the ETag S3 gives a single-part upload of the same bytes."""
     digest = hashlib.md5(usedforsecurity=False)

@@ -47,21 +47,25 @@ def test_a_failing_write_fails_only_that_upload(tmp_path, monkeypatch):
 
 
 def test_an_unexpected_error_fails_only_that_upload(tmp_path, monkeypatch):
-    staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": GOOD})
-    real_process = worker.rules.process
+    # A bug the rules hit on one upload's rows: small uploads go through the rules together (a batch), and the
+    # failure of the batch must fail only the upload that causes it.
+    bad_rows = HEADER + b"1,Bug Trigger,ann@example.com,01-04-2025,10,active\n"
+    staged = stage_run(tmp_path, {"a.csv": GOOD, "bad.csv": bad_rows, "c.csv": GOOD})
+    real_clean = rules.clean
 
-    def process(raw, line_number, source_file, *args, **kwargs):
-        if source_file == "input/bad.csv":
+    def clean(raw, *args, **kwargs):
+        if "Bug Trigger" in raw["name"].to_pylist():
             raise RuntimeError("a bug")
-        return real_process(raw, line_number, source_file, *args, **kwargs)
+        return real_clean(raw, *args, **kwargs)
 
-    monkeypatch.setattr(worker.rules, "process", process)
+    monkeypatch.setattr(rules, "clean", clean)
     results = {r.entry.key: r for _, r in worker.process_group(upload_tasks(staged))}
     assert (results["input/bad.csv"].status, results["input/bad.csv"].error) == (
         "failed",
         "input/bad.csv: processing failed: RuntimeError: a bug",
     )
     assert (results["input/a.csv"].status, results["input/a.csv"].rows_processed) == ("processed", 1)
+    assert (results["input/c.csv"].status, results["input/c.csv"].rows_processed) == ("processed", 1)
 
 
 def test_reads_each_upload_once(tmp_path, monkeypatch):

@@ -92,3 +92,18 @@ def test_records_with_another_field_count_are_corrupt_with_a_reason():
         "expected 6 fields as in the header, found 7",
         "malformed CSV record (unbalanced quotes)",
     ]
+
+
+def test_parsing_a_small_upload_starts_no_threads(monkeypatch):
+    # A thread pool per upload cost more than parsing a 1 KB upload (a run of 1,000 of them spent most of its time
+    # starting threads): one slice of records is parsed on the calling thread.
+    import pyarrow as pa
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a thread pool was started")
+
+    monkeypatch.setattr(reader, "ThreadPoolExecutor", no_pool)
+    positions = {c: i for i, c in enumerate(("id", "name", "email", "date", "amount", "status"))}
+    parsed = reader.parse_fields(pa.array(["1,a,b,c,d,e", '2,"x, y",b,c,d,e', "3,a"]), 6, positions)
+    assert parsed.values["name"].to_pylist() == ["a", "x, y", "a"]
+    assert parsed.corrupt.to_pylist() == [False, False, True]

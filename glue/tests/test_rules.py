@@ -322,3 +322,52 @@ def test_stats_of_one_upload_count_removed_duplicates_and_issues_separately():
     processed = rules.process(columns, pa.array(range(2, 7), pa.int64()), "k", PROCESSING_DATE)
     assert (processed.table.num_rows, processed.duplicates_removed) == (4, 1)
     assert processed.quality_issues == {"duplicate_id": 2, "invalid_email": 2, "invalid_amount": 1}
+
+
+# --- several uploads at once (how a task processes a batch of small uploads) ------------------------------------------
+
+
+def test_uploads_processed_together_keep_every_rule_within_their_own_rows():
+    import pyarrow as pa
+
+    first = [row(id_="7", amount="10"), row(id_="7", name="C D", amount="1"), row(id_="1", amount="5")]
+    second = [row(id_="7", amount="10"), row(id_="2", amount="100"), row(id_="2", amount="100")]
+    third = [row(id_="9", amount="1000", status="pending"), row(id_="1", amount="5")]
+    rows = first + second + third
+    columns = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
+    lines = pa.array([2, 3, 4, 2, 3, 4, 2, 3], pa.int64())
+    uploads = [("input/a.csv", 3), ("input/b.csv", 3), ("input/c.csv", 2)]
+
+    a, b, c = rules.process_uploads(columns, lines, uploads, PROCESSING_DATE)
+
+    def view(p):
+        return [
+            (
+                r["source_file"],
+                r["line_number"],
+                r["id"],
+                r["data_quality_issues"],
+                Decimal(r["running_total_by_status"]),
+            )
+            for r in p.table.to_pylist()
+        ]
+
+    # a: id 7 twice (duplicate ids); totals in id order 1 (5), 7 (10), 7 (1).
+    assert view(a) == [
+        ("input/a.csv", 2, "7", "duplicate_id", Decimal(15)),
+        ("input/a.csv", 3, "7", "duplicate_id", Decimal(16)),
+        ("input/a.csv", 4, "1", "", Decimal(5)),
+    ]
+    # b: its first row equals a's first row (not a duplicate across uploads, id 7 not a duplicate id here); lines 3
+    # and 4 are exact duplicates within b: line 4 removed. Totals start again from zero.
+    assert view(b) == [("input/b.csv", 2, "7", "", Decimal(110)), ("input/b.csv", 3, "2", "", Decimal(100))]
+    assert view(c) == [("input/c.csv", 2, "9", "", Decimal(1000)), ("input/c.csv", 3, "1", "", Decimal(5))]
+    assert [(p.duplicates_removed, p.quality_issues) for p in (a, b, c)] == [(0, {"duplicate_id": 2}), (1, {}), (0, {})]
+
+
+def test_uploads_processed_together_must_account_for_every_row():
+    import pyarrow as pa
+
+    columns = {c: pa.array(["x"], pa.string()) for c in rules.REQUIRED_COLUMNS}
+    with pytest.raises(ValueError, match="uploads hold 2 rows, 1 given"):
+        rules.process_uploads(columns, pa.array([2], pa.int64()), [("a", 1), ("b", 1)], PROCESSING_DATE)

@@ -258,3 +258,38 @@ def test_the_engine_reports_an_upload_replaced_after_the_check_superseded(s3):
     assert result.status == "failed"
     assert result.error.startswith("superseded: input/f0.csv was uploaded again after this run was planned")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == [entry.key]
+
+
+def test_a_run_of_many_small_uploads_makes_at_most_11_s3_requests_per_upload(s3):
+    # The driver's check (one ranged GET with If-Match per upload, not a HEAD and a GET), then the tasks: one GET of
+    # the upload, and per output folder (rejected, Parquet, processed) one LIST for leftovers, the part file and
+    # _SUCCESS. 11 requests an upload, whatever the number of uploads.
+    import collections
+
+    import rules
+    import worker
+
+    bodies = [f"id,name,email,date,amount,status\n{i},ann lee,a@example.com,01-04-2025,10,active\n".encode() for i in
+              range(20)]  # fmt: skip
+    run = manifest(len(bodies))
+    run = replace(run, uploads=tuple(
+        replace(u, etag=hashlib.md5(b, usedforsecurity=False).hexdigest(), size=len(b))
+        for u, b in zip(run.uploads, bodies, strict=True)
+    ))  # fmt: skip
+    for u, body in zip(run.uploads, bodies, strict=True):
+        put(s3, u.key, body)
+    calls = collections.Counter()
+    storage._s3_client().meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
+
+    found = ingest.check_uploads(run, uri(""))
+    assert calls == {"GetObject": 20}
+    tasks = [
+        (i, worker.UploadTask(u, uri(""), uri(""), f.field_count, f.positions, "2026-04-01T10:00:00.000Z",
+                              rules.DEFAULT_DATE_FORMATS))
+        for i, (u, f) in enumerate(zip(run.uploads, found, strict=True))
+    ]  # fmt: skip
+    results = worker.process_group(tasks)
+
+    assert [(i, r.status, r.rows_processed) for i, r in results] == [(i, "processed", 1) for i in range(20)]
+    assert calls == {"GetObject": 40, "ListObjectsV2": 60, "PutObject": 120}
+    assert sum(calls.values()) / len(bodies) <= 11

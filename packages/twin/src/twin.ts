@@ -233,6 +233,7 @@ export class Twin {
           stageRoot: join(paths.twinDir, "glue"),
           failKeys: opts.glueFailKeys ?? failKeysFromEnv(),
           keepStage: opts.keepStage,
+          log,
           // The job's own boto3 calls (if any) go through the fault layer as the job's role.
           env: {
             AWS_ENDPOINT_URL: proxyEndpoint,

@@ -7,7 +7,8 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
@@ -27,7 +28,12 @@ export interface SparkExecutorOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
   /** How the copy of `out/` back to S3 retries (tests: a fake clock); default PUBLISH_RETRY with real sleeps. */
   readonly publishRetry?: Partial<PublishRetry> | undefined;
+  /** Where each run's phases are reported (objects staged, job.py, objects published: counts and seconds). */
+  readonly log?: { info(m: string): void } | undefined;
 }
+
+/** Objects copied between the emulator's S3 and the staging folder at once (each way). */
+export const COPY_CONCURRENCY = 32;
 
 /**
  * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/storage.py:
@@ -261,7 +267,8 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     const poisoned = manifest.uploads.find((u) => opts.failKeys?.some((k) => k && u.key.includes(k)));
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
-    await mapLimit(manifest.uploads, 8, async (u) => {
+    const t0 = Date.now();
+    await mapLimit(manifest.uploads, COPY_CONCURRENCY, async (u) => {
       const body = await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
@@ -272,6 +279,7 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       writeFileSync(file, body);
     });
     if (signal.aborted) return { ok: false, error: "aborted before Spark started" };
+    const t1 = Date.now();
 
     // 2. run the job with the real arguments, roots pointed at the staging folder
     const args: Record<string, string> = {
@@ -326,11 +334,14 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     );
     // 3. publish what the job wrote — whatever the outcome: on AWS the job writes S3 directly, so a failed, timed-out
     //    or stopped run leaves its stats, partial outputs and staging leftovers in the bucket as well.
+    const t2 = Date.now();
     let copyError: string | null = null;
+    let published = 0;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
+      published = files.length;
       const longSegments = longSegmentsOf(manifest);
-      await mapLimit(files, 8, async (file) => {
+      await mapLimit(files, COPY_CONCURRENCY, async (file) => {
         const key = keyOfLocal(relative(outDir, file), longSegments);
         const body = readFileSync(file);
         await withRetries(
@@ -344,6 +355,11 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     } catch (e) {
       copyError = `could not copy the job's output to s3://${manifest.bucket}/: ${messageOf(e)}`;
     }
+    const seconds = (from: number, to: number) => ((to - from) / 1000).toFixed(1);
+    opts.log?.info(
+      `glue: run ${id.slice(0, 12)}… staged ${manifest.uploads.length} upload(s) in ${seconds(t0, t1)} s, job.py ` +
+        `${seconds(t1, t2)} s, published ${published} object(s) in ${seconds(t2, Date.now())} s`,
+    );
     if (signal.aborted) return { ok: false, error: "job run aborted" };
     if (exit.error) return { ok: false, error: `job could not start: ${exit.error}` };
     if (exit.code !== 0) {
@@ -351,7 +367,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       return { ok: false, error: `job.py exited with ${exit.code ?? exit.signal}: ${why}` };
     }
     if (copyError) return { ok: false, error: copyError };
-    if (!opts.keepStage) rmSync(stage, { recursive: true, force: true });
+    // The staging folder goes after the run has ended (thousands of small files take a while to delete); on AWS
+    // there is none.
+    if (!opts.keepStage) void rm(stage, { recursive: true, force: true }).catch(() => undefined);
     return { ok: true };
   };
 }

@@ -52,3 +52,78 @@ describe("spark executor helpers", () => {
     expect(failKeysFromEnv({})).toEqual([]);
   });
 });
+
+describe("spark executor: staging and publishing a run of many small uploads", () => {
+  it("copies objects up to COPY_CONCURRENCY at once each way, and reports its phases", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { buildManifest, toUpload } = await import("@ingest/core");
+    const { COPY_CONCURRENCY, sparkExecutor } = await import("../../src/glue/spark.js");
+    const root = mkdtempSync(join(tmpdir(), "twin-executor-"));
+    // Stands in for job.py: writes 3 files per upload under --output_root (a literal file:// folder URI).
+    const script = join(root, "job.mjs");
+    writeFileSync(
+      script,
+      `import { mkdirSync, writeFileSync } from "node:fs";
+       const a = process.argv.slice(2); const out = a[a.indexOf("--output_root") + 1].slice("file://".length);
+       for (let i = 0; i < 40; i++) { mkdirSync(out + "processed/f" + i, { recursive: true });
+         for (const n of ["part-00000.csv", "_SUCCESS", "x.json"]) writeFileSync(out + "processed/f" + i + "/" + n, "x"); }`,
+    );
+    const uploads = Array.from({ length: 40 }, (_, i) =>
+      toUpload({
+        bucket: "data",
+        key: `input/f${i}.csv`,
+        versionId: null,
+        etag: "e",
+        lastModified: "2026-04-01T09:00:00.000Z",
+        size: 1,
+      }),
+    );
+    const manifest = buildManifest({
+      runKey: "R",
+      bucket: "data",
+      createdAt: new Date("2026-04-01T10:00:00Z"),
+      uploads,
+    });
+    let active = 0;
+    let peak = 0;
+    const puts: string[] = [];
+    const s3 = {
+      send: async (command: { constructor: { name: string }; input: { Key: string } }) => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setImmediate(r)); // every call yields: the copies overlap as far as allowed
+        active--;
+        if (command.constructor.name === "PutObjectCommand") {
+          puts.push(command.input.Key);
+          return {};
+        }
+        const body = command.input.Key === "manifests/R.json" ? JSON.stringify(manifest) : "id\n";
+        return { Body: { transformToByteArray: async () => new TextEncoder().encode(body) } };
+      },
+    };
+    const lines: string[] = [];
+    const run = sparkExecutor({
+      s3: s3 as never,
+      python: process.execPath,
+      script,
+      stageRoot: join(root, "stage"),
+      log: { info: (m) => lines.push(m) },
+    });
+    const result = await run({
+      id: "jr_1",
+      jobName: "j",
+      arguments: { "--manifest_uri": "s3://control/manifests/R.json", "--run_key": "R" },
+      signal: new AbortController().signal,
+    });
+    expect(result).toEqual({ ok: true });
+    expect(puts).toHaveLength(120);
+    expect(COPY_CONCURRENCY).toBe(32);
+    expect(peak).toBe(32);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^glue: run jr_1… staged 40 upload\(s\) in [\d.]+ s, job\.py [\d.]+ s, published 120 object\(s\) in [\d.]+ s$/,
+    );
+  });
+});
