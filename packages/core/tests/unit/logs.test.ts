@@ -6,7 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
+import { sweep } from "../../src/runs/sweeper.js";
 import { GlueServiceError } from "../../src/testing/fakes.js";
+import { toUpload } from "../../src/upload/identity.js";
+import { runRecord } from "../helpers/records.js";
 import { makeWorld } from "../helpers/world.js";
 
 const RUN_1 = "20260401T100000Z-00000001";
@@ -238,6 +241,75 @@ describe("logs: intake, run start, completion", () => {
           failed: 0,
           systemFailure: true,
         },
+      },
+    ]);
+  });
+});
+
+describe("logs: the sweeper", () => {
+  it("a run end whose event was lost: the run's outcome, what the sweeper did, and its summary", async () => {
+    const w = makeWorld();
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    await w.writeStats(RUN_1);
+    w.glue.finish("jr_000001", "SUCCEEDED");
+    w.log.lines.length = 0;
+
+    await sweep(w.deps, w.config);
+
+    expect(w.log.lines).toEqual([
+      {
+        level: "info",
+        message: "run recorded",
+        fields: {
+          runKey: RUN_1,
+          glueRunId: "jr_000001",
+          state: "succeeded",
+          processed: 1,
+          failed: 0,
+          systemFailure: false,
+        },
+      },
+      {
+        level: "info",
+        message: "sweeper recorded a run end",
+        fields: { runKey: RUN_1, glueRunId: "jr_000001", state: "SUCCEEDED" },
+      },
+      { level: "warn", message: "sweeper repaired", fields: { repairs: ["recorded-lost-end"] } },
+    ]);
+  });
+
+  it("an upload an ended run left running: how it was settled, then the run that picks it up", async () => {
+    const w = makeWorld();
+    const u = toUpload(w.upload("input/a.csv").version);
+    const at = w.clock.now().toISOString();
+    await w.ledger.recordUpload(u, at);
+    const old = "20260401T090000Z-00000001";
+    await w.ledger.createRun(runRecord(old, at, { state: "start_failed", bytes: 1, endedAt: at }));
+    await w.ledger.claimUpload(u.uploadId, old, at);
+
+    await sweep(w.deps, w.config);
+
+    expect(w.log.lines).toEqual([
+      {
+        level: "warn",
+        message: "upload left running by a closed run settled",
+        fields: {
+          key: "input/a.csv",
+          uploadId: ID_A1,
+          runKey: old,
+          status: "pending",
+          error: `left running: run ${old} ended (start_failed) without settling it`,
+        },
+      },
+      {
+        level: "info",
+        message: "run started",
+        fields: { runKey: RUN_1, glueRunId: "jr_000001", files: 1, keys: ["input/a.csv"] },
+      },
+      {
+        level: "warn",
+        message: "sweeper repaired",
+        fields: { repairs: ["settled-orphaned-upload", "started-pending"] },
       },
     ]);
   });
