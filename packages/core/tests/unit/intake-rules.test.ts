@@ -121,6 +121,28 @@ describe("intake: duplicates", () => {
     expect(records(w)).toHaveLength(2);
   });
 
+  it("a late event of a deleted key for a version id the ledger lacks is recorded as deleted", async () => {
+    const w = makeWorld();
+    await w.ledger.recordUpload(
+      {
+        bucket: BUCKET,
+        key: "input/gone.csv",
+        versionId: "v1",
+        etag: "e1",
+        lastModified: T0,
+        size: 1,
+        versionTag: "t-v1",
+        uploadId: `${BUCKET}/input/gone.csv@t-v1`,
+      },
+      T0,
+    );
+
+    const r = await handleUploadBatch(w.deps, w.config, [goneMessage("m1", { etag: "e1", "version-id": "v7" })]);
+
+    expect(r).toMatchObject({ recorded: 1, duplicates: 0 });
+    expect(records(w).map((u) => u.versionTag)).toEqual(["t-v1", "deleted-0-v7"]);
+  });
+
   it("a late event of a deleted key with no etag, or another etag, matches nothing the ledger has: recorded as deleted", async () => {
     const w = makeWorld();
     await w.ledger.recordUpload(
@@ -143,6 +165,44 @@ describe("intake: duplicates", () => {
     expect(r.recorded).toBe(1);
     expect(other.recorded).toBe(1);
     expect(records(w).map((u) => u.versionTag)).toEqual(["t", "deleted-0A-unknown", "deleted-0B-e5"]);
+  });
+});
+
+describe("intake: one ledger write per distinct upload", () => {
+  it("two messages of one upload in a batch: recorded once, the second a duplicate", async () => {
+    const w = makeWorld();
+    const a = w.upload("input/a.csv");
+    let writes = 0;
+    const record = w.ledger.recordUpload.bind(w.ledger);
+    w.ledger.recordUpload = async (...args) => {
+      writes++;
+      return record(...args);
+    };
+
+    const r = await handleUploadBatch(w.deps, w.config, [a.message, w.message(a.version)]);
+
+    expect(writes).toBe(1);
+    expect(r).toMatchObject({ recorded: 1, duplicates: 1 });
+  });
+
+  it("a batch of only an upload recorded as failed starts nothing; beside a fresh one, the run claims only the fresh one", async () => {
+    const w = makeWorld();
+    const config = { ...w.config, limits: { ...w.config.limits, maxFileBytes: 5 } };
+    const big = w.upload("input/big.csv", "0123456789");
+    expect((await handleUploadBatch(w.deps, config, [big.message])).run).toBeNull();
+
+    const r = await handleUploadBatch(w.deps, config, [w.message(big.version), w.upload("input/a.csv", "a").message]);
+
+    expect(r.run).toMatchObject({ started: true, files: 1 });
+    expect(w.log.lines.filter((l) => l.message.startsWith("some pending uploads were already taken"))).toEqual([]);
+
+    const both = makeWorld();
+    const fresh = await handleUploadBatch(both.deps, config, [
+      both.upload("input/big.csv", "0123456789").message,
+      both.upload("input/a.csv", "a").message,
+    ]);
+    expect(fresh.run).toMatchObject({ started: true, files: 1 });
+    expect(both.log.lines.filter((l) => l.message.startsWith("some pending uploads were already taken"))).toEqual([]);
   });
 });
 
