@@ -367,4 +367,47 @@ describe("recordRunEnd", () => {
       recordRunEnd(s.deps, s.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null }),
     ).rejects.toThrow("AccessDenied");
   });
+
+  it("a redelivered end of a failed run counts none of its files that later runs took and processed", async () => {
+    const w = makeWorld();
+    await startRun(w, ["input/a.csv", "input/b.csv"]);
+    w.glue.finish("jr_000001", "FAILED");
+    const failed = { glueRunId: "jr_000001", state: "FAILED", message: "executor lost" };
+    const first = await recordRunEnd(w.deps, w.config, failed);
+    // As if that settler crashed before closing the run: the run is still open when its end is delivered again.
+    await w.ledger.updateRun(RUN_1, ["failed"], { state: "running" });
+    let next = first.next?.started ? first.next : null;
+    while (next) {
+      await w.writeStats(next.runKey);
+      w.glue.finish(next.glueRunId, "SUCCEEDED");
+      const r = await recordRunEnd(w.deps, w.config, { glueRunId: next.glueRunId, state: "SUCCEEDED", message: null });
+      next = r.next?.started ? r.next : null;
+    }
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["processed", "processed"]);
+
+    await recordRunEnd(w.deps, w.config, failed);
+
+    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "failed", filesProcessed: 0, filesFailed: 0 });
+  });
+
+  it("the first run that ends without a system failure closes the breaker, and says so", async () => {
+    const w = makeWorld();
+    w.ledger.health = { consecutiveSystemFailures: 2, lastRunKey: "r0", lastFailureAt: "2026-04-01T09:00:00.000Z" };
+    await startRun(w, ["input/a.csv"]);
+    await w.writeStats(RUN_1);
+    w.glue.finish("jr_000001", "SUCCEEDED");
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
+
+    expect(w.ledger.health).toEqual({
+      consecutiveSystemFailures: 0,
+      lastRunKey: RUN_1,
+      lastFailureAt: "2026-04-01T09:00:00.000Z",
+    });
+    expect(w.log.lines).toContainEqual({
+      level: "info",
+      message: "circuit breaker closed: a run ended without a system failure",
+      fields: { runKey: RUN_1 },
+    });
+  });
 });

@@ -474,6 +474,22 @@ describe("a start that fails before StartJobRun", () => {
     expect(w.ledger.slot.holder).toBeNull();
   });
 
+  it("S3 cannot say which version is current (before any manifest): the run is closed and the slot freed", async () => {
+    const w = makeWorld();
+    await pendingUpload(w, "input/a.csv", "v1");
+    w.clock.advance(1_000);
+    await pendingUpload(w, "input/a.csv", "v2");
+    w.objects.head = async () => {
+      throw new Error("SlowDown");
+    };
+
+    await expect(startNextRun(w.deps, w.config.runs)).rejects.toThrow("SlowDown");
+
+    expect(w.ledger.runs.get("20260401T100001Z-00000001")).toMatchObject({ state: "start_failed" });
+    expect(w.ledger.slot.holder).toBeNull();
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["pending", "pending"]);
+  });
+
   it("the undo fails too: logged, left to the sweeper, and the first error is the one thrown", async () => {
     const w = makeWorld();
     await pendingUpload(w, "input/a.csv");
