@@ -43,7 +43,7 @@ export default $config({
         Reconciler: { cron: reconciler, intervalMinutes: config.reconciler.intervalMinutes },
       },
     });
-    createCatalog({ bucket });
+    const catalog = createCatalog({ bucket });
 
     return {
       stage: $app.stage,
@@ -59,6 +59,7 @@ export default $config({
       glueRunEndedEventsDlqUrl: completion.eventsDlq.url,
       glueJobName: job.name,
       ledgerTableName: table.name,
+      catalogDatabaseName: catalog.database.name,
     };
   },
 });

@@ -42,14 +42,33 @@ def local_uri(path: str | os.PathLike) -> str:
     return "file://" + str(Path(path).absolute())
 
 
+# A local file system allows at most 255 bytes per path component (Linux, macOS); an S3 key may have a segment of any
+# length up to its 1,024 bytes. So local paths only (the twin's staging folders, tests; never an S3 key) replace a
+# component over LOCAL_NAME_MAX_BYTES (room left for the ".<name>.tmp" of _write_local) with "~sha256-" + the hex
+# SHA-256 of its UTF-8 bytes. The twin stages and copies back with the same rule (packages/twin/src/glue/spark.ts,
+# localName), mapping such names back to the key's own segments.
+LOCAL_NAME_MAX_BYTES = 200
+LOCAL_NAME_HASH_PREFIX = "~sha256-"
+
+
+def local_name(component: str) -> str:
+    """A path component as it is stored locally: itself, or its hash when it is too long for a file name."""
+    raw = component.encode("utf-8", "surrogateescape")
+    if len(raw) <= LOCAL_NAME_MAX_BYTES:
+        return component
+    return LOCAL_NAME_HASH_PREFIX + hashlib.sha256(raw).hexdigest()
+
+
 def _local_path(uri: str) -> Path:
     if uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    if uri.startswith("file:"):  # Hadoop's short form, file:/path
-        return Path(uri[len("file:") :])
-    if "://" not in uri:
-        return Path(uri)
-    raise ValueError(f"not a local URI: {uri}")
+        path = uri[len("file://") :]
+    elif uri.startswith("file:"):  # Hadoop's short form, file:/path
+        path = uri[len("file:") :]
+    elif "://" not in uri:
+        path = uri
+    else:
+        raise ValueError(f"not a local URI: {uri}")
+    return Path(*(local_name(part) for part in Path(path).parts))
 
 
 def _s3_location(uri: str) -> tuple[str, str]:

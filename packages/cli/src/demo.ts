@@ -13,6 +13,7 @@ import { clientConfig, projectPaths, Twin } from "@ingest/twin";
 import { CliError } from "./errors.js";
 import { stderrLog } from "./local.js";
 import { printable } from "./output.js";
+import { demoCatalogDir, type QueryAnswer, renderAnswer, renderCatalog, runQuery, saveCatalog } from "./query.js";
 import { filesTable, runsTable, type Snapshot, waitUntilIdle } from "./status.js";
 import { type Target, withClients } from "./target.js";
 import { planUploads, uploadFiles } from "./upload.js";
@@ -30,8 +31,14 @@ export interface DemoReport {
   readonly snapshot: Snapshot;
   readonly outputDir: string;
   readonly outputs: { key: string; file: string }[];
+  /** The Data Catalog's tables and DEMO_QUERY's answer over them (DuckDB over the twin's outputs). */
+  readonly catalog: { readonly database: string; readonly tables: readonly string[]; readonly dir: string };
+  readonly query: { readonly sql: string; readonly answer: QueryAnswer };
   readonly seconds: number;
 }
+
+/** What the demo asks the catalog at the end (README: `pnpm ingest query "<SQL>"`). */
+export const DEMO_QUERY = "SELECT status, count(*) FROM processed_rows GROUP BY 1 ORDER BY 1";
 
 function twinTarget(twin: Twin): Target {
   const aws = clientConfig(twin.endpoints.aws);
@@ -46,6 +53,7 @@ function twinTarget(twin: Twin): Target {
       ingestDlqUrl: twin.queues.ingestDlq.url,
       recorderQueueUrl: twin.queues.recorder.url,
       recorderDlqUrl: twin.queues.recorderDlq.url,
+      catalogDatabase: twin.names.catalogDatabase,
     },
     {
       s3: new S3Client({ ...aws, forcePathStyle: true }),
@@ -118,15 +126,20 @@ export async function demo(opts: DemoOptions): Promise<DemoReport> {
     });
     const outputDir = join(paths.twinDir, "output");
     const outputs = await downloadOutputs(target, outputDir);
+    // The twin goes away with the demo: its catalog and tables are kept so `ingest query` answers afterwards.
+    const saved = await saveCatalog(target.s3, target.glue, target.catalogDatabase, demoCatalogDir(base.twinDir));
+    const answer = await runQuery({ python: base.venvPython, script: base.twinQuery }, saved.tables, DEMO_QUERY, 1000);
     const report: DemoReport = {
       files: planned.length,
       glueRuns: snap.runs.length,
       snapshot: snap,
       outputDir,
       outputs,
+      catalog: { database: saved.database, tables: saved.tables.map((t) => t.name), dir: demoCatalogDir(base.twinDir) },
+      query: { sql: DEMO_QUERY, answer },
       seconds: Math.round((Date.now() - started) / 1000),
     };
-    if (!opts.json) printDemo(report, target.bucket);
+    if (!opts.json) printDemo(report, target.bucket, saved.tables);
     if (report.glueRuns !== 1) {
       throw new CliError(`the bulk upload of ${report.files} files took ${report.glueRuns} Glue runs, not one`);
     }
@@ -140,7 +153,7 @@ export async function demo(opts: DemoOptions): Promise<DemoReport> {
   }
 }
 
-function printDemo(r: DemoReport, bucket: string): void {
+function printDemo(r: DemoReport, bucket: string, tables: Parameters<typeof renderCatalog>[1]): void {
   const s = r.snapshot;
   const processed = s.uploads.filter((u) => u.status === "processed").length;
   const failed = s.uploads.filter((u) => u.status === "failed").length;
@@ -159,6 +172,12 @@ function printDemo(r: DemoReport, bucket: string): void {
         (u) =>
           `  ${printable(u.key)} → ${printable(relative(process.cwd(), join(r.outputDir, ...(u.output ?? "").replace(`s3://${bucket}/`, "").split("/"))))}`,
       ),
+    "",
+    `Data Catalog (kept in ${relative(process.cwd(), r.catalog.dir) || r.catalog.dir}/ for \`pnpm ingest catalog\` and \`pnpm ingest query\`)`,
+    renderCatalog(r.catalog.database, tables),
+    "",
+    `pnpm ingest query "${r.query.sql}"`,
+    renderAnswer(r.query.answer),
     "",
     `done in ${r.seconds} s`,
   ];

@@ -5,11 +5,25 @@
 // The SDK warns about Node 20 on first client use; a CLI prints only what the user asked for.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
+import { projectPaths, TwinNotRunningError } from "@ingest/twin";
 import { Command, InvalidArgumentError } from "commander";
 import { demo } from "./demo.js";
 import { CliError, oneLine } from "./errors.js";
 import { currentState, down, envOf, envScript, faultsOption, up, upDetached } from "./local.js";
 import { exitQuietlyOnEpipe, printable, printJson } from "./output.js";
+import {
+  type CatalogTableView,
+  copyTables,
+  demoCatalogDir,
+  type LocalTable,
+  loadSavedCatalog,
+  namedIn,
+  readCatalog,
+  renderAnswer,
+  renderCatalog,
+  runQuery,
+  withScratch,
+} from "./query.js";
 import { redrive } from "./redrive.js";
 import { filterSnapshot, renderStatus, snapshot, waitUntilIdle } from "./status.js";
 import { resolveTarget, type Target } from "./target.js";
@@ -29,6 +43,42 @@ async function withTarget<T>(stage: string | undefined, fn: (t: Target) => Promi
   const target = resolveTarget({ stage });
   try {
     return await fn(target);
+  } finally {
+    target.close();
+  }
+}
+
+/**
+ * The live twin's catalog, or (no twin running, no --stage) the copy the last `ingest demo` left, with a note on
+ * stderr; `use` gets the database, its tables and how to get their files for a statement.
+ */
+async function withCatalog<T>(
+  stage: string | undefined,
+  use: (c: {
+    database: string;
+    tables: CatalogTableView[];
+    files: (sql: string, dir: string) => Promise<LocalTable[]>;
+  }) => Promise<T>,
+): Promise<T> {
+  let target: Target;
+  try {
+    target = resolveTarget({ stage });
+  } catch (e) {
+    const saved =
+      !stage && e instanceof TwinNotRunningError ? loadSavedCatalog(demoCatalogDir(projectPaths().twinDir)) : null;
+    if (!saved) throw e;
+    process.stderr.write(
+      `note: the local twin is not running; answering from the copy the demo saved at ${saved.savedAt}\n`,
+    );
+    return use({ database: saved.database, tables: [...saved.tables], files: async () => [...saved.tables] });
+  }
+  try {
+    const tables = await readCatalog(target.glue, target.catalogDatabase);
+    return await use({
+      database: target.catalogDatabase,
+      tables,
+      files: (sql, dir) => copyTables(target.s3, tables, dir, namedIn(sql)),
+    });
   } finally {
     target.close();
   }
@@ -185,6 +235,32 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("catalog")
+    .description("the Data Catalog's tables over the job's outputs: format, partitions, columns, location")
+    .option("--stage <stage>", STAGE_HELP)
+    .option("--json", "print the tables (with every column and type) as JSON")
+    .action(async (o: { stage?: string; json?: boolean }) => {
+      await withCatalog(o.stage, async ({ database, tables }) => {
+        if (o.json) return printJson({ database, tables: tables.map(({ files: _, ...t }: Partial<LocalTable>) => t) });
+        process.stdout.write(`${renderCatalog(database, tables)}\n`);
+      });
+    });
+
+  program
+    .command("query")
+    .description("SQL over the catalog's tables on the twin (DuckDB over the job's outputs, as Athena on AWS)")
+    .argument("<sql>", 'e.g. "SELECT status, count(*) FROM processed_rows GROUP BY 1"')
+    .option("--max-rows <n>", "print at most this many rows", int("--max-rows"), 1000)
+    .option("--json", "print the columns and rows as JSON")
+    .action(async (sql: string, o: { maxRows: number; json?: boolean }) => {
+      const answer = await withCatalog(undefined, ({ files }) =>
+        withScratch(async (dir) => runQuery(queryRunner(), await files(sql, dir), sql, o.maxRows)),
+      );
+      if (o.json) return printJson(answer);
+      process.stdout.write(`${renderAnswer(answer)}\n`);
+    });
+
+  program
     .command("demo")
     .description("start a twin, upload the sample CSVs at once, wait, show runs/status/outputs, stop")
     .option("--samples <folder>", "folder of CSV files to upload (default: glue/samples)")
@@ -202,6 +278,11 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+function queryRunner() {
+  const paths = projectPaths();
+  return { python: paths.venvPython, script: paths.twinQuery };
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {

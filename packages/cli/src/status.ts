@@ -1,6 +1,15 @@
 /** `ingest status` and `ingest wait`: what the ledger and the queues say, as tables or JSON. */
+import { ListObjectVersionsCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { INPUT_PREFIX, type RunRecord, type SlotRecord, type UploadRecord } from "@ingest/core";
+import {
+  INPUT_PREFIX,
+  isInputKey,
+  normalizeEtag,
+  normalizeVersionId,
+  type RunRecord,
+  type SlotRecord,
+  type UploadRecord,
+} from "@ingest/core";
 import { WaitTimeoutError } from "./errors.js";
 import { between, duration, num, Progress, printable, table } from "./output.js";
 import type { Target } from "./target.js";
@@ -143,6 +152,52 @@ export function renderStatus(s: Snapshot, target: { kind: string; stage: string;
   return lines.join("\n");
 }
 
+/** A current object version under input/ that the pipeline owes a terminal ledger record. */
+export interface CurrentInput {
+  readonly key: string;
+  /** null when the bucket is not versioned. */
+  readonly versionId: string | null;
+  readonly etag: string;
+}
+
+/**
+ * What S3 holds under input/ now: each input key's current version (ListObjectVersions: a versioned bucket's
+ * latest version, an unversioned bucket's only one with version "null"; a key whose latest entry is a delete marker
+ * is owed nothing). Read from S3, not from events: an S3 event may reach the queue seconds or minutes after the PUT.
+ */
+export async function currentInputs(target: Pick<Target, "s3" | "bucket">): Promise<CurrentInput[]> {
+  const out: CurrentInput[] = [];
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  for (;;) {
+    const page = await target.s3.send(
+      new ListObjectVersionsCommand({
+        Bucket: target.bucket,
+        Prefix: INPUT_PREFIX,
+        ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+        ...(versionIdMarker !== undefined ? { VersionIdMarker: versionIdMarker } : {}),
+      }),
+    );
+    for (const v of page.Versions ?? []) {
+      if (!v.IsLatest || !v.Key || !isInputKey(v.Key)) continue;
+      out.push({ key: v.Key, versionId: normalizeVersionId(v.VersionId), etag: normalizeEtag(v.ETag ?? "") });
+    }
+    if (!page.IsTruncated) return out;
+    keyMarker = page.NextKeyMarker;
+    versionIdMarker = page.NextVersionIdMarker;
+  }
+}
+
+/** The current versions without a processed/failed ledger record (matched by version id, else by ETag). */
+export function unsettledInputs(current: readonly CurrentInput[], uploads: readonly UploadRecord[]): CurrentInput[] {
+  const settled = new Set<string>();
+  for (const u of uploads) {
+    if (u.status !== "processed" && u.status !== "failed") continue;
+    settled.add(u.versionId ? `${u.key}\0v\0${u.versionId}` : `${u.key}\0e\0${normalizeEtag(u.etag)}`);
+  }
+  return current.filter((c) => !settled.has(c.versionId ? `${c.key}\0v\0${c.versionId}` : `${c.key}\0e\0${c.etag}`));
+}
+
 export interface WaitOptions {
   readonly timeoutSeconds: number;
   readonly progress: boolean;
@@ -151,7 +206,13 @@ export interface WaitOptions {
   readonly pollMs?: number;
 }
 
-/** Waits until nothing is queued, pending or running (seen twice in a row), or throws WaitTimeoutError. */
+/**
+ * Waits until every current object version under input/ in S3 has a processed/failed record in the ledger and nothing
+ * is queued, pending or running (seen twice in a row), or throws WaitTimeoutError naming what is still missing.
+ * "Idle" alone is not enough: on AWS an upload's S3 event can reach the queue seconds (sometimes a minute) after the
+ * PUT, so queue and ledger can look idle before the pipeline has heard of it. The ledger reads are consistent (the
+ * uploads Query and the slot Get on the table; a GSI could not be read consistently, so none is used here).
+ */
 export async function waitUntilIdle(target: Target, opts: WaitOptions): Promise<Snapshot> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   const progress = new Progress("waiting", 0, opts.progress);
@@ -161,6 +222,16 @@ export async function waitUntilIdle(target: Target, opts: WaitOptions): Promise<
     for (;;) {
       const s = await snapshot(target);
       let reason = busyReason(s);
+      if (!reason) {
+        const unsettled = unsettledInputs(await currentInputs(target), s.uploads);
+        if (unsettled.length > 0) {
+          const first = unsettled
+            .slice(0, 3)
+            .map((u) => printable(`${u.key}${u.versionId ? ` (version ${u.versionId})` : ""}`))
+            .join(", ");
+          reason = `${unsettled.length} upload(s) in s3://${target.bucket}/${INPUT_PREFIX} not processed or failed in the ledger yet: ${first}${unsettled.length > 3 ? ", …" : ""}`;
+        }
+      }
       if (!reason && opts.keys) {
         const settled = new Set(
           s.uploads.filter((u) => u.status === "processed" || u.status === "failed").map((u) => u.key),

@@ -9,8 +9,8 @@ import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoLedger } from "@ingest/adapters";
-import { type PipelineConfig, pipelineConfig, TWIN_STAGE } from "@ingest/core";
-import { clientConfig, projectPaths, readTwinState } from "@ingest/twin";
+import { APP_NAME, catalogDatabaseName, type PipelineConfig, pipelineConfig, TWIN_STAGE } from "@ingest/core";
+import { clientConfig, projectPaths, readTwinState, TWIN_NAMES } from "@ingest/twin";
 import { StageNotFoundError } from "./errors.js";
 
 export interface TargetNames {
@@ -22,6 +22,8 @@ export interface TargetNames {
   readonly ingestDlqUrl: string;
   readonly recorderQueueUrl: string;
   readonly recorderDlqUrl: string;
+  /** The Glue Data Catalog database over the job's outputs. */
+  readonly catalogDatabase: string;
 }
 
 export interface Target extends TargetNames {
@@ -45,6 +47,7 @@ interface SstOutputs {
   readonly ingestDlqUrl?: string;
   readonly recorderQueueUrl?: string;
   readonly recorderDlqUrl?: string;
+  readonly catalogDatabaseName?: string;
 }
 
 /** Resolves a deployed stage's names from SST's outputs file; throws one clear line when they are not there. */
@@ -79,6 +82,8 @@ export function stageNames(stage: string, outputsFile: string): TargetNames {
     ingestDlqUrl: need("ingestDlqUrl"),
     recorderQueueUrl: need("recorderQueueUrl"),
     recorderDlqUrl: need("recorderDlqUrl"),
+    // Outputs written before the catalog existed lack it: the name infra gives it.
+    catalogDatabase: o.catalogDatabaseName || catalogDatabaseName(APP_NAME, stage),
   };
 }
 
@@ -103,6 +108,7 @@ export function resolveTarget(opts: TargetOptions): Target {
         ingestDlqUrl: state.queues.ingestDlqUrl,
         recorderQueueUrl: state.queues.recorderUrl,
         recorderDlqUrl: state.queues.recorderDlqUrl,
+        catalogDatabase: state.names.catalogDatabase ?? TWIN_NAMES.catalogDatabase,
       },
       {
         s3: new S3Client({ ...aws, forcePathStyle: true }),

@@ -1,3 +1,4 @@
+export * from "./catalog/tables.js";
 export * from "./config/pipeline.js";
 export * from "./errors.js";
 export * from "./ledger/memory.js";

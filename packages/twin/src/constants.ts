@@ -2,14 +2,14 @@
  * The twin's own names and numbers. Everything that AWS also has (pattern, batch and queue numbers, Glue settings)
  * comes from the config module in `@ingest/core`; only what exists nowhere else lives here.
  */
-import { TWIN_STAGE } from "@ingest/core";
+import { APP_NAME, catalogDatabaseName, TWIN_STAGE } from "@ingest/core";
 
 export const TWIN_REGION = "us-east-1";
 /** moto accepts any credentials; these are what `local env` prints so no real profile is ever used. */
 export const TWIN_CREDENTIALS = { accessKeyId: "twin", secretAccessKey: "twin" } as const;
 export const TWIN_ACCOUNT = "123456789012";
 
-const prefix = `csv-ingest-${TWIN_STAGE}`;
+const prefix = `${APP_NAME}-${TWIN_STAGE}`;
 
 /** Resource names of the twin stage (on AWS the same roles get SST's names; the CLI resolves those from outputs). */
 export const TWIN_NAMES = {
@@ -24,6 +24,8 @@ export const TWIN_NAMES = {
   objectCreatedRule: `${prefix}-object-created`,
   glueRunEndedRule: `${prefix}-glue-run-ended`,
   glueJob: `${prefix}-ingest-job`,
+  /** The Data Catalog database over the job's outputs (its tables: packages/core/src/catalog/tables.ts). */
+  catalogDatabase: catalogDatabaseName(APP_NAME, TWIN_STAGE),
   /** The fault layer's relay queue for S3 events (only when S3-event faults are on; no AWS counterpart). */
   s3EventRelayQueue: `${prefix}-s3-event-relay`,
 } as const;

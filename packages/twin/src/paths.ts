@@ -23,6 +23,8 @@ export interface ProjectPaths {
   /** The twin's moto: moto with its S3 → EventBridge events made to match AWS's (run with `venvPython`). */
   readonly twinMotoServer: string;
   readonly glueJob: string;
+  /** The twin's stand-in for Athena: DuckDB over the catalog's tables (`ingest query`; run with `venvPython`). */
+  readonly twinQuery: string;
   readonly glueSamples: string;
   readonly functionsSrc: string;
 }
@@ -42,6 +44,7 @@ export function projectPaths(
     motoServer: join(root, ".venv", "bin", "moto_server"),
     twinMotoServer: join(root, "packages", "twin", "moto_server.py"),
     glueJob: join(root, "glue", "job.py"),
+    twinQuery: join(root, "packages", "twin", "query.py"),
     glueSamples: join(root, "glue", "samples"),
     functionsSrc: join(root, "packages", "functions", "src"),
   };

@@ -1,10 +1,12 @@
 /**
  * Creates the twin's AWS side on the emulator from the config module: the data bucket (versioned, as prod's) with EventBridge
  * notifications, the "Object Created" rule (same pattern object as infra) → ingest queue (+ DLQ, same redrive),
- * the "Glue Job State Change" rule → recorder queue (+ DLQ), and the ledger table.
+ * the "Glue Job State Change" rule → recorder queue (+ DLQ), the ledger table, and the Data Catalog database and
+ * tables over the job's outputs (the same definition infra/catalog.ts creates on AWS).
  */
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
+import { CreateDatabaseCommand, CreateTableCommand as CreateGlueTableCommand, GlueClient } from "@aws-sdk/client-glue";
 import {
   CreateBucketCommand,
   PutBucketNotificationConfigurationCommand,
@@ -13,7 +15,14 @@ import {
 } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { ledgerTableInput } from "@ingest/adapters";
-import { glueRunEndedPattern, objectCreatedPattern, type PipelineConfig } from "@ingest/core";
+import {
+  CATALOG_DATABASE_DESCRIPTION,
+  CATALOG_TABLES,
+  catalogTableInput,
+  glueRunEndedPattern,
+  objectCreatedPattern,
+  type PipelineConfig,
+} from "@ingest/core";
 import { clientConfig } from "./aws.js";
 import { TWIN_NAMES } from "./constants.js";
 
@@ -56,6 +65,21 @@ async function createQueue(sqs: SQSClient, name: string, attributes: Record<stri
 
 function redrive(dlq: QueueRef, maxReceiveCount: number): string {
   return JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount });
+}
+
+/** The catalog database and its tables on the emulator's Glue Data Catalog, as infra/catalog.ts creates them. */
+export async function provisionCatalog(endpoint: string, database: string, bucket: string): Promise<void> {
+  const glue = new GlueClient(clientConfig(endpoint));
+  try {
+    await glue.send(
+      new CreateDatabaseCommand({ DatabaseInput: { Name: database, Description: CATALOG_DATABASE_DESCRIPTION } }),
+    );
+    for (const t of CATALOG_TABLES) {
+      await glue.send(new CreateGlueTableCommand({ DatabaseName: database, TableInput: catalogTableInput(t, bucket) }));
+    }
+  } finally {
+    glue.destroy();
+  }
 }
 
 export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
@@ -122,6 +146,7 @@ export async function provision(opts: ProvisionOptions): Promise<Provisioned> {
 
     await dynamo.send(new CreateTableCommand(ledgerTableInput(TWIN_NAMES.ledgerTable)));
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 30 }, { TableName: TWIN_NAMES.ledgerTable });
+    await provisionCatalog(opts.endpoint, TWIN_NAMES.catalogDatabase, TWIN_NAMES.bucket);
     return { ingest, ingestDlq, recorder: recorderQueue, recorderDlq, ...(s3Events ? { s3Events } : {}) };
   } finally {
     s3.destroy();

@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { GLUE_VERSION, pipelineConfig, TWIN_STAGE } from "@ingest/core";
+import { GLUE_VERSION, pipelineConfig, type ReconcileReport, TWIN_STAGE } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { clientConfig, handlerEnv, sdkEnv, type TwinEndpoints } from "./aws.js";
 import { GLUE_FAIL_KEYS_ENV, TWIN_NAMES } from "./constants.js";
@@ -140,7 +140,7 @@ export class Twin {
   private sweeping: Promise<void> | null = null;
   reconciles = 0;
   private reconcileTimer: NodeJS.Timeout | null = null;
-  private reconciling: Promise<void> | null = null;
+  private reconciling: Promise<ReconcileReport | null> | null = null;
   private stopped = false;
 
   private constructor(
@@ -258,6 +258,7 @@ export class Twin {
         log,
         faults: glueFaults(dice),
         runLog: (line) => runLog.write(`${JSON.stringify(line)}\n`),
+        catalog: moto.endpoint,
       });
       const glueEndpoint = await glue.start(opts.gluePort ?? 0);
       proxy.glueEndpoint = glueEndpoint;
@@ -410,23 +411,28 @@ export class Twin {
     await this.sweeping;
   }
 
-  /** Runs the reconciler once now (the timer does the same); overlapping calls share one pass. */
-  async reconcileNow(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Runs the reconciler once now (the timer does the same); overlapping calls share one invocation. Its report, or
+   * null when the invocation failed (logged).
+   */
+  async reconcileNow(): Promise<ReconcileReport | null> {
+    if (this.stopped) return null;
     if (!this.reconciling) {
       this.reconciling = (async () => {
         try {
-          const report = await this.handlers.reconciler();
+          const report = (await this.handlers.reconciler()) as ReconcileReport;
           this.reconciles++;
           this.log.info(`reconciler: ${JSON.stringify(report)}`);
+          return report;
         } catch (e) {
           this.log.warn(`reconciler failed: ${messageOf(e)}`);
+          return null;
         } finally {
           this.reconciling = null;
         }
       })();
     }
-    await this.reconciling;
+    return await this.reconciling;
   }
 
   /** Stops the pollers (in-flight invocations finish), the Glue service (active runs end STOPPED), then moto. */

@@ -33,7 +33,11 @@ describe("stageNames (deployed stage from SST's outputs)", () => {
       ingestDlqUrl: outputs.ingestDlqUrl,
       recorderQueueUrl: outputs.recorderQueueUrl,
       recorderDlqUrl: outputs.recorderDlqUrl,
+      catalogDatabase: "csv_ingest_prod",
     });
+    expect(stageNames("prod", file({ ...outputs, catalogDatabaseName: "csv_ingest_prod_2" })).catalogDatabase).toBe(
+      "csv_ingest_prod_2",
+    );
   });
 
   it("refuses outputs of another stage, missing outputs, a missing file, with one clear line", () => {

@@ -51,6 +51,10 @@ import { type AwsProfile, awsWorld, BUCKET, JOB_NAME, memoryWorld, type SimWorld
 const T0 = Date.parse("2026-04-01T00:00:00Z");
 const DRAIN_LIMIT_SECONDS = 24 * 3600;
 const TRACE = process.env.BENCH_TRACE === "1";
+/** BENCH_TRACE_FROM=a,b: trace only simulated seconds a..b (usable on big patterns). */
+const TRACE_RANGE = process.env.BENCH_TRACE_FROM?.split(",").map(Number) ?? null;
+const traced = (t: number) =>
+  TRACE || (TRACE_RANGE !== null && t >= (TRACE_RANGE[0] as number) && t <= (TRACE_RANGE[1] as number));
 
 export interface OursDiagnostics {
   readonly simulatedHours: number;
@@ -155,6 +159,8 @@ const IDLE_POLLERS_PER_QUEUE = 5;
 const QUEUES = 2;
 
 interface SqsMessage extends QueueMessage {
+  /** The pattern's upload this event is for (the simulation's own bookkeeping; the handler never reads it). */
+  readonly upload: number;
   receiveCount: number;
   receivedAt: number;
 }
@@ -183,8 +189,8 @@ type SimEvent =
   | { readonly kind: "wake" }
   | { readonly kind: "glue-end"; readonly run: SimRun }
   | { readonly kind: "run-ended-event"; readonly run: SimRun; readonly receives: number }
-  | { readonly kind: "sweep" }
-  | { readonly kind: "reconcile" };
+  | { readonly kind: "sweep"; readonly retry?: number }
+  | { readonly kind: "reconcile"; readonly retry?: number };
 
 type HandlerKind = "batcher" | "recorder" | "sweeper" | "reconciler";
 type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "crash" };
@@ -221,6 +227,11 @@ class Simulation {
   /** Current upload of each key (the key's latest version). */
   private readonly current: Int32Array;
   private readonly out;
+  /** For the latency explanation: first second a consumer received an event of the upload (-1: never). */
+  private readonly firstReceived: Float64Array;
+  /** Which handler started each run (runKey → kind), as its outcome says; runs of crashed handlers are absent. */
+  private readonly starterOf = new Map<string, string>();
+  private readonly processedBy: (string | undefined)[] = [];
 
   private readonly counts = {
     batcherInvocations: 0,
@@ -256,8 +267,16 @@ class Simulation {
   ) {
     const prod = pipelineConfig("prod");
     const consumers = Number(process.env.BENCH_CONSUMERS ?? prod.queue.maximumConcurrency);
-    const base = { ...prod, queue: { ...prod.queue, maximumConcurrency: consumers } };
-    this.config = { ...base, runs: { ...base.runs, capacity: options.capacity ?? base.runs.capacity } };
+    const window = Number(process.env.BENCH_WINDOW ?? prod.queue.batchingWindowSeconds);
+    const base = {
+      ...prod,
+      queue: { ...prod.queue, maximumConcurrency: consumers, batchingWindowSeconds: window },
+    };
+    const sweep = Number(process.env.BENCH_SWEEP_MINUTES ?? base.runs.sweepIntervalMinutes);
+    this.config = {
+      ...base,
+      runs: { ...base.runs, sweepIntervalMinutes: sweep, capacity: options.capacity ?? base.runs.capacity },
+    };
     this.world = options.aws
       ? awsWorld(this.config, T0, Rng.stream(seed, "ours/aws"), options.aws)
       : memoryWorld(this.config, T0, Rng.stream(seed, "ours/glue-start-faults"));
@@ -279,6 +298,7 @@ class Simulation {
     }));
     this.current = new Int32Array(a.keyCount).fill(-1);
     this.out = newOutcomes(a);
+    this.firstReceived = new Float64Array(a.count).fill(-1);
   }
 
   async run(): Promise<OursResult> {
@@ -325,12 +345,16 @@ class Simulation {
           actions.push(this.deliverRunEnded(ev.run, ev.receives, t));
           break;
         case "sweep":
-          this.calendar.add(t + this.config.runs.sweepIntervalMinutes * 60, { kind: "sweep" });
-          actions.push(this.runSweeper());
+          if (ev.retry === undefined) {
+            this.calendar.add(t + this.config.runs.sweepIntervalMinutes * 60, { kind: "sweep" });
+          }
+          actions.push(this.runSweeper(t, ev.retry ?? 0));
           break;
         case "reconcile":
-          this.calendar.add(t + this.config.reconciler.intervalMinutes * 60, { kind: "reconcile" });
-          actions.push(this.runReconciler(t));
+          if (ev.retry === undefined) {
+            this.calendar.add(t + this.config.reconciler.intervalMinutes * 60, { kind: "reconcile" });
+          }
+          actions.push(this.runReconciler(t, ev.retry ?? 0));
           break;
       }
     }
@@ -362,7 +386,7 @@ class Simulation {
     this.discoverRuns(t);
     if (this.sweptThisStep) this.dropSettledRunDocuments();
     this.sweptThisStep = false;
-    if (TRACE) this.trace(t);
+    if (traced(t)) this.trace(t);
   }
 
   private lastTrace = "";
@@ -396,7 +420,7 @@ class Simulation {
       this.counts.messagesDelivered++;
       this.usage.eventbridgeEvents++;
       this.usage.sqsRequests++; // EventBridge → SendMessage
-      const message = { messageId: `m-${++this.messageSeq}`, body, receiveCount: 0, receivedAt: -1 };
+      const message = { messageId: `m-${++this.messageSeq}`, body, upload: i, receiveCount: 0, receivedAt: -1 };
       this.calendar.add(t + offset, { kind: "message", message });
     }
   }
@@ -415,6 +439,7 @@ class Simulation {
       }
       m.receiveCount++;
       m.receivedAt = t;
+      if ((this.firstReceived[m.upload] as number) < 0) this.firstReceived[m.upload] = t;
       if (consumer.batch.length === 0) {
         consumer.windowEndsAt = t + batchingWindowSeconds;
         this.calendar.add(consumer.windowEndsAt, { kind: "wake" });
@@ -452,7 +477,15 @@ class Simulation {
       handleUploadBatch(deps, this.config, batch),
     );
     let again: SqsMessage[] = batch;
+    if (traced(t)) {
+      const v = outcome.kind === "ok" ? outcome.value : null;
+      console.log(
+        `t=${t}   batcher(${batch.length}) ${outcome.kind}${v ? ` recorded ${v.recorded} dup ${v.duplicates} failed ${v.failedMessageIds.length} run ${JSON.stringify(v.run)}` : ""}`,
+      );
+    }
     if (outcome.kind === "ok") {
+      const r = outcome.value.run;
+      if (r?.started) this.starterOf.set(r.runKey, "batcher");
       const failed = new Set(outcome.value.failedMessageIds);
       again = batch.filter((m) => failed.has(m.messageId));
     }
@@ -486,7 +519,10 @@ class Simulation {
       run.uploads.forEach((i, k) => {
         if (run.outcomes[k] !== null) return;
         this.out.succeededRuns[i] = Math.min(255, (this.out.succeededRuns[i] as number) + 1);
-        if ((this.out.processedRunStart[i] as number) < 0) this.out.processedRunStart[i] = run.startedAt;
+        if ((this.out.processedRunStart[i] as number) < 0) {
+          this.out.processedRunStart[i] = run.startedAt;
+          this.processedBy[i] = run.runKey;
+        }
       });
     }
     const rng = this.endEventRng;
@@ -519,7 +555,16 @@ class Simulation {
     const outcome = await this.invoke("recorder", 2 * run.uploads.length + 12, (deps) =>
       recordRunEnd(deps, this.config, parsed.ended),
     );
-    if (outcome.kind === "ok") return;
+    if (traced(t)) {
+      const v = outcome.kind === "ok" ? outcome.value : null;
+      console.log(
+        `t=${t}   recorder(${run.runKey}) ${outcome.kind}${v ? ` applied ${v.applied} next ${JSON.stringify(v.next)}` : ""}`,
+      );
+    }
+    if (outcome.kind === "ok") {
+      if (outcome.value.next?.started) this.starterOf.set(outcome.value.next.runKey, "recorder (run end)");
+      return;
+    }
     if (receives + 1 >= this.config.queue.maxReceiveCount) {
       this.counts.endEventsToDlq++;
       return;
@@ -528,9 +573,27 @@ class Simulation {
     this.calendar.add(at, { kind: "run-ended-event", run, receives: receives + 1 });
   }
 
-  private async runSweeper(): Promise<void> {
+  /**
+   * The scheduled handlers (sweeper, reconciler) are invoked asynchronously by an EventBridge schedule: when an
+   * invocation fails (an error or a crash), Lambda runs it again twice, 1 minute and then 2 more minutes later
+   * (Lambda's documented asynchronous-invocation retries; the functions keep the default).
+   */
+  private retryAsync(kind: "sweep" | "reconcile", t: number, attempt: number): void {
+    const delay = ASYNC_RETRY_DELAYS[attempt];
+    if (delay !== undefined) this.calendar.add(t + delay, { kind, retry: attempt + 1 });
+  }
+
+  private async runSweeper(t: number, attempt: number): Promise<void> {
     const outcome = await this.invoke("sweeper", 30, (deps) => sweep(deps, this.config));
+    if (outcome.kind !== "ok") this.retryAsync("sweep", t, attempt);
+    if (traced(t)) {
+      const v = outcome.kind === "ok" ? outcome.value : null;
+      console.log(
+        `t=${t}   sweeper ${outcome.kind}${v ? ` repairs ${v.repairs.join(",")} next ${JSON.stringify(v.next)}` : ""}`,
+      );
+    }
     if (outcome.kind === "ok") {
+      if (outcome.value.next?.started) this.starterOf.set(outcome.value.next.runKey, "sweeper");
       for (const r of outcome.value.repairs) this.countRepair(r);
     }
     // Documents of closed runs are dropped once this step's Glue starts are discovered (see dropSettledRunDocuments).
@@ -541,17 +604,61 @@ class Simulation {
    * The reconciler, as scheduled on AWS: lists input/ from its saved position and records uploads whose S3 event was
    * lost. Its listing and position calls go to the world's S3 and ledger directly (not metered, not crash-wrapped).
    */
-  private async runReconciler(t: number): Promise<void> {
+  private async runReconciler(t: number, attempt: number): Promise<void> {
     const sources = {
       lister: this.deps.objects as unknown as ObjectLister,
       positions: this.deps.ledger as unknown as ReconcilerPositionStore,
     };
     const outcome = await this.invoke("reconciler", 30, (deps) => reconcile(deps, this.config, sources));
-    if (outcome.kind !== "ok") return;
+    if (outcome.kind !== "ok") {
+      this.retryAsync("reconcile", t, attempt);
+      return;
+    }
     const report = outcome.value;
     this.counts.reconciled += report.recorded;
     if (report.from === null) this.passStartedAt = t;
     if (report.passEnded && this.passStartedAt !== null) this.lastFullPassStartedAt = this.passStartedAt;
+  }
+
+  /**
+   * BENCH_EXPLAIN=1: where the slowest 2% of uploads (upload → run start) spent their time: the event's delivery,
+   * the time from its first receipt to its ledger record (a crashed or failed batch comes back after the visibility
+   * timeout), and the wait from record to run start (with the handler that started the run).
+   */
+  private explain(recordedAt: Float64Array): void {
+    const { a } = this;
+    const rows: { i: number; lat: number }[] = [];
+    for (let i = 0; i < a.count; i++) {
+      const start = this.out.processedRunStart[i] as number;
+      if (start >= 0) rows.push({ i, lat: start - (a.times[i] as number) });
+    }
+    rows.sort((x, y) => y.lat - x.lat);
+    const top = rows.slice(0, Math.max(1, Math.ceil(rows.length * 0.02)));
+    const causes = new Map<string, { n: number; lat: number; sample: string }>();
+    for (const { i, lat } of top) {
+      const t = a.times[i] as number;
+      const received = this.firstReceived[i] as number;
+      const recorded = recordedAt[i] as number;
+      const start = this.out.processedRunStart[i] as number;
+      const runKey = this.processedBy[i] ?? "?";
+      const starter = this.starterOf.get(runKey) ?? "a crashed handler";
+      const window = this.config.queue.batchingWindowSeconds;
+      const cause =
+        received - t > 10
+          ? "event late"
+          : recorded - received > window + 5
+            ? "record late (batch redelivered)"
+            : `waited pending; run started by ${starter}`;
+      const c = causes.get(cause) ?? { n: 0, lat: 0, sample: "" };
+      c.n++;
+      c.lat += lat;
+      if (c.n <= 3) c.sample += ` [t=${t} recv+${received - t} rec+${recorded - t} start+${start - t} ${runKey}]`;
+      causes.set(cause, c);
+    }
+    console.log(`  explain: slowest ${top.length} uploads (≥ ${top.at(-1)?.lat} s):`);
+    for (const [cause, c] of [...causes.entries()].sort((x, y) => y[1].n - x[1].n)) {
+      console.log(`    ${String(c.n).padStart(6)} × ${cause}, mean ${(c.lat / c.n).toFixed(0)} s;${c.sample}`);
+    }
   }
 
   private countRepair(r: Repair): void {
@@ -703,10 +810,12 @@ class Simulation {
     let currentSuperseded = 0;
     let healthyFailed = 0;
     let brokenFailed = 0;
+    const recordedAt = new Float64Array(a.count).fill(-1);
     for (const u of this.world.uploads()) {
       const i = this.world.uploadOf(u.etag);
       if (i < 0) throw new Error(`ledger upload ${u.uploadId} is no upload of the pattern`);
       status.set(i, u.status);
+      recordedAt[i] = (Date.parse(u.receivedAt) - T0) / 1000;
       const superseded = u.status === "failed" && u.error?.startsWith("superseded:") === true;
       if (superseded && isCurrent[i] === 1) currentSuperseded++;
       if (u.status === "failed" && !superseded) {
@@ -735,6 +844,7 @@ class Simulation {
       }
       if (done !== (out.succeededRuns[i] as number) > 0) mismatches++;
     }
+    if (process.env.BENCH_EXPLAIN === "1") this.explain(recordedAt);
     const c = this.counts;
     const wire = this.world.wire();
     if (wire) {
@@ -790,6 +900,9 @@ class Simulation {
 }
 
 const noop = () => {};
+
+/** Lambda's asynchronous invocation: 2 retries of a failed invocation, after 1 and then 2 more minutes. */
+const ASYNC_RETRY_DELAYS = [60, 120] as const;
 
 const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
   "recordUpload",

@@ -15,9 +15,9 @@
 import { DynamoLedger, GlueJobs, S3Objects } from "../../../adapters/src/index.js";
 import { FakeAws, type FaultRates } from "../../../adapters/tests/helpers/fake-aws.js";
 import type { RunCapacity } from "../../src/config/pipeline.js";
-import { LEDGER_TABLE, type PipelineConfig } from "../../src/config/pipeline.js";
-import { MemoryLedger } from "../../src/ledger/memory.js";
-import type { Clock, Deps, GlueJobRun, GlueRunner, LedgerStore } from "../../src/ledger/ports.js";
+import { GLUE_ARGUMENTS, LEDGER_TABLE, type PipelineConfig } from "../../src/config/pipeline.js";
+import { MemoryLedger, pendingOrder, runningOrder, sortedBy } from "../../src/ledger/memory.js";
+import type { Clock, Deps, GlueJobRun, GlueRunner, LedgerStore, ListedObject } from "../../src/ledger/ports.js";
 import type { RunRecord, UploadRecord } from "../../src/ledger/types.js";
 import {
   CountingMetrics,
@@ -28,6 +28,7 @@ import {
   MemoryObjects,
   sequentialRunKeys,
 } from "../../src/testing/fakes.js";
+import type { ObjectVersion } from "../../src/upload/identity.js";
 import { objectCreatedEvent } from "../../tests/helpers/world.js";
 import { MODEL } from "./model.js";
 import type { Rng } from "./prng.js";
@@ -95,12 +96,131 @@ export class SimClock extends ManualClock implements Clock {
 
 const stripQuotes = (etag: string) => etag.replaceAll('"', "");
 
+/**
+ * The uploads map of the in-memory ledger, with the ids of pending and of running uploads kept aside (what the
+ * table's sparse index holds), so a pending read costs the pending count, not the whole ledger: the 1M-upload day
+ * makes ~30,000 pending reads over up to a million uploads.
+ */
+class StatusIndexedUploads extends Map<string, UploadRecord> {
+  readonly pending = new Set<string>();
+  readonly running = new Set<string>();
+
+  override set(id: string, record: UploadRecord): this {
+    super.set(id, record);
+    // Map's constructor calls set before the fields exist (never with entries here).
+    if (this.pending === undefined) return this;
+    if (record.status === "pending") this.pending.add(id);
+    else this.pending.delete(id);
+    if (record.status === "running") this.running.add(id);
+    else this.running.delete(id);
+    return this;
+  }
+
+  override delete(id: string): boolean {
+    this.pending.delete(id);
+    this.running.delete(id);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.pending.clear();
+    this.running.clear();
+    super.clear();
+  }
+}
+
+/** MemoryLedger whose pending/running reads use the status sets above; same answers as MemoryLedger's scans. */
+class IndexedMemoryLedger extends MemoryLedger {
+  override readonly uploads = new StatusIndexedUploads();
+
+  /** MemoryLedger's own entry step (its yield and its fault injection), private there. */
+  private enterAs(method: keyof LedgerStore): Promise<void> {
+    return (this as unknown as { enter(m: keyof LedgerStore): Promise<void> }).enter(method);
+  }
+
+  override async listPending(limit: number): Promise<UploadRecord[]> {
+    await this.enterAs("listPending");
+    const pending = [...this.uploads.pending].map((id) => this.uploads.get(id) as UploadRecord);
+    return sortedBy(pending, pendingOrder).slice(0, limit);
+  }
+
+  override async listRunning(limit: number, exceptRunKey: string | null): Promise<UploadRecord[]> {
+    await this.enterAs("listRunning");
+    const running = [...this.uploads.running]
+      .map((id) => this.uploads.get(id) as UploadRecord)
+      .filter((u) => u.runKey !== exceptRunKey);
+    return sortedBy(running, runningOrder).slice(0, limit);
+  }
+}
+
+/** A Map that also keeps its keys sorted (ASCII keys: their string order is S3's UTF-8 byte order). */
+class SortedKeyMap<V> extends Map<string, V> {
+  readonly sorted: string[] = [];
+
+  override set(k: string, v: V): this {
+    // Map's constructor calls set before the fields exist (never with entries here).
+    if (this.sorted !== undefined && !this.has(k)) {
+      if (!/^[\x20-\x7e]*$/.test(k))
+        throw new Error(`simulation: object key ${k} is not ASCII (the sorted index assumes it)`);
+      const at = lowerBound(this.sorted, k);
+      if (at === this.sorted.length) this.sorted.push(k);
+      else this.sorted.splice(at, 0, k);
+    }
+    return super.set(k, v);
+  }
+
+  override delete(k: string): boolean {
+    if (!this.has(k)) return false;
+    this.sorted.splice(lowerBound(this.sorted, k), 1);
+    return super.delete(k);
+  }
+}
+
+function lowerBound(a: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] as string) < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * MemoryObjects whose listing walks a sorted key index instead of sorting every object per call (the reconciler
+ * lists up to 10,000 keys every 15 minutes: over a million objects the sort took most of the day's wall time).
+ * Same answers as MemoryObjects.listAfter.
+ */
+class SortedMemoryObjects extends MemoryObjects {
+  override readonly objects = new SortedKeyMap<{ version: ObjectVersion; body: string }>();
+
+  override async listAfter(bucket: string, prefix: string, startAfter: string | null, maxKeys: number) {
+    this.listCalls++;
+    const keys = this.objects.sorted;
+    const base = `${bucket}/${prefix}`;
+    let i = lowerBound(keys, base);
+    if (startAfter !== null) {
+      const after = `${bucket}/${startAfter}`;
+      i = Math.max(i, lowerBound(keys, after));
+      if (keys[i] === after) i++;
+    }
+    const objects: ListedObject[] = [];
+    for (; i < keys.length && (keys[i] as string).startsWith(base); i++) {
+      if (objects.length === maxKeys) return { objects, truncated: true };
+      const v = (this.objects.get(keys[i] as string) as { version: ObjectVersion }).version;
+      objects.push({ key: v.key, etag: `"${v.etag}"`, lastModified: v.lastModified, size: v.size });
+    }
+    return { objects, truncated: false };
+  }
+}
+
 // ── memory ──────────────────────────────────────────────────────────────────────────────────────────────────────
 
 export function memoryWorld(config: PipelineConfig, t0: number, startFaultRng: Rng): SimWorld {
   const clock = new SimClock(t0, false);
-  const ledger = new MemoryLedger();
-  const objects = new MemoryObjects(clock);
+  const ledger = new IndexedMemoryLedger();
+  const objects = new SortedMemoryObjects(clock);
   const memoryGlue = new MemoryGlue(clock, config.glue.maxConcurrentRuns);
   const glue = new SimGlue(memoryGlue, startFaultRng);
   const deps: Deps = {
@@ -128,6 +248,7 @@ export function memoryWorld(config: PipelineConfig, t0: number, startFaultRng: R
     uploadOf: (etag) => byEtag.get(stripQuotes(etag)) ?? -1,
     newGlueRuns() {
       const out: StartedRun[] = [];
+      if (memoryGlue.runs.size === known) return out; // most seconds start no run: skip the walk over every run
       let seen = 0;
       for (const jr of memoryGlue.runs.values()) {
         if (seen++ < known) continue;
@@ -174,20 +295,37 @@ class SimGlue implements GlueRunner {
     private readonly rng: Rng,
   ) {}
 
+  /**
+   * As the production adapter (GlueJobs.startRun) does: up to 3 tries; after a 5xx (the run may have started) Glue
+   * is asked for a run carrying our run key before trying again. Without this the memory world left every 5xx to the
+   * sweeper (a start "unknown" until stale: up to 8 minutes with nothing running), which AWS's wiring never does.
+   */
   async startRun(args: Readonly<Record<string, string>>, capacity?: RunCapacity): Promise<string> {
-    // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
-    if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
-      this.startFaults++;
-      this.inner.startFaults.push({
-        error: new GlueServiceError("InternalServiceException", 500, "simulated 5xx"),
-        started: this.rng.chance(0.5),
-      });
-    }
-    try {
-      return await this.inner.startRun(args, capacity);
-    } catch (error) {
-      if ((error as Error).name === "ConcurrentRunsExceededException") this.refused++;
-      throw error;
+    const runKey = args[`--${GLUE_ARGUMENTS.runKey}`];
+    let ambiguous = false;
+    for (let attempt = 1; ; attempt++) {
+      // Only when no run is active: MemoryGlue skips its concurrency check for a faulted call, real Glue would not.
+      if (this.inner.active().length === 0 && this.rng.chance(MODEL.glueStartFaultShare)) {
+        this.startFaults++;
+        this.inner.startFaults.push({
+          error: new GlueServiceError("InternalServiceException", 500, "simulated 5xx"),
+          started: this.rng.chance(0.5),
+        });
+      }
+      try {
+        return await this.inner.startRun(args, capacity);
+      } catch (error) {
+        const name = (error as Error).name;
+        if (name === "ConcurrentRunsExceededException" && !ambiguous) this.refused++;
+        const retryable =
+          name === "InternalServiceException" || (ambiguous && name === "ConcurrentRunsExceededException");
+        if (name === "InternalServiceException") ambiguous = true;
+        if (ambiguous && runKey) {
+          const found = [...this.inner.runs.values()].find((r) => r.arguments[`--${GLUE_ARGUMENTS.runKey}`] === runKey);
+          if (found) return found.id;
+        }
+        if (attempt >= 3 || !retryable) throw error;
+      }
     }
   }
 

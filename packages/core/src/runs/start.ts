@@ -63,16 +63,27 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
       continue;
     }
-    if (hold && (await burstIsYoung(deps, runs, known, now))) {
-      const { wakeup } = await deps.ledger.releaseSlot(runKey);
-      // A wake-up may come from the burst's last batch, which relies on us: then no more holding.
-      if (!wakeup) return { started: false, reason: "holding-burst" };
-      hold = false;
-      woken = true;
-      continue;
+    let chosen: UploadRecord[];
+    try {
+      if (hold && (await burstIsYoung(deps, runs, known, now))) {
+        const { wakeup } = await deps.ledger.releaseSlot(runKey);
+        // A wake-up may come from the burst's last batch, which relies on us: then no more holding.
+        if (!wakeup) return { started: false, reason: "holding-burst" };
+        hold = false;
+        woken = true;
+        continue;
+      }
+      chosen = selectRunUploads(await settledPending(deps, runs, known, woken), runs);
+    } catch (error) {
+      // Failed (a throttled read) before the run item exists: give the slot back now. Kept, it would be held by a
+      // run key with no run: every batch sees slot-held until the sweeper judges it stale (minutes).
+      await deps.ledger
+        .releaseSlot(runKey)
+        .catch((releaseError: unknown) =>
+          deps.log.error("could not free the slot; the sweeper will", { runKey, error: messageOf(releaseError) }),
+        );
+      throw error;
     }
-    const pending = await settledPending(deps, runs, known, woken);
-    const chosen = selectRunUploads(pending, runs);
     if (chosen.length === 0) {
       const { wakeup } = await deps.ledger.releaseSlot(runKey);
       if (wakeup) {

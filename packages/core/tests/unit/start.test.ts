@@ -142,3 +142,47 @@ describe("mapLimit (on a fake clock)", () => {
     expect(settled).toBe(2);
   });
 });
+
+describe("a start that fails before its run item exists", () => {
+  // Found by bench:coalescing (day scenario): a throttled pending read right after takeSlot left the slot held by a
+  // run key with no run item; every batch then saw slot-held until the sweeper judged the slot stale (up to 8 min).
+  it("gives the slot back when the pending read fails (batcher): the next batch starts a run at once", async () => {
+    const w = makeWorld();
+    w.ledger.failNext = { method: "listPending", error: new Error("ProvisionedThroughputExceededException") };
+    const first = w.upload("input/a.csv").message;
+
+    const r = await handleUploadBatch(w.deps, w.config, [first]);
+
+    expect(r.failedMessageIds).toEqual([first.messageId]);
+    expect(w.ledger.slot.holder).toBeNull();
+    expect(w.ledger.runs.size).toBe(0);
+    const next = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+    expect(next.run).toMatchObject({ started: true, files: 2 });
+  });
+
+  it("gives the slot back when the next start after a run end fails (recorder), so a batch can start", async () => {
+    const w = makeWorld();
+    const first = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    const run = first.run?.started ? first.run : null;
+    if (!run) throw new Error("no run started");
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]); // pending behind the run
+    await w.writeStats(run.runKey);
+    w.glue.finish(run.glueRunId, "SUCCEEDED");
+    // The run end settles and frees the slot; its next start takes the slot, then its pending read is throttled.
+    const list = w.ledger.listPending.bind(w.ledger);
+    let reads = 0;
+    w.ledger.listPending = async (...args) => {
+      if (++reads === 1) throw new Error("ProvisionedThroughputExceededException");
+      return list(...args);
+    };
+
+    await expect(
+      recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null }),
+    ).rejects.toThrow(/ProvisionedThroughput/);
+
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+    expect(w.ledger.slot.holder).toBeNull();
+    const next = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+    expect(next.run).toMatchObject({ started: true, files: 2 });
+  });
+});

@@ -2,13 +2,44 @@
  * The local Glue service: the part of the Glue API the pipeline uses (AWS JSON 1.1 over HTTP: StartJobRun,
  * GetJobRun, GetJobRuns, BatchStopJobRun, GetJob), so the handlers' Glue SDK client talks to it through
  * AWS_ENDPOINT_URL_GLUE. It enforces MaxConcurrentRuns, runs each job run through an executor (the real job on local
- * Spark), applies the job timeout, and publishes a "Glue Job State Change" event when a run ends.
+ * Spark), applies the job timeout, and publishes a "Glue Job State Change" event when a run ends. Data Catalog calls
+ * (databases, tables, partitions) are passed to the emulator, which keeps the catalog (moto's Glue Data Catalog), so
+ * a client pointed at AWS_ENDPOINT_URL_GLUE sees one Glue API, as on AWS.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import { messageOf } from "../errors.js";
 import { freePort } from "../moto.js";
 import { type StateChangePublisher, stateChangeDetail, type TerminalRunState } from "./events.js";
+
+/** The Glue Data Catalog's operations: the local Glue service passes them to the emulator (`GlueServiceOptions.catalog`). */
+export const DATA_CATALOG_OPERATIONS: ReadonlySet<string> = new Set([
+  "CreateDatabase",
+  "GetDatabase",
+  "GetDatabases",
+  "UpdateDatabase",
+  "DeleteDatabase",
+  "CreateTable",
+  "GetTable",
+  "GetTables",
+  "UpdateTable",
+  "DeleteTable",
+  "BatchDeleteTable",
+  "GetTableVersion",
+  "GetTableVersions",
+  "DeleteTableVersion",
+  "BatchDeleteTableVersion",
+  "SearchTables",
+  "CreatePartition",
+  "BatchCreatePartition",
+  "GetPartition",
+  "GetPartitions",
+  "BatchGetPartition",
+  "UpdatePartition",
+  "BatchUpdatePartition",
+  "DeletePartition",
+  "BatchDeletePartition",
+]);
 
 export type JobRunState = "STARTING" | "WAITING" | "RUNNING" | "STOPPING" | TerminalRunState;
 const ACTIVE: readonly JobRunState[] = ["STARTING", "WAITING", "RUNNING", "STOPPING"];
@@ -82,6 +113,8 @@ export interface GlueServiceOptions {
   readonly faults?: GlueFaults | undefined;
   /** Every state change of every run (the soak checks "never two runs active at once" from it). */
   readonly runLog?: ((line: GlueRunLogLine) => void) | undefined;
+  /** The emulator's endpoint: Data Catalog calls (DATA_CATALOG_OPERATIONS) are passed to it (absent: refused). */
+  readonly catalog?: string | undefined;
 }
 
 class GlueApiError extends Error {
@@ -163,6 +196,10 @@ export class LocalGlueService {
     for await (const c of req) chunks.push(c as Buffer);
     const target = String(req.headers["x-amz-target"] ?? "");
     const op = target.startsWith("AWSGlue.") ? target.slice("AWSGlue.".length) : target;
+    if (this.opts.catalog && DATA_CATALOG_OPERATIONS.has(op)) {
+      await this.passToCatalog(this.opts.catalog, req, Buffer.concat(chunks), res);
+      return;
+    }
     let status = 200;
     let body: unknown;
     try {
@@ -185,6 +222,49 @@ export class LocalGlueService {
       ...(status !== 200 ? { "x-amzn-errortype": (body as { __type: string }).__type } : {}),
     });
     res.end(text);
+  }
+
+  /** The request as it came (the emulator ignores signatures), the emulator's answer as it is. */
+  private async passToCatalog(endpoint: string, req: IncomingMessage, body: Buffer, res: ServerResponse) {
+    const target = new URL(endpoint);
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "connection") headers[k] = v;
+    headers.host = target.host;
+    headers["content-length"] = String(body.length);
+    try {
+      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>(
+        (resolve, reject) => {
+          const up = request(
+            { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+            (r) => {
+              const got: Buffer[] = [];
+              r.on("data", (c: Buffer) => got.push(c));
+              r.on("error", reject);
+              r.on("end", () => {
+                const h: Record<string, string> = {};
+                for (const k of ["content-type", "x-amzn-requestid", "x-amzn-errortype"]) {
+                  const v = r.headers[k];
+                  if (typeof v === "string") h[k] = v;
+                }
+                resolve({ status: r.statusCode ?? 502, headers: h, body: Buffer.concat(got) });
+              });
+            },
+          );
+          up.on("error", reject);
+          up.end(body);
+        },
+      );
+      res.writeHead(answer.status, { ...answer.headers, "content-length": answer.body.length });
+      res.end(answer.body);
+    } catch (e) {
+      const text = JSON.stringify({ __type: "InternalServiceException", message: `Data Catalog: ${messageOf(e)}` });
+      res.writeHead(500, {
+        "content-type": "application/x-amz-json-1.1",
+        "content-length": Buffer.byteLength(text),
+        "x-amzn-errortype": "InternalServiceException",
+      });
+      res.end(text);
+    }
   }
 
   private dispatch(op: string, input: Record<string, unknown>): unknown {

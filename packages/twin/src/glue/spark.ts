@@ -6,6 +6,7 @@
  * succeeded or not (on AWS the job's writes land in S3 as they happen).
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -24,6 +25,89 @@ export interface SparkExecutorOptions {
   /** Keep the staging folder of successful runs too (failed ones are always kept for their job.log). */
   readonly keepStage?: boolean | undefined;
   readonly env?: NodeJS.ProcessEnv | undefined;
+  /** How the copy of `out/` back to S3 retries (tests: a fake clock); default PUBLISH_RETRY with real sleeps. */
+  readonly publishRetry?: Partial<PublishRetry> | undefined;
+}
+
+/**
+ * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/storage.py:
+ * boto3 "standard" mode, 10 attempts). So each PutObject of the copy is retried the same way — the SDK's standard
+ * strategy: transient errors (5xx, throttling, a reset connection, a timeout) only, full-jitter exponential backoff
+ * from 100 ms (500 ms after a throttle) capped at 20 s, bounded attempts — on top of the client's own attempts. A PUT
+ * of the same bytes to the same key is idempotent, so a retry after a lost answer is harmless. One throttle no longer
+ * fails a whole run for a system reason (soak finding F4).
+ */
+export interface PublishRetry {
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly throttleBaseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** In [0, 1): the jitter. */
+  readonly random: () => number;
+}
+
+export const PUBLISH_RETRY: PublishRetry = {
+  maxAttempts: 10,
+  baseDelayMs: 100,
+  throttleBaseDelayMs: 500,
+  maxDelayMs: 20_000,
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  random: Math.random,
+};
+
+const THROTTLING_CODES = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "ProvisionedThroughputExceededException",
+  "BandwidthLimitExceeded",
+]);
+const TRANSIENT_CODES = new Set([
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TimeoutError",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+
+/** "throttling", "transient" (both retried, as the SDK's standard strategy does) or null (not retried). */
+export function retryableKind(e: unknown): "throttling" | "transient" | null {
+  const err = e as {
+    name?: string;
+    code?: string;
+    $retryable?: { throttling?: boolean };
+    $metadata?: { httpStatusCode?: number };
+  } | null;
+  if (!err || typeof err !== "object") return null;
+  const status = err.$metadata?.httpStatusCode;
+  if (err.$retryable?.throttling || THROTTLING_CODES.has(err.name ?? "") || status === 429) return "throttling";
+  if (err.$retryable || TRANSIENT_CODES.has(err.name ?? "") || TRANSIENT_CODES.has(err.code ?? "")) return "transient";
+  if (status !== undefined && [500, 502, 503, 504].includes(status)) return "transient";
+  return null;
+}
+
+/** `send` until it succeeds, a non-retryable error, or maxAttempts (the last error is thrown). */
+export async function withRetries<T>(send: () => Promise<T>, retry: PublishRetry): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (e) {
+      const kind = retryableKind(e);
+      if (kind === null || attempt >= retry.maxAttempts) throw e;
+      const base = kind === "throttling" ? retry.throttleBaseDelayMs : retry.baseDelayMs;
+      await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
+    }
+  }
 }
 
 const arg = (name: string) => `--${name}`;
@@ -45,12 +129,24 @@ export function folderUri(path: string): string {
   return uri.endsWith("/") ? uri : `${uri}/`;
 }
 
-async function getText(s3: S3Client, bucket: string, key: string, versionId?: string | null): Promise<Buffer | null> {
+/**
+ * An object's bytes, or null when it does not exist. The request and the body's read are retried together like the
+ * job's own S3 client on AWS would retry its reads (soak finding: one throttle while staging failed a whole run).
+ */
+async function getText(
+  s3: S3Client,
+  retry: PublishRetry,
+  bucket: string,
+  key: string,
+  versionId?: string | null,
+): Promise<Buffer | null> {
   try {
-    const r = await s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
-    );
-    return Buffer.from((await r.Body?.transformToByteArray()) ?? []);
+    return await withRetries(async () => {
+      const r = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      );
+      return Buffer.from((await r.Body?.transformToByteArray()) ?? []);
+    }, retry);
   } catch (e) {
     if (e instanceof NoSuchKey || (e as { name?: string }).name === "NoSuchKey") return null;
     throw e;
@@ -71,6 +167,52 @@ function filesUnder(dir: string): string[] {
     else out.push(p);
   }
   return out;
+}
+
+/**
+ * A file system allows at most 255 bytes per path component; an S3 key may have a segment of any length up to its
+ * 1,024 bytes (soak finding F2: ENAMETOOLONG). Local paths only — never a key — spell a segment over
+ * LOCAL_NAME_MAX_BYTES as "~sha256-" + the hex SHA-256 of its UTF-8 bytes: the same rule as the job's local storage
+ * (glue/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
+ * names back to the key's segments when it copies `out/` to S3.
+ */
+export const LOCAL_NAME_MAX_BYTES = 200;
+const LOCAL_NAME_HASH_PREFIX = "~sha256-";
+
+export function localName(segment: string): string {
+  if (Buffer.byteLength(segment, "utf8") <= LOCAL_NAME_MAX_BYTES) return segment;
+  return `${LOCAL_NAME_HASH_PREFIX}${createHash("sha256").update(segment, "utf8").digest("hex")}`;
+}
+
+/** A key as a relative local path: each `/`-separated segment through localName. */
+export const localPath = (key: string) => key.split("/").map(localName).join("/");
+
+/** Local name → segment, for every long segment of every key the manifest names (uploads, outputs, stats). */
+function longSegmentsOf(value: unknown, into = new Map<string, string>()): Map<string, string> {
+  if (typeof value === "string") {
+    for (const segment of value.split("/")) {
+      const name = localName(segment);
+      if (name !== segment) into.set(name, segment);
+    }
+  } else if (Array.isArray(value)) {
+    for (const v of value) longSegmentsOf(v, into);
+  } else if (value && typeof value === "object") {
+    for (const v of Object.values(value)) longSegmentsOf(v, into);
+  }
+  return into;
+}
+
+/** The S3 key of a file the job wrote under `out/` (its relative path's hashed names mapped back). */
+function keyOfLocal(relativePath: string, longSegments: ReadonlyMap<string, string>): string {
+  return relativePath
+    .split(sep)
+    .map((name) => {
+      if (!name.startsWith(LOCAL_NAME_HASH_PREFIX)) return name;
+      const segment = longSegments.get(name);
+      if (segment === undefined) throw new Error(`${relativePath}: no key in the manifest has a segment named ${name}`);
+      return segment;
+    })
+    .join("/");
 }
 
 /** Hadoop's local checksum files (`.part-….crc`) exist only on the local file system; S3 never has them. */
@@ -108,8 +250,9 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     mkdirSync(outDir, { recursive: true });
 
     // 1. stage the manifest and its uploads
+    const retry: PublishRetry = { ...PUBLISH_RETRY, ...opts.publishRetry };
     const { bucket, key: manifestKey } = parseS3Uri(manifestUri);
-    const manifestBody = await getText(opts.s3, bucket, manifestKey);
+    const manifestBody = await getText(opts.s3, retry, bucket, manifestKey);
     if (!manifestBody) return { ok: false, error: `manifest ${manifestUri} does not exist` };
     const manifestFile = join(stage, "manifest.json");
     writeFileSync(manifestFile, manifestBody);
@@ -119,12 +262,12 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
     await mapLimit(manifest.uploads, 8, async (u) => {
-      const body = await getText(opts.s3, manifest.bucket, u.key, u.versionId);
+      const body = await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId);
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
-      // The key as a literal path (not join(), which folds `x/../`): the job opens `<data root><key>` literally, and
+      // The key as a literal path (not join(), which folds `x/../`; long segments by localName): the job opens `<data root><key>` literally, and
       // the OS resolves `x/..` only when the folder x exists.
-      const file = `${dataDir}/${u.key}`;
+      const file = `${dataDir}/${localPath(u.key)}`;
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, body);
     });
@@ -186,15 +329,16 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     let copyError: string | null = null;
     try {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
+      const longSegments = longSegmentsOf(manifest);
       await mapLimit(files, 8, async (file) => {
-        const key = relative(outDir, file).split(sep).join("/");
-        await opts.s3.send(
-          new PutObjectCommand({
-            Bucket: manifest.bucket,
-            Key: key,
-            Body: readFileSync(file),
-            ContentType: contentType(key),
-          }),
+        const key = keyOfLocal(relative(outDir, file), longSegments);
+        const body = readFileSync(file);
+        await withRetries(
+          () =>
+            opts.s3.send(
+              new PutObjectCommand({ Bucket: manifest.bucket, Key: key, Body: body, ContentType: contentType(key) }),
+            ),
+          retry,
         );
       });
     } catch (e) {

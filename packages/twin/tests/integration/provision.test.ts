@@ -1,5 +1,6 @@
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeRuleCommand, EventBridgeClient, ListTargetsByRuleCommand } from "@aws-sdk/client-eventbridge";
+import { CreateJobCommand, GetDatabaseCommand, GetTablesCommand, GlueClient } from "@aws-sdk/client-glue";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -84,6 +85,50 @@ describe("twin provisioning on moto", () => {
     ]);
     expect(Table?.GlobalSecondaryIndexes?.[0]?.IndexName).toBe(LEDGER_TABLE.pendingIndex.name);
     dynamo.destroy();
+  });
+
+  it("creates the Data Catalog database and tables over the data bucket; the local Glue service answers them", async () => {
+    const bucket = "s3://csv-ingest-local-data/";
+    const viaService = new GlueClient(clientConfig(twin.endpoints.glue));
+    const viaEmulator = new GlueClient(clientConfig(twin.endpoints.aws));
+    const db = await viaService.send(new GetDatabaseCommand({ Name: "csv_ingest_local" }));
+    expect(db.Database?.Name).toBe("csv_ingest_local");
+    const { TableList } = await viaService.send(new GetTablesCommand({ DatabaseName: "csv_ingest_local" }));
+    const summary = (TableList ?? [])
+      .map((t) => [t.Name, t.StorageDescriptor?.Location, t.PartitionKeys?.map((k) => k.Name).join(",") ?? ""])
+      .sort();
+    expect(summary).toEqual([
+      ["file_stats", `${bucket}stats/files/`, "ingest_date"],
+      ["processed_csv", `${bucket}processed/`, ""],
+      ["processed_rows", `${bucket}parquet/`, "ingest_date"],
+      ["rejected_rows", `${bucket}rejected/`, ""],
+    ]);
+    const rows = TableList?.find((t) => t.Name === "processed_rows");
+    expect(rows?.StorageDescriptor?.Columns?.map((c) => c.Type)).toEqual([
+      "string",
+      "string",
+      "string",
+      "boolean",
+      "date",
+      "decimal(24,9)",
+      "string",
+      "string",
+      "decimal(38,9)",
+      "string",
+      "timestamp",
+      "string",
+      "bigint",
+    ]);
+    expect(rows?.Parameters?.["storage.location.template"]).toBe(`${bucket}parquet/ingest_date=\${ingest_date}/`);
+    // the same catalog whichever endpoint a client is given
+    const direct = await viaEmulator.send(new GetTablesCommand({ DatabaseName: "csv_ingest_local" }));
+    expect(direct.TableList?.map((t) => t.Name).sort()).toEqual(summary.map(([name]) => name));
+    // only the Data Catalog is passed on: other Glue calls the service does not implement are still refused
+    await expect(
+      viaService.send(new CreateJobCommand({ Name: "other", Role: "r", Command: { Name: "glueetl" } })),
+    ).rejects.toMatchObject({ name: "UnknownOperationException" });
+    viaService.destroy();
+    viaEmulator.destroy();
   });
 
   // moto's GetBucketNotificationConfiguration leaves out EventBridgeConfiguration, so the bucket's notification
