@@ -245,9 +245,10 @@ describe("intake: an upload deleted before intake", () => {
   it("two events of one deleted key in a batch: the one S3 sequenced last names the record", async () => {
     const w = makeWorld();
     await handleUploadBatch(w.deps, w.config, [
-      goneMessage("m1", { etag: "e2", sequencer: "0B" }),
-      goneMessage("m2", { etag: "e1", sequencer: "0A" }),
+      goneMessage("m1", { etag: "e1", sequencer: "0A" }),
+      goneMessage("m2", { etag: "e2", sequencer: "0B" }),
       goneMessage("m3", { etag: "e3", sequencer: "0B" }),
+      goneMessage("m4", { etag: "e0", sequencer: "09" }),
     ]);
 
     expect(records(w).map((u) => u.versionTag)).toEqual(["deleted-0B-e2"]);
