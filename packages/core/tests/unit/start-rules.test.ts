@@ -541,7 +541,7 @@ describe("noteSystemFailure: the breaker", () => {
     const w = makeWorld();
     await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
     const ended = { glueRunId: "jr_000001", state: "ERROR", message: "Internal service error" };
-    w.glue.finish("jr_000001", "ERROR");
+    w.glue.finish("jr_000001", "FAILED", "Internal service error");
     await recordRunEnd(w.deps, w.config, ended);
     await recordRunEnd(w.deps, w.config, ended);
     expect(w.metrics.get("RunSystemFailures")).toBe(1);
