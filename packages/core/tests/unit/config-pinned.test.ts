@@ -176,4 +176,9 @@ describe("the names and constants, pinned", () => {
       detail: { jobName: ["j"], state: ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"] },
     });
   });
+
+  it("the shortest input key is input/.csv", () => {
+    expect(config.isInputKey("input/.csv")).toBe(true);
+    expect(config.isInputKey("input/csv")).toBe(false);
+  });
 });
