@@ -33,6 +33,7 @@ describe("startFailureKind", () => {
     ["a 399", awsError("X", 399), "unknown"],
     ["no status at all (dropped connection)", awsError("TimeoutError"), "unknown"],
     ["not an object", null, "unknown"],
+    ["an error without SDK metadata (socket hang up)", new Error("socket hang up"), "unknown"],
     ["a StartRunError says it itself", new StartRunError("r", "no", new Error("x")), "no"],
   ] as const)("%s → %s", (_, error, want) => {
     expect(startFailureKind(error)).toBe(want);
@@ -51,6 +52,7 @@ describe("isRetryableStartError", () => {
     ["another 4xx", awsError("BadRequest", 400), false],
     ["a 499 boundary", awsError("X", 499), false],
     ["not an object", null, true],
+    ["an error without SDK metadata", new Error("socket hang up"), true],
   ] as const)("%s → %s", (_, error, want) => {
     expect(isRetryableStartError(error)).toBe(want);
   });

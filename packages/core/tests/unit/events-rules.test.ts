@@ -71,6 +71,8 @@ describe("parseObjectCreated: edge cases", () => {
       event: { size: null, sequencer: null },
     });
     expect(parseObjectCreated(body({ sequencer: "" }), "data-bucket")).toMatchObject({ event: { sequencer: null } });
+    expect(parseObjectCreated(body({ sequencer: "x0A" }), "data-bucket")).toMatchObject({ event: { sequencer: null } });
+    expect(parseObjectCreated(body({ sequencer: 123 }), "data-bucket")).toMatchObject({ event: { sequencer: null } });
     expect(parseObjectCreated(body({ etag: "e", eTag: "other" }), "data-bucket")).toMatchObject({
       event: { etag: "e" },
     });
@@ -83,6 +85,7 @@ describe("compareSequencers", () => {
     ["0B", "0A", 1],
     ["0a", "0A", 0],
     ["0A", "0A00", 0],
+    ["0A00", "0A", 0],
     ["0A01", "0A", 1],
     ["0A", "0A01", -1],
   ])("%s vs %s → %d", (a, b, want) => {
