@@ -126,9 +126,10 @@ export function nextHealth(
   now: string,
 ): HealthRecord {
   if (h.lastRunKey === runKey) return h;
-  return outcome === "healthy"
-    ? { consecutiveSystemFailures: 0, lastRunKey: runKey, lastFailureAt: h.lastFailureAt }
-    : { consecutiveSystemFailures: h.consecutiveSystemFailures + 1, lastRunKey: runKey, lastFailureAt: now };
+  // Only "system-failure" counts (as DynamoLedger reads it): any other outcome closes the breaker.
+  return outcome === "system-failure"
+    ? { consecutiveSystemFailures: h.consecutiveSystemFailures + 1, lastRunKey: runKey, lastFailureAt: now }
+    : { consecutiveSystemFailures: 0, lastRunKey: runKey, lastFailureAt: h.lastFailureAt };
 }
 
 export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
