@@ -9,7 +9,7 @@ import { GlueClient } from "@aws-sdk/client-glue";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { TWIN_STAGE } from "@ingest/core";
-import { clientConfig, FaultDice, faultConfig, projectPaths, Twin, workspaceRoot } from "@ingest/twin";
+import { clientConfig, FaultDice, faultConfig, projectPaths, TWIN_NAMES, Twin, workspaceRoot } from "@ingest/twin";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntilIdle } from "../../src/status.js";
 import { type Target, withClients } from "../../src/target.js";
@@ -44,6 +44,7 @@ describe("ingest wait with late S3 events (twin, s3EventDelay)", () => {
         ingestDlqUrl: twin.queues.ingestDlq.url,
         recorderQueueUrl: twin.queues.recorder.url,
         recorderDlqUrl: twin.queues.recorderDlq.url,
+        catalogDatabase: TWIN_NAMES.catalogDatabase,
       },
       {
         s3: new S3Client({ ...aws, forcePathStyle: true }),
