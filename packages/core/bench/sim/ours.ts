@@ -275,7 +275,11 @@ class Simulation {
     const sweep = Number(process.env.BENCH_SWEEP_MINUTES ?? base.runs.sweepIntervalMinutes);
     this.config = {
       ...base,
-      runs: { ...base.runs, sweepIntervalMinutes: sweep, capacity: options.capacity ?? base.runs.capacity },
+      runs: {
+        ...base.runs,
+        sweepIntervalMinutes: sweep,
+        capacity: options.capacity ?? experimentTiers(base.runs.capacity) ?? base.runs.capacity,
+      },
     };
     this.world = options.aws
       ? awsWorld(this.config, T0, Rng.stream(seed, "ours/aws"), options.aws)
@@ -900,6 +904,24 @@ class Simulation {
 }
 
 const noop = () => {};
+
+/**
+ * BENCH_TIERS="50:2,500:3,2500:10,10000:20" (max files : G.1X workers, bytes and timeouts as the config's tier of
+ * the same rank): an experiment knob to try another capacity table for "ours" (the fixed variant is unchanged).
+ */
+function experimentTiers(config: CapacitySettings): CapacitySettings | null {
+  const spec = process.env.BENCH_TIERS;
+  if (!spec) return null;
+  const tiers = spec.split(",").map((part, k) => {
+    const [files, workers] = part.split(":").map(Number);
+    const like = config.tiers[Math.min(k, config.tiers.length - 1)];
+    if (!like || !Number.isInteger(files) || !Number.isInteger(workers))
+      throw new Error(`BENCH_TIERS: bad tier "${part}"`);
+    return { ...like, maxFiles: files as number, numberOfWorkers: workers as number };
+  });
+  const maxWorkers = Math.max(config.maxWorkers, ...tiers.map((t) => t.numberOfWorkers));
+  return { ...config, tiers, maxWorkers };
+}
 
 /** Lambda's asynchronous invocation: 2 retries of a failed invocation, after 1 and then 2 more minutes. */
 const ASYNC_RETRY_DELAYS = [60, 120] as const;
