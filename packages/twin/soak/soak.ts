@@ -225,8 +225,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             ? `reconciler pass ${pass}: ${report.checked} checked, ${report.recorded} recorded, ${report.failed} failed${report.passEnded ? "" : " (pass not ended)"}`
             : `reconciler pass ${pass} failed; again after quiescence`,
         );
-        if (report && recorded === 0 && report.failed === 0 && report.passEnded) break;
+        // Quiet again before the check, whatever the pass found: the other timers (sweeper) and late messages go on
+        // meanwhile (seed 3's 10-minute soak was checked right after a clean pass while a start held the slot).
         quiescence = await waitForQuiet();
+        if (report && recorded === 0 && report.failed === 0 && report.passEnded) break;
       }
     }
     quiescence = { ...quiescence, waitedMs: Date.now() - quiesceStart };
