@@ -95,7 +95,7 @@ describe("faults on the twin", () => {
     expect(laterUpload?.runs).toBe(1);
     expect(laterUpload?.attempts).toBe(0);
 
-    const runs = await probe.runsSince(since);
+    const runs = await probe.endedRunsSince(since);
     const failed = runs.filter((r) => r.state === "failed");
     // every failed run had the poison file in it; the runs that succeeded did not
     const runsOfPoison = new Set<string>();

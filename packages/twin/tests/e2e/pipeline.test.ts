@@ -41,8 +41,11 @@ describe("the pipeline on the twin (real handlers, real Glue job)", () => {
   async function runsOf(keys: readonly string[]): Promise<RunRecord[]> {
     const runKeys = new Set<string>();
     for (const k of keys) for (const u of await probe.uploadsOf(k)) if (u.runKey) runKeys.add(u.runKey);
-    const runs = await probe.ledger.listRuns(1000);
-    return runs.filter((r) => runKeys.has(r.runKey));
+    // the recorder settles a run's uploads before it closes the run item: wait for the runs to have ended
+    return eventually("the runs of these uploads to end", async () => {
+      const runs = (await probe.ledger.listRuns(1000)).filter((r) => runKeys.has(r.runKey));
+      return runs.every((r) => r.state !== "starting" && r.state !== "running") ? runs : undefined;
+    });
   }
 
   it("seed 1: one new file → processed output at the expected path, stats correct", async () => {

@@ -109,6 +109,22 @@ export class TwinProbe {
     return (await this.ledger.listRuns(1000)).filter((r) => new Date(r.createdAt) >= since);
   }
 
+  /**
+   * The runs created since `since`, once every one of them has ended. The recorder settles a run's uploads before it
+   * closes the run item, so "my upload is settled" does not yet mean "its run is closed".
+   */
+  async endedRunsSince(since: Date, timeoutMs = 60_000): Promise<RunRecord[]> {
+    return eventually(
+      "the runs to end",
+      async () => {
+        const runs = await this.runsSince(since);
+        return runs.every((r) => r.state !== "starting" && r.state !== "running") ? runs : undefined;
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
   /** Until no run is active and nothing is pending. */
   async quiet(timeoutMs = 180_000): Promise<void> {
     await eventually(

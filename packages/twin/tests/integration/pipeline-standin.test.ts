@@ -30,7 +30,7 @@ describe("twin pipeline with a stand-in job", () => {
     await probe.putAll(keys.map((key, i) => ({ key, body: `id,v\n${i},a\n${i},b\n` })));
     const uploads = await probe.settled(keys, 60_000);
     expect(uploads.map((u) => u.status)).toEqual(keys.map(() => "processed"));
-    const runs = await probe.runsSince(since);
+    const runs = await probe.endedRunsSince(since);
     expect(runs).toHaveLength(1);
     expect(runs[0]?.state).toBe("succeeded");
     const u = uploads[0];
@@ -46,7 +46,7 @@ describe("twin pipeline with a stand-in job", () => {
     const [upload] = await probe.settled([key], 60_000);
     expect(upload?.status).toBe("failed");
     expect(upload?.error).toContain("header row is 'reject', not a CSV header");
-    const runs = await probe.runsSince(since);
+    const runs = await probe.endedRunsSince(since);
     expect(runs.map((r) => r.state)).toEqual(["failed"]); // one run, not maxAttempts
     const stats = JSON.parse(await probe.text(statsKey(runs[0]?.runKey ?? ""))) as {
       totals: { filesFailed: number };
