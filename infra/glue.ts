@@ -7,6 +7,9 @@ import {
   INPUT_PREFIX,
   JOB_OUTPUT_PREFIXES,
   MANIFEST_PREFIX,
+  PARQUET_PREFIX,
+  PROCESSED_PREFIX,
+  REJECTED_PREFIX,
 } from "../packages/core/src/config/pipeline";
 import {
   type AccountContext,
@@ -79,6 +82,9 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
  * The job role's whole policy (in place of AWSGlueServiceRole, which allows glue:* and s3 on every aws-glue-*
  * bucket). Exported so the tests can read the statements as written.
  */
+/** The per-upload output trees, whose folders the job clears before writing (glue/worker.py, glue/split.py). */
+export const UPLOAD_FOLDER_PREFIXES = [PROCESSED_PREFIX, PARQUET_PREFIX, REJECTED_PREFIX] as const;
+
 export function glueJobStatements(
   bucketArn: $util.Input<string>,
   controlBucketArn: $util.Input<string>,
@@ -89,15 +95,20 @@ export function glueJobStatements(
     // The uploads the manifest names (data bucket); the manifest itself and the job's own code (control bucket).
     { actions: ["s3:GetObject"], resources: objectArns(bucketArn, [INPUT_PREFIX]) },
     { actions: ["s3:GetObject"], resources: objectArns(controlBucketArn, [MANIFEST_PREFIX, GLUE_ASSETS_PREFIX]) },
-    // The job's tasks write each upload's parts and _SUCCESS under its output prefixes (glue/CONTRACT.md), after
-    // deleting what an earlier attempt left in those folders; it never reads its outputs back. A big part is a
-    // multipart upload: a task killed mid-write aborts it (and the bucket's lifecycle rule aborts any left over).
+    // Each call below is in the job's own S3 traffic, recorded on moto (glue/tests/test_job_s3_calls.py →
+    // infra/tests/fixtures/calls.glue-job.jsonl, checked by infra/tests/traffic.test.ts); it never reads its outputs.
+    // Parts, _SUCCESS markers and the run's stats (a big part as a multipart upload: s3:PutObject too).
+    { actions: ["s3:PutObject"], resources: objectArns(bucketArn, JOB_OUTPUT_PREFIXES) },
+    // An upload's folders are listed and cleared (DeleteObjects) before its parts are written: what an earlier attempt
+    // left. A multipart part whose upload fails is aborted (s3transfer; the lifecycle rule aborts any left over).
+    // The stats are single PUTs that replace, never listed nor deleted: no grant under stats/.
     {
-      actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      resources: objectArns(bucketArn, JOB_OUTPUT_PREFIXES),
+      actions: ["s3:DeleteObject", "s3:AbortMultipartUpload"],
+      resources: objectArns(bucketArn, UPLOAD_FOLDER_PREFIXES),
     },
-    // Listing: an upload's folders before they are cleared, and a missing input answers 404 (not 403).
-    listBucketUnder(bucketArn, [INPUT_PREFIX, ...JOB_OUTPUT_PREFIXES]),
+    // Listing the folders it clears; under input/, a GET of an upload deleted since the run was planned answers 404
+    // NoSuchKey (the job says "object not found") rather than 403 (no call of its own).
+    listBucketUnder(bucketArn, [INPUT_PREFIX, ...UPLOAD_FOLDER_PREFIXES]),
     // Continuous logging creates /aws-glue/jobs/logs-v2 (and the error/output groups) on first use.
     {
       actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -215,13 +215,26 @@ describe("glue job", () => {
       Action: ["s3:GetObject"],
       Resource: [`${control}/manifests/*`, `${control}/glue-assets/*`],
     });
+    expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: outputs });
+    // Deletes and aborted multipart uploads only in the per-upload folders it clears, never stats/ (the calls:
+    // infra/tests/fixtures/calls.glue-job.jsonl, traffic.test.ts).
+    const folders = ["processed", "parquet", "rejected"].map((p) => `${bucket}/${p}/*`);
     expect(grants).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      Resource: outputs,
+      Action: ["s3:DeleteObject", "s3:AbortMultipartUpload"],
+      Resource: folders,
     });
     const writes = grants.filter((s) => [s.Action].flat().some((a) => /Put|Delete|Abort/.test(String(a))));
-    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual(outputs);
+    expect(writes.flatMap((s) => [s.Resource].flat()).filter((r) => String(r).startsWith(bucket))).toEqual([
+      ...outputs,
+      ...folders,
+    ]);
+    expect(grants).toContainEqual({
+      Effect: "Allow",
+      Action: ["s3:ListBucket"],
+      Resource: [bucket],
+      Condition: { StringLike: { "s3:prefix": ["input/*", "processed/*", "parquet/*", "rejected/*"] } },
+    });
     expect(JSON.stringify(grants)).not.toMatch(/"glue:/);
   });
 });

@@ -9,7 +9,7 @@
 import { TWIN_NAMES } from "../../../packages/twin/src/constants";
 import type { EvaluatedApp, RegisteredResource } from "./app";
 import { evaluate, glob, type NamedPolicy } from "./evaluate";
-import { statementsOf } from "./iam";
+import { type PolicyDocument, type PolicyStatement, statementsOf } from "./iam";
 
 /** One line of the call record (see packages/twin/src/faults/record.ts). */
 export interface CallLine {
@@ -19,6 +19,10 @@ export interface CallLine {
   readonly action: string;
   readonly resources: readonly string[];
   readonly outcome: string;
+  /** The API operation (`UploadPart`, `DeleteObjects`): the job's own record (calls.glue-job.jsonl) names it. */
+  readonly api?: string;
+  /** Condition keys of the request as AWS sees them: a listing's `s3:prefix` (the job's record has it). */
+  readonly context?: Readonly<Record<string, string>>;
 }
 
 export function parseCalls(text: string): CallLine[] {
@@ -52,28 +56,36 @@ export const TWIN_ONLY_CALLS: readonly { principal: string; action: string; why:
 ];
 
 /**
- * Grants a twin's calls cannot use, each with the call on AWS that needs it (the twin cannot show these: it
- * has no CloudWatch Logs, runs the job on local files, and a HeadObject of a deleted key needs ListBucket only to
- * answer 404 instead of 403).
+ * Grants no record can use, each with the call on AWS that needs it. The records: the twin's (the handlers, and the
+ * twin's Glue service standing in for the job's reads and writes) and the Glue job's own S3 calls, recorded on moto
+ * by glue/tests/test_job_s3_calls.py (fixtures/calls.glue-job.jsonl). Neither has CloudWatch Logs or metrics, nor
+ * Glue loading the job's code; a HeadObject/GetObject of a deleted key needs ListBucket only to answer 404 instead
+ * of 403. A key is `<role> <action>` (`*`: any role), or `<role> <action> <tail>` for only the grants whose resource
+ * ends with `<tail>`.
  */
-export const GRANTS_NOT_SEEN_IN_THE_TWIN: Record<string, string> = {
+export const GRANTS_NOT_SEEN: Record<string, string> = {
   "* logs:CreateLogStream": "Lambda/Glue write their logs (no CloudWatch Logs in the twin)",
   "* logs:PutLogEvents": "Lambda/Glue write their logs",
   "glue-job logs:CreateLogGroup": "Glue continuous logging creates /aws-glue/jobs/logs-v2 on first use",
   "glue-job cloudwatch:PutMetricData": "--enable-metrics: Glue's job metrics (namespace Glue only)",
-  "* s3:ListBucket": "HeadObject/GetObject of a missing key answers 404 (not 403) only with ListBucket; Spark lists",
-  "glue-job s3:GetObject": "the job reads its code, the manifest and the uploads itself on AWS (the twin stages them)",
-  "glue-job s3:DeleteObject": "Spark's committer and the job's staging → final move delete under processed/",
-  "glue-job s3:AbortMultipartUpload": "a big part's multipart upload aborted by a killed task",
+  "* s3:ListBucket": "HeadObject/GetObject of a missing key answers 404 (not 403) only with ListBucket",
+  "glue-job s3:GetObject /glue-assets/*": "Glue loads the job's script and --extra-py-files modules as the role",
+  "glue-job s3:AbortMultipartUpload":
+    "s3transfer aborts a multipart upload whose part failed (the job's record has its multipart calls, no failure)",
   "* sqs:ChangeMessageVisibility": "added by SST's queue subscriber; Lambda's SQS poller may extend visibility",
   "* sqs:GetQueueAttributes": "Lambda's SQS event source mapping reads the queue's attributes",
   "* sqs:GetQueueUrl": "added by SST's queue subscriber",
 };
 
-export function explained(grant: { role: string; action: string }): boolean {
-  return (
-    `${grant.role} ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN || `* ${grant.action}` in GRANTS_NOT_SEEN_IN_THE_TWIN
-  );
+export function explained(grant: { role: string; action: string; resource?: string }): boolean {
+  return Object.keys(GRANTS_NOT_SEEN).some((key) => {
+    const [role, action, tail] = key.split(" ");
+    return (
+      (role === "*" || role === grant.role) &&
+      action === grant.action &&
+      (tail === undefined || (grant.resource ?? "").endsWith(tail))
+    );
+  });
 }
 
 /** Which role each recorded principal stands for (`unknown`: the test harness or CLI, not the pipeline). */
@@ -224,8 +236,9 @@ export function roleLabel(app: EvaluatedApp, role: RegisteredResource): string {
   return name.startsWith(prefix) ? name.slice(prefix.length).replace(/-[a-z]{2}(-[a-z]+)+-\d+$/, "") : name;
 }
 
-/** Condition keys the record implies: ListBucket's prefix is not recorded, so a listing counts as from the root. */
+/** Condition keys of a call: as recorded, else implied (a listing without a recorded prefix counts as from the root). */
 function contextOf(call: CallLine, _arn: string): Record<string, string> {
+  if (call.context) return { ...call.context };
   if (call.action === "s3:ListBucket") return { "s3:prefix": "" };
   if (call.action === "cloudwatch:PutMetricData") return { "cloudwatch:namespace": "Glue" };
   return {};
@@ -238,4 +251,76 @@ function bucketPolicyOf(app: EvaluatedApp, resource: string): NamedPolicy[] {
       (r) => resource === `arn:aws:s3:::${r.inputs.bucket}` || resource.startsWith(`arn:aws:s3:::${r.inputs.bucket}/`),
     )
     .map((r) => ({ name: r.name, document: JSON.parse(r.inputs.policy) }));
+}
+
+export interface UnusedPrefix {
+  readonly role: string;
+  readonly bucket: string;
+  /** The `s3:prefix` pattern of a ListBucket grant (`processed/*`). */
+  readonly prefix: string;
+}
+
+/**
+ * The `s3:prefix` patterns of the recorded principals' ListBucket grants that no recorded listing matched (a
+ * ListBucket grant is one resource, the bucket: checkTraffic's unused grants cannot see a prefix nothing lists).
+ * Only listings whose record carries their prefix (`context`) count.
+ */
+export function unusedListPrefixes(app: EvaluatedApp, calls: readonly CallLine[]): UnusedPrefix[] {
+  const listed = new Map<string, { bucket: string; prefix: string }[]>();
+  const roles = new Map<string, RegisteredResource>();
+  for (const call of calls) {
+    if (call.principal === "unknown") continue;
+    const role = roleOfPrincipal(app, call.principal);
+    if (!role) continue;
+    roles.set(role.name, role);
+    const prefix = call.context?.["s3:prefix"];
+    if (call.action !== "s3:ListBucket" || prefix === undefined) continue;
+    for (const arn of call.resources) {
+      listed.set(role.name, [...(listed.get(role.name) ?? []), { bucket: toAppArn(app, arn), prefix }]);
+    }
+  }
+  const unused: UnusedPrefix[] = [];
+  for (const role of roles.values()) {
+    for (const policy of policiesOf(role)) {
+      for (const statement of statementsOf(policy.document)) {
+        if (statement.Effect !== "Allow" || ![statement.Action ?? []].flat().includes("s3:ListBucket")) continue;
+        const patterns = [statement.Condition?.StringLike?.["s3:prefix"] ?? []].flat();
+        for (const bucket of [statement.Resource ?? []].flat()) {
+          for (const prefix of patterns) {
+            const seen = (listed.get(role.name) ?? []).some(
+              (l) => l.bucket === bucket && glob(prefix, l.prefix, false),
+            );
+            if (!seen) unused.push({ role: roleLabel(app, role), bucket, prefix });
+          }
+        }
+      }
+    }
+  }
+  return unused;
+}
+
+/** The app with one role's inline policy statements edited (a test's "what if this grant were missing / extra"). */
+export function withRoleStatements(
+  app: EvaluatedApp,
+  principal: string,
+  edit: (statements: PolicyStatement[]) => PolicyStatement[],
+): EvaluatedApp {
+  const role = roleOfPrincipal(app, principal);
+  if (!role) throw new Error(`no role for ${principal}`);
+  const policies = (role.inputs.inlinePolicies as { name: string; policy: string }[]).map((p) => {
+    const document = JSON.parse(p.policy) as PolicyDocument;
+    return { ...p, policy: JSON.stringify({ ...document, Statement: edit(statementsOf(document)) }) };
+  });
+  const edited: RegisteredResource = { ...role, inputs: { ...role.inputs, inlinePolicies: policies } };
+  const resources = app.resources.map((r) => (r === role ? edited : r));
+  return {
+    ...app,
+    resources,
+    ofType: (type) => resources.filter((r) => r.type === type),
+    one(type, predicate = () => true) {
+      const found = resources.filter((r) => r.type === type && predicate(r));
+      if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+      return found[0] as RegisteredResource;
+    },
+  };
 }
