@@ -6,7 +6,7 @@
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts            # full (1,000,000 uploads in pattern 3)
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts --quick    # smaller pattern 3, a smoke check
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
- *   options: --seed=N (default 42), --only=burst,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
+ *   options: --seed=N (default 42), --only=burst,burst-ontime,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
  *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
  *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob).
  *
@@ -56,6 +56,8 @@ const srcVersion = (() => {
 
 interface Scenario {
   readonly make: () => Arrivals;
+  /** The name `--only` selects it by (default: the arrivals' name, `-aws` added on the fake AWS). */
+  readonly name?: string;
   /** Run ours on the real adapters over the fake AWS with this profile. */
   readonly aws?: AwsProfile;
   /** Changes to the shared model for this scenario. */
@@ -84,6 +86,12 @@ const NO_OTHER_FAULTS: Partial<Model> = {
 
 const scenarios: Scenario[] = [
   { make: () => oneBurst(seed, 10_000) },
+  {
+    make: () => oneBurst(seed, 10_000),
+    name: "burst-ontime",
+    model: { lateEventShare: 0 },
+    note: "the same burst with every S3 event delivered 1–3 s after its upload (no late tail); the other faults stay on",
+  },
   { make: () => steady(3_600) },
   { make: () => (quick ? day(seed, 100_000) : day(seed, 1_000_000)) },
   { make: () => reuploadStorm(seed, 200, 20) },
@@ -143,7 +151,7 @@ async function main(): Promise<void> {
   const results = [];
   for (const [n, scenario] of scenarios.entries()) {
     const a = scenario.make();
-    const name = scenario.aws ? `${a.name}-aws` : a.name;
+    const name = scenario.name ?? (scenario.aws ? `${a.name}-aws` : a.name);
     if (only && !only.includes(name)) continue;
     const t0 = performance.now();
     const aws = scenario.aws ? { aws: scenario.aws } : {};

@@ -60,6 +60,12 @@ export interface RunRecord {
   readonly rowsRejected: number | null;
   readonly filesProcessed: number | null;
   readonly filesFailed: number | null;
+  /**
+   * Set by the settler that closed the run, unique to that settler's attempt: the idempotent close's read-back then
+   * tells "my write applied and its answer was lost" from "another settler (recorder, sweeper) closed it at the same
+   * moment with the same counts", so a run end's metrics are emitted once. Absent on runs closed otherwise.
+   */
+  readonly closedBy?: string;
 }
 
 export interface SlotRecord {

@@ -9,6 +9,7 @@ import { settledRecord } from "../ledger/memory.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
 import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
+import { settlerToken } from "./keys.js";
 import { mapLimit, noteSystemFailure, readManifest, type StartOutcome, startNextRun } from "./start.js";
 
 export interface RunEnded {
@@ -166,6 +167,7 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
     rowsRejected: stats ? sum((u) => u.rowsRejected) : null,
     filesProcessed: processed.length,
     filesFailed: failed,
+    closedBy: settlerToken(),
   });
   if (changed) {
     if (state !== "succeeded") metrics.add("RunsFailed", 1);

@@ -7,3 +7,8 @@ export function newRunKey(now: Date): string {
     .replace(/[-:]/g, "")
     .replace(/\.\d{3}/, "")}-${randomBytes(4).toString("hex")}`;
 }
+
+/** A token unique to one settler's attempt (see RunRecord.closedBy). */
+export function settlerToken(): string {
+  return randomBytes(8).toString("hex");
+}

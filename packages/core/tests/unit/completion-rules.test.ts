@@ -313,6 +313,45 @@ describe("recordRunEnd", () => {
     expect(w.log.lines.filter((l) => l.message === "run recorded")).toHaveLength(1);
   });
 
+  it("two settlers closing the same run end at the same moment with the same counts: its metrics are counted once", async () => {
+    // the recorder and the sweeper both read the run while it was running, on the same clock; the close that loses
+    // the condition reads back a run that looks exactly like its own patch — only the settler's token tells them apart
+    const w = makeWorld();
+    await startRun(w, ["input/a.csv", "input/b.csv"]);
+    await w.writeStats(RUN_1);
+    w.glue.finish("jr_000001", "SUCCEEDED");
+    const ended = { glueRunId: "jr_000001", state: "SUCCEEDED", message: null };
+    const running = w.ledger.runs.get(RUN_1);
+    const first = await recordRunEnd(w.deps, w.config, ended);
+    const get = w.ledger.getRun.bind(w.ledger);
+    w.ledger.getRun = async (runKey) => (runKey === RUN_1 ? (running ?? null) : get(runKey));
+
+    const second = await recordRunEnd(w.deps, w.config, ended);
+
+    expect([first.applied, second.applied]).toEqual([true, false]);
+    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", endedAt: T0, filesProcessed: 2 });
+    expect(w.metrics.get("FilesProcessed")).toBe(2);
+    expect(w.log.lines.filter((l) => l.message === "run recorded")).toHaveLength(1);
+  });
+
+  it("a close whose write applied but whose answer was lost (the SDK retried it) still counts as applied", async () => {
+    const w = makeWorld();
+    await startRun(w, ["input/a.csv"]);
+    await w.writeStats(RUN_1);
+    w.glue.finish("jr_000001", "SUCCEEDED");
+    const update = w.ledger.updateRun.bind(w.ledger);
+    // the first attempt applies; the retry of the very same request meets its own write and reads it back
+    w.ledger.updateRun = async (runKey, from, patch) => {
+      await update(runKey, from, patch);
+      return update(runKey, from, patch);
+    };
+
+    const result = await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
+
+    expect(result.applied).toBe(true);
+    expect(w.metrics.get("FilesProcessed")).toBe(1);
+  });
+
   it("a redelivered end writes no upload again", async () => {
     const w = makeWorld();
     await startRun(w, ["input/a.csv"]);
