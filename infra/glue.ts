@@ -78,13 +78,13 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
   return { job, role };
 }
 
+/** The per-upload output trees, whose folders the job clears before writing (glue/worker.py, glue/split.py). */
+export const UPLOAD_FOLDER_PREFIXES = [PROCESSED_PREFIX, PARQUET_PREFIX, REJECTED_PREFIX] as const;
+
 /**
  * The job role's whole policy (in place of AWSGlueServiceRole, which allows glue:* and s3 on every aws-glue-*
  * bucket). Exported so the tests can read the statements as written.
  */
-/** The per-upload output trees, whose folders the job clears before writing (glue/worker.py, glue/split.py). */
-export const UPLOAD_FOLDER_PREFIXES = [PROCESSED_PREFIX, PARQUET_PREFIX, REJECTED_PREFIX] as const;
-
 export function glueJobStatements(
   bucketArn: $util.Input<string>,
   controlBucketArn: $util.Input<string>,
