@@ -147,7 +147,10 @@ def run_ingest(
         try:
             results[i] = split.process_split(spark, task, ship_modules)
         except Exception as err:  # noqa: BLE001 - one upload's failure must not sink the others
-            results[i] = FileResult(task.entry).fail(f"{task.entry.key}: processing failed: {error_summary(err)}")
+            if storage.was_changed(err):  # a part's read met a newer version of the key (If-Match)
+                results[i] = FileResult(task.entry).fail(worker.superseded_reason(task.entry))
+            else:
+                results[i] = FileResult(task.entry).fail(f"{task.entry.key}: processing failed: {error_summary(err)}")
     for r in results:
         LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
     return results

@@ -54,8 +54,10 @@ class Scan:
     odd_lines: list[tuple[int, int, int, int]]  # (local line number from 1, start, end, next start)
 
 
-def scan_range(uri: str, start: int, end: int, size: int) -> Scan:
-    data = storage.read_bytes(uri, limit=min(end + 1, size) - start, start=start)  # one byte more: a CR's LF
+def scan_range(uri: str, start: int, end: int, size: int, etag: str | None = None) -> Scan:
+    # one byte more: a CR's LF. Every read of an upload names its version (If-Match on its ETag): a task never reads
+    # the bytes of a version uploaded after the run was planned (storage.Changed instead).
+    data = storage.read_bytes(uri, limit=min(end + 1, size) - start, if_etag=etag, start=start)
     buf = np.frombuffer(data, np.uint8)
     n = end - start
     lf = buf == 10
@@ -96,7 +98,7 @@ class Part:
     merged: tuple[tuple[int, int], ...]
 
 
-def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int) -> list[Part]:
+def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: str | None = None) -> list[Part]:
     """Stitches the scans: the odd lines of the whole upload (global line indexes), their pairing into records,
     and each range's first line start moved past any record it falls inside."""
     odd: list[tuple[int, int, int, int]] = []  # (line index, start, end, next start)
@@ -121,7 +123,7 @@ def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int) -> list
 
     def span_text(a: int, b: int) -> str:
         lo, hi = by_line[a][0], by_line[b][1]
-        return storage.read_bytes(uri, limit=hi - lo, start=lo).decode("utf-8", "replace")
+        return storage.read_bytes(uri, limit=hi - lo, if_etag=etag, start=lo).decode("utf-8", "replace")
 
     merged = reader.pair_odd_lines([i for i, *_ in odd if i > 0], span_text, field_count)
     inside = {i: (a, b) for a, b in merged for i in range(a + 1, b + 1)}
@@ -206,7 +208,7 @@ def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: st
     """Phase 2 for one part: records, fields, row rules; writes the part's rejected rows; returns the cleaned rows
     (with the row key and line number) and the part's rows read and rejected."""
     entry = task.entry
-    data = storage.read_bytes(uri, limit=part.end - part.start, start=part.start)
+    data = storage.read_bytes(uri, limit=part.end - part.start, if_etag=entry.etag, start=part.start)
     records = reader.split_records(
         data, entry.key, task.field_count, task.fallback_encoding, part.first_line, list(part.merged)
     )
@@ -275,8 +277,9 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     sc = spark.sparkContext
     size = entry.size
     ranges = [(b, min(b + RANGE_BYTES, size)) for b in range(0, size, RANGE_BYTES)]
-    scans = sc.parallelize(ranges, len(ranges)).map(lambda r: scan_range(uri, r[0], r[1], size)).collect()
-    parts = plan_parts(sorted(scans, key=lambda s: s.start), size, uri, task.field_count)
+    etag = entry.etag
+    scans = sc.parallelize(ranges, len(ranges)).map(lambda r: scan_range(uri, r[0], r[1], size, etag)).collect()
+    parts = plan_parts(sorted(scans, key=lambda s: s.start), size, uri, task.field_count, etag)
     rejected_uri = storage.join_uri(task.output_root, entry.rejected_prefix)
     csv_uri = storage.join_uri(task.output_root, entry.output_prefix)
     parquet_uri = storage.join_uri(task.output_root, entry.parquet_prefix) if entry.parquet_prefix else None

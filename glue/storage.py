@@ -108,6 +108,16 @@ class Changed(Exception):
     """The object is no longer the version asked for (its ETag changed)."""
 
 
+# In Changed's message; a Spark task's Changed reaches the driver as the text of a Java exception, so the driver
+# recognises it by this (`was_changed`).
+CHANGED_MARK = "is no longer ETag"
+
+
+def was_changed(err: BaseException) -> bool:
+    """Whether `err` is a Changed, here or raised in a Spark task."""
+    return isinstance(err, Changed) or CHANGED_MARK in str(err)
+
+
 def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None, start: int = 0) -> bytes:
     """The object's bytes, or only `limit` bytes from `start`. Raises FileNotFoundError when it does not exist, and
     Changed when `if_etag` is given and S3 holds another version (S3 only: a local file is checked by the driver)."""
@@ -130,7 +140,7 @@ def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None, s
             if code == "InvalidRange":
                 return b""
             if code in ("PreconditionFailed", "412"):
-                raise Changed(f"{uri} is no longer ETag {if_etag}") from err
+                raise Changed(f"{uri} {CHANGED_MARK} {if_etag}") from err
             raise
     with _local_path(uri).open("rb") as handle:
         handle.seek(start)

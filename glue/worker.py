@@ -93,9 +93,12 @@ def read_upload(task: UploadTask) -> bytes | FileResult:
     try:
         return storage.read_bytes(storage.join_uri(task.data_root, entry.key), if_etag=entry.etag)
     except storage.Changed:
-        return FileResult(entry).fail(
-            f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag})"
-        )
+        return FileResult(entry).fail(superseded_reason(entry))
+
+
+def superseded_reason(entry: ManifestEntry) -> str:
+    """Why an upload whose key S3 holds another version of now is failed (the batcher plans the newer one)."""
+    return f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag})"
 
 
 def parse_upload(task: UploadTask, data: bytes) -> ParsedUpload:

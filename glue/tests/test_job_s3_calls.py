@@ -109,33 +109,6 @@ def manifest(etags: dict[str, str], sizes: dict[str, int]) -> dict:
     }
 
 
-@pytest.fixture
-def moto_s3(monkeypatch):
-    """moto's S3 as a server (Spark's Python workers are other processes); the environment that points boto3 at it."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/nonexistent",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    storage._s3_client.cache_clear()
-    yield env
-    storage._s3_client.cache_clear()
-    server.stop()
-
-
 def normalise(lines: list[dict]) -> list[str]:
     """The record as committed: no timestamps, one line per distinct call, sorted."""
     out = set()
