@@ -75,6 +75,9 @@ export interface S3Version {
 
 type Service = "dynamodb" | "s3" | "glue";
 
+/** A fault the `onRequest` hook asks for on one request (undefined: none). */
+export type RequestFault = "lose-answer" | "refuse" | undefined;
+
 interface WireResponse {
   statusCode: number;
   headers: Record<string, string>;
@@ -117,6 +120,15 @@ export class FakeAws {
    * outage as runs failing instead, and leaves this null.)
    */
   glueOutage: { fromMs: number; toMs: number } | null = null;
+  /**
+   * Unit-test hook, called before each request is answered with its operation (e.g. "PutItem", S3's HTTP method)
+   * and its JSON input (S3: {}). It may await (another writer racing this request, applied first) and may ask for one
+   * fault on this request: "lose-answer" (applied, then a 500 the SDK retries) or "refuse" (an AccessDenied 400, not
+   * applied, not retried). Null (the default): no hook, and no draw of `random`, so a simulation is unchanged.
+   */
+  onRequest:
+    | ((service: Service, op: string, input: Record<string, unknown>) => Promise<RequestFault> | RequestFault)
+    | null = null;
 
   private readonly table = new Map<string, Map<string, Item>>();
   private readonly index = new Map<string, Map<string, Item>>();
@@ -179,6 +191,14 @@ export class FakeAws {
 
   private async answer(service: Service, request: WireRequest): Promise<WireResponse> {
     await tick();
+    const op = (request.headers["x-amz-target"] ?? request.method).split(".").at(-1) ?? "";
+    const body = await bodyText(request.body);
+    const forced = this.onRequest
+      ? await this.onRequest(service, op, service === "s3" ? {} : JSON.parse(body || "{}"))
+      : undefined;
+    if (forced === "refuse") {
+      return this.errorResponse(service, new ApiError(400, "AccessDeniedException", "fake: request refused"));
+    }
     const rates = this.faults[service];
     if (rates.throttle > 0 && this.opts.random() < rates.throttle) {
       this.injected.throttles[service]++;
@@ -193,7 +213,6 @@ export class FakeAws {
     }
     let response: WireResponse;
     try {
-      const body = await bodyText(request.body);
       response =
         service === "dynamodb"
           ? this.dynamodb(request.headers["x-amz-target"] ?? "", JSON.parse(body || "{}"))
@@ -205,7 +224,10 @@ export class FakeAws {
       response = this.errorResponse(service, e);
     }
     await tick();
-    const op = (request.headers["x-amz-target"] ?? request.method).split(".").at(-1) ?? "";
+    if (forced === "lose-answer") {
+      this.injected.lostAnswers[service]++;
+      return this.errorResponse(service, new ApiError(500, internalError(service), "fake: answer lost after apply"));
+    }
     const lostShare = rates.lostAnswerByOperation?.[op] ?? rates.lostAnswer;
     if (lostShare > 0 && this.opts.random() < lostShare) {
       this.injected.lostAnswers[service]++;

@@ -3,7 +3,14 @@
  * keys ≤ 1,024 bytes, partition keys ≤ 2,048 bytes, one page per Query, ALL_OLD on a failed condition.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { newUploadRecord, toUpload } from "@ingest/core";
 import { mockClient } from "aws-sdk-client-mock";
@@ -105,5 +112,51 @@ describe("2. a conditional write whose condition failed reads back what is there
     ddb.on(GetCommand).resolves({ Item: { pk: "SLOT", sk: "SLOT", holder: "r1" } });
     expect(await ledger().takeSlot("r1", NOW)).toBe(true);
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input.ConsistentRead).toBe(true);
+  });
+});
+
+describe("10. answers as other SDK copies and DynamoDB's edges give them", () => {
+  it("a failed condition recognised by its name (an error class from another SDK copy) is read back, not thrown", async () => {
+    const u = upload("input/a.csv");
+    const foreign = Object.assign(new Error("The conditional request failed"), {
+      name: "ConditionalCheckFailedException",
+      Item: marshall({ ...newUploadRecord(u, NOW), status: "running", runKey: "r1" }),
+    });
+    ddb.on(UpdateCommand).rejects(foreign);
+    expect(await ledger().claimUpload(u.uploadId, "r1", NOW)).toBe(true);
+    expect(await ledger().claimUpload(u.uploadId, "r2", NOW)).toBe(false);
+    ddb.on(UpdateCommand).rejects(Object.assign(new Error("slow down"), { name: "ThrottlingException" }));
+    await expect(ledger().claimUpload(u.uploadId, "r1", NOW)).rejects.toThrow("slow down");
+  });
+
+  it("an upload whose record exists but cannot be read back fails the record with its id", async () => {
+    const u = upload("input/a.csv");
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: "failed", $metadata: {} }));
+    ddb.on(GetCommand).resolves({});
+    await expect(ledger().recordUpload(u, NOW)).rejects.toThrow(
+      new Error(`upload ${u.uploadId} exists but could not be read`),
+    );
+  });
+
+  it("Query and Scan answers without Items list nothing", async () => {
+    ddb.on(QueryCommand).resolves({});
+    ddb.on(ScanCommand).resolves({});
+    expect(await ledger().listRuns(5)).toEqual([]);
+    expect(await ledger().uploadsOfKey("data-bucket", "input/a.csv")).toEqual([]);
+    expect(await ledger().listPending(5)).toEqual([]);
+    expect(await ledger().listUploads()).toEqual([]);
+  });
+
+  it("listUploads reads every page of the scan", async () => {
+    const [a, b] = [upload("input/a.csv"), upload("input/b.csv")];
+    ddb
+      .on(ScanCommand)
+      .resolvesOnce({
+        Items: [{ ...newUploadRecord(a, NOW), pk: "x", sk: "1" }],
+        LastEvaluatedKey: { pk: "x", sk: "1" },
+      })
+      .resolvesOnce({ Items: [{ ...newUploadRecord(b, NOW), pk: "y", sk: "2" }] });
+    expect((await ledger().listUploads()).map((u) => u.key)).toEqual(["input/a.csv", "input/b.csv"]);
+    expect(ddb.commandCalls(ScanCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({ pk: "x", sk: "1" });
   });
 });
