@@ -95,4 +95,9 @@ describe("GlueJobs", () => {
     expect(runs.map((r) => r.id)).toEqual(["jr_2", "jr_1"]);
     expect(glue.commandCalls(GetJobRunsCommand)).toHaveLength(2);
   });
+
+  it("a job that never ran: GetJobRuns answers without JobRuns, and no run is listed", async () => {
+    glue.on(GetJobRunsCommand).resolves({});
+    expect(await jobs().recentRuns(new Date("2026-04-01T10:00:00Z"))).toEqual([]);
+  });
 });

@@ -11,7 +11,7 @@ import {
 } from "@aws-sdk/client-glue";
 import { StartRunError } from "@ingest/core";
 import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { GlueJobs } from "../../src/glue-jobs.js";
 
 const glue = mockClient(GlueClient);
@@ -94,6 +94,63 @@ describe("GlueJobs.startRun", () => {
     expect((error as StartRunError).started).toBe("unknown");
     expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(3);
     expect(sleeps).toEqual([250, 500]);
+  });
+
+  it("a refusal as ConcurrentRunsExceeded after an ambiguous try is retried while the run is not listed yet", async () => {
+    // try 1 lost its answer (it started the run), try 2 meets that run, Glue's listing catches up only later
+    glue.on(StartJobRunCommand).rejectsOnce(internal()).rejectsOnce(concurrent()).resolves({ JobRunId: "jr_third" });
+    glue.on(GetJobRunsCommand).resolves({ JobRuns: [other] });
+    expect(await jobs().startRun(ARGS)).toBe("jr_third");
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(3);
+    expect(sleeps).toEqual([250, 500]);
+  });
+
+  it("after an ambiguous try, a plain refusal (access denied) ends the tries as 'may have started', for run r1", async () => {
+    const denied = Object.assign(new Error("denied"), {
+      name: "AccessDeniedException",
+      $metadata: { httpStatusCode: 400 },
+    });
+    glue.on(StartJobRunCommand).rejectsOnce(internal()).rejects(denied);
+    glue.on(GetJobRunsCommand).resolves({ JobRuns: [] });
+    const error = await jobs()
+      .startRun(ARGS)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StartRunError);
+    expect(error).toMatchObject({ runKey: "r1", started: "unknown" });
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(2);
+  });
+
+  it("without a run key: no lookup, and the error names no run key", async () => {
+    glue.on(StartJobRunCommand).rejects(internal());
+    const error = await new GlueJobs(new GlueClient({}), "job", { sleep: async () => {}, maxStartAttempts: 1 })
+      .startRun({ "--manifest_uri": "s3://b/m.json" })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ runKey: "(no run key)", started: "unknown" });
+    expect(glue.commandCalls(GetJobRunsCommand)).toHaveLength(0);
+  });
+
+  it("an answer without a JobRunId is an error naming the job", async () => {
+    glue.on(StartJobRunCommand).resolves({});
+    await expect(jobs().startRun(ARGS)).rejects.toThrow(new Error("StartJobRun for job returned no JobRunId"));
+  });
+
+  it("by default pauses on the (fake) clock between tries: 250 ms, then 500 ms", async () => {
+    vi.useFakeTimers();
+    try {
+      glue.on(StartJobRunCommand).rejectsOnce(internal()).rejectsOnce(internal()).resolves({ JobRunId: "jr_3" });
+      glue.on(GetJobRunsCommand).resolves({ JobRuns: [] });
+      const started = new GlueJobs(new GlueClient({}), "job").startRun(ARGS);
+      await vi.advanceTimersByTimeAsync(249);
+      expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(499);
+      expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await started).toBe("jr_3");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("retries throttling (nothing started) and starts", async () => {

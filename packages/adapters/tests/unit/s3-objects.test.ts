@@ -79,6 +79,19 @@ describe("S3Objects", () => {
     expect(await objects().getText("b", "k")).toBe("");
   });
 
+  it("lists nothing when S3 sends no Contents (an empty prefix, or nothing after StartAfter)", async () => {
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 0, IsTruncated: false });
+    expect(await objects().listAfter("b", "input/", "input/z.csv", 5)).toEqual({ objects: [], truncated: false });
+  });
+
+  it("passes on a failure that carries no HTTP status (a dropped connection) as it is", async () => {
+    const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    s3.on(HeadObjectCommand).rejects(reset);
+    s3.on(GetObjectCommand).rejects(reset);
+    await expect(objects().head("b", "k")).rejects.toBe(reset);
+    await expect(objects().getText("b", "k")).rejects.toBe(reset);
+  });
+
   it("lists one page: StartAfter only when given, truncated only when S3 says so", async () => {
     s3.on(ListObjectsV2Command).resolves({
       Contents: [{ Key: "input/b.csv", ETag: '"e"', LastModified: new Date("2026-04-01T10:00:00Z"), Size: 3 }],
