@@ -337,6 +337,17 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     expect(w.writeUnits()).toBe(units);
   });
 
+  it("a settlement from another run than the one running the upload is refused from its read, without a write", async () => {
+    const w = wire();
+    const u = up("input/a.csv");
+    await w.ledger.recordUpload(u, AT);
+    await w.ledger.claimUpload(u.uploadId, "r1", AT);
+    const units = w.writeUnits();
+    expect(await w.ledger.settleUpload(u.uploadId, "r2", PROCESSED, LATER)).toBe(false);
+    expect(w.writeUnits()).toBe(units);
+    expect(await w.ledger.getUpload(u.uploadId)).toMatchObject({ status: "running", runKey: "r1" });
+  });
+
   it("an unknown upload is neither claimed, settled, failed nor requeued", async () => {
     const { ledger } = wire();
     const id = up("input/none.csv").uploadId;
