@@ -446,6 +446,21 @@ describe("DynamoLedger's run slot on the wire", () => {
     expect(await w.ledger.getSlot()).toEqual({ holder: "r2", takenAt: AT, wakeup: false });
   });
 
+  it("a release retried after another run took and released the slot reports nothing (only the last release is kept, as in MemoryLedger)", async () => {
+    const w = wire();
+    await w.ledger.takeSlot("r1", AT);
+    await w.ledger.requestWakeup();
+    w.on("UpdateItem", () => "lose-answer");
+    w.on("UpdateItem", async () => {
+      // between the lost answer and the SDK's retry: r2 starts and ends
+      expect(await w.other.takeSlot("r2", AT)).toBe(true);
+      expect(await w.other.releaseSlot("r2")).toEqual({ released: true, wakeup: false });
+      return undefined;
+    });
+    expect(await w.ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
+    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false });
+  });
+
   it("gives up after 5 rounds when the wake-up flag changes under every release", async () => {
     const w = wire();
     await w.ledger.takeSlot("r1", AT);
