@@ -147,13 +147,29 @@ def run_ingest(
         try:
             results[i] = split.process_split(spark, task, ship_modules)
         except Exception as err:  # noqa: BLE001 - one upload's failure must not sink the others
-            if storage.was_changed(err):  # a part's read met a newer version of the key (If-Match)
+            uri = storage.join_uri(data_root, task.entry.key)
+            if storage.was_changed(err, uri, task.entry.etag):  # a part's read met a newer version (If-Match)
                 results[i] = FileResult(task.entry).fail(worker.superseded_reason(task.entry))
             else:
                 results[i] = FileResult(task.entry).fail(f"{task.entry.key}: processing failed: {error_summary(err)}")
+            _clear_outputs(task)
     for r in results:
         LOG.info("%s: %s %s", r.entry.key, r.status, r.error or "")
     return results
+
+
+def _clear_outputs(task: worker.UploadTask) -> None:
+    """A failed big upload leaves nothing in its folders: its tasks write their parts (rejected rows first) as they
+    go, and the catalog's tables read every part file, finished folder or not. Best effort: a folder left over is
+    cleared by the next attempt of the same version before it writes."""
+    entry = task.entry
+    for prefix in (entry.rejected_prefix, entry.parquet_prefix, entry.output_prefix):
+        if not prefix:
+            continue
+        try:
+            storage.delete_folder(storage.join_uri(task.output_root, prefix))
+        except Exception as err:  # noqa: BLE001 - the upload's result stands; the next attempt clears the folder
+            LOG.warning("%s: could not clear %s after its failure: %s", entry.key, prefix, error_summary(err))
 
 
 def _run_tasks(spark: SparkSession, tasks: dict[int, worker.UploadTask], ship_modules: bool) -> dict[int, FileResult]:

@@ -113,9 +113,10 @@ class Changed(Exception):
 CHANGED_MARK = "is no longer ETag"
 
 
-def was_changed(err: BaseException) -> bool:
-    """Whether `err` is a Changed, here or raised in a Spark task."""
-    return isinstance(err, Changed) or CHANGED_MARK in str(err)
+def was_changed(err: BaseException, uri: str, etag: str) -> bool:
+    """Whether `err` is the Changed of a read of `uri` at `etag`, here or raised in a Spark task (matched on the whole
+    message: keys are untrusted, and a key may hold the marker's words)."""
+    return isinstance(err, Changed) or f"{uri} {CHANGED_MARK} {etag}" in str(err)
 
 
 def read_bytes(uri: str, limit: int | None = None, if_etag: str | None = None, start: int = 0) -> bytes:

@@ -7,7 +7,7 @@
  * inspect, partial batch failures, and the twin routes the event the same way (its emulator cannot target Lambdas).
  */
 import { glueRunEndedPattern, INPUT_PREFIX, MANIFEST_PREFIX, STATS_PREFIX } from "../packages/core/src/config/pipeline";
-import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
+import { glueJobArn, handlerFunction, handlerTargets, ledgerAccess } from "./functions";
 import { batchSubscription, queueWithDlq, ruleTarget } from "./queues";
 import {
   type AccountContext,
@@ -20,12 +20,7 @@ import {
 
 export function createCompletion(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
   const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
-  const targets: HandlerTargets = {
-    bucketName: bucket.name,
-    controlBucketName: controlBucket.name,
-    tableName: table.name,
-    glueJobName: job.name,
-  };
+  const targets = handlerTargets(inputs);
   // The recorder and the sweeper do the same things: settle runs from their stats and start the next run.
   const permissions = (glueActions: string[], ledger: { queryTable?: boolean } = {}): Permission[] => [
     { actions: ["s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },

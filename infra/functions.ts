@@ -3,13 +3,30 @@
  * and logs to the function's own log group only. No SST `link`: linking a bucket grants s3:* on it.
  */
 import { HANDLER_ENV } from "../packages/core/src/config/pipeline";
-import { type AccountContext, type Permission, type PipelineConfig, physicalName, roleName } from "./shared";
+import {
+  type AccountContext,
+  type Permission,
+  type PipelineConfig,
+  type PipelineResources,
+  physicalName,
+  roleName,
+} from "./shared";
 
 export interface HandlerTargets {
   readonly bucketName: $util.Input<string>;
   readonly controlBucketName: $util.Input<string>;
   readonly tableName: $util.Input<string>;
   readonly glueJobName: $util.Input<string>;
+}
+
+/** What every handler is pointed at: the pipeline's buckets, ledger table and Glue job. */
+export function handlerTargets(inputs: PipelineResources): HandlerTargets {
+  return {
+    bucketName: inputs.bucket.name,
+    controlBucketName: inputs.controlBucket.name,
+    tableName: inputs.table.name,
+    glueJobName: inputs.job.name,
+  };
 }
 
 export interface HandlerFunctionArgs {

@@ -3,7 +3,7 @@
  * Lambda, which records uploads in the ledger and starts at most one Glue run.
  */
 import { INPUT_PREFIX, MANIFEST_PREFIX, objectCreatedPattern } from "../packages/core/src/config/pipeline";
-import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
+import { glueJobArn, handlerFunction, handlerTargets, ledgerAccess } from "./functions";
 import { batchSubscription, queueWithDlq, ruleTarget } from "./queues";
 import {
   type AccountContext,
@@ -24,12 +24,7 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
   const { dlq: eventsDlq } = ruleTarget("ObjectCreatedTarget", config, rule, queue, "IngestQueuePolicy");
 
   const { controlBucket } = inputs;
-  const targets: HandlerTargets = {
-    bucketName: bucket.name,
-    controlBucketName: controlBucket.name,
-    tableName: table.name,
-    glueJobName: job.name,
-  };
+  const targets = handlerTargets(inputs);
   const subscriber = queue.subscribe(
     handlerFunction(config, account, targets, {
       name: "batcher",

@@ -4,7 +4,7 @@
  * manifests (a run start), the ledger, and start runs of this job.
  */
 import { INPUT_PREFIX, MANIFEST_PREFIX } from "../packages/core/src/config/pipeline";
-import { glueJobArn, type HandlerTargets, handlerFunction, ledgerAccess } from "./functions";
+import { glueJobArn, handlerFunction, handlerTargets, ledgerAccess } from "./functions";
 import {
   type AccountContext,
   listBucketUnder,
@@ -15,12 +15,7 @@ import {
 
 export function createReconciler(config: PipelineConfig, account: AccountContext, inputs: PipelineResources) {
   const { bucket, controlBucket, table, pendingIndexArn, job } = inputs;
-  const targets: HandlerTargets = {
-    bucketName: bucket.name,
-    controlBucketName: controlBucket.name,
-    tableName: table.name,
-    glueJobName: job.name,
-  };
+  const targets = handlerTargets(inputs);
   const minutes = config.reconciler.intervalMinutes;
   const reconciler = new sst.aws.Cron("Reconciler", {
     schedule: minutes === 1 ? "rate(1 minute)" : `rate(${minutes} minutes)`,

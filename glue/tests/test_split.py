@@ -77,3 +77,22 @@ def test_a_split_upload_gives_the_same_files_and_counts_as_the_whole_upload(spar
     assert outputs(split_run["out"], "t") == outputs(whole_run["out"], "t")
     parts = list(next((split_run["out"] / "rejected" / "t").glob("v=*")).glob("part-*.csv"))
     assert len(parts) > 1  # the rejected rows were written by several tasks
+
+
+def test_a_big_upload_that_fails_midway_leaves_nothing_in_its_folders(spark, tmp_path, monkeypatch):
+    """Its tasks write rejected parts as they go; the catalog's tables read every part file, so a failed upload's
+    parts must not stay (a later phase fails here, after phase 2 wrote the rejected rows)."""
+    monkeypatch.setattr(split, "RANGE_BYTES", 1500)
+
+    def failing_shuffle(*_args, **_kwargs):
+        raise RuntimeError("executor lost in the duplicate phase")
+
+    monkeypatch.setattr(split, "_shuffle", failing_shuffle)
+    run = stage_run(tmp_path, {"t.csv": tricky_upload()})
+    (result,) = ingest.run_ingest(
+        spark, run["manifest"], run["data_root"], run["output_root"], PROCESSING_DATE, split_bytes=0
+    )
+    assert result.status == "failed"
+    assert result.error == "input/t.csv: processing failed: RuntimeError: executor lost in the duplicate phase"
+    left = [p.relative_to(run["out"]).as_posix() for p in run["out"].rglob("*") if p.is_file()]
+    assert [p for p in left if not p.startswith("stats/")] == []

@@ -40,7 +40,8 @@ export interface DemoReport {
 /** What the demo asks the catalog at the end (README: `pnpm ingest query "<SQL>"`). */
 export const DEMO_QUERY = "SELECT status, count(*) FROM processed_rows GROUP BY 1 ORDER BY 1";
 
-function twinTarget(twin: Twin): Target {
+/** The `ingest` commands' target for a running twin (its names, queues and endpoints). */
+export function twinTarget(twin: Twin): Target {
   const aws = clientConfig(twin.endpoints.aws);
   return withClients(
     "twin",

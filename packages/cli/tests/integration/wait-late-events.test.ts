@@ -4,15 +4,12 @@
  */
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { GlueClient } from "@aws-sdk/client-glue";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { SQSClient } from "@aws-sdk/client-sqs";
-import { TWIN_STAGE } from "@ingest/core";
-import { clientConfig, FaultDice, faultConfig, projectPaths, TWIN_NAMES, Twin, workspaceRoot } from "@ingest/twin";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { FaultDice, faultConfig, projectPaths, Twin, workspaceRoot } from "@ingest/twin";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { twinTarget } from "../../src/demo.js";
 import { waitUntilIdle } from "../../src/status.js";
-import { type Target, withClients } from "../../src/target.js";
+import type { Target } from "../../src/target.js";
 
 const FAULTS = { seed: 4, rates: { s3EventDelay: 1 }, s3EventDelayMs: 12_000 };
 
@@ -32,27 +29,7 @@ describe("ingest wait with late S3 events (twin, s3EventDelay)", () => {
       reconcileIntervalMs: 0,
       faults: FAULTS,
     });
-    const aws = clientConfig(twin.endpoints.aws);
-    target = withClients(
-      "twin",
-      {
-        stage: TWIN_STAGE,
-        bucket: twin.names.bucket,
-        ledgerTable: twin.names.ledgerTable,
-        glueJob: twin.names.glueJob,
-        ingestQueueUrl: twin.queues.ingest.url,
-        ingestDlqUrl: twin.queues.ingestDlq.url,
-        recorderQueueUrl: twin.queues.recorder.url,
-        recorderDlqUrl: twin.queues.recorderDlq.url,
-        catalogDatabase: TWIN_NAMES.catalogDatabase,
-      },
-      {
-        s3: new S3Client({ ...aws, forcePathStyle: true }),
-        sqs: new SQSClient(aws),
-        dynamo: new DynamoDBClient(aws),
-        glue: new GlueClient(clientConfig(twin.endpoints.glue)),
-      },
-    );
+    target = twinTarget(twin);
   }, 120_000);
   afterAll(async () => {
     target?.close();

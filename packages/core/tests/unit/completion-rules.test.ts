@@ -293,46 +293,34 @@ describe("recordRunEnd", () => {
     expect(f.metrics.totals.has("FilesFailed")).toBe(false);
   });
 
-  it("a settler that read the run just before another closed it changes nothing and counts nothing", async () => {
-    const w = makeWorld();
-    await startRun(w, ["input/a.csv", "input/b.csv"]);
-    await w.writeStats(RUN_1);
-    w.glue.finish("jr_000001", "SUCCEEDED");
-    const ended = { glueRunId: "jr_000001", state: "SUCCEEDED", message: null };
-    const running = w.ledger.runs.get(RUN_1);
-    await recordRunEnd(w.deps, w.config, ended);
-    w.clock.advance(1_000);
-    const get = w.ledger.getRun.bind(w.ledger);
-    w.ledger.getRun = async (runKey) => (runKey === RUN_1 ? (running ?? null) : get(runKey));
+  // The recorder and the sweeper both read the run while it was running. The later close fails its condition and
+  // reads the run back: a second later its values differ; at the same moment they are exactly its own patch, and
+  // only the settler's token (closedBy) tells the two settlers apart.
+  it.each([
+    ["a second later", 1_000],
+    ["at the same moment, with the same counts", 0],
+  ])(
+    "a settler that read the run just before another closed it (%s) changes nothing and counts nothing",
+    async (_, laterMs) => {
+      const w = makeWorld();
+      await startRun(w, ["input/a.csv", "input/b.csv"]);
+      await w.writeStats(RUN_1);
+      w.glue.finish("jr_000001", "SUCCEEDED");
+      const ended = { glueRunId: "jr_000001", state: "SUCCEEDED", message: null };
+      const running = w.ledger.runs.get(RUN_1);
+      const first = await recordRunEnd(w.deps, w.config, ended);
+      w.clock.advance(laterMs);
+      const get = w.ledger.getRun.bind(w.ledger);
+      w.ledger.getRun = async (runKey) => (runKey === RUN_1 ? (running ?? null) : get(runKey));
 
-    const late = await recordRunEnd(w.deps, w.config, ended);
+      const late = await recordRunEnd(w.deps, w.config, ended);
 
-    expect(late.applied).toBe(false);
-    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", endedAt: T0, filesProcessed: 2 });
-    expect(w.metrics.get("FilesProcessed")).toBe(2);
-    expect(w.log.lines.filter((l) => l.message === "run recorded")).toHaveLength(1);
-  });
-
-  it("two settlers closing the same run end at the same moment with the same counts: its metrics are counted once", async () => {
-    // the recorder and the sweeper both read the run while it was running, on the same clock; the close that loses
-    // the condition reads back a run that looks exactly like its own patch — only the settler's token tells them apart
-    const w = makeWorld();
-    await startRun(w, ["input/a.csv", "input/b.csv"]);
-    await w.writeStats(RUN_1);
-    w.glue.finish("jr_000001", "SUCCEEDED");
-    const ended = { glueRunId: "jr_000001", state: "SUCCEEDED", message: null };
-    const running = w.ledger.runs.get(RUN_1);
-    const first = await recordRunEnd(w.deps, w.config, ended);
-    const get = w.ledger.getRun.bind(w.ledger);
-    w.ledger.getRun = async (runKey) => (runKey === RUN_1 ? (running ?? null) : get(runKey));
-
-    const second = await recordRunEnd(w.deps, w.config, ended);
-
-    expect([first.applied, second.applied]).toEqual([true, false]);
-    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", endedAt: T0, filesProcessed: 2 });
-    expect(w.metrics.get("FilesProcessed")).toBe(2);
-    expect(w.log.lines.filter((l) => l.message === "run recorded")).toHaveLength(1);
-  });
+      expect([first.applied, late.applied]).toEqual([true, false]);
+      expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", endedAt: T0, filesProcessed: 2 });
+      expect(w.metrics.get("FilesProcessed")).toBe(2);
+      expect(w.log.lines.filter((l) => l.message === "run recorded")).toHaveLength(1);
+    },
+  );
 
   it("a close whose write applied but whose answer was lost (the SDK retried it) still counts as applied", async () => {
     const w = makeWorld();
