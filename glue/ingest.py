@@ -100,7 +100,7 @@ def check_uploads(
         except storage.Changed:
             # Re-uploaded after this run was planned: these bytes belong to the newer upload, which is recorded and
             # processed on its own; processing them here would label them with the wrong version.
-            return f"superseded: {entry.key} was uploaded again after this run was planned (etag {entry.etag} changed)"
+            return worker.superseded_reason(entry)
         except FileRejected as err:
             return str(err)
         except FileNotFoundError:

@@ -54,7 +54,7 @@ class Scan:
     odd_lines: list[tuple[int, int, int, int]]  # (local line number from 1, start, end, next start)
 
 
-def scan_range(uri: str, start: int, end: int, size: int, etag: str | None = None) -> Scan:
+def scan_range(uri: str, start: int, end: int, size: int, etag: str) -> Scan:
     # one byte more: a CR's LF. Every read of an upload names its version (If-Match on its ETag): a task never reads
     # the bytes of a version uploaded after the run was planned (storage.Changed instead).
     data = storage.read_bytes(uri, limit=min(end + 1, size) - start, if_etag=etag, start=start)
@@ -98,7 +98,7 @@ class Part:
     merged: tuple[tuple[int, int], ...]
 
 
-def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: str | None = None) -> list[Part]:
+def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: str) -> list[Part]:
     """Stitches the scans: the odd lines of the whole upload (global line indexes), their pairing into records,
     and each range's first line start moved past any record it falls inside."""
     odd: list[tuple[int, int, int, int]] = []  # (line index, start, end, next start)

@@ -173,7 +173,7 @@ def read_current_head(uri: str, limit: int, expected_etag: str) -> bytes:
     if _is_s3(uri):
         return read_bytes(uri, limit, if_etag=expected_etag)
     if etag_matches(uri, expected_etag) is False:
-        raise Changed(f"{uri} is no longer ETag {expected_etag}")
+        raise Changed(f"{uri} {CHANGED_MARK} {expected_etag}")
     return read_bytes(uri, limit)
 
 
