@@ -201,10 +201,16 @@ def process_upload(task: UploadTask) -> FileResult:
         return data
     parsed = parse_upload(task, data)
     del data
+    return finish(task, parsed, *apply_rules(task, parsed))
+
+
+def apply_rules(task: UploadTask, parsed: ParsedUpload) -> tuple[rules.Processed, Outputs]:
+    """One upload's rules and outputs on its own. Its raw values are handed over to the rules (the parsed upload
+    keeps none, so they can be freed as the rules go)."""
     raw = dict(parsed.raw)
     parsed.raw.clear()
     processed = rules.process(raw, parsed.line_number, task.entry.key, task.processing_date, task.date_formats)
-    return finish(task, parsed, processed, outputs_of(parsed.rejected, processed, task.processing_date))
+    return processed, outputs_of(parsed.rejected, processed, task.processing_date)
 
 
 def failed_with(task: UploadTask, err: Exception) -> FileResult:
@@ -278,10 +284,7 @@ def process_batch(batch: Sequence[tuple[int, UploadTask]]) -> list[tuple[int, Fi
         done = []
         for i, task, parsed in ready:
             try:
-                raw = dict(parsed.raw)
-                processed = rules.process(raw, parsed.line_number, task.entry.key, task.processing_date,
-                                          task.date_formats)  # fmt: skip
-                done.append((i, task, parsed, processed, outputs_of(parsed.rejected, processed, task.processing_date)))
+                done.append((i, task, parsed, *apply_rules(task, parsed)))
             except Exception as err:  # noqa: BLE001
                 answers[i] = failed_with(task, err)
 
