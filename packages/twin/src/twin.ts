@@ -36,6 +36,7 @@ import {
 } from "./faults/index.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
+import { bulkPutClient } from "./glue/bulk.js";
 import { sparkExecutor } from "./glue/spark.js";
 import { captureMetrics, MetricsRecorder } from "./metrics.js";
 import { type MotoServer, startMoto } from "./moto.js";
@@ -234,6 +235,8 @@ export class Twin {
           failKeys: opts.glueFailKeys ?? failKeysFromEnv(),
           keepStage: opts.keepStage,
           log,
+          // Small outputs go many per request to moto (through the proxy, recorded as one PutObject each).
+          bulkPut: bulkPutClient(proxyEndpoint, credentialsOf("glue-service").accessKeyId),
           // The job's own boto3 calls (if any) go through the fault layer as the job's role.
           env: {
             AWS_ENDPOINT_URL: proxyEndpoint,

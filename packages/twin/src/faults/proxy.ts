@@ -8,7 +8,9 @@
  *     client's SDK times out and retries (Toxiproxy's "timeout" effect), `gsiLag` answers an index Query as of a
  *     moment ago (see gsi-lag.ts);
  *  3. writes one line per IAM action to the call record.
- * Glue job-run operations go to the local Glue service, everything else to moto.
+ * Glue job-run operations go to the local Glue service, everything else to moto. The twin's bulk PutObject (the
+ * local Glue service publishing a run's outputs, glue/bulk.ts) is taken as the PutObjects it stands for: each object
+ * gets its own faults and its own call-record line.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -22,13 +24,14 @@ import {
 } from "node:http";
 import type { Socket } from "node:net";
 import { messageOf } from "../errors.js";
+import { BULK_PUT_PATH, type BulkRequestBody, type BulkResult } from "../glue/bulk.js";
 import { freePort } from "../moto.js";
 import type { FaultDice, FaultKind } from "./config.js";
 import { type DescribedCall, describeRequest, errorCodeOf } from "./describe.js";
 import type { DynamoKeyLimits } from "./dynamo-limits.js";
 import type { GsiLag } from "./gsi-lag.js";
 import { cutOffPorts } from "./invocations.js";
-import { parseCredential, principalOfKey } from "./principals.js";
+import { type Principal, parseCredential, principalOfKey } from "./principals.js";
 import type { CallLine, CallRecorder } from "./record.js";
 
 /** The Glue operations the local Glue service implements; other Glue calls (e.g. the Data Catalog) go to moto. */
@@ -169,6 +172,10 @@ export class FaultProxy {
     const cred = parseCredential(auth ?? (presigned ? decodeURIComponent(presigned) : undefined));
     const principal = principalOfKey(cred?.accessKeyId);
     this.calls.set(principal, (this.calls.get(principal) ?? 0) + 1);
+    if (url.split("?")[0] === BULK_PUT_PATH) {
+      await this.bulkPut(req, res, body, principal);
+      return;
+    }
     let call: DescribedCall;
     try {
       call = describeRequest({
@@ -248,6 +255,95 @@ export class FaultProxy {
     }
     write(upstream.status < 300 ? "ok" : `error:${errorCodeOf(upstream.status, upstream.headers, upstream.body)}`);
     this.answer(res, upstream, req.method === "HEAD");
+  }
+
+  /**
+   * The twin's bulk PutObject, object by object as separate PutObjects would go: each object draws throttle /
+   * server error (refused, not written), latency (the request waits as long as its slowest object) and lost answer
+   * (written, but its outcome says it was lost, so the caller writes it again), in that order; moto writes the objects
+   * that were not refused; each object gets one call-record line, `s3:PutObject` on its ARN with its own outcome.
+   * Only the twin's local Glue service sends it.
+   */
+  private async bulkPut(req: IncomingMessage, res: ServerResponse, body: Buffer, principal: Principal): Promise<void> {
+    const json = (status: number, value: unknown) =>
+      this.answer(res, { status, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify(value)) });
+    if (principal !== "glue-service" || req.method !== "POST") {
+      json(403, { code: "AccessDenied", message: "the twin's bulk PutObject is the local Glue service's own" });
+      return;
+    }
+    let request: BulkRequestBody;
+    try {
+      request = JSON.parse(body.toString("utf8")) as BulkRequestBody;
+      if (typeof request.bucket !== "string" || !Array.isArray(request.objects)) throw new Error("bucket, objects");
+    } catch (e) {
+      json(400, { code: "InvalidRequest", message: `bulk PutObject: ${messageOf(e)}` });
+      return;
+    }
+    const { dice } = this.opts;
+    const outcomes: (BulkResult | null)[] = [];
+    const forwarded: BulkRequestBody["objects"][number][] = [];
+    let wait = 0;
+    for (const o of request.objects) {
+      const injected = dice.roll("throttle") ? "throttle" : dice.roll("serverError") ? "serverError" : null;
+      if (injected) {
+        outcomes.push({ key: o.key, outcome: `fault:${injected}` });
+        continue;
+      }
+      if (dice.roll("latency")) wait = Math.max(wait, dice.uniform("latency", dice.setting("latencyMs")));
+      outcomes.push(null);
+      forwarded.push(o);
+    }
+    if (wait > 0) await sleep(wait);
+    const record = (key: string, outcome: CallLine["outcome"]) =>
+      this.opts.record?.write({
+        t: new Date().toISOString(),
+        principal,
+        service: "s3",
+        action: "s3:PutObject",
+        resources: [`arn:aws:s3:::${request.bucket}/${key}`],
+        outcome,
+      });
+    let written: BulkResult[] = [];
+    if (forwarded.length > 0) {
+      let upstream: Upstream;
+      try {
+        const sent = Buffer.from(JSON.stringify({ bucket: request.bucket, objects: forwarded }));
+        upstream = await this.forward(this.opts.aws, req, sent);
+      } catch (e) {
+        if (!this.server) return;
+        for (const o of forwarded) record(o.key, "error:ProxyUpstreamError");
+        this.opts.log?.warn(`fault proxy: bulk PutObject upstream failed: ${messageOf(e)}`);
+        res.destroy();
+        return;
+      }
+      if (upstream.status !== 200) {
+        const code = (() => {
+          try {
+            return String((JSON.parse(upstream.body.toString("utf8")) as { code?: string }).code ?? upstream.status);
+          } catch {
+            return String(upstream.status);
+          }
+        })();
+        for (const o of forwarded) record(o.key, `error:${code}`);
+        this.answer(res, upstream);
+        return;
+      }
+      written = (JSON.parse(upstream.body.toString("utf8")) as { objects: BulkResult[] }).objects;
+    }
+    let next = 0;
+    const results = outcomes.map((refused, i) => {
+      const key = request.objects[i]?.key ?? "";
+      if (refused) {
+        record(key, refused.outcome as CallLine["outcome"]);
+        return refused;
+      }
+      const w = written[next++];
+      // Written, but the caller is told its answer was lost (as a reset connection tells an SDK): it writes it again.
+      const outcome = dice.roll("lostAnswer") ? "fault:lostAnswer" : "ok";
+      record(key, outcome);
+      return outcome === "ok" ? { key, outcome, ...(w?.etag ? { etag: w.etag } : {}) } : { key, outcome };
+    });
+    json(200, { objects: results });
   }
 
   private answer(res: ServerResponse, up: Upstream, head = false): void {

@@ -3,16 +3,18 @@
  * the emulator: the manifest and its uploads' objects are copied from the emulator's bucket into
  * `.twin/glue/<runId>/data/` (same relative keys), the job runs with the real arguments pointed at that folder, and
  * everything it wrote under `out/` is copied back to the bucket under the same keys (processed/...), whether the run
- * succeeded or not (on AWS the job's writes land in S3 as they happen).
+ * succeeded or not (on AWS the job's writes land in S3 as they happen). The copy writes small objects many per request
+ * with the twin's bulk PutObject (bulk.ts: still one PutObject each in the emulator and in the call record).
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
 import { messageOf } from "../errors.js";
+import { BULK_OBJECT_MAX_BYTES, type BulkObject, type BulkPut, bulkBatches } from "./bulk.js";
 import type { ExecutionResult, JobExecutor } from "./service.js";
 
 export interface SparkExecutorOptions {
@@ -30,7 +32,15 @@ export interface SparkExecutorOptions {
   readonly publishRetry?: Partial<PublishRetry> | undefined;
   /** Where each run's phases are reported (objects staged, job.py, objects published: counts and seconds). */
   readonly log?: { info(m: string): void } | undefined;
+  /**
+   * The twin's bulk PutObject (bulk.ts): objects up to BULK_OBJECT_MAX_BYTES are published with it, many per
+   * request; without it (or for bigger objects) each object is its own PutObject.
+   */
+  readonly bulkPut?: BulkPut | undefined;
 }
+
+/** Bulk requests in flight at once while publishing (moto writes them one object at a time anyway). */
+export const BULK_CONCURRENCY = 2;
 
 /** Objects copied between the emulator's S3 and the staging folder at once (each way). */
 export const COPY_CONCURRENCY = 32;
@@ -100,6 +110,56 @@ export function retryableKind(e: unknown): "throttling" | "transient" | null {
   if (err.$retryable || TRANSIENT_CODES.has(err.name ?? "") || TRANSIENT_CODES.has(err.code ?? "")) return "transient";
   if (status !== undefined && [500, 502, 503, 504].includes(status)) return "transient";
   return null;
+}
+
+/** How a bulk object's outcome (`fault:<kind>`, `error:<code>`) is retried, as the same error of a PutObject would be. */
+export function outcomeKind(outcome: string): "throttling" | "transient" | null {
+  if (outcome === "fault:throttle") return "throttling";
+  if (outcome === "fault:serverError" || outcome === "fault:lostAnswer") return "transient";
+  const code = outcome.startsWith("error:") ? outcome.slice("error:".length) : outcome;
+  if (THROTTLING_CODES.has(code)) return "throttling";
+  if (TRANSIENT_CODES.has(code)) return "transient";
+  return null;
+}
+
+/**
+ * Writes `objects` with the bulk PutObject, retrying what failed as `withRetries` retries one PutObject: the objects
+ * a request did not write (or the whole request, when it failed as a whole with a retryable error) go again after a
+ * full-jitter backoff (the throttle base when one of them was throttled), up to maxAttempts rounds. An object whose
+ * error is not retryable, or still fails after the last round, fails the publishing, naming the key.
+ */
+export async function publishInBulk(
+  bulkPut: BulkPut,
+  bucket: string,
+  objects: readonly BulkObject[],
+  retry: PublishRetry,
+): Promise<void> {
+  let pending = objects;
+  for (let attempt = 1; ; attempt++) {
+    let outcomes: readonly string[];
+    try {
+      outcomes = (await bulkPut(bucket, pending)).map((r) => r.outcome);
+    } catch (e) {
+      // the request as a whole failed (a reset connection, a 5xx): every object of it goes again, if retryable
+      if (retryableKind(e) === null || attempt >= retry.maxAttempts) throw e;
+      outcomes = pending.map(() => "error:InternalError");
+    }
+    const failed = pending
+      .map((object, i) => ({ object, outcome: outcomes[i] ?? "error:NoAnswer" }))
+      .filter((r) => r.outcome !== "ok");
+    if (failed.length === 0) return;
+    const kinds = failed.map((f) => outcomeKind(f.outcome));
+    const fatal = failed.find((_, i) => kinds[i] === null);
+    if (fatal) throw new Error(`${fatal.object.key}: ${fatal.outcome}`);
+    if (attempt >= retry.maxAttempts) {
+      const first = failed[0] as { object: BulkObject; outcome: string };
+      const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
+      throw new Error(`${first.object.key}: ${first.outcome}${more} after ${attempt} attempts`);
+    }
+    const base = kinds.includes("throttling") ? retry.throttleBaseDelayMs : retry.baseDelayMs;
+    await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
+    pending = failed.map((f) => f.object);
+  }
 }
 
 /** `send` until it succeeds, a non-retryable error, or maxAttempts (the last error is thrown). */
@@ -341,8 +401,22 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
       published = files.length;
       const longSegments = longSegmentsOf(manifest);
-      await mapLimit(files, COPY_CONCURRENCY, async (file) => {
-        const key = keyOfLocal(relative(outDir, file), longSegments);
+      const keyOf = (file: string) => keyOfLocal(relative(outDir, file), longSegments);
+      const { bulkPut } = opts;
+      const small = bulkPut ? files.filter((f) => statSync(f).size <= BULK_OBJECT_MAX_BYTES) : [];
+      const inBulk = new Set(small);
+      const own = files.filter((f) => !inBulk.has(f));
+      if (bulkPut && small.length > 0) {
+        const objects = small.map((file) => {
+          const key = keyOf(file);
+          return { key, contentType: contentType(key), body: readFileSync(file) };
+        });
+        await mapLimit(bulkBatches(objects), BULK_CONCURRENCY, (batch) =>
+          publishInBulk(bulkPut, manifest.bucket, batch, retry),
+        );
+      }
+      await mapLimit(own, COPY_CONCURRENCY, async (file) => {
+        const key = keyOf(file);
         const body = readFileSync(file);
         await withRetries(
           () =>
