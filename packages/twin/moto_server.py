@@ -203,14 +203,23 @@ class _TwinRoutes:
             return _answer(start_response, 200, bulk_put(request))
         except ServiceException as e:
             status = 404 if e.code == "NoSuchBucket" else 400
-            return _answer(start_response, status, {"code": e.code, "message": e.message})
+            return _answer(
+                start_response, status, {"code": e.code, "message": e.message}
+            )
         except (ValueError, KeyError, TypeError) as e:
-            return _answer(start_response, 400, {"code": "InvalidRequest", "message": repr(e)})
+            return _answer(
+                start_response, 400, {"code": "InvalidRequest", "message": repr(e)}
+            )
 
 
 def _answer(start_response: Any, status: int, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode("utf-8")
-    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+    reasons = {
+        200: "OK",
+        400: "Bad Request",
+        404: "Not Found",
+        405: "Method Not Allowed",
+    }
     start_response(
         f"{status} {reasons.get(status, 'Error')}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],

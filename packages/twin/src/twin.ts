@@ -34,9 +34,9 @@ import {
   S3EventRelay,
   s3EventFaultsOn,
 } from "./faults/index.js";
+import { bulkPutClient } from "./glue/bulk.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
-import { bulkPutClient } from "./glue/bulk.js";
 import { sparkExecutor } from "./glue/spark.js";
 import { captureMetrics, MetricsRecorder } from "./metrics.js";
 import { type MotoServer, startMoto } from "./moto.js";

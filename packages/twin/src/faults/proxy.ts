@@ -266,7 +266,11 @@ export class FaultProxy {
    */
   private async bulkPut(req: IncomingMessage, res: ServerResponse, body: Buffer, principal: Principal): Promise<void> {
     const json = (status: number, value: unknown) =>
-      this.answer(res, { status, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify(value)) });
+      this.answer(res, {
+        status,
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify(value)),
+      });
     if (principal !== "glue-service" || req.method !== "POST") {
       json(403, { code: "AccessDenied", message: "the twin's bulk PutObject is the local Glue service's own" });
       return;
