@@ -10,10 +10,12 @@ AWS behaviour that moto gets wrong (packages/twin/README.md, "Known differences"
 - each DynamoDB request is atomic: moto's threaded server checks a condition and writes in two steps, so two
   concurrent conditional writes could both pass (DynamoDB never lets them); one lock serialises DynamoDB's requests.
 
-And one route of the twin's own, no AWS API: `POST /_twin/s3/put-objects` (BULK_PUT_PATH) writes many objects in one
+And two routes of the twin's own, no AWS API: `POST /_twin/s3/put-objects` (BULK_PUT_PATH) writes many objects in one
 request, each exactly as moto's PutObject handler writes it (same backend call, so the same key, bytes, ETag, CRC32
-checksum, content type and S3 -> EventBridge event). Only the twin's local Glue service calls it, through the fault
-layer's proxy, which records each object as its own s3:PutObject (packages/twin/src/glue/bulk.ts).
+checksum, content type and S3 -> EventBridge event); `POST /_twin/s3/get-objects` (BULK_GET_PATH) reads many, each as
+its GetObject handler reads it (by version id; NoSuchKey / NoSuchVersion). Only the twin's local Glue service calls
+them, through the fault layer's proxy, which records each object as its own s3:PutObject / s3:GetObject(Version)
+call (packages/twin/src/glue/bulk.ts).
 """
 
 import base64
@@ -177,8 +179,39 @@ def bulk_put(request: dict[str, Any]) -> dict[str, Any]:
     return {"objects": written}
 
 
+BULK_GET_PATH = "/_twin/s3/get-objects"
+
+
+def bulk_get(request: dict[str, Any]) -> dict[str, Any]:
+    """`{"bucket", "objects": [{"key", "versionId"?}]}` -> `{"objects": [{"key", "outcome", "body"?: base64}]}`.
+
+    Each object as moto's GetObject handler (S3Response._get_key) finds it: `error:NoSuchKey` without a version id,
+    `error:NoSuchVersion` with one, when there is no such object.
+    """
+    account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+    backend = s3_backends[account]["aws"]
+    bucket = request["bucket"]
+    backend.get_bucket(
+        bucket
+    )  # NoSuchBucket for the whole request, as for each GetObject
+    read = []
+    for o in request["objects"]:
+        version_id = o.get("versionId")
+        key = backend.get_object(bucket, o["key"], version_id=version_id)
+        if key is None:
+            missing = "NoSuchKey" if version_id is None else "NoSuchVersion"
+            read.append({"key": o["key"], "outcome": f"error:{missing}"})
+        else:
+            body = base64.b64encode(key.value).decode("ascii")
+            read.append({"key": o["key"], "outcome": "ok", "body": body})
+    return {"objects": read}
+
+
+_ROUTES = {BULK_PUT_PATH: bulk_put, BULK_GET_PATH: bulk_get}
+
+
 class _TwinRoutes:
-    """moto's WSGI application, with BULK_PUT_PATH answered here."""
+    """moto's WSGI application, with the twin's routes (_ROUTES) answered here."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -193,14 +226,15 @@ class _TwinRoutes:
             setattr(self.app, name, value)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") != BULK_PUT_PATH:
+        route = _ROUTES.get(environ.get("PATH_INFO", ""))
+        if route is None:
             return self.app(environ, start_response)
         if environ.get("REQUEST_METHOD") != "POST":
             return _answer(start_response, 405, {"code": "MethodNotAllowed"})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             request = json.loads(environ["wsgi.input"].read(length))
-            return _answer(start_response, 200, bulk_put(request))
+            return _answer(start_response, 200, route(request))
         except ServiceException as e:
             status = 404 if e.code == "NoSuchBucket" else 400
             return _answer(

@@ -9,8 +9,8 @@
  *     moment ago (see gsi-lag.ts);
  *  3. writes one line per IAM action to the call record.
  * Glue job-run operations go to the local Glue service, everything else to moto. The twin's bulk PutObject (the
- * local Glue service publishing a run's outputs, glue/bulk.ts) is taken as the PutObjects it stands for: each object
- * gets its own faults and its own call-record line.
+ * local Glue service publishing a run's outputs, glue/bulk.ts) is taken as the PutObjects it stands for, its bulk
+ * GetObject (staging a run's uploads) as the GetObjects: each object gets its own faults and call-record line.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -24,7 +24,7 @@ import {
 } from "node:http";
 import type { Socket } from "node:net";
 import { messageOf } from "../errors.js";
-import { BULK_PUT_PATH, type BulkRequestBody, type BulkResult } from "../glue/bulk.js";
+import { BULK_GET_PATH, BULK_PUT_PATH } from "../glue/bulk.js";
 import { freePort } from "../moto.js";
 import type { FaultDice, FaultKind } from "./config.js";
 import { type DescribedCall, describeRequest, errorCodeOf } from "./describe.js";
@@ -172,8 +172,9 @@ export class FaultProxy {
     const cred = parseCredential(auth ?? (presigned ? decodeURIComponent(presigned) : undefined));
     const principal = principalOfKey(cred?.accessKeyId);
     this.calls.set(principal, (this.calls.get(principal) ?? 0) + 1);
-    if (url.split("?")[0] === BULK_PUT_PATH) {
-      await this.bulkPut(req, res, body, principal);
+    const route = url.split("?")[0] ?? "";
+    if (route === BULK_PUT_PATH || route === BULK_GET_PATH) {
+      await this.bulk(req, res, body, principal, route);
       return;
     }
     let call: DescribedCall;
@@ -258,13 +259,19 @@ export class FaultProxy {
   }
 
   /**
-   * The twin's bulk PutObject, object by object as separate PutObjects would go: each object draws throttle /
-   * server error (refused, not written), latency (the request waits as long as its slowest object) and lost answer
-   * (written, but its outcome says it was lost, so the caller writes it again), in that order; moto writes the objects
-   * that were not refused; each object gets one call-record line, `s3:PutObject` on its ARN with its own outcome.
-   * Only the twin's local Glue service sends it.
+   * The twin's bulk PutObject / GetObject, object by object as separate requests would go: each object draws
+   * throttle / server error (refused, not done), latency (the request waits as long as its slowest object) and lost
+   * answer (done, but its outcome says the answer was lost, so the caller asks again), in that order; moto does the
+   * objects that were not refused; each object gets one call-record line — `s3:PutObject`, or `s3:GetObject(Version)`
+   * — on its ARN with its own outcome. Only the twin's local Glue service sends them.
    */
-  private async bulkPut(req: IncomingMessage, res: ServerResponse, body: Buffer, principal: Principal): Promise<void> {
+  private async bulk(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    principal: Principal,
+    route: string,
+  ): Promise<void> {
     const json = (status: number, value: unknown) =>
       this.answer(res, {
         status,
@@ -272,80 +279,87 @@ export class FaultProxy {
         body: Buffer.from(JSON.stringify(value)),
       });
     if (principal !== "glue-service" || req.method !== "POST") {
-      json(403, { code: "AccessDenied", message: "the twin's bulk PutObject is the local Glue service's own" });
+      json(403, { code: "AccessDenied", message: "the twin's bulk requests are the local Glue service's own" });
       return;
     }
-    let request: BulkRequestBody;
+    type Item = { readonly key: string; readonly versionId?: string };
+    let request: { bucket: string; objects: Item[] };
     try {
-      request = JSON.parse(body.toString("utf8")) as BulkRequestBody;
+      request = JSON.parse(body.toString("utf8")) as { bucket: string; objects: Item[] };
       if (typeof request.bucket !== "string" || !Array.isArray(request.objects)) throw new Error("bucket, objects");
     } catch (e) {
-      json(400, { code: "InvalidRequest", message: `bulk PutObject: ${messageOf(e)}` });
+      json(400, { code: "InvalidRequest", message: `bulk request: ${messageOf(e)}` });
       return;
     }
-    const { dice } = this.opts;
-    const outcomes: (BulkResult | null)[] = [];
-    const forwarded: BulkRequestBody["objects"][number][] = [];
-    let wait = 0;
-    for (const o of request.objects) {
-      const injected = dice.roll("throttle") ? "throttle" : dice.roll("serverError") ? "serverError" : null;
-      if (injected) {
-        outcomes.push({ key: o.key, outcome: `fault:${injected}` });
-        continue;
-      }
-      if (dice.roll("latency")) wait = Math.max(wait, dice.uniform("latency", dice.setting("latencyMs")));
-      outcomes.push(null);
-      forwarded.push(o);
-    }
-    if (wait > 0) await sleep(wait);
-    const record = (key: string, outcome: CallLine["outcome"]) =>
+    const actionOf = (o: Item) =>
+      route === BULK_PUT_PATH ? "s3:PutObject" : o.versionId ? "s3:GetObjectVersion" : "s3:GetObject";
+    const record = (o: Item, outcome: CallLine["outcome"]) =>
       this.opts.record?.write({
         t: new Date().toISOString(),
         principal,
         service: "s3",
-        action: "s3:PutObject",
-        resources: [`arn:aws:s3:::${request.bucket}/${key}`],
+        action: actionOf(o),
+        resources: [`arn:aws:s3:::${request.bucket}/${o.key}`],
         outcome,
       });
-    let written: BulkResult[] = [];
+    const { dice } = this.opts;
+    const refused: (`fault:${FaultKind}` | null)[] = [];
+    const forwarded: Item[] = [];
+    let wait = 0;
+    for (const o of request.objects) {
+      const injected = dice.roll("throttle") ? "throttle" : dice.roll("serverError") ? "serverError" : null;
+      refused.push(injected ? `fault:${injected}` : null);
+      if (injected) continue;
+      if (dice.roll("latency")) wait = Math.max(wait, dice.uniform("latency", dice.setting("latencyMs")));
+      forwarded.push(o);
+    }
+    if (wait > 0) await sleep(wait);
+    let done: { key: string; outcome?: string }[] = [];
     if (forwarded.length > 0) {
       let upstream: Upstream;
       try {
-        const sent = Buffer.from(JSON.stringify({ bucket: request.bucket, objects: forwarded }));
+        const sent = Buffer.from(JSON.stringify({ ...request, objects: forwarded }));
         upstream = await this.forward(this.opts.aws, req, sent);
       } catch (e) {
         if (!this.server) return;
-        for (const o of forwarded) record(o.key, "error:ProxyUpstreamError");
-        this.opts.log?.warn(`fault proxy: bulk PutObject upstream failed: ${messageOf(e)}`);
+        for (const o of forwarded) record(o, "error:ProxyUpstreamError");
+        this.opts.log?.warn(`fault proxy: bulk request upstream failed: ${messageOf(e)}`);
         res.destroy();
         return;
       }
       if (upstream.status !== 200) {
-        const code = (() => {
-          try {
-            return String((JSON.parse(upstream.body.toString("utf8")) as { code?: string }).code ?? upstream.status);
-          } catch {
-            return String(upstream.status);
-          }
-        })();
-        for (const o of forwarded) record(o.key, `error:${code}`);
+        let code = String(upstream.status);
+        try {
+          code = String((JSON.parse(upstream.body.toString("utf8")) as { code?: string }).code ?? code);
+        } catch {
+          // not JSON: the status
+        }
+        for (const o of forwarded) record(o, `error:${code}`);
         this.answer(res, upstream);
         return;
       }
-      written = (JSON.parse(upstream.body.toString("utf8")) as { objects: BulkResult[] }).objects;
+      done = (JSON.parse(upstream.body.toString("utf8")) as { objects: { key: string; outcome?: string }[] }).objects;
     }
     let next = 0;
-    const results = outcomes.map((refused, i) => {
-      const key = request.objects[i]?.key ?? "";
-      if (refused) {
-        record(key, refused.outcome as CallLine["outcome"]);
-        return refused;
+    const results = request.objects.map((o, i) => {
+      const fault = refused[i];
+      if (fault) {
+        record(o, fault);
+        return { key: o.key, outcome: fault };
       }
-      const w = written[next++];
-      // Written, but the caller is told its answer was lost (as a reset connection tells an SDK): it writes it again.
-      const outcome = dice.roll("lostAnswer") ? "fault:lostAnswer" : "ok";
-      record(key, outcome);
-      return outcome === "ok" ? { key, outcome, ...(w?.etag ? { etag: w.etag } : {}) } : { key, outcome };
+      const d = done[next++] ?? { key: o.key, outcome: "error:NoAnswer" };
+      const outcome = d.outcome ?? "ok";
+      if (outcome !== "ok") {
+        record(o, outcome as CallLine["outcome"]);
+        return { ...d, outcome };
+      }
+      // Done, but the caller is told its answer was lost (as a reset connection tells an SDK): it asks again.
+      if (dice.roll("lostAnswer")) {
+        record(o, "fault:lostAnswer");
+        return { key: o.key, outcome: "fault:lostAnswer" };
+      }
+      record(o, "ok");
+      return { ...d, outcome };
     });
     json(200, { objects: results });
   }

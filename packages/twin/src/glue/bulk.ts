@@ -12,12 +12,17 @@
  * one call-record line per object — `glue-service s3:PutObject arn:aws:s3:::<bucket>/<key>` with that object's
  * outcome — so the IAM-by-traffic check sees the same calls as before. The answer gives each object's outcome;
  * the executor retries the ones that failed (spark.ts, `publishInBulk`).
+ *
+ * Staging a run's small uploads goes the same way the other direction (BULK_GET_PATH): each object read as moto's
+ * GetObject handler reads it (by version id when the manifest has one; NoSuchKey / NoSuchVersion as it answers), one
+ * `s3:GetObjectVersion` (or `s3:GetObject`) call-record line per object with its own faults.
  */
 import { request } from "node:http";
 import { TWIN_REGION } from "../constants.js";
 
-/** The route on the twin's moto server (moto_server.py BULK_PUT_PATH), reached through the fault layer's proxy. */
+/** The routes on the twin's moto server (moto_server.py), reached through the fault layer's proxy. */
 export const BULK_PUT_PATH = "/_twin/s3/put-objects";
+export const BULK_GET_PATH = "/_twin/s3/get-objects";
 
 /** Objects up to this size go in bulk; bigger ones keep their own PutObject (a bulk request holds its bodies). */
 export const BULK_OBJECT_MAX_BYTES = 1024 * 1024;
@@ -41,6 +46,27 @@ export interface BulkResult {
 
 /** Writes `objects` into `bucket`: one outcome per object, in order. Throws when the request as a whole failed. */
 export type BulkPut = (bucket: string, objects: readonly BulkObject[]) => Promise<BulkResult[]>;
+
+export interface BulkGetObject {
+  readonly key: string;
+  readonly versionId?: string | undefined;
+}
+
+/** One object read: `ok` with its bytes, or the outcome it had (`error:NoSuchKey`, `fault:throttle`, ...). */
+export interface BulkGetResult {
+  readonly key: string;
+  readonly outcome: string;
+  readonly body?: Buffer;
+}
+
+/** Reads `objects` from `bucket`: one outcome per object, in order. Throws when the request as a whole failed. */
+export type BulkGet = (bucket: string, objects: readonly BulkGetObject[]) => Promise<BulkGetResult[]>;
+
+/** The wire form of a bulk GET request (the proxy and moto_server.py read it); the answer's bodies are base64. */
+export interface BulkGetRequestBody {
+  readonly bucket: string;
+  readonly objects: readonly { readonly key: string; readonly versionId?: string }[];
+}
 
 /** The wire form of a bulk request (the proxy and moto_server.py read it). */
 export interface BulkRequestBody {
@@ -71,48 +97,75 @@ function bulkError(status: number, text: string): Error {
 }
 
 /**
- * A BulkPut that POSTs to `endpoint` (the fault layer's proxy) as the principal of `accessKeyId`. The Authorization
- * header carries the SigV4 credential scope the proxy reads the caller from; nothing in the twin verifies signatures
- * (moto does not), and this route is no AWS API, so the request is not signed.
+ * POSTs `body` to `path` on `endpoint` (the fault layer's proxy) as the principal of `accessKeyId`; the answer's
+ * `objects`, one per object sent. The Authorization header carries the SigV4 credential scope the proxy reads the
+ * caller from; nothing in the twin verifies signatures (moto does not), and these routes are no AWS API, so the
+ * request is not signed.
  */
-export function bulkPutClient(endpoint: string, accessKeyId: string): BulkPut {
+function post<T>(endpoint: string, accessKeyId: string, path: string, body: Buffer, count: number): Promise<T[]> {
   const target = new URL(endpoint);
-  return (bucket, objects) => {
-    const body = encodeBulkRequest(bucket, objects);
-    const date = new Date().toISOString().slice(0, 10).replaceAll("-", "");
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: target.hostname,
-          port: target.port,
-          method: "POST",
-          path: BULK_PUT_PATH,
-          headers: {
-            "content-type": "application/json",
-            "content-length": String(body.length),
-            authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${date}/${TWIN_REGION}/s3/aws4_request, SignedHeaders=host, Signature=twin-unsigned`,
-          },
+  const date = new Date().toISOString().slice(0, 10).replaceAll("-", "");
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: "POST",
+        path,
+        headers: {
+          "content-type": "application/json",
+          "content-length": String(body.length),
+          authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${date}/${TWIN_REGION}/s3/aws4_request, SignedHeaders=host, Signature=twin-unsigned`,
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            if (res.statusCode !== 200) return reject(bulkError(res.statusCode ?? 0, text));
-            try {
-              const answer = JSON.parse(text) as { objects?: BulkResult[] };
-              if (answer.objects?.length !== objects.length) throw new Error("not one outcome per object");
-              resolve(answer.objects);
-            } catch (e) {
-              reject(new Error(`bulk PutObject: unreadable answer (${(e as Error).message}): ${text.slice(0, 200)}`));
-            }
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200) return reject(bulkError(res.statusCode ?? 0, text));
+          try {
+            const answer = JSON.parse(text) as { objects?: T[] };
+            if (answer.objects?.length !== count) throw new Error("not one outcome per object");
+            resolve(answer.objects);
+          } catch (e) {
+            reject(new Error(`bulk request: unreadable answer (${(e as Error).message}): ${text.slice(0, 200)}`));
+          }
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A BulkPut through `endpoint` (the fault layer's proxy) as the principal of `accessKeyId`. */
+export function bulkPutClient(endpoint: string, accessKeyId: string): BulkPut {
+  return (bucket, objects) =>
+    post<BulkResult>(endpoint, accessKeyId, BULK_PUT_PATH, encodeBulkRequest(bucket, objects), objects.length);
+}
+
+/** A BulkGet through `endpoint` (the fault layer's proxy) as the principal of `accessKeyId`. */
+export function bulkGetClient(endpoint: string, accessKeyId: string): BulkGet {
+  return async (bucket, objects) => {
+    const request: BulkGetRequestBody = {
+      bucket,
+      objects: objects.map((o) => ({ key: o.key, ...(o.versionId ? { versionId: o.versionId } : {}) })),
+    };
+    const body = Buffer.from(JSON.stringify(request));
+    const answer = await post<{ key: string; outcome: string; body?: string }>(
+      endpoint,
+      accessKeyId,
+      BULK_GET_PATH,
+      body,
+      objects.length,
+    );
+    return answer.map((a) => ({
+      key: a.key,
+      outcome: a.outcome,
+      ...(a.body !== undefined ? { body: Buffer.from(a.body, "base64") } : {}),
+    }));
   };
 }
 
@@ -120,18 +173,18 @@ export function bulkPutClient(endpoint: string, accessKeyId: string): BulkPut {
  * Groups objects into bulk requests of at most BULK_MAX_OBJECTS objects and BULK_MAX_BYTES bytes of bodies (an
  * object bigger than that goes alone), in their order.
  */
-export function bulkBatches<T extends { readonly body: { readonly length: number } }>(objects: readonly T[]): T[][] {
+export function bulkBatches<T>(objects: readonly T[], sizeOf: (o: T) => number): T[][] {
   const batches: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
   for (const o of objects) {
-    if (current.length > 0 && (current.length >= BULK_MAX_OBJECTS || bytes + o.body.length > BULK_MAX_BYTES)) {
+    if (current.length > 0 && (current.length >= BULK_MAX_OBJECTS || bytes + sizeOf(o) > BULK_MAX_BYTES)) {
       batches.push(current);
       current = [];
       bytes = 0;
     }
     current.push(o);
-    bytes += o.body.length;
+    bytes += sizeOf(o);
   }
   if (current.length > 0) batches.push(current);
   return batches;

@@ -14,7 +14,14 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
 import { messageOf } from "../errors.js";
-import { BULK_OBJECT_MAX_BYTES, type BulkObject, type BulkPut, bulkBatches } from "./bulk.js";
+import {
+  BULK_OBJECT_MAX_BYTES,
+  type BulkGet,
+  type BulkGetObject,
+  type BulkObject,
+  type BulkPut,
+  bulkBatches,
+} from "./bulk.js";
 import type { ExecutionResult, JobExecutor } from "./service.js";
 
 export interface SparkExecutorOptions {
@@ -37,9 +44,11 @@ export interface SparkExecutorOptions {
    * request; without it (or for bigger objects) each object is its own PutObject.
    */
   readonly bulkPut?: BulkPut | undefined;
+  /** The twin's bulk GetObject (bulk.ts): uploads up to BULK_OBJECT_MAX_BYTES are staged with it, many per request. */
+  readonly bulkGet?: BulkGet | undefined;
 }
 
-/** Bulk requests in flight at once while publishing (moto writes them one object at a time anyway). */
+/** Bulk requests in flight at once while staging or publishing (moto handles them one object at a time anyway). */
 export const BULK_CONCURRENCY = 2;
 
 /** Objects copied between the emulator's S3 and the staging folder at once (each way). */
@@ -123,43 +132,77 @@ export function outcomeKind(outcome: string): "throttling" | "transient" | null 
 }
 
 /**
- * Writes `objects` with the bulk PutObject, retrying what failed as `withRetries` retries one PutObject: the objects
- * a request did not write (or the whole request, when it failed as a whole with a retryable error) go again after a
- * full-jitter backoff (the throttle base when one of them was throttled), up to maxAttempts rounds. An object whose
- * error is not retryable, or still fails after the last round, fails the publishing, naming the key.
+ * Sends `items` with a bulk request, retrying what failed as `withRetries` retries one request: the items a request
+ * did not do (or the whole request, when it failed as a whole with a retryable error) go again after a full-jitter
+ * backoff (the throttle base when one of them was throttled), up to maxAttempts rounds. An item whose error is not
+ * retryable, or still fails after the last round, fails the whole, naming the key. `final` says which outcomes are
+ * an answer (default: `ok`); the answers are returned by item.
  */
+export async function withBulkRetries<T extends { readonly key: string }, R extends { readonly outcome: string }>(
+  send: (items: readonly T[]) => Promise<readonly R[]>,
+  items: readonly T[],
+  retry: PublishRetry,
+  final: (outcome: string) => boolean = (outcome) => outcome === "ok",
+): Promise<Map<T, R>> {
+  const answers = new Map<T, R>();
+  let pending = items;
+  for (let attempt = 1; ; attempt++) {
+    let results: readonly (R | undefined)[];
+    try {
+      results = await send(pending);
+    } catch (e) {
+      // the request as a whole failed (a reset connection, a 5xx): every item of it goes again, if retryable
+      if (retryableKind(e) === null || attempt >= retry.maxAttempts) throw e;
+      results = [];
+    }
+    const failed: { item: T; outcome: string }[] = [];
+    pending.forEach((item, i) => {
+      const r = results[i];
+      if (r && final(r.outcome)) answers.set(item, r);
+      else failed.push({ item, outcome: r?.outcome ?? "error:InternalError" });
+    });
+    if (failed.length === 0) return answers;
+    const kinds = failed.map((f) => outcomeKind(f.outcome));
+    const fatal = failed.find((_, i) => kinds[i] === null);
+    if (fatal) throw new Error(`${fatal.item.key}: ${fatal.outcome}`);
+    if (attempt >= retry.maxAttempts) {
+      const first = failed[0] as { item: T; outcome: string };
+      const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
+      throw new Error(`${first.item.key}: ${first.outcome}${more} after ${attempt} attempts`);
+    }
+    const base = kinds.includes("throttling") ? retry.throttleBaseDelayMs : retry.baseDelayMs;
+    await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
+    pending = failed.map((f) => f.item);
+  }
+}
+
+/** Writes `objects` with the bulk PutObject, retrying the objects that failed (withBulkRetries). */
 export async function publishInBulk(
   bulkPut: BulkPut,
   bucket: string,
   objects: readonly BulkObject[],
   retry: PublishRetry,
 ): Promise<void> {
-  let pending = objects;
-  for (let attempt = 1; ; attempt++) {
-    let outcomes: readonly string[];
-    try {
-      outcomes = (await bulkPut(bucket, pending)).map((r) => r.outcome);
-    } catch (e) {
-      // the request as a whole failed (a reset connection, a 5xx): every object of it goes again, if retryable
-      if (retryableKind(e) === null || attempt >= retry.maxAttempts) throw e;
-      outcomes = pending.map(() => "error:InternalError");
-    }
-    const failed = pending
-      .map((object, i) => ({ object, outcome: outcomes[i] ?? "error:NoAnswer" }))
-      .filter((r) => r.outcome !== "ok");
-    if (failed.length === 0) return;
-    const kinds = failed.map((f) => outcomeKind(f.outcome));
-    const fatal = failed.find((_, i) => kinds[i] === null);
-    if (fatal) throw new Error(`${fatal.object.key}: ${fatal.outcome}`);
-    if (attempt >= retry.maxAttempts) {
-      const first = failed[0] as { object: BulkObject; outcome: string };
-      const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
-      throw new Error(`${first.object.key}: ${first.outcome}${more} after ${attempt} attempts`);
-    }
-    const base = kinds.includes("throttling") ? retry.throttleBaseDelayMs : retry.baseDelayMs;
-    await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
-    pending = failed.map((f) => f.object);
-  }
+  await withBulkRetries((pending) => bulkPut(bucket, pending), objects, retry);
+}
+
+/**
+ * Reads `objects` with the bulk GetObject, retrying the objects that failed (withBulkRetries): each object's bytes,
+ * or null when it does not exist (NoSuchKey, as `getText`); any other error fails the staging.
+ */
+export async function stageInBulk<T extends BulkGetObject>(
+  bulkGet: BulkGet,
+  bucket: string,
+  objects: readonly T[],
+  retry: PublishRetry,
+): Promise<Map<T, Buffer | null>> {
+  const answers = await withBulkRetries(
+    (pending) => bulkGet(bucket, pending),
+    objects,
+    retry,
+    (outcome) => outcome === "ok" || outcome === "error:NoSuchKey",
+  );
+  return new Map(objects.map((o) => [o, answers.get(o)?.body ?? null]));
 }
 
 /** `send` until it succeeds, a non-retryable error, or maxAttempts (the last error is thrown). */
@@ -328,16 +371,33 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
     const t0 = Date.now();
-    await mapLimit(manifest.uploads, COPY_CONCURRENCY, async (u) => {
-      const body = await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId);
+    const stageFile = (key: string, body: Buffer | null) => {
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
       // The key as a literal path (not join(), which folds `x/../`; long segments by localName): the job opens `<data root><key>` literally, and
       // the OS resolves `x/..` only when the folder x exists.
-      const file = `${dataDir}/${localPath(u.key)}`;
+      const file = `${dataDir}/${localPath(key)}`;
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, body);
-    });
+    };
+    const { bulkGet } = opts;
+    const inBulk = bulkGet ? manifest.uploads.filter((u) => u.size <= BULK_OBJECT_MAX_BYTES) : [];
+    const bulkSet = new Set(inBulk);
+    if (bulkGet && inBulk.length > 0) {
+      const wanted = inBulk.map((u) => ({ key: u.key, versionId: u.versionId ?? undefined, size: u.size }));
+      await mapLimit(
+        bulkBatches(wanted, (o) => o.size),
+        BULK_CONCURRENCY,
+        async (batch) => {
+          for (const [o, body] of await stageInBulk(bulkGet, manifest.bucket, batch, retry)) stageFile(o.key, body);
+        },
+      );
+    }
+    await mapLimit(
+      manifest.uploads.filter((u) => !bulkSet.has(u)),
+      COPY_CONCURRENCY,
+      async (u) => stageFile(u.key, await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId)),
+    );
     if (signal.aborted) return { ok: false, error: "aborted before Spark started" };
     const t1 = Date.now();
 
@@ -411,8 +471,10 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
           const key = keyOf(file);
           return { key, contentType: contentType(key), body: readFileSync(file) };
         });
-        await mapLimit(bulkBatches(objects), BULK_CONCURRENCY, (batch) =>
-          publishInBulk(bulkPut, manifest.bucket, batch, retry),
+        await mapLimit(
+          bulkBatches(objects, (o) => o.body.length),
+          BULK_CONCURRENCY,
+          (batch) => publishInBulk(bulkPut, manifest.bucket, batch, retry),
         );
       }
       await mapLimit(own, COPY_CONCURRENCY, async (file) => {

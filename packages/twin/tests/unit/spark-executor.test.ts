@@ -2,13 +2,13 @@
  * The Spark executor around a stand-in job (a Node script, no Spark, no emulator): the S3 client is a fake that
  * answers what a test tells it to, the retry backoff runs on a fake clock.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { buildManifest, manifestKey, toUpload } from "@ingest/core";
 import { describe, expect, it } from "vitest";
-import type { BulkObject, BulkPut } from "../../src/glue/bulk.js";
+import type { BulkGet, BulkObject, BulkPut } from "../../src/glue/bulk.js";
 import {
   localName,
   PUBLISH_RETRY,
@@ -319,6 +319,72 @@ describe("spark executor: publishing a run's small outputs in bulk (issue 13, ma
     // the big output: its own PutObject, as before
     expect([...s3.puts.keys()]).toEqual([bigUpload]);
     expect(s3.puts.get(bigUpload ?? "")).toBe(big);
+  });
+
+  it("stages every upload up to 1 MiB with ONE bulk GET, by version id; a bigger one with its own GetObject", async () => {
+    const { dir, script, manifest, objects } = setup(["input/a.csv", "input/b.csv", "input/gone.csv", "input/big.csv"]);
+    const big = `${"y".repeat(1023)}\n`.repeat(1025);
+    objects.set("input/big.csv", big);
+    objects.delete("input/gone.csv");
+    // the manifest says how big each upload is: the big one goes alone
+    const sized = {
+      ...manifest,
+      uploads: manifest.uploads.map((u) => (u.key === "input/big.csv" ? { ...u, size: big.length } : u)),
+    };
+    objects.set(manifestKey(RUN_KEY), JSON.stringify(sized));
+    const gets: string[] = [];
+    const s3 = fakeS3(objects, () => null);
+    const client = {
+      send: async (command: unknown) => {
+        if (command instanceof GetObjectCommand) gets.push(command.input.Key ?? "");
+        return s3.client.send(command as never);
+      },
+    } as unknown as S3Client;
+    const requests: { bucket: string; objects: { key: string; versionId?: string | undefined }[] }[] = [];
+    const bulkGet: BulkGet = async (bucket, objs) => {
+      requests.push({ bucket, objects: objs.map((o) => ({ key: o.key, versionId: o.versionId })) });
+      return objs.map((o) => {
+        const body = objects.get(o.key);
+        return body === undefined
+          ? { key: o.key, outcome: "error:NoSuchKey" }
+          : { key: o.key, outcome: "ok", body: Buffer.from(body) };
+      });
+    };
+    const execute = sparkExecutor({
+      s3: client,
+      python: process.execPath,
+      script,
+      stageRoot: dir,
+      bulkGet,
+      keepStage: true,
+      publishRetry: noWait(),
+    });
+    const result = await execute({
+      id: "jr_b2",
+      jobName: "job",
+      arguments: runArgs,
+      signal: new AbortController().signal,
+    });
+    // the stand-in job fails on the missing upload, as the job meets a missing object on S3
+    expect(result.ok).toBe(false);
+    expect(requests).toEqual([
+      {
+        bucket: BUCKET,
+        objects: [
+          { key: "input/a.csv", versionId: "v0" },
+          { key: "input/b.csv", versionId: "v1" },
+          { key: "input/gone.csv", versionId: "v2" },
+        ],
+      },
+    ]);
+    expect(gets).toEqual([manifestKey(RUN_KEY), "input/big.csv"]);
+    const staged = (key: string) => readFileSync(join(dir, "jr_b2", "data", key), "utf8");
+    expect([staged("input/a.csv"), staged("input/b.csv"), staged("input/big.csv")]).toEqual([
+      "id\n0\n",
+      "id\n1\n",
+      big,
+    ]);
+    expect(existsSync(join(dir, "jr_b2", "data", "input", "gone.csv"))).toBe(false);
   });
 
   it("sends again only the objects that were throttled, failed or lost, backing off as for one PutObject", async () => {

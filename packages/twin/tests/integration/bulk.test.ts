@@ -1,9 +1,9 @@
 /**
- * The twin's bulk PutObject (src/glue/bulk.ts) on the twin's own moto server (moto_server.py) through the fault
- * layer's proxy, driven as the local Glue service drives it: each object lands as an SDK PutObject would leave it
- * (bytes, ETag, CRC32, content type, a version, the same "Object Created" event), the call record has one
- * `glue-service s3:PutObject` per object and attempt, each object gets its own faults, and no other principal may
- * use the route.
+ * The twin's bulk PutObject and GetObject (src/glue/bulk.ts) on the twin's own moto server (moto_server.py) through
+ * the fault layer's proxy, driven as the local Glue service drives them: each object lands as an SDK PutObject would
+ * leave it (bytes, ETag, CRC32, content type, a version, the same "Object Created" event) and is read as GetObject
+ * reads it (by version; NoSuchKey / NoSuchVersion), the call record has one `glue-service s3:PutObject` /
+ * `s3:GetObjectVersion` per object and attempt, each object gets its own faults, and no other principal may use them.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -26,12 +26,12 @@ import { FaultDice, faultConfig } from "../../src/faults/config.js";
 import { accessKeyOf, credentialsOf } from "../../src/faults/principals.js";
 import { FaultProxy } from "../../src/faults/proxy.js";
 import { CallRecorder, callRecordPath, parseCallRecord } from "../../src/faults/record.js";
-import { type BulkObject, bulkPutClient } from "../../src/glue/bulk.js";
-import { PUBLISH_RETRY, publishInBulk } from "../../src/glue/spark.js";
+import { type BulkObject, bulkGetClient, bulkPutClient } from "../../src/glue/bulk.js";
+import { PUBLISH_RETRY, publishInBulk, stageInBulk } from "../../src/glue/spark.js";
 import { type MotoServer, startMoto } from "../../src/moto.js";
 import { eventually, testPaths } from "../helpers/twin.js";
 
-const paths = testPaths("bulk-put");
+const paths = testPaths("bulk");
 const BUCKET = "bulk-put-data";
 
 async function layer(moto: MotoServer, name: string, rates: Record<string, number> = {}) {
@@ -201,5 +201,37 @@ describe("the twin's bulk PutObject", () => {
       missing("no-such-bucket-here", [{ key: "k", contentType: "text/csv", body: Buffer.from("x") }]),
     ).rejects.toMatchObject({ name: "NoSuchBucket", $metadata: { httpStatusCode: 404 } });
     expect((await l.lines()).map((x) => x.outcome)).toEqual(["error:NoSuchBucket"]);
+  });
+
+  it("reads each object as GetObject does, by version id; a missing one answers NoSuchKey / NoSuchVersion", async () => {
+    const v1 = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "input/get/a.csv", Body: "id\n1\n" }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "input/get/a.csv", Body: "id\n2\n" }));
+    const l = await layer(moto, "get", { throttle: 0.3, lostAnswer: 0.3 });
+    const get = bulkGetClient(l.endpoint, accessKeyOf("glue-service"));
+    const wanted = [
+      { key: "input/get/a.csv", versionId: v1.VersionId },
+      { key: "input/get/a.csv" },
+      { key: "input/get/none.csv" },
+    ];
+    const staged = await stageInBulk(get, BUCKET, wanted, { ...PUBLISH_RETRY, sleep: async () => undefined });
+    expect(wanted.map((w) => staged.get(w)?.toString("utf8") ?? null)).toEqual(["id\n1\n", "id\n2\n", null]);
+    const plain = await layer(moto, "get-plain");
+    const once = bulkGetClient(plain.endpoint, accessKeyOf("glue-service"));
+    expect(await once(BUCKET, [{ key: "input/get/none.csv", versionId: v1.VersionId }])).toEqual([
+      { key: "input/get/none.csv", outcome: "error:NoSuchVersion" },
+    ]);
+    expect((await plain.lines()).map((x) => `${x.action} ${x.outcome}`)).toEqual([
+      "s3:GetObjectVersion error:NoSuchVersion",
+    ]);
+    const lines = await l.lines();
+    const arn = (k: string) => `arn:aws:s3:::${BUCKET}/${k}`;
+    const last = (action: string, k: string) =>
+      lines.filter((x) => x.action === action && x.resources[0] === arn(k)).map((x) => x.outcome);
+    expect(new Set(lines.map((x) => x.principal))).toEqual(new Set(["glue-service"]));
+    expect(last("s3:GetObjectVersion", "input/get/a.csv").at(-1)).toBe("ok");
+    expect(last("s3:GetObject", "input/get/a.csv").at(-1)).toBe("ok");
+    expect(last("s3:GetObject", "input/get/none.csv").at(-1)).toBe("error:NoSuchKey");
+    expect(lines.some((x) => x.outcome === "fault:throttle")).toBe(true);
+    expect(lines.some((x) => x.outcome === "fault:lostAnswer")).toBe(true);
   });
 });
