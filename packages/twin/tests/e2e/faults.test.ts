@@ -74,7 +74,7 @@ describe("faults on the twin", () => {
   it("a file that makes its run fail is retried, then reported failed with the run's error; other files are unaffected", async () => {
     const poison = "input/fail/poison.csv";
     const goods = ["input/fail/good-a.csv", "input/fail/good-b.csv", "input/fail/good-c.csv"];
-    const since = new Date();
+    const since = await probe.markRuns();
     await probe.putAll([poison, ...goods].map((key, i) => ({ key, body: customersCsv([600 + i]) })));
     // once a run has failed, a fresh upload must go through untouched by the retries
     await eventually(

@@ -1,3 +1,8 @@
+/** The run keys a test saw before it acted (see TwinProbe.markRuns). */
+export interface RunMark {
+  readonly before: ReadonlySet<string>;
+}
+
 /** Reading the twin's outcome the way a user would: the ledger (DynamoLedger) and the bucket. */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -105,19 +110,27 @@ export class TwinProbe {
     );
   }
 
-  async runsSince(since: Date): Promise<RunRecord[]> {
-    return (await this.ledger.listRuns(1000)).filter((r) => new Date(r.createdAt) >= since);
+  /**
+   * The runs the ledger holds now, to tell later ones apart. Not a clock: a run's `createdAt` is when its holder took
+   * the slot, and a woken holder may then wait seconds for uploads recorded after that moment.
+   */
+  async markRuns(): Promise<RunMark> {
+    return { before: new Set((await this.ledger.listRuns(1000)).map((r) => r.runKey)) };
+  }
+
+  async runsSince(mark: RunMark): Promise<RunRecord[]> {
+    return (await this.ledger.listRuns(1000)).filter((r) => !mark.before.has(r.runKey));
   }
 
   /**
-   * The runs created since `since`, once every one of them has ended. The recorder settles a run's uploads before it
+   * The runs created since `mark`, once every one of them has ended. The recorder settles a run's uploads before it
    * closes the run item, so "my upload is settled" does not yet mean "its run is closed".
    */
-  async endedRunsSince(since: Date, timeoutMs = 60_000): Promise<RunRecord[]> {
+  async endedRunsSince(mark: RunMark, timeoutMs = 60_000): Promise<RunRecord[]> {
     return eventually(
       "the runs to end",
       async () => {
-        const runs = await this.runsSince(since);
+        const runs = await this.runsSince(mark);
         return runs.every((r) => r.state !== "starting" && r.state !== "running") ? runs : undefined;
       },
       timeoutMs,

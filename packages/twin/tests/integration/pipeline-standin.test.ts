@@ -25,7 +25,7 @@ describe("twin pipeline with a stand-in job", () => {
   });
 
   it("processes a burst of files in one run and copies the output back to the bucket", async () => {
-    const since = new Date();
+    const since = await probe.markRuns();
     const keys = Array.from({ length: 5 }, (_, i) => `input/standin/f${i}.csv`);
     await probe.putAll(keys.map((key, i) => ({ key, body: `id,v\n${i},a\n${i},b\n` })));
     const uploads = await probe.settled(keys, 60_000);
@@ -40,7 +40,7 @@ describe("twin pipeline with a stand-in job", () => {
   });
 
   it("a run that FAILED after writing its stats leaves them in S3, and its file fails at once with its own reason", async () => {
-    const since = new Date();
+    const since = await probe.markRuns();
     const key = "input/standin/rejected.csv";
     await probe.put(key, "reject\n1,a\n");
     const [upload] = await probe.settled([key], 60_000);
