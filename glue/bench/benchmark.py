@@ -4,7 +4,7 @@ Polars (single-node references).
     .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--repeat 2] [--work /tmp/csv-ingest-bench]
     .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1000   # our job on ~10 MB, ~100 MB, ~1 GB uploads
 
-Same local Spark session settings as the tests and local job runs (glue/session.py). Prints per contender: seconds,
+Same local Spark session settings as the tests and local job runs (glue/csv_ingest/io/session.py). Prints per contender: seconds,
 CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak memory (this process;
 the JVM with its Python workers; the largest single Python worker, i.e. one task), and the ratios. Not part of
 pytest. The machine may be shared: the load average is printed with the figures.
@@ -93,9 +93,9 @@ class PeakMemory:
 
 def run_ours(spark, data_root: str, output_root: str, size: int, processing_date: str) -> dict:
     """The job's run_ingest on the one generated upload (CSV, rejected CSV and Parquet written)."""
-    import storage
-    from contract import parse_manifest
-    from ingest import run_ingest
+    from csv_ingest.contract.documents import parse_manifest
+    from csv_ingest.ingest import run_ingest
+    from csv_ingest.io import storage
 
     doc = {
         "format": "csv-ingest-manifest/1",
@@ -416,7 +416,7 @@ def print_table(results: dict[str, dict], rows: int, mib: float) -> None:
 
 def scaling(spark, args, processing_date: str) -> None:
     """Our job on uploads of about the given sizes (MB): seconds, rows/s, MB/s per core, peak memory per task."""
-    import storage
+    from csv_ingest.io import storage
 
     print(f"\nscaling ({load()})")
     print(f"{'upload':>10} {'rows':>11} {'seconds':>8} {'rows/s':>10} {'MB/s/core':>10} {'task MiB':>9} "
@@ -460,8 +460,8 @@ def main() -> None:
     generate(warm, 20_000, seed=7)
     shutil.rmtree(out, ignore_errors=True)
 
-    import storage
-    from session import LOCAL_SETTINGS, local_spark
+    from csv_ingest.io import storage
+    from csv_ingest.io.session import LOCAL_SETTINGS, local_spark
 
     spark = local_spark("csv-ingest-benchmark")
     processing_date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

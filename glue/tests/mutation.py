@@ -8,8 +8,9 @@ score. Not part of `npm test` or CI: it is CPU-bound for minutes, so it runs at 
 
 Work directory: .mutmut/ at the repository root (gitignored). mutmut 3 copies its source tree into mutants/ and names
 a mutant after the module's path with a leading `src.` dropped, so `.mutmut/src` is a link to glue/: the module
-glue/rules.py is `rules`, as the tests import it. The tests' helper finds the manifest vectors under `REPO/packages`
-(REPO is three levels up from the tests, i.e. mutants/ there), so they are copied into mutants/packages.
+glue/csv_ingest/engine/rules.py is `csv_ingest.engine.rules`, as the tests import it. The tests' helper finds the
+manifest vectors under `REPO/packages` (REPO is three levels up from the tests, i.e. mutants/ there), so they are
+copied into mutants/packages.
 A survivor's diff: `cd .mutmut && ../.venv/bin/mutmut show <name>`. The survivors accepted, and why, are listed in
 docs/notes/mutmut.md.
 """
@@ -31,7 +32,7 @@ GLUE = REPO / "glue"
 WORK = REPO / ".mutmut"
 
 # The code under mutation, relative to glue/: the rules and the output contract (manifest, stats, CSV/Parquet cells).
-MODULES = ("rules.py", "contract.py", "output.py")
+MODULES = ("csv_ingest/engine/rules.py", "csv_ingest/contract/documents.py", "csv_ingest/contract/output.py")
 # The tests run against each mutant, relative to glue/: the fast ones (no Spark session; a mutant runs in seconds).
 TESTS = (
     "tests/test_rules.py",
@@ -106,13 +107,14 @@ def report(found: dict[str, dict[str, list[str]]]) -> float:
     columns = [*DETECTED, *UNDETECTED]
     others = sorted({s for by in found.values() for s in by} - set(columns))
     columns += others
-    print(f"{'module':<16}" + "".join(f"{c:>12}" for c in columns) + f"{'score':>9}")
+    width = max(len(m) for m in found) + 2
+    print(f"{'module':<{width}}" + "".join(f"{c:>12}" for c in columns) + f"{'score':>9}")
     overall: Counter = Counter()
     for module, by_status in found.items():
         counts = Counter({s: len(names) for s, names in by_status.items()})
         overall += counts
-        print(f"{module:<16}" + "".join(f"{counts[c]:>12}" for c in columns) + f"{score(counts):>8.1f}%")
-    print(f"{'all':<16}" + "".join(f"{overall[c]:>12}" for c in columns) + f"{score(overall):>8.1f}%")
+        print(f"{module:<{width}}" + "".join(f"{counts[c]:>12}" for c in columns) + f"{score(counts):>8.1f}%")
+    print(f"{'all':<{width}}" + "".join(f"{overall[c]:>12}" for c in columns) + f"{score(overall):>8.1f}%")
     undetected = [n for by in found.values() for s, names in by.items() if s not in DETECTED for n in names]
     if undetected:
         print(f"\nnot detected ({len(undetected)}; `cd .mutmut && ../.venv/bin/mutmut show <name>` shows one):")

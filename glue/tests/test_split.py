@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import HEADER, PROCESSING_DATE, stage_run
 
-import ingest
-import split
+from csv_ingest import ingest
+from csv_ingest.engine import split
 
 
 def tricky_upload(rows: int = 200) -> bytes:

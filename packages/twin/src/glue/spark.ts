@@ -36,7 +36,7 @@ export interface SparkExecutorOptions {
 export const COPY_CONCURRENCY = 32;
 
 /**
- * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/storage.py:
+ * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/csv_ingest/io/storage.py:
  * boto3 "standard" mode, 10 attempts). So each PutObject of the copy is retried the same way — the SDK's standard
  * strategy: transient errors (5xx, throttling, a reset connection, a timeout) only, full-jitter exponential backoff
  * from 100 ms (500 ms after a throttle) capped at 20 s, bounded attempts — on top of the client's own attempts. A PUT
@@ -124,7 +124,7 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: m[1], key: m[2] ?? "" };
 }
 
-/** A local path as the literal file:// URI the job reads (glue/storage.py): not percent-encoded, like Hadoop paths. */
+/** A local path as the literal file:// URI the job reads (glue/csv_ingest/io/storage.py): not percent-encoded, like Hadoop paths. */
 export function fileUri(path: string): string {
   return `file://${resolve(path)}`;
 }
@@ -179,7 +179,7 @@ function filesUnder(dir: string): string[] {
  * A file system allows at most 255 bytes per path component; an S3 key may have a segment of any length up to its
  * 1,024 bytes (soak finding F2: ENAMETOOLONG). Local paths only — never a key — spell a segment over
  * LOCAL_NAME_MAX_BYTES as "~sha256-" + the hex SHA-256 of its UTF-8 bytes: the same rule as the job's local storage
- * (glue/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
+ * (glue/csv_ingest/io/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
  * names back to the key's segments when it copies `out/` to S3.
  */
 export const LOCAL_NAME_MAX_BYTES = 200;

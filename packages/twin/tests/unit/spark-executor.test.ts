@@ -71,11 +71,11 @@ function fakeS3(
   return { client: { send } as unknown as S3Client, puts };
 }
 
-/** The same job in Python through the real job's local storage (glue/storage.py), as glue/job.py reads and writes. */
+/** The same job in Python through the real job's local storage (glue/csv_ingest/io/storage.py), as glue/job.py reads and writes. */
 const PY_JOB = `
 import json, sys
 sys.path.insert(0, ${JSON.stringify(join(workspaceRoot(), "glue"))})
-import storage
+from csv_ingest.io import storage
 args = dict(zip([a[2:] for a in sys.argv[1::2]], sys.argv[2::2]))
 manifest = json.loads(storage.read_text(args["manifest_uri"]))
 for u in manifest["uploads"]:
