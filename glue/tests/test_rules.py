@@ -106,7 +106,7 @@ def test_dates_are_read_in_the_configured_formats_and_must_name_a_real_day():
 
 
 def test_february_29_exists_in_leap_years_only_and_centuries_leap_only_when_divisible_by_400():
-    dates = ["29-02-2024", "29-02-2025", "29-02-1900", "29-02-2000", "29-02-2100", "28-02-1900"]
+    dates = ["29-02-2024", "29-02-2025", "29-02-1900", "29-02-2000", "29-02-2100", "28-02-1900", "30-02-2024"]
     out = run_rules([row(id_=str(i), date=d) for i, d in enumerate(dates)])
     assert [r["date"] for r in out] == [
         dt.date(2024, 2, 29),
@@ -115,6 +115,7 @@ def test_february_29_exists_in_leap_years_only_and_centuries_leap_only_when_divi
         dt.date(2000, 2, 29),
         None,
         dt.date(1900, 2, 28),
+        None,
     ]
 
 
@@ -494,10 +495,11 @@ def test_uploads_processed_together_must_account_for_every_row():
 def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order():
     import pyarrow as pa
 
-    rows = [row(id_="1", name="ann lee"), row(id_="x", email="bad", date="31-12-2025", amount="-2.5", status="DONE")]
+    rows = [row(id_="1", name="ann lee"), row(id_="x", email="bad", date="12/31/2025", amount="-2.5", status="DONE")]
     rows += [row(id_=None, name=None, date="2025-01-02", amount="abc"), row(id_="4", amount="1,000"), row(id_="5")]
     raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
-    cleaned = rules.clean_in_parallel(raw, ["dd-MM-yyyy", "yyyy-MM-dd"], threads=2, rows_per_chunk=2)
+    # At most 3 slices of 2 rows (5 rows), so 3 threads of the 4 allowed; a configured date format of their own.
+    cleaned = rules.clean_in_parallel(raw, ["dd-MM-yyyy", "yyyy-MM-dd", "MM/dd/yyyy"], threads=4, rows_per_chunk=2)
     assert cleaned.id.to_pylist() == ["1", "x", None, "4", "5"]
     assert cleaned.name.to_pylist() == ["Ann Lee", "Ann Lee", None, "Ann Lee", "Ann Lee"]
     assert cleaned.email_valid.to_pylist() == [True, False, True, True, True]

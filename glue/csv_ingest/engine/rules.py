@@ -349,17 +349,12 @@ def running_totals(
         before = np.where(group_start > 0, total[group_start - 1], 0)
         return total - before
 
-    # Signed units + nanos: carry so that both share the sign of the total.
-    total_nanos = within_group(units) * NANOS + within_group(nanos) if units.dtype == object else None
-    if total_nanos is None:
-        carry, nanos_total = np.divmod(within_group(nanos), NANOS)
-        units_total = within_group(units) + carry
-        negative = (units_total < 0) & (nanos_total > 0)
-        units_total = np.where(negative, units_total + 1, units_total)
-        nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
-    else:
-        units_total = np.array([v // NANOS if v >= 0 else -(-v // NANOS) for v in total_nanos], dtype=object)
-        nanos_total = np.array([v - u * NANOS for v, u in zip(total_nanos, units_total, strict=True)], np.int64)
+    # Signed units + nanos: carry so that both share the sign of the total (on Python integers alike).
+    carry, nanos_total = np.divmod(within_group(nanos), NANOS)
+    units_total = within_group(units) + carry
+    negative = (units_total < 0) & (nanos_total > 0)
+    units_total = np.where(negative, units_total + 1, units_total)
+    nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
     valid = within_group(counted) > 0
     in_row_order = np.empty(n, dtype=np.int64)
     in_row_order[order] = np.arange(n)
