@@ -492,14 +492,15 @@ def test_uploads_processed_together_must_account_for_every_row():
         rules.process_uploads(columns, pa.array([2], pa.int64()), [("a", 1), ("b", 1)], PROCESSING_DATE)
 
 
-def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order():
+@pytest.mark.parametrize("threads", [2, 4])
+def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order(threads):
     import pyarrow as pa
 
     rows = [row(id_="1", name="ann lee"), row(id_="x", email="bad", date="12/31/2025", amount="-2.5", status="DONE")]
     rows += [row(id_=None, name=None, date="2025-01-02", amount="abc"), row(id_="4", amount="1,000"), row(id_="5")]
     raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
-    # At most 3 slices of 2 rows (5 rows), so 3 threads of the 4 allowed; a configured date format of their own.
-    cleaned = rules.clean_in_parallel(raw, ["dd-MM-yyyy", "yyyy-MM-dd", "MM/dd/yyyy"], threads=4, rows_per_chunk=2)
+    # 5 rows in slices of at most 2 rows: 2 slices on 2 threads, or 3 slices when 4 threads are allowed.
+    cleaned = rules.clean_in_parallel(raw, ["dd-MM-yyyy", "yyyy-MM-dd", "MM/dd/yyyy"], threads, rows_per_chunk=2)
     assert cleaned.id.to_pylist() == ["1", "x", None, "4", "5"]
     assert cleaned.name.to_pylist() == ["Ann Lee", "Ann Lee", None, "Ann Lee", "Ann Lee"]
     assert cleaned.email_valid.to_pylist() == [True, False, True, True, True]
