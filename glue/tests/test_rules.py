@@ -484,6 +484,14 @@ def test_two_uploads_processed_together_stay_apart_and_ids_missing_are_never_rep
     assert [(p.duplicates_removed, p.quality_issues) for p in (a, b)] == [(0, {}), (0, {"missing_id": 2})]
 
 
+def test_uploads_without_rows_processed_together_give_empty_results():
+    import pyarrow as pa
+
+    columns = {c: pa.array([], pa.string()) for c in rules.REQUIRED_COLUMNS}
+    a, b = rules.process_uploads(columns, pa.array([], pa.int64()), [("a", 0), ("b", 0)], PROCESSING_DATE)
+    assert [(p.table.num_rows, p.duplicates_removed, p.quality_issues) for p in (a, b)] == [(0, 0, {}), (0, 0, {})]
+
+
 def test_uploads_processed_together_must_account_for_every_row():
     import pyarrow as pa
 
