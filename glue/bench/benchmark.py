@@ -4,10 +4,10 @@ Polars (single-node references).
     .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--repeat 2] [--work /tmp/csv-ingest-bench]
     .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1000   # our job on ~10 MB, ~100 MB, ~1 GB uploads
 
-Same local Spark session settings as the tests and local job runs (glue/csv_ingest/io/session.py). Prints per contender: seconds,
-CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak memory (this process;
-the JVM with its Python workers; the largest single Python worker, i.e. one task), and the ratios. Not part of
-pytest. The machine may be shared: the load average is printed with the figures.
+Same local Spark session settings as the tests and local job runs (glue/csv_ingest/io/session.py). Prints per
+contender: seconds, CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak
+memory (this process; the JVM with its Python workers; the largest single Python worker, i.e. one task), and the
+ratios. Not part of pytest. The machine may be shared: the load average is printed with the figures.
 """
 
 from __future__ import annotations
