@@ -58,16 +58,18 @@ def status_of(exit_code: int | None) -> str:
 
 
 def prepare(modules: list[str], fresh: bool) -> None:
-    """The work directory: src -> glue/, the files ALSO_COPY names, and mutmut's configuration (setup.cfg)."""
+    """The work directory: src -> glue/, a copy of the files ALSO_COPY names, and mutmut's configuration."""
     if fresh and (WORK / "mutants").exists():
         shutil.rmtree(WORK / "mutants")
     WORK.mkdir(exist_ok=True)
     src = WORK / "src"
     if not src.is_symlink():
         src.symlink_to(os.path.relpath(GLUE, WORK), target_is_directory=True)
-    packages = WORK / "packages"
-    if not packages.is_symlink():
-        packages.symlink_to(os.path.relpath(REPO / "packages", WORK), target_is_directory=True)
+    if (WORK / "packages").is_symlink():  # earlier versions of this script linked all of packages/
+        (WORK / "packages").unlink()
+    for path in ALSO_COPY:  # a copy of just these files (mutmut copies them on into mutants/)
+        shutil.rmtree(WORK / path, ignore_errors=True)
+        shutil.copytree(REPO / path, WORK / path)
     lines = [
         "# Written by glue/tests/mutation.py on every run (edit MODULES / TESTS there).",
         "[mutmut]",
@@ -89,7 +91,11 @@ def results(modules: list[str]) -> dict[str, dict[str, list[str]]]:
     """Per module: status -> the names of its mutants (from mutmut's .meta files)."""
     out = {}
     for module in modules:
-        meta = json.loads((WORK / "mutants" / "src" / f"{module}.meta").read_text(encoding="utf-8"))
+        path = WORK / "mutants" / "src" / f"{module}.meta"
+        if not path.exists():
+            print(f"no results for glue/{module} (not in the last run)", file=sys.stderr)
+            continue
+        meta = json.loads(path.read_text(encoding="utf-8"))
         by_status: dict[str, list[str]] = {}
         for name, code in sorted(meta["exit_code_by_key"].items()):
             by_status.setdefault(status_of(code), []).append(name)
