@@ -113,7 +113,7 @@ def report(found: dict[str, dict[str, list[str]]]) -> float:
     columns = [*DETECTED, *UNDETECTED]
     others = sorted({s for by in found.values() for s in by} - set(columns))
     columns += others
-    width = max(len(m) for m in found) + 2
+    width = max((len(m) for m in found), default=6) + 2
     print(f"{'module':<{width}}" + "".join(f"{c:>12}" for c in columns) + f"{'score':>9}")
     overall: Counter = Counter()
     for module, by_status in found.items():
@@ -150,7 +150,7 @@ def main() -> int:
             print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
             return run.returncode
     found = results(modules)
-    print(f"\nmutation testing of {', '.join(f'glue/{m}' for m in modules)} with {len(TESTS)} test files")
+    print(f"\nmutation testing of {', '.join(f'glue/{m}' for m in found)} with {len(TESTS)} test files")
     total = report(found)
     if not args.report:
         print(f"\nwall time {time.monotonic() - started:.0f} s, load average {os.getloadavg()[0]:.2f}")
