@@ -65,8 +65,6 @@ def prepare(modules: list[str], fresh: bool) -> None:
     src = WORK / "src"
     if not src.is_symlink():
         src.symlink_to(os.path.relpath(GLUE, WORK), target_is_directory=True)
-    if (WORK / "packages").is_symlink():  # earlier versions of this script linked all of packages/
-        (WORK / "packages").unlink()
     for path in ALSO_COPY:  # a copy of just these files (mutmut copies them on into mutants/)
         shutil.rmtree(WORK / path, ignore_errors=True)
         shutil.copytree(REPO / path, WORK / path)
