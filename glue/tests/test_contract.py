@@ -7,7 +7,14 @@ import json
 import pytest
 from support import VECTORS
 
-from csv_ingest.contract.documents import FileResult, build_stats, file_stats_lines, parse_manifest
+from csv_ingest.contract.documents import (
+    FileResult,
+    Manifest,
+    ManifestEntry,
+    build_stats,
+    file_stats_lines,
+    parse_manifest,
+)
 from csv_ingest.contract.errors import ManifestError
 
 
@@ -29,6 +36,32 @@ def test_parses_the_manifest_vector():
     assert [u.key for u in m.uploads] == ["input/sales 2025/é.csv", "input/customers.csv"]
     assert m.uploads[0].version_id is None
     assert m.uploads[1].output_prefix == "processed/customers/v=20260401T095950Z-3HL4kqtJlcpXroDTDmJ.rSDbfrHd8FVs/"
+
+
+def test_every_field_of_the_manifest_is_read():
+    m = parse_manifest(load_vector("manifest.v1.json"), "manifest.v1.json")
+    version = "v=20260401T095950Z-3HL4kqtJlcpXroDTDmJ.rSDbfrHd8FVs/"
+    assert m == Manifest(
+        run_key="20260401T100000Z-a1b2c3d4",
+        created_at="2026-04-01T10:00:00.000Z",
+        bucket="csv-ingest-data",
+        stats_key="stats/runs/20260401T100000Z-a1b2c3d4.json",
+        file_stats_key="stats/files/ingest_date=2026-04-01/20260401T100000Z-a1b2c3d4.jsonl",
+        uploads=(
+            m.uploads[0],
+            ManifestEntry(
+                upload_id="csv-ingest-data/input/customers.csv@20260401T095950Z-3HL4kqtJlcpXroDTDmJ.rSDbfrHd8FVs",
+                key="input/customers.csv",
+                version_id="3HL4kqtJlcpXroDTDmJ.rSDbfrHd8FVs",
+                etag="d41d8cd98f00b204e9800998ecf8427e",
+                last_modified="2026-04-01T09:59:50.000Z",
+                size=1024,
+                output_prefix="processed/customers/" + version,
+                rejected_prefix="rejected/customers/" + version,
+                parquet_prefix="parquet/ingest_date=2026-04-01/customers/" + version,
+            ),
+        ),
+    )
 
 
 def test_builds_exactly_the_stats_vector():
@@ -81,6 +114,12 @@ def test_per_file_stats_are_json_lines_one_object_per_file():
     assert (second["key"], second["rowsProcessed"]) == ("input/customers.csv", 1)
 
 
+def test_per_file_stats_keep_non_ascii_characters_as_they_are():
+    m = parse_manifest(load_vector("manifest.v1.json"), "manifest.v1.json")
+    first_line = file_stats_lines(_two_files(m, {}, {})).splitlines()[0]
+    assert '"key": "input/sales 2025/é.csv"' in first_line  # UTF-8, not "\\u00e9"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -93,3 +132,60 @@ def test_per_file_stats_are_json_lines_one_object_per_file():
 def test_bad_manifests_are_refused_with_the_reason(text, message):
     with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_manifest(text, "m.json")
+
+
+def _vector_changed(change):
+    doc = json.loads(load_vector("manifest.v1.json"))
+    change(doc, doc["uploads"][1])
+    return json.dumps(doc)
+
+
+def _drop(name, in_upload=False):
+    return lambda doc, upload: (upload if in_upload else doc).pop(name)
+
+
+def _set(name, value, in_upload=False):
+    return lambda doc, upload: (upload if in_upload else doc).__setitem__(name, value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda doc, _: doc.clear(), "m.json: manifest format is None, want 'csv-ingest-manifest/1'"),
+        (_drop("uploads"), "m.json: field 'uploads' is missing or not list"),
+        (_set("uploads", {}), "m.json: field 'uploads' is missing or not list"),
+        (_set("runKey", 7), "m.json: field 'runKey' is missing or not str"),
+        (_drop("createdAt"), "m.json: field 'createdAt' is missing or not str"),
+        (_drop("bucket"), "m.json: field 'bucket' is missing or not str"),
+        (_drop("statsKey"), "m.json: field 'statsKey' is missing or not str"),
+        (_set("fileStatsKey", 1), "m.json: field 'fileStatsKey' is not a string"),
+        (lambda doc, _: doc["uploads"].append("x"), "m.json: uploads[2] is not an object"),
+        (_drop("uploadId", True), "m.json: uploads[1]: field 'uploadId' is missing or not str"),
+        (_drop("key", True), "m.json: uploads[1]: field 'key' is missing or not str"),
+        (_set("versionId", 3, True), "m.json: uploads[1]: field 'versionId' is not a string or null"),
+        (_drop("etag", True), "m.json: uploads[1]: field 'etag' is missing or not str"),
+        (_drop("lastModified", True), "m.json: uploads[1]: field 'lastModified' is missing or not str"),
+        (_set("size", "1024", True), "m.json: uploads[1]: field 'size' is missing or not int"),
+        (_drop("outputPrefix", True), "m.json: uploads[1]: field 'outputPrefix' is missing or not str"),
+        (_drop("rejectedPrefix", True), "m.json: uploads[1]: field 'rejectedPrefix' is missing or not str"),
+        (_set("parquetPrefix", [], True), "m.json: uploads[1]: field 'parquetPrefix' is not a string"),
+    ],
+)
+def test_each_field_of_the_manifest_is_checked_and_named_when_wrong(change, message):
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(_vector_changed(change), "m.json")
+    assert str(refused.value) == message
+
+
+def test_a_manifest_that_is_not_an_object_is_refused():
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest("[]", "m.json")
+    assert str(refused.value) == "m.json: manifest is not a JSON object"
+
+
+def test_optional_manifest_fields_may_be_absent():
+    def drop_optional(doc, upload):
+        del doc["fileStatsKey"], upload["parquetPrefix"], upload["versionId"]
+
+    m = parse_manifest(_vector_changed(drop_optional), "m.json")
+    assert (m.file_stats_key, m.uploads[1].parquet_prefix, m.uploads[1].version_id) == (None, None, None)

@@ -71,6 +71,8 @@ def test_amounts_and_totals_are_plain_decimals_never_an_exponent():
         ("+3", "+3"),
         ("-", "'-"),
         ("a=b", "a=b"),
+        ("1+1", "1+1"),
+        ("/path", "/path"),
         ("", ""),
     ],
 )
@@ -121,6 +123,31 @@ def test_parquet_has_typed_columns_and_values_as_they_are():
         "2026-04-01 10:00:30",
     )
     assert (r["date"].isoformat(), r["email_valid"], r["line_number"]) == ("2025-04-01", True, 2)
+    assert pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_whole_amounts_keep_one_decimal_digit():
+    text, _ = processed_csv([row(id_=str(i), amount=a) for i, a in enumerate(["150", "-0.25", "0", "-3"])])
+    assert [line.split(",")[5] for line in text.splitlines()[1:]] == ["150.0", "-0.25", "0.0", "-3.0"]
+
+
+def test_csv_rows_are_written_whole_whatever_the_chunk_size():
+    table = pa.table({"a": ["1", "2", "3", "4", "5"], "b": ["x", "y,z", None, 'q"', ""]})
+    sink = io.BytesIO()
+    output.write_csv(table, sink, chunk_rows=2)
+    assert sink.getvalue() == b'a,b\n1,x\n2,"y,z"\n3,\n4,"q"""\n5,\n'
+
+
+def test_processing_date_is_written_in_utc_whatever_the_machine_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert output.timestamp_text("2026-04-01T12:00:30.250+02:00") == "2026-04-01 10:00:30.250"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_timestamps_are_written_as_athena_reads_them():

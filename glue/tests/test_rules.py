@@ -29,6 +29,10 @@ def test_name_is_trimmed_and_inner_whitespace_becomes_one_space():
     ]
 
 
+def test_name_inner_no_break_and_ideographic_spaces_become_one_space():
+    assert names(["jean\u00a0paul", "ann\u3000\u3000lee", "li\u202fwei"]) == ["Jean Paul", "Ann Lee", "Li Wei"]
+
+
 def test_name_words_are_title_cased_with_a_capital_after_a_hyphen_or_an_apostrophe():
     assert names(["jOHN SMITH", "jean-luc picard", "o'brien", "ANNE-MARIE o\u2019neil"]) == [
         "John Smith",
@@ -102,7 +106,7 @@ def test_dates_are_read_in_the_configured_formats_and_must_name_a_real_day():
 
 
 def test_february_29_exists_in_leap_years_only_and_centuries_leap_only_when_divisible_by_400():
-    dates = ["29-02-2024", "29-02-2025", "29-02-1900", "29-02-2000", "29-02-2100", "28-02-1900"]
+    dates = ["29-02-2024", "29-02-2025", "29-02-1900", "29-02-2000", "29-02-2100", "28-02-1900", "30-02-2024"]
     out = run_rules([row(id_=str(i), date=d) for i, d in enumerate(dates)])
     assert [r["date"] for r in out] == [
         dt.date(2024, 2, 29),
@@ -111,12 +115,52 @@ def test_february_29_exists_in_leap_years_only_and_centuries_leap_only_when_divi
         dt.date(2000, 2, 29),
         None,
         dt.date(1900, 2, 28),
+        None,
     ]
 
 
 def test_year_zero_is_not_a_date():
     out = run_rules([row(date="01-01-0000"), row(id_="2", date="01-01-0001")])
     assert [r["date"] for r in out] == [None, dt.date(1, 1, 1)]
+
+
+def test_every_month_ends_on_its_own_last_day():
+    last = ["31-01", "28-02", "31-03", "30-04", "31-05", "30-06", "31-07", "31-08", "30-09", "31-10", "30-11", "31-12"]
+    after = ["32-01", "29-02", "32-03", "31-04", "32-05", "31-06", "32-07", "32-08", "31-09", "32-10", "31-11", "32-12"]
+    out = run_rules([row(id_=str(i), date=f"{d}-2025") for i, d in enumerate(last + after)])
+    assert [r["date"] for r in out] == [
+        dt.date(2025, 1, 31),
+        dt.date(2025, 2, 28),
+        dt.date(2025, 3, 31),
+        dt.date(2025, 4, 30),
+        dt.date(2025, 5, 31),
+        dt.date(2025, 6, 30),
+        dt.date(2025, 7, 31),
+        dt.date(2025, 8, 31),
+        dt.date(2025, 9, 30),
+        dt.date(2025, 10, 31),
+        dt.date(2025, 11, 30),
+        dt.date(2025, 12, 31),
+    ] + [None] * 12
+
+
+def test_a_date_is_the_calendar_day_it_names_in_any_century():
+    dates = ["01-03-1900", "15-07-1999", "29-02-2000", "01-03-2000", "01-04-2000", "31-12-2003", "01-01-1600"]
+    dates += ["28-02-0400", "01-03-0400", "15-10-1582", "31-12-9999"]
+    out = run_rules([row(id_=str(i), date=d) for i, d in enumerate(dates)])
+    assert [r["date"] for r in out] == [
+        dt.date(1900, 3, 1),
+        dt.date(1999, 7, 15),
+        dt.date(2000, 2, 29),
+        dt.date(2000, 3, 1),
+        dt.date(2000, 4, 1),
+        dt.date(2003, 12, 31),
+        dt.date(1600, 1, 1),
+        dt.date(400, 2, 28),
+        dt.date(400, 3, 1),
+        dt.date(1582, 10, 15),
+        dt.date(9999, 12, 31),
+    ]
 
 
 def test_the_first_configured_format_that_gives_a_real_day_wins():
@@ -219,6 +263,11 @@ def test_duplicate_id_is_flagged_on_every_row_with_that_id():
     ]
 
 
+def test_rows_without_an_id_are_not_duplicate_ids_of_each_other():
+    out = run_rules([row(id_=None, name="A B"), row(id_=None, name="C D"), row(id_="8")])
+    assert [r["data_quality_issues"] for r in out] == ["missing_id", "missing_id", ""]
+
+
 # --- exact duplicates -----------------------------------------------------------------------------------------------
 
 
@@ -246,7 +295,19 @@ def test_rows_with_different_invalid_values_are_not_duplicates():
 
 def test_exact_duplicates_need_the_very_same_values():
     rows = [row(name="a\x1fb", email="c"), row(name="a", email="b\x1fc"), row(status="\x00"), row(status=None)]
-    assert [r["line_number"] for r in run_rules(rows)] == [2, 3, 4, 5]
+    rows += [row(name="a:b", email="c"), row(name="a", email="b:c")]
+    assert [r["line_number"] for r in run_rules(rows)] == [2, 3, 4, 5, 6, 7]
+
+
+def test_rows_that_differ_only_by_a_valid_date_or_amount_are_not_duplicates():
+    rows = [row(date="01-04-2025"), row(date="02-04-2025"), row(amount="10"), row(amount="20"), row(amount="10.5")]
+    rows.append(row(amount="10.25"))
+    assert [r["line_number"] for r in run_rules(rows)] == [2, 3, 5, 6, 7]  # line 4 is line 2 again
+
+
+def test_rows_with_the_same_missing_values_are_exact_duplicates():
+    rows = [row(email=None, amount=None), row(email=" ", amount=None), row(email=None, amount="")]
+    assert [r["line_number"] for r in run_rules(rows)] == [2]
 
 
 # --- running total --------------------------------------------------------------------------------------------------
@@ -303,6 +364,51 @@ def test_running_total_is_exact_and_crosses_zero_without_sign_errors():
         Decimal(1),
         Decimal("1.000000001"),
         Decimal("1000000000001.010000001"),
+    ]
+
+
+def test_running_total_lands_exactly_on_negative_values():
+    out = run_rules([row(id_=str(i), amount=a) for i, a in enumerate(["-1.5", "-0.5", "1.000000001", "-0.5"])])
+    assert [r["running_total_by_status"] for r in out] == [
+        Decimal("-1.5"),
+        Decimal(-2),
+        Decimal("-0.999999999"),
+        Decimal("-1.499999999"),
+    ]
+
+
+def test_running_total_skips_missing_and_invalid_amounts_whatever_their_number():
+    amounts_ = ["10", "10", None, "10", "abc", "10"]
+    out = run_rules([row(id_=str(i), amount=a, name=f"N{i}") for i, a in enumerate(amounts_)])
+    assert [(r["amount"], r["running_total_by_status"]) for r in out] == [
+        (Decimal(10), Decimal(10)),
+        (Decimal(10), Decimal(20)),
+        (None, Decimal(20)),
+        (Decimal(10), Decimal(30)),
+        (None, Decimal(30)),
+        (Decimal(10), Decimal(40)),
+    ]
+    out = run_rules([row(id_=str(i), amount=a) for i, a in enumerate(["10", "abc", "5"])])
+    assert [r["running_total_by_status"] for r in out] == [Decimal(10), Decimal(10), Decimal(15)]
+
+
+def test_rows_without_status_never_join_another_status_total():
+    rows = [row(id_="1", status="a", amount="1"), row(id_="2", status="b", amount="10"), row(id_="3", status=None)]
+    assert [r["running_total_by_status"] for r in run_rules(rows)] == [Decimal(1), Decimal(10), Decimal(10)]
+
+
+def test_running_totals_beyond_int64_stay_exact():
+    # 10,000 of the largest amount (15 integer digits): the total passes int64's 9.2e18.
+    rows = [row(id_=str(i), amount="999,999,999,999,999.5") for i in range(10_000)]
+    rows += [row(id_="r1", status="refund", amount="-1.75"), row(id_="r2", status="refund", amount="0.5")]
+    out = run_rules(rows)
+    assert [out[i]["running_total_by_status"] for i in (0, 1, 4699, 9999, 10000, 10001)] == [
+        Decimal("999999999999999.5"),
+        Decimal(1999999999999999),
+        Decimal(4699999999999997650),
+        Decimal(9999999999999995000),
+        Decimal("-1.75"),
+        Decimal("-1.25"),
     ]
 
 
@@ -365,9 +471,65 @@ def test_uploads_processed_together_keep_every_rule_within_their_own_rows():
     assert [(p.duplicates_removed, p.quality_issues) for p in (a, b, c)] == [(0, {"duplicate_id": 2}), (1, {}), (0, {})]
 
 
+def test_two_uploads_processed_together_stay_apart_and_ids_missing_are_never_repeated():
+    import pyarrow as pa
+
+    first = [row(id_="1"), row(id_="2")]
+    second = [row(id_=None, name="A"), row(id_="2"), row(id_=None, name="B"), row(id_="1", name="C")]
+    rows = first + second
+    columns = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
+    a, b = rules.process_uploads(columns, pa.array([2, 3, 2, 3, 4, 5], pa.int64()), [("a", 2), ("b", 4)], "t")
+    assert [r["data_quality_issues"] for r in a.table.to_pylist()] == ["", ""]
+    assert [r["data_quality_issues"] for r in b.table.to_pylist()] == ["missing_id", "", "missing_id", ""]
+    assert [(p.duplicates_removed, p.quality_issues) for p in (a, b)] == [(0, {}), (0, {"missing_id": 2})]
+
+
+def test_uploads_without_rows_processed_together_give_empty_results():
+    import pyarrow as pa
+
+    columns = {c: pa.array([], pa.string()) for c in rules.REQUIRED_COLUMNS}
+    a, b = rules.process_uploads(columns, pa.array([], pa.int64()), [("a", 0), ("b", 0)], PROCESSING_DATE)
+    assert [(p.table.num_rows, p.duplicates_removed, p.quality_issues) for p in (a, b)] == [(0, 0, {}), (0, 0, {})]
+
+
 def test_uploads_processed_together_must_account_for_every_row():
     import pyarrow as pa
 
     columns = {c: pa.array(["x"], pa.string()) for c in rules.REQUIRED_COLUMNS}
     with pytest.raises(ValueError, match="uploads hold 2 rows, 1 given"):
         rules.process_uploads(columns, pa.array([2], pa.int64()), [("a", 1), ("b", 1)], PROCESSING_DATE)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order(threads):
+    import pyarrow as pa
+
+    rows = [row(id_="1", name="ann lee"), row(id_="x", email="bad", date="12/31/2025", amount="-2.5", status="DONE")]
+    rows += [row(id_=None, name=None, date="2025-01-02", amount="abc"), row(id_="4", amount="1,000"), row(id_="5")]
+    raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
+    # 5 rows in slices of at most 2 rows: 2 slices on 2 threads, or 3 slices when 4 threads are allowed.
+    cleaned = rules.clean_in_parallel(raw, ["dd-MM-yyyy", "yyyy-MM-dd", "MM/dd/yyyy"], threads, rows_per_chunk=2)
+    assert cleaned.id.to_pylist() == ["1", "x", None, "4", "5"]
+    assert cleaned.name.to_pylist() == ["Ann Lee", "Ann Lee", None, "Ann Lee", "Ann Lee"]
+    assert cleaned.email_valid.to_pylist() == [True, False, True, True, True]
+    assert cleaned.date.to_pylist() == [
+        dt.date(2025, 4, 1),
+        dt.date(2025, 12, 31),
+        dt.date(2025, 1, 2),
+        dt.date(2025, 4, 1),
+        dt.date(2025, 4, 1),
+    ]
+    assert cleaned.amounts.units.tolist() == [10, -2, 0, 1000, 10]
+    assert cleaned.amounts.nanos.tolist() == [0, -500_000_000, 0, 0, 0]
+    assert cleaned.amounts.valid.tolist() == [True, True, False, True, True]
+    assert cleaned.status.to_pylist() == ["active", "done", "active", "active", "active"]
+    assert cleaned.id_number.to_pylist() == [1, None, None, 4, 5]
+    assert rules.issue_text(cleaned.mask).to_pylist() == [
+        "",
+        "invalid_email",
+        "missing_id;missing_name;invalid_amount",
+        "",
+        "",
+    ]
+    # The text exact duplicates are compared on: each cleaned value after its length in bytes (N: missing).
+    assert cleaned.row_key.to_pylist()[2] == "N::N::15:ann@example.com:10:2025-01-02:3:abc:6:active"

@@ -256,7 +256,9 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None 
     digits = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), AMOUNT_SCALE, "0")
     digits = pc.utf8_rtrim(digits, characters="0")
     digits = pc.if_else(pc.equal(digits, ""), "0", digits)
-    text = pc.binary_join_element_wise(pc.cast(pa.array(whole), pa.string()), digits, ".")
+    # Totals beyond int64 are Python integers (running_totals): written from Python, never through int64.
+    whole_text = pa.array([str(v) for v in whole], pa.string()) if whole.dtype == object else pa.array(whole)
+    text = pc.binary_join_element_wise(pc.cast(whole_text, pa.string()), digits, ".")
     text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
     if valid is not None:
         text = pc.if_else(pa.array(valid), text, _STRING_NULL)
@@ -337,7 +339,9 @@ def running_totals(
     group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
     units, nanos = amounts.units[order], amounts.nanos[order]
     counted = amounts.valid[order].astype(np.int64)
-    if np.abs(units).sum() >= 2**62:  # beyond int64 sums: Python integers (slow, and never seen in real data)
+    # Sums that may pass int64 (bounded by n * the largest amount, in Python integers: an int64 sum of the amounts
+    # could itself overflow): Python integers (slow, and never seen in real data).
+    if int(np.abs(units).max()) * n >= 2**62:
         units = units.astype(object)
 
     def within_group(values: np.ndarray) -> np.ndarray:
@@ -345,17 +349,12 @@ def running_totals(
         before = np.where(group_start > 0, total[group_start - 1], 0)
         return total - before
 
-    # Signed units + nanos: carry so that both share the sign of the total.
-    total_nanos = within_group(units) * NANOS + within_group(nanos) if units.dtype == object else None
-    if total_nanos is None:
-        carry, nanos_total = np.divmod(within_group(nanos), NANOS)
-        units_total = within_group(units) + carry
-        negative = (units_total < 0) & (nanos_total > 0)
-        units_total = np.where(negative, units_total + 1, units_total)
-        nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
-    else:
-        units_total = np.array([int(v / NANOS) if v >= 0 else -int(-v // NANOS) for v in total_nanos], dtype=object)
-        nanos_total = np.array([v - u * NANOS for v, u in zip(total_nanos, units_total, strict=True)], np.int64)
+    # Signed units + nanos: carry so that both share the sign of the total (on Python integers alike).
+    carry, nanos_total = np.divmod(within_group(nanos), NANOS)
+    units_total = within_group(units) + carry
+    negative = (units_total < 0) & (nanos_total > 0)
+    units_total = np.where(negative, units_total + 1, units_total)
+    nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
     valid = within_group(counted) > 0
     in_row_order = np.empty(n, dtype=np.int64)
     in_row_order[order] = np.arange(n)
