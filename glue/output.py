@@ -62,6 +62,7 @@ PARQUET_SCHEMA = pa.schema(
 )
 CHUNK_ROWS = 100_000
 _QUOTE_NEEDED = r'[,"\r\n]'
+_QUOTE_BYTES = ',"\r\n'
 
 
 def timestamp_text(iso: str) -> str:
@@ -75,12 +76,39 @@ def neutralise(values: pa.Array) -> pa.Array:
     gets a leading "'": '=1+1 -> "'=1+1", "-2+3" -> "'-2+3", "-12.5" stays."""
     if not len(values):
         return values
+    if not _first_bytes_among(values, FORMULA_TRIGGERS):  # most columns: no cell starts with a trigger
+        return values
     risky = pc.fill_null(pc.match_substring_regex(values, f"^[{_regex_class(FORMULA_TRIGGERS)}]"), False)
     if not pc.any(risky).as_py():
         return values
     number = pc.fill_null(pc.match_substring_regex(values, PLAIN_NUMBER), False)
     formula = pc.and_(risky, pc.invert(number))
     return pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+
+
+def _string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets of a (large) string array and its data bytes as numpy, zero-copy."""
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64 if large else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _first_bytes_among(values: pa.Array, chars: str) -> bool:
+    """Whether some non-empty value starts with one of the ASCII `chars` (one gather of first bytes, no regex)."""
+    offsets, data = _string_data(values)
+    starts = offsets[:-1][np.diff(offsets) > 0]
+    return bool(np.isin(data[starts], np.frombuffer(chars.encode("ascii"), np.uint8)).any())
+
+
+def _holds_any_byte(values: pa.Array, chars: str) -> bool:
+    """Whether some value holds one of the ASCII `chars` (checked on the values' bytes at once, no regex)."""
+    offsets, data = _string_data(values)
+    found = data[offsets[0] : offsets[-1]]
+    found = found[found <= max(chars.encode("ascii"))]  # the rare low bytes only (',' '"' CR LF are below '-')
+    return bool(np.isin(found, np.frombuffer(chars.encode("ascii"), np.uint8)).any())
 
 
 def _regex_class(chars: str) -> str:
@@ -119,7 +147,10 @@ def rejected_text(table: pa.Table) -> pa.Table:
 
 def _cell(values: pa.Array) -> pa.Array:
     """RFC 4180 minimal quoting: quoted (with '"' doubled) only when holding ',', '"', CR or LF; null -> empty."""
-    values = pc.fill_null(values, "")
+    if values.null_count:
+        values = pc.fill_null(values, "")
+    if not _holds_any_byte(values, _QUOTE_BYTES):  # most columns: no cell needs quoting
+        return values
     needs = pc.fill_null(pc.match_substring_regex(values, _QUOTE_NEEDED), False)
     if not pc.any(needs).as_py():
         return values

@@ -245,7 +245,7 @@ def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: st
             "status": c.status,
             "id_number": c.id_number,
             "mask": pa.array(c.mask, pa.int64()),
-            "row_key": c.row_key,
+            "row_key": rules.row_key(c),
         }
     )
     return table, records.rows_read, rejected.num_rows
