@@ -8,7 +8,9 @@ as a formula are neutralised (`neutralise`). Parquet: the same rows typed, value
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -177,6 +179,38 @@ def write_csv(table: pa.Table, sink: BinaryIO, chunk_rows: int = CHUNK_ROWS) -> 
         _write_lines(csv_lines(table.slice(start, chunk_rows)), sink)
 
 
+def write_csv_of(
+    table: pa.Table,
+    cells: Callable[[pa.Table], pa.Table],
+    sink: BinaryIO,
+    threads: int = 1,
+    chunk_rows: int | None = None,
+) -> None:
+    """`cells(table)` (e.g. processed_text) written as write_csv writes it, made chunk by chunk (the cells are
+    row-local): with `threads` > 1 the chunks are made on that many threads (Arrow's kernels run without the GIL)
+    and written in order, at most `threads` + 1 chunks held at once."""
+    _write_header(cells(table.slice(0, 0)).column_names, sink)
+    chunk_rows = chunk_rows or CHUNK_ROWS
+
+    def chunk(start: int) -> pa.Buffer | None:
+        lines = csv_lines(cells(table.slice(start, chunk_rows)))
+        return _joined_lines(lines) if len(lines) else None
+
+    starts = range(0, table.num_rows, chunk_rows)
+    if threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            _write_buffer(chunk(start), sink)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for start in starts:
+            pending.append(pool.submit(chunk, start))
+            if len(pending) > threads:
+                _write_buffer(pending.popleft().result(), sink)
+        while pending:
+            _write_buffer(pending.popleft().result(), sink)
+
+
 def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
     sink.write((",".join(_cell(pa.array(list(columns), pa.string())).to_pylist()) + "\n").encode())
 
@@ -184,9 +218,19 @@ def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
 def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
     if not len(lines):
         return
+    _write_buffer(_joined_lines(lines), sink)
+
+
+def _joined_lines(lines: pa.Array) -> pa.Buffer:
+    """Non-empty `lines` joined by "\\n" (without the last one's)."""
     offsets = pa.array([0, len(lines)], pa.int32())
-    sink.write(pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer())
-    sink.write(b"\n")
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer()
+
+
+def _write_buffer(joined: pa.Buffer | None, sink: BinaryIO) -> None:
+    if joined is not None:
+        sink.write(joined)
+        sink.write(b"\n")
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -229,7 +229,8 @@ def test_exact_duplicates_are_removed_and_the_first_line_kept():
 
 def test_exact_duplicates_without_an_id_are_removed_too_and_are_not_duplicate_ids():
     out = run_rules([row(id_=None), row(id_=None, name="X Y"), row(id_="  "), row(id_="1"), row(id_=None)])
-    assert [(r["line_number"], r["data_quality_issues"]) for r in out] == [(2, "missing_id"), (3, "missing_id"), (5, "")]
+    kept = [(r["line_number"], r["data_quality_issues"]) for r in out]
+    assert kept == [(2, "missing_id"), (3, "missing_id"), (5, "")]
 
 
 def test_an_upload_without_rows_gives_no_rows():
