@@ -368,7 +368,7 @@ def running_totals(
         units_total = np.where(negative, units_total + 1, units_total)
         nanos_total = np.where(negative, nanos_total - NANOS, nanos_total)
     else:
-        units_total = np.array([int(v / NANOS) if v >= 0 else -int(-v // NANOS) for v in total_nanos], dtype=object)
+        units_total = np.array([v // NANOS if v >= 0 else -(-v // NANOS) for v in total_nanos], dtype=object)
         nanos_total = np.array([v - u * NANOS for v, u in zip(total_nanos, units_total, strict=True)], np.int64)
     valid = within_group(counted) > 0
     in_row_order = np.empty(n, dtype=np.int64)

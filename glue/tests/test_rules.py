@@ -312,6 +312,16 @@ def test_running_total_is_exact_and_crosses_zero_without_sign_errors():
     ]
 
 
+def test_running_total_stays_exact_past_what_int64_holds():
+    # 5,000 of the largest amount: past 2**62 whole units the sums go on in Python integers, still exact.
+    big = "999999999999999.999999999"
+    out = run_rules([row(id_=str(i), amount=big) for i in range(5000)])
+    totals = [r["running_total_by_status"] for r in out]
+    assert totals[0] == Decimal(big)
+    assert totals[-1] == Decimal(big) * 5000
+    assert totals[4610] == Decimal(big) * 4611
+
+
 # --- constant columns -----------------------------------------------------------------------------------------------
 
 
