@@ -8,8 +8,8 @@ with Spark moving rows between the phases. No task holds more than a share of th
 2. Parse and clean (one task per range): records, fields, the row-local rules; each range writes its rejected rows
    as its own part file (in parallel). Cleaned rows stay in Arrow tables; between the phases below Spark shuffles
    them as Arrow IPC blocks, bucketed by each task (`_shuffle`).
-3. Exact duplicates (rows shuffled by row key) and duplicate ids (kept rows shuffled by id), each by the function
-   rules.process uses (`rules.first_by_line`, `rules.duplicate_ids`).
+3. Exact duplicates and duplicate ids in one shuffle of the rows by id (exact duplicates share their id), by the
+   functions rules.process uses (`rules.exact_duplicates_kept`, `rules.repeated`).
 4. Running totals by a two-phase prefix sum: rows range-partitioned in running-total order and sorted; each
    partition's per-status sums (pass 1) give each partition its offsets, added to its own running sums
    (`rules.running_totals`) in pass 2.
@@ -245,7 +245,10 @@ def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: st
             "status": c.status,
             "id_number": c.id_number,
             "mask": pa.array(c.mask, pa.int64()),
-            "row_key": rules.row_key(c),
+            # what exact duplicates are compared on, besides the values above (rules.row_key)
+            "amount_text": c.amount_text,
+            "date_trimmed": c.date_trimmed,
+            "amount_trimmed": c.amount_trimmed,
         }
     )
     return table, records.rows_read, rejected.num_rows
@@ -296,25 +299,10 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         rows_read, rejected = sum(c[0] for c in counts), sum(c[1] for c in counts)
         tables = cleaned.map(lambda t: t[0])
 
-        # 3. Exact duplicates (by row key), then duplicate ids (by id): the functions rules.process uses.
-        def keep_first(pair: tuple[int, pa.Table]) -> pa.Table:
-            t = pair[1]
-            return t.filter(
-                pa.array(rules.first_by_line(t.column("row_key").combine_chunks(), t.column("line_number")))
-            )
-
-        kept = _shuffle(tables, n, lambda t: (_hash(t.column("row_key").combine_chunks()) % n).astype(np.int64))
-        kept = kept.map(keep_first)
-        bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
-
-        def flag_ids(pair: tuple[int, pa.Table]) -> pa.Table:
-            t = pair[1].drop_columns(["row_key"])
-            duplicate = rules.duplicate_ids(t.column("id").combine_chunks())
-            mask = t.column("mask").to_numpy() | (duplicate.astype(np.int64) * bit)
-            return t.set_column(t.schema.get_field_index("mask"), "mask", pa.array(mask))
-
-        flagged = _shuffle(kept, n, lambda t: (_hash(t.column("id").combine_chunks()) % n).astype(np.int64))
-        flagged = flagged.map(flag_ids).persist(StorageLevel.MEMORY_AND_DISK)
+        # 3. Exact duplicates and duplicate ids, with the functions rules.process uses, in one shuffle by id: exact
+        # duplicates share their id (rows without an id share a bucket too).
+        flagged = _shuffle(tables, n, lambda t: (_hash(t.column("id").combine_chunks()) % n).astype(np.int64))
+        flagged = flagged.map(_without_duplicates).persist(StorageLevel.MEMORY_AND_DISK)
 
         # 4. Running totals: rows range-partitioned in running-total order (boundaries from a sample), then a
         # two-phase prefix sum per status.
@@ -386,6 +374,27 @@ _CLEAN_TYPES = (
 )
 
 
+def _without_duplicates(pair: tuple[int, pa.Table]) -> pa.Table:
+    """Phase 3 for one id bucket: exact duplicates removed (rules.exact_duplicates_kept), duplicate ids flagged
+    (rules.repeated: rules.duplicate_ids on the kept rows); the columns only duplicates are compared on dropped."""
+    t = pair[1]
+    column = {name: t.column(name).combine_chunks() for name in t.column_names}
+    rows = rules.Cleaned(
+        **{c: column[c] for c in ("id", "name", "email", "email_valid", "date", "status", "id_number")},
+        amounts=_amounts(t),
+        mask=column["mask"].to_numpy(),
+        amount_text=column["amount_text"],
+        date_trimmed=column["date_trimmed"],
+        amount_trimmed=column["amount_trimmed"],
+    )
+    groups = rules.id_groups(column["id"])
+    kept = rules.exact_duplicates_kept(rows, column["line_number"], groups)
+    t = t.drop_columns(["amount_text", "date_trimmed", "amount_trimmed"]).filter(pa.array(kept))
+    bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
+    mask = t.column("mask").to_numpy() | (rules.repeated(groups[kept]).astype(np.int64) * bit)
+    return t.set_column(t.schema.get_field_index("mask"), "mask", pa.array(mask))
+
+
 def _sorted_for_totals(pair: tuple[int, pa.Table]) -> tuple[int, pa.Table]:
     bucket, t = pair
     order = rules.running_total_order(*[t.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
@@ -398,18 +407,36 @@ def _amounts(t: pa.Table) -> rules.Amounts:
     )
 
 
+def _status_codes(t: pa.Table) -> tuple[list[str | None], np.ndarray]:
+    """The distinct statuses of a bucket (None last, for a missing status) and each row's index into them."""
+    encoded = pc.dictionary_encode(t.column("status").combine_chunks())
+    names = [*encoded.dictionary.to_pylist(), None]
+    codes = pc.fill_null(encoded.indices, len(names) - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return names, codes
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """The exact sum of int64 values (int64 arithmetic when it cannot overflow, Python integers otherwise)."""
+    if not len(values):
+        return 0
+    if int(np.abs(values).max()) < 2**62 // len(values):
+        return int(values.sum())
+    return int(values.astype(object).sum())
+
+
 def _status_sums(pair: tuple[int, pa.Table]) -> list[tuple[int, str | None, int, int]]:
     """Pass 1: per status of this bucket, the exact sum of its amounts (in nanos) and how many there are."""
     bucket, t = pair
+    if not t.num_rows:
+        return []
     a = _amounts(t)
-    total = a.units.astype(object) * rules.NANOS + a.nanos.astype(object)
-    out: dict[str | None, list[int]] = {}
-    for status, value, valid in zip(t.column("status").to_pylist(), total, a.valid, strict=True):
-        entry = out.setdefault(status, [0, 0])
-        if valid:
-            entry[0] += int(value)
-            entry[1] += 1
-    return [(bucket, status, s, c) for status, (s, c) in out.items()]
+    names, codes = _status_codes(t)
+    out = []
+    for code in np.unique(codes):
+        rows = (codes == code) & a.valid
+        total = _exact_sum(a.units[rows]) * rules.NANOS + _exact_sum(a.nanos[rows])
+        out.append((bucket, names[code], total, int(rows.sum())))
+    return out
 
 
 def _offsets(sums: list[tuple[int, str | None, int, int]]) -> dict[tuple[int, str | None], tuple[int, int]]:
@@ -429,13 +456,30 @@ def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
     a = _amounts(t)
     status = t.column("status").combine_chunks()
     units, nanos, has = rules.running_totals(status, np.arange(t.num_rows), a)
-    before = [offsets.get((bucket, s), (0, 0)) for s in status.to_pylist()]
-    total = units.astype(object) * rules.NANOS + nanos.astype(object) + np.array([b[0] for b in before], object)
-    counted = has | (np.array([b[1] for b in before], np.int64) > 0)
-    sign = np.array([-1 if v < 0 else 1 for v in total], object)
-    magnitude = np.abs(total)
-    whole = (magnitude // rules.NANOS * sign).astype(np.int64)
-    frac = (magnitude % rules.NANOS * sign).astype(np.int64)
+    names, codes = _status_codes(t)
+    before = [offsets.get((bucket, s), (0, 0)) for s in names]
+    counted = has | (np.array([b[1] for b in before], np.int64)[codes] > 0)
+    # Each offset (exact nanos) as whole units + nanos sharing its sign, added to the rows' sums, then carried so
+    # that the units and nanos of each total share its sign (as rules.running_totals gives them).
+    off_units = [abs(b[0]) // rules.NANOS * (-1 if b[0] < 0 else 1) for b in before]
+    off_nanos = [b[0] - u * rules.NANOS for b, u in zip(before, off_units, strict=True)]
+    if max(map(abs, off_units)) < 2**61 and (not len(units) or int(np.abs(units).max()) < 2**61):
+        carry, frac = np.divmod(nanos + np.array(off_nanos, np.int64)[codes], rules.NANOS)
+        whole = units + np.array(off_units, np.int64)[codes] + carry
+        negative = (whole < 0) & (frac > 0)
+        whole = np.where(negative, whole + 1, whole)
+        frac = np.where(negative, frac - rules.NANOS, frac)
+    else:  # totals beyond int64 (never seen in real data): Python integers
+        total = (
+            units.astype(object) * rules.NANOS
+            + nanos.astype(object)
+            + np.array(off_units, object)[codes] * (rules.NANOS)
+            + np.array(off_nanos, object)[codes]
+        )
+        sign = np.array([-1 if v < 0 else 1 for v in total], object)
+        magnitude = np.abs(total)
+        whole = (magnitude // rules.NANOS * sign).astype(np.int64)
+        frac = (magnitude % rules.NANOS * sign).astype(np.int64)
     return pa.table(
         {
             "line_number": t.column("line_number"),
