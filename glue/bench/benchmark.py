@@ -504,7 +504,8 @@ def scaling(spark, args, processing_date: str) -> None:
         etag = storage.etag_of_local(storage.local_uri(big))
         path = "split" if size > split_bytes else "whole"
         runs = [("ours", partial(run_ours, spark, *roots, size, etag, processing_date, split_bytes))]
-        if mib in seed_sizes:
+        runs = runs if "ours" in args.only.split(",") else []
+        if mib in seed_sizes and "seed" in args.only.split(","):
             runs.append(("seed", partial(run_seed, spark, storage.local_uri(big), roots[1])))
         seconds = {}
         for name, fn in runs:
@@ -513,7 +514,7 @@ def scaling(spark, args, processing_date: str) -> None:
             spark.sparkContext._jvm.System.gc()
             r = timed(name, fn, os.cpu_count() or 1)
             seconds[name] = r["seconds"]
-            ratio = f"{seconds['seed'] / seconds['ours']:7.2f}x" if name == "seed" else f"{'':8}"
+            ratio = f"{seconds['seed'] / seconds['ours']:7.2f}x" if name == "seed" and "ours" in seconds else f"{'':8}"
             print(f"{size / 2**20:6.0f}MiB {rows:11,} {name:>10} {path if name == 'ours' else 'seed':>6} "
                   f"{r['seconds']:8.2f} {rows / r['seconds']:10,.0f} {size / 1e6 / r['seconds'] / r['cores']:10.2f} "
                   f"{r['task_mib']:9.0f} {r['jvm_mib']:15.0f} {ratio}  ({load()})", flush=True)  # fmt: skip
@@ -534,7 +535,7 @@ def main() -> None:
     parser.add_argument("--split-mib", type=float, default=0, help="split uploads over this size (default: the job's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  %(name)s %(message)s")
-    only = set(args.only.split(",")) if not args.scaling else set()
+    only = set(args.only.split(",")) if not args.scaling else set()  # --scaling: ours and seed (subset: --only)
 
     stage = args.work / "stage"
     out = args.work / "out"
