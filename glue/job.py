@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 # Glue ships this file alone and the modules as extra-py-files; locally, make the sibling modules importable.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import rules
-import storage
-from contract import PROCESSED, build_stats, file_stats_lines, parse_manifest
-from errors import ManifestError, RunFailed
-from ingest import run_ingest
+from csv_ingest.contract.documents import PROCESSED, build_stats, file_stats_lines, parse_manifest
+from csv_ingest.contract.errors import ManifestError, RunFailed
+from csv_ingest.engine import rules
+from csv_ingest.ingest import run_ingest
+from csv_ingest.io import storage
 
 REQUIRED_ARGUMENTS = ("manifest_uri", "run_key", "data_root", "output_root")
 # date_formats: comma-separated, e.g. "dd-MM-yyyy,yyyy-MM-dd"; fallback_encoding: how to read records that are not
@@ -138,12 +138,12 @@ def main(argv: Sequence[str]) -> dict:
             from awsglue.utils import getResolvedOptions
 
             job.init(getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"], {})
-        from session import apply_job_settings
+        from csv_ingest.io.session import apply_job_settings
 
         stats = execute(apply_job_settings(glue_context.spark_session), args, on_glue=True)
         job.commit()
         return stats
-    from session import local_spark
+    from csv_ingest.io.session import local_spark
 
     return execute(local_spark("csv-ingest-job"), args)
 

@@ -78,7 +78,7 @@ export function createGlueJob(config: PipelineConfig, account: AccountContext, i
   return { job, role };
 }
 
-/** The per-upload output trees, whose folders the job clears before writing (glue/worker.py, glue/split.py). */
+/** The per-upload output trees, whose folders the job clears before writing (glue/csv_ingest/engine/worker.py, glue/csv_ingest/engine/split.py). */
 export const UPLOAD_FOLDER_PREFIXES = [PROCESSED_PREFIX, PARQUET_PREFIX, REJECTED_PREFIX] as const;
 
 /**

@@ -183,36 +183,57 @@ function bucketArnOf(account: AccountContext, bucketName: $util.Input<string>): 
   return $interpolate`arn:${account.partition}:s3:::${bucketName}`;
 }
 
-/** The `.py` files under `glue/` that ship to Glue: everything except tests and pytest config. */
-export function glueSourceFiles(glueDir: string): { script: string; modules: string[] } {
-  const files = fs
-    .readdirSync(glueDir)
-    .filter((file) => file.endsWith(".py"))
-    .filter((file) => !file.startsWith("test_") && !file.endsWith("_test.py") && file !== "conftest.py")
-    .sort();
-  if (!files.includes(GLUE_SCRIPT)) {
+/** The job's package (`glue/csv_ingest/`), shipped to Glue as one zip in `--extra-py-files`. */
+export const GLUE_PACKAGE = "csv_ingest";
+
+const isTestFile = (file: string) => /^test_|_test\.py$|^conftest\.py$/.test(path.basename(file));
+
+/**
+ * What ships to Glue from `glue/`: the entry script, and every `.py` file of the job's package (paths relative to
+ * `glue/`, e.g. `csv_ingest/engine/rules.py`) except tests, pytest config and caches. Nothing else under `glue/`
+ * (tests, bench) ships.
+ */
+export function glueSourceFiles(glueDir: string): { script: string; packageFiles: string[] } {
+  if (!fs.existsSync(path.join(glueDir, GLUE_SCRIPT))) {
     throw new Error(`The Glue job script ${path.join(glueDir, GLUE_SCRIPT)} does not exist; nothing to deploy.`);
   }
-  return { script: GLUE_SCRIPT, modules: files.filter((file) => file !== GLUE_SCRIPT) };
+  const packageDir = path.join(glueDir, GLUE_PACKAGE);
+  const packageFiles = fs.existsSync(packageDir)
+    ? fs
+        .readdirSync(packageDir, { recursive: true, encoding: "utf8" })
+        .map((file) => path.join(GLUE_PACKAGE, file).split(path.sep).join("/"))
+        .filter((file) => file.endsWith(".py") && !file.includes("__pycache__") && !isTestFile(file))
+        .sort()
+    : [];
+  return { script: GLUE_SCRIPT, packageFiles };
 }
 
 function uploadGlueAssets(bucket: sst.aws.Bucket) {
-  // Globbed at deploy time, so a module the job starts importing ships without an infra change.
+  // Read at deploy time, so a module the job starts importing ships without an infra change.
   const glueDir = path.join($cli.paths.root, "glue");
-  const { script, modules } = glueSourceFiles(glueDir);
-  const upload = (file: string) => {
-    const key = `${GLUE_ASSETS_PREFIX}${file}`;
-    const object = new aws.s3.BucketObjectv2(`GlueAsset${logicalSuffix(file)}`, {
-      bucket: bucket.name,
-      key,
-      source: new $util.asset.FileAsset(path.join(glueDir, file)),
-      contentType: "text/x-python",
-    });
-    return $interpolate`s3://${object.bucket}/${object.key}`;
-  };
+  const { script, packageFiles } = glueSourceFiles(glueDir);
+  const uri = (object: aws.s3.BucketObjectv2) => $interpolate`s3://${object.bucket}/${object.key}`;
+  const scriptObject = new aws.s3.BucketObjectv2(`GlueAsset${logicalSuffix(script)}`, {
+    bucket: bucket.name,
+    key: `${GLUE_ASSETS_PREFIX}${script}`,
+    source: new $util.asset.FileAsset(path.join(glueDir, script)),
+    contentType: "text/x-python",
+  });
+  const packageObject =
+    packageFiles.length > 0
+      ? new aws.s3.BucketObjectv2("GlueAssetPackage", {
+          bucket: bucket.name,
+          key: `${GLUE_ASSETS_PREFIX}${GLUE_PACKAGE}.zip`,
+          // Glue puts a zip in --extra-py-files on the driver's and the executors' Python path: `import csv_ingest`.
+          source: new $util.asset.AssetArchive(
+            Object.fromEntries(packageFiles.map((file) => [file, new $util.asset.FileAsset(path.join(glueDir, file))])),
+          ),
+          contentType: "application/zip",
+        })
+      : undefined;
   return {
-    scriptUri: upload(script),
-    moduleUris: modules.map(upload),
+    scriptUri: uri(scriptObject),
+    moduleUris: packageObject ? [uri(packageObject)] : [],
   };
 }
 

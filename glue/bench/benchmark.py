@@ -4,10 +4,10 @@ Polars (single-node references).
     .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--repeat 2] [--work /tmp/csv-ingest-bench]
     .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1024   # our job and the seed's on 10 MiB .. 1 GiB
 
-Same local Spark session settings as the tests and local job runs (glue/session.py). Prints per contender: seconds,
-CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak memory (this process;
-the JVM with its Python workers; the largest single Python worker, i.e. one task), and the ratios. Not part of
-pytest. The machine may be shared: the load average is printed with the figures.
+Same local Spark session settings as the tests and local job runs (glue/csv_ingest/io/session.py). Prints per
+contender: seconds, CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak
+memory (this process; the JVM with its Python workers; the largest single Python worker, i.e. one task), and the
+ratios. Not part of pytest. The machine may be shared: the load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -98,9 +98,9 @@ def run_ours(
     """The job's run_ingest on the one generated upload (CSV, rejected CSV and Parquet written). `etag`: the upload's
     ETag as the manifest names it (S3 gives it; here the local file's MD5, computed before the clock starts).
     `split_bytes`: uploads bigger than this go over many tasks (split.py; default the job's)."""
-    import split
-    from contract import parse_manifest
-    from ingest import run_ingest
+    from csv_ingest.contract.documents import parse_manifest
+    from csv_ingest.engine import split
+    from csv_ingest.ingest import run_ingest
 
     doc = {
         "format": "csv-ingest-manifest/1",
@@ -484,8 +484,8 @@ def check_counts(results: dict[str, dict]) -> bool:
 def scaling(spark, args, processing_date: str) -> None:
     """Our job (and the seed's algorithm, on the sizes in --scaling-seed) on uploads of the given sizes (MiB):
     seconds, rows/s, MB/s per core, peak memory of one task (the largest Spark Python worker) and of the JVM."""
-    import split
-    import storage
+    from csv_ingest.engine import split
+    from csv_ingest.io import storage
 
     split_bytes = int(args.split_mib * 2**20) if args.split_mib else split.SPLIT_BYTES
     seed_sizes = {int(x) for x in args.scaling_seed.split(",") if x}
@@ -547,8 +547,8 @@ def main() -> None:
     generate(warm, 20_000, seed=7)
     shutil.rmtree(out, ignore_errors=True)
 
-    import storage
-    from session import LOCAL_SETTINGS, local_spark
+    from csv_ingest.io import storage
+    from csv_ingest.io.session import LOCAL_SETTINGS, local_spark
 
     spark = local_spark("csv-ingest-benchmark")
     processing_date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -3,7 +3,7 @@
     .venv/bin/python glue/bench/s3_driver.py [--uploads 500] [--latency-ms 20] [--run-only]
 
 Per run the driver checks every upload (version check + first bytes: `ingest.check_uploads`). Three ways of making
-those requests are timed, and then the tasks (worker.py), which read and write each upload themselves:
+those requests are timed, and then the tasks (csv_ingest/engine/worker.py), which read and write each upload themselves:
 
 - "client per request, one at a time": a new boto3 client for every request, uploads one after the other;
 - "one client, one at a time";
@@ -33,7 +33,7 @@ HEADER = b"id,name,email,date,amount,status\n"
 
 
 def manifest_for(uploads: int, etags: list[str]):
-    from contract import parse_manifest
+    from csv_ingest.contract.documents import parse_manifest
 
     doc = {
         "format": "csv-ingest-manifest/1",
@@ -66,10 +66,9 @@ def engine_tasks(run, root: str, ms: float, client, cores: int = 2) -> None:
     import collections
     from concurrent.futures import ThreadPoolExecutor
 
-    import ingest
-    import rules
-    import storage
-    import worker
+    from csv_ingest import ingest
+    from csv_ingest.engine import rules, worker
+    from csv_ingest.io import storage
 
     when = "2026-04-01T10:00:00.000Z"
     formats = rules.DEFAULT_DATE_FORMATS
@@ -133,8 +132,8 @@ def main() -> None:
 
     import boto3
 
-    import ingest
-    import storage
+    from csv_ingest import ingest
+    from csv_ingest.io import storage
 
     admin = boto3.client("s3")
     admin.create_bucket(Bucket=BUCKET)

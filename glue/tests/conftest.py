@@ -12,7 +12,7 @@ GLUE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(GLUE_DIR))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from session import local_spark  # noqa: E402
+from csv_ingest.io.session import local_spark  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def messy_run(spark, tmp_path_factory):
     """One run over all the messy uploads (shared: a Spark run is the expensive part of a test)."""
     from support import MESSY_FILES, PROCESSING_DATE, stage_run
 
-    from ingest import run_ingest
+    from csv_ingest.ingest import run_ingest
 
     staged = stage_run(tmp_path_factory.mktemp("messy"), MESSY_FILES)
     results = run_ingest(spark, staged["manifest"], staged["data_root"], staged["output_root"], PROCESSING_DATE)
@@ -55,7 +55,7 @@ def moto_s3(monkeypatch):
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import storage
+    from csv_ingest.io import storage
 
     storage._s3_client.cache_clear()
     yield env

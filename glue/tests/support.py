@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-import rules
-import storage
-from contract import parse_manifest
+from csv_ingest.contract.documents import parse_manifest
+from csv_ingest.engine import rules
+from csv_ingest.io import storage
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

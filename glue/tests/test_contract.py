@@ -7,8 +7,8 @@ import json
 import pytest
 from support import VECTORS
 
-from contract import FileResult, build_stats, file_stats_lines, parse_manifest
-from errors import ManifestError
+from csv_ingest.contract.documents import FileResult, build_stats, file_stats_lines, parse_manifest
+from csv_ingest.contract.errors import ManifestError
 
 
 def load_vector(name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from support import MESSY_FILES, PROCESSING_DATE, output_text, stage_run
 
-from ingest import run_ingest
+from csv_ingest.ingest import run_ingest
 
 
 def test_same_file_alone_and_in_a_batch_gives_identical_output(spark, tmp_path, messy_run):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from errors import FileRejected
-from ingest import HEADER_PROBE_BYTES, Layout, inspect_header
+from csv_ingest.contract.errors import FileRejected
+from csv_ingest.ingest import HEADER_PROBE_BYTES, Layout, inspect_header
 
 STANDARD = Layout(6, (("id", 0), ("name", 1), ("email", 2), ("date", 3), ("amount", 4), ("status", 5)))
 

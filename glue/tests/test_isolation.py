@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from support import HEADER, PROCESSING_DATE, read_output, stage_run
 
-import ingest
-import output
-import rules
-import storage
-import worker
+from csv_ingest import ingest
+from csv_ingest.contract import output
+from csv_ingest.engine import rules, worker
+from csv_ingest.io import storage
 
 GOOD = HEADER + b"1,Ann Lee,ann@example.com,01-04-2025,10,active\n"
 

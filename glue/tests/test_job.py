@@ -11,7 +11,7 @@ import pytest
 from support import VECTORS, read_output, stage_run
 
 import job
-from errors import ManifestError, RunFailed
+from csv_ingest.contract.errors import ManifestError, RunFailed
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 NULLABLE = {"error", "output", "rejectedOutput"}

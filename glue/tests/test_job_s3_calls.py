@@ -30,9 +30,9 @@ import pytest
 import s3_calls
 from support import REPO
 
-import ingest
 import job
-import storage
+from csv_ingest import ingest
+from csv_ingest.io import storage
 
 # packages/twin/src/constants.ts TWIN_NAMES: the traffic check maps these to a stage's bucket names.
 DATA = "csv-ingest-local-data"

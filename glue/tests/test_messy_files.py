@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from support import PROCESSING_DATE, read_output
 
-import output
+from csv_ingest.contract import output
 
 HEADER_ROW = list(output.PROCESSED_COLUMNS)
 REJECTED_HEADER = list(output.REJECTED_COLUMNS)

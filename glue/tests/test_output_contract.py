@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import PROCESSING_DATE, row
 
-import output
-import rules
+from csv_ingest.contract import output
+from csv_ingest.engine import rules
 
 CONTRACT = Path(__file__).resolve().parents[1] / "CONTRACT.md"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import reader
-from rules import REQUIRED_COLUMNS
+from csv_ingest.engine import reader
+from csv_ingest.engine.rules import REQUIRED_COLUMNS
 
 POSITIONS = {c: i for i, c in enumerate(REQUIRED_COLUMNS)}
 HEADER = b"id,name,email,date,amount,status\n"

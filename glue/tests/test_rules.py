@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from support import PROCESSING_DATE, row, run_rules
 
-import rules
+from csv_ingest.engine import rules
 
 
 def names(values):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from support import FIXTURES, PROCESSING_DATE, output_text, stage_run
 
-from ingest import run_ingest
+from csv_ingest.ingest import run_ingest
 
 
 def test_sample_through_the_job_is_byte_identical_to_expected(spark, tmp_path):

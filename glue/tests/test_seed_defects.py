@@ -7,8 +7,7 @@ from decimal import Decimal
 
 from support import read_output, row, run_rules, stage_run
 
-import rules
-import worker
+from csv_ingest.engine import rules, worker
 
 
 def test_defect4_dates_in_dd_mm_yyyy_are_parsed_not_silently_nulled():

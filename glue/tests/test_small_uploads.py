@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from support import HEADER, MESSY_FILES, PROCESSING_DATE, stage_run
 
-import ingest
-import reader
-import rules
-import worker
+from csv_ingest import ingest
+from csv_ingest.engine import reader, rules, worker
 
 
 def tasks_of(staged):

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import HEADER, PROCESSING_DATE, stage_run
 
-import ingest
-import split
+from csv_ingest import ingest
+from csv_ingest.engine import split
 
 
 def tricky_upload(rows: int = 200) -> bytes:
@@ -110,7 +110,7 @@ def test_two_phase_running_totals_equal_the_running_totals_of_the_rows_in_one_pi
     import numpy as np
     import pyarrow as pa
 
-    import rules
+    from csv_ingest.engine import rules
 
     amounts = [amount, "1", "", "-0.5"] * rows
     status = pa.array(sorted(["b", "a", None] * (len(amounts) // 3), key=lambda s: (s is None, s)), pa.string())

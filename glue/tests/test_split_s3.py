@@ -11,10 +11,10 @@ from functools import partial
 import boto3
 import pytest
 
-import errors
-import ingest
 import job
-import storage
+from csv_ingest import ingest
+from csv_ingest.contract import errors
+from csv_ingest.io import storage
 
 DATA, CONTROL = "split-data", "split-control"
 HEADER = b"id,name,email,date,amount,status\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-import storage
+from csv_ingest.io import storage
 
 LONG_SEGMENT = "ü" * 150  # 300 bytes of UTF-8
 KEY_300 = f"input/soak/{LONG_SEGMENT}.csv"

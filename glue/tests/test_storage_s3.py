@@ -14,9 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import ingest
-import storage
-from contract import Manifest, parse_manifest
+from csv_ingest import ingest
+from csv_ingest.contract.documents import Manifest, parse_manifest
+from csv_ingest.io import storage
 
 BUCKET = "data-bucket"
 
@@ -208,8 +208,7 @@ def test_write_streamed_uploads_what_the_writer_produced(s3):
 
 
 def test_the_engine_processes_an_upload_on_s3(s3):
-    import rules
-    import worker
+    from csv_ingest.engine import rules, worker
 
     body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n2,b\n"
     entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
@@ -246,8 +245,7 @@ def test_read_bytes_if_etag_refuses_another_version(s3):
 
 
 def test_the_engine_reports_an_upload_replaced_after_the_check_superseded(s3):
-    import rules
-    import worker
+    from csv_ingest.engine import rules, worker
 
     body = b"id,name,email,date,amount,status\n1,ann lee,a@example.com,01-04-2025,10,active\n"
     entry = replace(manifest(1).uploads[0], etag=hashlib.md5(body, usedforsecurity=False).hexdigest())
@@ -266,8 +264,7 @@ def test_a_run_of_many_small_uploads_makes_at_most_11_s3_requests_per_upload(s3)
     # _SUCCESS. 11 requests an upload, whatever the number of uploads.
     import collections
 
-    import rules
-    import worker
+    from csv_ingest.engine import rules, worker
 
     bodies = [f"id,name,email,date,amount,status\n{i},ann lee,a@example.com,01-04-2025,10,active\n".encode() for i in
               range(20)]  # fmt: skip

@@ -14,7 +14,14 @@ import {
   pipelineConfig,
 } from "../../packages/core/src/config/pipeline";
 import { glueSourceFiles } from "../storage";
-import { ACCOUNT_ID, type EvaluatedApp, evaluateApp, REGION, type RegisteredResource } from "./helpers/app";
+import {
+  ACCOUNT_ID,
+  archiveFiles,
+  type EvaluatedApp,
+  evaluateApp,
+  REGION,
+  type RegisteredResource,
+} from "./helpers/app";
 import { type PolicyStatement, policyDocuments, statementsOf, trustedPrincipals, wildcardGrants } from "./helpers/iam";
 
 const STAGE = "dev";
@@ -96,11 +103,13 @@ describe("storage", () => {
     expect(app.ofType("aws:s3/bucketVersioning:BucketVersioning")).toHaveLength(0);
   });
 
-  it("uploads the Glue script and its flat modules, not the tests, to the control bucket", () => {
+  it("uploads the Glue script and its package as one zip, not the tests, caches or bench, to the control bucket", async () => {
     const objects = app.ofType("aws:s3/bucketObjectv2:BucketObjectv2");
     expect(objects.filter((r) => r.inputs.bucket === app.outputs.bucketName)).toEqual([]);
     const keys = objects.filter((r) => r.inputs.bucket === app.outputs.controlBucketName);
-    expect(keys.map((r) => r.inputs.key).sort()).toEqual(["glue-assets/job.py", "glue-assets/transform.py"]);
+    expect(keys.map((r) => r.inputs.key).sort()).toEqual(["glue-assets/csv_ingest.zip", "glue-assets/job.py"]);
+    const zip = app.one("aws:s3/bucketObjectv2:BucketObjectv2", (r) => r.inputs.key === "glue-assets/csv_ingest.zip");
+    expect(await archiveFiles(zip.inputs.source)).toEqual(["csv_ingest/__init__.py", "csv_ingest/engine/transform.py"]);
   });
 });
 
@@ -195,7 +204,7 @@ describe("glue job", () => {
     expect(job.inputs.defaultArguments).toMatchObject({
       [`--${GLUE_ARGUMENTS.dataRoot}`]: root,
       [`--${GLUE_ARGUMENTS.outputRoot}`]: root,
-      "--extra-py-files": `${control}glue-assets/transform.py`,
+      "--extra-py-files": `${control}glue-assets/csv_ingest.zip`,
       "--job-bookmark-option": "job-bookmark-disable",
       "--enable-continuous-cloudwatch-log": "true",
     });
@@ -391,33 +400,39 @@ describe("IAM", () => {
 });
 
 describe("the real glue/ folder", () => {
-  it("ships job.py as the script and only non-test modules", () => {
-    const { script, modules } = glueSourceFiles(path.resolve(import.meta.dirname, "../../glue"));
+  const dir = path.resolve(import.meta.dirname, "../../glue");
+
+  it("ships job.py as the script and the csv_ingest package's modules, no test", () => {
+    const { script, packageFiles } = glueSourceFiles(dir);
     expect(script).toBe("job.py");
-    expect(modules).not.toContain("job.py");
-    for (const module of modules) {
-      expect(module).toMatch(/^[a-z0-9_]+\.py$/);
-      expect(module).not.toMatch(/^test_|_test\.py$|^conftest\.py$/);
+    expect(packageFiles).toContain("csv_ingest/engine/rules.py");
+    for (const file of packageFiles) {
+      expect(file).toMatch(/^csv_ingest\/([a-z0-9_]+\/)*[a-z0-9_]+\.py$/);
+      expect(file).not.toMatch(/(^|\/)(test_[^/]*|[^/]*_test\.py|conftest\.py)$/);
     }
   });
 
-  it("ships every local module the job imports (a missing one would fail the first run on Glue)", () => {
-    const dir = path.resolve(import.meta.dirname, "../../glue");
-    const { script, modules } = glueSourceFiles(dir);
-    const shipped = new Set([script, ...modules].map((f) => f.replace(/\.py$/, "")));
-    const local = new Set(
-      fs
-        .readdirSync(dir)
-        .filter((f) => f.endsWith(".py"))
-        .map((f) => f.replace(/\.py$/, "")),
+  it("ships every module of the package the job imports (a missing one would fail the first run on Glue)", () => {
+    const { script, packageFiles } = glueSourceFiles(dir);
+    const shipped = new Set(packageFiles);
+    const imported = [script, ...packageFiles].flatMap((file) =>
+      [
+        ...fs
+          .readFileSync(path.join(dir, file), "utf8")
+          .matchAll(/^\s*from\s+(csv_ingest(?:\.\w+)*)\s+import\s+([\w, ]+)|^\s*import\s+(csv_ingest(?:\.\w+)*)/gm),
+      ].flatMap((m) => {
+        const from = m[1];
+        if (!from) return [(m[3] ?? "").replaceAll(".", "/")];
+        // `from a.b import c`: c is a module of the package a/b when a/b/c.py exists, else a name in a/b.py.
+        return (m[2] ?? "").split(",").map((name) => {
+          const asModule = `${from.replaceAll(".", "/")}/${name.trim().split(" ")[0]}`;
+          return fs.existsSync(path.join(dir, `${asModule}.py`)) ? asModule : from.replaceAll(".", "/");
+        });
+      }),
     );
-    const imported = [script, ...modules].flatMap((file) =>
-      [...fs.readFileSync(path.join(dir, file), "utf8").matchAll(/^\s*(?:from\s+(\w+)\s+import|import\s+(\w+))/gm)].map(
-        (m) => m[1] ?? m[2] ?? "",
-      ),
-    );
-    const missing = imported.filter((name) => local.has(name) && !shipped.has(name));
-    expect(imported).toContain("rules");
-    expect(missing).toEqual([]);
+    const moduleFile = (name: string) =>
+      fs.existsSync(path.join(dir, name, "__init__.py")) ? `${name}/__init__.py` : `${name}.py`;
+    expect(imported).toContain("csv_ingest/engine/rules");
+    expect(imported.map(moduleFile).filter((file) => !shipped.has(file))).toEqual([]);
   });
 });

@@ -9,16 +9,31 @@ AWS behaviour that moto gets wrong (packages/twin/README.md, "Known differences"
   `etag` is spelled as AWS spells it, and `sequencer` grows with each event (moto: "ObjectCreated", eTag, a constant);
 - each DynamoDB request is atomic: moto's threaded server checks a condition and writes in two steps, so two
   concurrent conditional writes could both pass (DynamoDB never lets them); one lock serialises DynamoDB's requests.
+
+And two routes of the twin's own, no AWS API: `POST /_twin/s3/put-objects` (BULK_PUT_PATH) writes many objects in one
+request, each exactly as moto's PutObject handler writes it (same backend call, so the same key, bytes, ETag, CRC32
+checksum, content type and S3 -> EventBridge event); `POST /_twin/s3/get-objects` (BULK_GET_PATH) reads many, each as
+its GetObject handler reads it (by version id; NoSuchKey / NoSuchVersion). Only the twin's local Glue service calls
+them, through the fault layer's proxy, which records each object as its own s3:PutObject / s3:GetObject(Version)
+call (packages/twin/src/glue/bulk.ts).
 """
 
+import base64
 import copy
 import itertools
+import json
+import os
 import sys
 import threading
 from typing import Any
 
+from moto import server
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import ServiceException
 from moto.dynamodb.responses import DynamoHandler
 from moto.s3 import models, notifications
+from moto.s3.models import s3_backends
+from moto.s3.utils import compute_checksum, metadata_from_headers
 from moto.server import main
 
 _REASONS = {
@@ -127,7 +142,134 @@ def _dynamodb_call_action(self: Any) -> Any:
         return _original_dynamodb_call_action(self)
 
 
+BULK_PUT_PATH = "/_twin/s3/put-objects"
+# What the twin's S3 client (AWS SDK for JavaScript v3) sends with a PutObject: a CRC32 checksum, by default.
+_CHECKSUM_ALGORITHM = "CRC32"
+
+
+def put_like_put_object(
+    backend: Any, bucket_name: str, key_name: str, body: bytes, content_type: str
+) -> Any:
+    """What moto's PutObject handler (S3Response.put_object) does for the twin's PUT: no tags, ACL, lock or SSE headers."""
+    bucket = backend.get_bucket(bucket_name)
+    checksum = compute_checksum(body, algorithm=_CHECKSUM_ALGORITHM).decode("utf-8")
+    key = backend.put_object(
+        bucket_name, key_name, body, storage="STANDARD", checksum_value=checksum
+    )
+    key.set_metadata(metadata_from_headers({"Content-Type": content_type}))
+    key.set_acl(bucket.acl)
+    key.website_redirect_location = None
+    key.checksum_algorithm = _CHECKSUM_ALGORITHM
+    backend.put_object_tagging(key, {})
+    return key
+
+
+def bulk_put(request: dict[str, Any]) -> dict[str, Any]:
+    """`{"bucket", "objects": [{"key", "contentType", "body": base64}]}` -> `{"objects": [{"key", "etag"}]}`, in order."""
+    account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+    backend = s3_backends[account]["aws"]
+    bucket = request["bucket"]
+    backend.get_bucket(bucket)  # NoSuchBucket before anything is written
+    written = []
+    for o in request["objects"]:
+        key = put_like_put_object(
+            backend, bucket, o["key"], base64.b64decode(o["body"]), o["contentType"]
+        )
+        written.append({"key": key.name, "etag": key.etag})
+    return {"objects": written}
+
+
+BULK_GET_PATH = "/_twin/s3/get-objects"
+
+
+def bulk_get(request: dict[str, Any]) -> dict[str, Any]:
+    """`{"bucket", "objects": [{"key", "versionId"?}]}` -> `{"objects": [{"key", "outcome", "body"?: base64}]}`.
+
+    Each object as moto's GetObject handler (S3Response._get_key) finds it: `error:NoSuchKey` without a version id,
+    `error:NoSuchVersion` with one, when there is no such object.
+    """
+    account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+    backend = s3_backends[account]["aws"]
+    bucket = request["bucket"]
+    backend.get_bucket(
+        bucket
+    )  # NoSuchBucket for the whole request, as for each GetObject
+    read = []
+    for o in request["objects"]:
+        version_id = o.get("versionId")
+        key = backend.get_object(bucket, o["key"], version_id=version_id)
+        if key is None:
+            missing = "NoSuchKey" if version_id is None else "NoSuchVersion"
+            read.append({"key": o["key"], "outcome": f"error:{missing}"})
+        else:
+            body = base64.b64encode(key.value).decode("ascii")
+            read.append({"key": o["key"], "outcome": "ok", "body": body})
+    return {"objects": read}
+
+
+_ROUTES = {BULK_PUT_PATH: bulk_put, BULK_GET_PATH: bulk_get}
+
+
+class _TwinRoutes:
+    """moto's WSGI application, with the twin's routes (_ROUTES) answered here."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "app":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.app, name, value)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        route = _ROUTES.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _answer(start_response, 405, {"code": "MethodNotAllowed"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = json.loads(environ["wsgi.input"].read(length))
+            return _answer(start_response, 200, route(request))
+        except ServiceException as e:
+            status = 404 if e.code == "NoSuchBucket" else 400
+            return _answer(
+                start_response, status, {"code": e.code, "message": e.message}
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            return _answer(
+                start_response, 400, {"code": "InvalidRequest", "message": repr(e)}
+            )
+
+
+def _answer(start_response: Any, status: int, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode("utf-8")
+    reasons = {
+        200: "OK",
+        400: "Bad Request",
+        404: "Not Found",
+        405: "Method Not Allowed",
+    }
+    start_response(
+        f"{status} {reasons.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+_OriginalDispatcher = server.DomainDispatcherApplication
+
+
+def _dispatcher(*args: Any, **kwargs: Any) -> _TwinRoutes:
+    return _TwinRoutes(_OriginalDispatcher(*args, **kwargs))
+
+
 def _patch() -> None:
+    server.DomainDispatcherApplication = _dispatcher
     DynamoHandler.call_action = _dynamodb_call_action
     notifications._send_event_bridge_message = _send_event_bridge_message
     notifications.send_event = _send_event

@@ -38,8 +38,27 @@ export interface EvaluatedApp {
   one(type: string, predicate?: (r: RegisteredResource) => boolean): RegisteredResource;
 }
 
-/** The `glue/` folder the app sees: a script, a module, and files that must not ship (tests, pytest config). */
-export const GLUE_FIXTURE = ["job.py", "transform.py", "test_transform.py", "conftest.py", "helpers_test.py"];
+/** The `glue/` folder the app sees: a script, its package, and files that must not ship (tests, pytest config,
+ * caches, a module outside the package). */
+export const GLUE_FIXTURE = [
+  "job.py",
+  "csv_ingest/__init__.py",
+  "csv_ingest/engine/transform.py",
+  "csv_ingest/engine/test_transform.py",
+  "csv_ingest/conftest.py",
+  "csv_ingest/helpers_test.py",
+  "csv_ingest/__pycache__/transform.cpython-311.pyc",
+  "csv_ingest/engine/notes.md",
+  "tests/test_job.py",
+  "bench/benchmark.py",
+];
+
+/** The file names of an archive a resource was given (an AssetArchive's name → asset map, as the mocks see it). */
+export async function archiveFiles(source: unknown): Promise<string[]> {
+  const assets: unknown = await (source as { assets?: unknown } | undefined)?.assets;
+  if (!assets || typeof assets !== "object") throw new Error(`not an archive of assets: ${JSON.stringify(source)}`);
+  return Object.keys(assets).sort();
+}
 
 export interface EvaluateOptions {
   /** Evaluate as `sst dev` does (SST's `$dev` global true), instead of as a deploy. */
@@ -50,7 +69,10 @@ export async function evaluateApp(stage: string, options: EvaluateOptions = {}):
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "infra-test-"));
   const root = path.join(work, "root");
   fs.mkdirSync(path.join(root, "glue"), { recursive: true });
-  for (const file of GLUE_FIXTURE) fs.writeFileSync(path.join(root, "glue", file), "# fixture\n");
+  for (const file of GLUE_FIXTURE) {
+    fs.mkdirSync(path.dirname(path.join(root, "glue", file)), { recursive: true });
+    fs.writeFileSync(path.join(root, "glue", file), "# fixture\n");
+  }
 
   const builds: string[] = [];
   const server = await startRpcServer(work, builds);

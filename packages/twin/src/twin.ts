@@ -34,6 +34,7 @@ import {
   S3EventRelay,
   s3EventFaultsOn,
 } from "./faults/index.js";
+import { bulkGetClient, bulkPutClient } from "./glue/bulk.js";
 import { eventBridgePublisher } from "./glue/events.js";
 import { type JobExecutor, LocalGlueService } from "./glue/service.js";
 import { sparkExecutor } from "./glue/spark.js";
@@ -234,6 +235,9 @@ export class Twin {
           failKeys: opts.glueFailKeys ?? failKeysFromEnv(),
           keepStage: opts.keepStage,
           log,
+          // Small uploads and outputs go many per request (through the proxy, recorded as one GET / PUT each).
+          bulkGet: bulkGetClient(proxyEndpoint, credentialsOf("glue-service").accessKeyId),
+          bulkPut: bulkPutClient(proxyEndpoint, credentialsOf("glue-service").accessKeyId),
           // The job's own boto3 calls (if any) go through the fault layer as the job's role.
           env: {
             AWS_ENDPOINT_URL: proxyEndpoint,

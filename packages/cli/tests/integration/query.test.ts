@@ -1,6 +1,6 @@
 /**
  * The catalog against the job's own writers, and `ingest query`'s engine (packages/twin/query.py, DuckDB) over files
- * those writers made: glue/output.py's Parquet and CSV, glue/contract.py's stats JSON Lines (from the stats vector).
+ * those writers made: glue/csv_ingest/contract/output.py's Parquet and CSV, glue/csv_ingest/contract/documents.py's stats JSON Lines (from the stats vector).
  * The catalog (packages/core/src/catalog/tables.ts) and the writer list the columns separately; these tests hold
  * them equal.
  */
@@ -26,7 +26,7 @@ const runner = { python: paths.venvPython, script: paths.twinQuery };
 const WRITE = String.raw`
 import datetime, decimal, json, sys
 import pyarrow as pa
-import contract, output
+from csv_ingest.contract import documents as contract, output
 root = sys.argv[1]
 rows = pa.table({
     "id": ["1", "2", "3"],
@@ -94,7 +94,7 @@ afterAll(() => {
 const query = (sql: string, maxRows = 1000) => runQuery(runner, tables, sql, maxRows);
 
 describe("the catalog and the job's writers agree", () => {
-  it("processed_rows has the Parquet schema of glue/output.py, column for column", () => {
+  it("processed_rows has the Parquet schema of glue/csv_ingest/contract/output.py, column for column", () => {
     const arrowToHive: Record<string, string> = {
       string: "string",
       bool: "boolean",
@@ -109,7 +109,7 @@ describe("the catalog and the job's writers agree", () => {
     );
   });
 
-  it("processed_csv and rejected_rows have the CSV headers glue/output.py writes, in order", () => {
+  it("processed_csv and rejected_rows have the CSV headers glue/csv_ingest/contract/output.py writes, in order", () => {
     expect(PROCESSED_CSV_COLUMNS.map((c) => c.name)).toEqual(declared.processed);
     expect(REJECTED_COLUMNS.map((c) => c.name)).toEqual(declared.rejected);
   });

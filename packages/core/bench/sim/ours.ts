@@ -97,7 +97,7 @@ export interface OursDiagnostics {
   readonly ledgerVsGlueMismatches: number;
   /**
    * Manifest entries (of started runs) whose version had already been overwritten when the run started: recorded
-   * while current, so owed and processed here; the real job (glue/ingest.py) reads the key, i.e. the NEWER bytes.
+   * while current, so owed and processed here; the real job (glue/csv_ingest/ingest.py) reads the key, i.e. the NEWER bytes.
    */
   readonly staleManifestEntries: number;
   /** Manifest entries with a newer version of the same key in the same run (the real job fails the older one). */
@@ -693,7 +693,7 @@ class Simulation {
       const manifest = parseManifest(text, uri);
       const uploads = Int32Array.from(manifest.uploads, (e) => this.world.uploadOf(e.etag));
       if (uploads.includes(-1)) throw new Error(`Glue run ${jr.id}: a manifest entry is no upload of the pattern`);
-      // The job (glue/ingest.py): a file it cannot read fails with the reason; a version no longer current (its
+      // The job (glue/csv_ingest/ingest.py): a file it cannot read fails with the reason; a version no longer current (its
       // ETag changed) fails as superseded; the rest is processed.
       const outcomes = manifest.uploads.map((e, k) => {
         if (this.broken[uploads[k] as number] === 1) return `cannot read ${e.key}: missing column "amount" (simulated)`;

@@ -43,7 +43,7 @@ const str = (name: string, comment?: string): CatalogColumn => ({
 });
 const INGEST_DATE: CatalogColumn = { name: INGEST_DATE_PARTITION, type: "string" };
 
-/** The processed rows, typed: the Parquet schema of glue/output.py (PARQUET_SCHEMA; a test holds them equal). */
+/** The processed rows, typed: the Parquet schema of glue/csv_ingest/contract/output.py (PARQUET_SCHEMA; a test holds them equal). */
 export const PROCESSED_ROWS_COLUMNS: readonly CatalogColumn[] = [
   str("id"),
   str("name"),
@@ -60,7 +60,7 @@ export const PROCESSED_ROWS_COLUMNS: readonly CatalogColumn[] = [
   { name: "line_number", type: "bigint" },
 ];
 
-/** The processed CSV as written (text cells, formula cells neutralised: see CONTRACT.md): glue/output.py PROCESSED_COLUMNS. */
+/** The processed CSV as written (text cells, formula cells neutralised: see CONTRACT.md): glue/csv_ingest/contract/output.py PROCESSED_COLUMNS. */
 export const PROCESSED_CSV_COLUMNS: readonly CatalogColumn[] = [
   "id",
   "name",
@@ -76,7 +76,7 @@ export const PROCESSED_CSV_COLUMNS: readonly CatalogColumn[] = [
   "source_file",
 ].map((name) => str(name));
 
-/** glue/output.py REJECTED_COLUMNS. */
+/** glue/csv_ingest/contract/output.py REJECTED_COLUMNS. */
 export const REJECTED_COLUMNS: readonly CatalogColumn[] = [
   str("source_file"),
   { name: "line_number", type: "bigint" },

@@ -8,7 +8,9 @@
  *     client's SDK times out and retries (Toxiproxy's "timeout" effect), `gsiLag` answers an index Query as of a
  *     moment ago (see gsi-lag.ts);
  *  3. writes one line per IAM action to the call record.
- * Glue job-run operations go to the local Glue service, everything else to moto.
+ * Glue job-run operations go to the local Glue service, everything else to moto. The twin's bulk PutObject (the
+ * local Glue service publishing a run's outputs, glue/bulk.ts) is taken as the PutObjects it stands for, its bulk
+ * GetObject (staging a run's uploads) as the GetObjects: each object gets its own faults and call-record line.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -22,13 +24,14 @@ import {
 } from "node:http";
 import type { Socket } from "node:net";
 import { messageOf } from "../errors.js";
+import { BULK_GET_PATH, BULK_PUT_PATH } from "../glue/bulk.js";
 import { freePort } from "../moto.js";
 import type { FaultDice, FaultKind } from "./config.js";
 import { type DescribedCall, describeRequest, errorCodeOf } from "./describe.js";
 import type { DynamoKeyLimits } from "./dynamo-limits.js";
 import type { GsiLag } from "./gsi-lag.js";
 import { cutOffPorts } from "./invocations.js";
-import { parseCredential, principalOfKey } from "./principals.js";
+import { type Principal, parseCredential, principalOfKey } from "./principals.js";
 import type { CallLine, CallRecorder } from "./record.js";
 
 /** The Glue operations the local Glue service implements; other Glue calls (e.g. the Data Catalog) go to moto. */
@@ -169,6 +172,11 @@ export class FaultProxy {
     const cred = parseCredential(auth ?? (presigned ? decodeURIComponent(presigned) : undefined));
     const principal = principalOfKey(cred?.accessKeyId);
     this.calls.set(principal, (this.calls.get(principal) ?? 0) + 1);
+    const route = url.split("?")[0] ?? "";
+    if (route === BULK_PUT_PATH || route === BULK_GET_PATH) {
+      await this.bulk(req, res, body, principal, route);
+      return;
+    }
     let call: DescribedCall;
     try {
       call = describeRequest({
@@ -248,6 +256,112 @@ export class FaultProxy {
     }
     write(upstream.status < 300 ? "ok" : `error:${errorCodeOf(upstream.status, upstream.headers, upstream.body)}`);
     this.answer(res, upstream, req.method === "HEAD");
+  }
+
+  /**
+   * The twin's bulk PutObject / GetObject, object by object as separate requests would go: each object draws
+   * throttle / server error (refused, not done), latency (the request waits as long as its slowest object) and lost
+   * answer (done, but its outcome says the answer was lost, so the caller asks again), in that order; moto does the
+   * objects that were not refused; each object gets one call-record line — `s3:PutObject`, or `s3:GetObject(Version)`
+   * — on its ARN with its own outcome. Only the twin's local Glue service sends them.
+   */
+  private async bulk(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    principal: Principal,
+    route: string,
+  ): Promise<void> {
+    const json = (status: number, value: unknown) =>
+      this.answer(res, {
+        status,
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify(value)),
+      });
+    if (principal !== "glue-service" || req.method !== "POST") {
+      json(403, { code: "AccessDenied", message: "the twin's bulk requests are the local Glue service's own" });
+      return;
+    }
+    type Item = { readonly key: string; readonly versionId?: string };
+    let request: { bucket: string; objects: Item[] };
+    try {
+      request = JSON.parse(body.toString("utf8")) as { bucket: string; objects: Item[] };
+      if (typeof request.bucket !== "string" || !Array.isArray(request.objects)) throw new Error("bucket, objects");
+    } catch (e) {
+      json(400, { code: "InvalidRequest", message: `bulk request: ${messageOf(e)}` });
+      return;
+    }
+    const actionOf = (o: Item) =>
+      route === BULK_PUT_PATH ? "s3:PutObject" : o.versionId ? "s3:GetObjectVersion" : "s3:GetObject";
+    const record = (o: Item, outcome: CallLine["outcome"]) =>
+      this.opts.record?.write({
+        t: new Date().toISOString(),
+        principal,
+        service: "s3",
+        action: actionOf(o),
+        resources: [`arn:aws:s3:::${request.bucket}/${o.key}`],
+        outcome,
+      });
+    const { dice } = this.opts;
+    const refused: (`fault:${FaultKind}` | null)[] = [];
+    const forwarded: Item[] = [];
+    let wait = 0;
+    for (const o of request.objects) {
+      const injected = dice.roll("throttle") ? "throttle" : dice.roll("serverError") ? "serverError" : null;
+      refused.push(injected ? `fault:${injected}` : null);
+      if (injected) continue;
+      if (dice.roll("latency")) wait = Math.max(wait, dice.uniform("latency", dice.setting("latencyMs")));
+      forwarded.push(o);
+    }
+    if (wait > 0) await sleep(wait);
+    let done: { key: string; outcome?: string }[] = [];
+    if (forwarded.length > 0) {
+      let upstream: Upstream;
+      try {
+        const sent = Buffer.from(JSON.stringify({ ...request, objects: forwarded }));
+        upstream = await this.forward(this.opts.aws, req, sent);
+      } catch (e) {
+        if (!this.server) return;
+        for (const o of forwarded) record(o, "error:ProxyUpstreamError");
+        this.opts.log?.warn(`fault proxy: bulk request upstream failed: ${messageOf(e)}`);
+        res.destroy();
+        return;
+      }
+      if (upstream.status !== 200) {
+        let code = String(upstream.status);
+        try {
+          code = String((JSON.parse(upstream.body.toString("utf8")) as { code?: string }).code ?? code);
+        } catch {
+          // not JSON: the status
+        }
+        for (const o of forwarded) record(o, `error:${code}`);
+        this.answer(res, upstream);
+        return;
+      }
+      done = (JSON.parse(upstream.body.toString("utf8")) as { objects: { key: string; outcome?: string }[] }).objects;
+    }
+    let next = 0;
+    const results = request.objects.map((o, i) => {
+      const fault = refused[i];
+      if (fault) {
+        record(o, fault);
+        return { key: o.key, outcome: fault };
+      }
+      const d = done[next++] ?? { key: o.key, outcome: "error:NoAnswer" };
+      const outcome = d.outcome ?? "ok";
+      if (outcome !== "ok") {
+        record(o, outcome as CallLine["outcome"]);
+        return { ...d, outcome };
+      }
+      // Done, but the caller is told its answer was lost (as a reset connection tells an SDK): it asks again.
+      if (dice.roll("lostAnswer")) {
+        record(o, "fault:lostAnswer");
+        return { key: o.key, outcome: "fault:lostAnswer" };
+      }
+      record(o, "ok");
+      return { ...d, outcome };
+    });
+    json(200, { objects: results });
   }
 
   private answer(res: ServerResponse, up: Upstream, head = false): void {

@@ -3,16 +3,25 @@
  * the emulator: the manifest and its uploads' objects are copied from the emulator's bucket into
  * `.twin/glue/<runId>/data/` (same relative keys), the job runs with the real arguments pointed at that folder, and
  * everything it wrote under `out/` is copied back to the bucket under the same keys (processed/...), whether the run
- * succeeded or not (on AWS the job's writes land in S3 as they happen).
+ * succeeded or not (on AWS the job's writes land in S3 as they happen). The copy writes small objects many per request
+ * with the twin's bulk PutObject (bulk.ts: still one PutObject each in the emulator and in the call record).
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GLUE_ARGUMENTS, mapLimit, parseManifest } from "@ingest/core";
 import { messageOf } from "../errors.js";
+import {
+  BULK_OBJECT_MAX_BYTES,
+  type BulkGet,
+  type BulkGetObject,
+  type BulkObject,
+  type BulkPut,
+  bulkBatches,
+} from "./bulk.js";
 import type { ExecutionResult, JobExecutor } from "./service.js";
 
 export interface SparkExecutorOptions {
@@ -30,13 +39,23 @@ export interface SparkExecutorOptions {
   readonly publishRetry?: Partial<PublishRetry> | undefined;
   /** Where each run's phases are reported (objects staged, job.py, objects published: counts and seconds). */
   readonly log?: { info(m: string): void } | undefined;
+  /**
+   * The twin's bulk PutObject (bulk.ts): objects up to BULK_OBJECT_MAX_BYTES are published with it, many per
+   * request; without it (or for bigger objects) each object is its own PutObject.
+   */
+  readonly bulkPut?: BulkPut | undefined;
+  /** The twin's bulk GetObject (bulk.ts): uploads up to BULK_OBJECT_MAX_BYTES are staged with it, many per request. */
+  readonly bulkGet?: BulkGet | undefined;
 }
+
+/** Bulk requests in flight at once while staging or publishing (moto handles them one object at a time anyway). */
+export const BULK_CONCURRENCY = 2;
 
 /** Objects copied between the emulator's S3 and the staging folder at once (each way). */
 export const COPY_CONCURRENCY = 32;
 
 /**
- * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/storage.py:
+ * The copy of `out/` back to S3 stands in for the job's own S3 writes, which on AWS its client retries (glue/csv_ingest/io/storage.py:
  * boto3 "standard" mode, 10 attempts). So each PutObject of the copy is retried the same way — the SDK's standard
  * strategy: transient errors (5xx, throttling, a reset connection, a timeout) only, full-jitter exponential backoff
  * from 100 ms (500 ms after a throttle) capped at 20 s, bounded attempts — on top of the client's own attempts. A PUT
@@ -102,6 +121,90 @@ export function retryableKind(e: unknown): "throttling" | "transient" | null {
   return null;
 }
 
+/** How a bulk object's outcome (`fault:<kind>`, `error:<code>`) is retried, as the same error of a PutObject would be. */
+export function outcomeKind(outcome: string): "throttling" | "transient" | null {
+  if (outcome === "fault:throttle") return "throttling";
+  if (outcome === "fault:serverError" || outcome === "fault:lostAnswer") return "transient";
+  const code = outcome.startsWith("error:") ? outcome.slice("error:".length) : outcome;
+  if (THROTTLING_CODES.has(code)) return "throttling";
+  if (TRANSIENT_CODES.has(code)) return "transient";
+  return null;
+}
+
+/**
+ * Sends `items` with a bulk request, retrying what failed as `withRetries` retries one request: the items a request
+ * did not do (or the whole request, when it failed as a whole with a retryable error) go again after a full-jitter
+ * backoff (the throttle base when one of them was throttled), up to maxAttempts rounds. An item whose error is not
+ * retryable, or still fails after the last round, fails the whole, naming the key. `final` says which outcomes are
+ * an answer (default: `ok`); the answers are returned by item.
+ */
+export async function withBulkRetries<T extends { readonly key: string }, R extends { readonly outcome: string }>(
+  send: (items: readonly T[]) => Promise<readonly R[]>,
+  items: readonly T[],
+  retry: PublishRetry,
+  final: (outcome: string) => boolean = (outcome) => outcome === "ok",
+): Promise<Map<T, R>> {
+  const answers = new Map<T, R>();
+  let pending = items;
+  for (let attempt = 1; ; attempt++) {
+    let results: readonly (R | undefined)[];
+    try {
+      results = await send(pending);
+    } catch (e) {
+      // the request as a whole failed (a reset connection, a 5xx): every item of it goes again, if retryable
+      if (retryableKind(e) === null || attempt >= retry.maxAttempts) throw e;
+      results = [];
+    }
+    const failed: { item: T; outcome: string }[] = [];
+    pending.forEach((item, i) => {
+      const r = results[i];
+      if (r && final(r.outcome)) answers.set(item, r);
+      else failed.push({ item, outcome: r?.outcome ?? "error:InternalError" });
+    });
+    if (failed.length === 0) return answers;
+    const kinds = failed.map((f) => outcomeKind(f.outcome));
+    const fatal = failed.find((_, i) => kinds[i] === null);
+    if (fatal) throw new Error(`${fatal.item.key}: ${fatal.outcome}`);
+    if (attempt >= retry.maxAttempts) {
+      const first = failed[0] as { item: T; outcome: string };
+      const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
+      throw new Error(`${first.item.key}: ${first.outcome}${more} after ${attempt} attempts`);
+    }
+    const base = kinds.includes("throttling") ? retry.throttleBaseDelayMs : retry.baseDelayMs;
+    await retry.sleep(Math.floor(retry.random() * Math.min(retry.maxDelayMs, base * 2 ** (attempt - 1))));
+    pending = failed.map((f) => f.item);
+  }
+}
+
+/** Writes `objects` with the bulk PutObject, retrying the objects that failed (withBulkRetries). */
+export async function publishInBulk(
+  bulkPut: BulkPut,
+  bucket: string,
+  objects: readonly BulkObject[],
+  retry: PublishRetry,
+): Promise<void> {
+  await withBulkRetries((pending) => bulkPut(bucket, pending), objects, retry);
+}
+
+/**
+ * Reads `objects` with the bulk GetObject, retrying the objects that failed (withBulkRetries): each object's bytes,
+ * or null when it does not exist (NoSuchKey, as `getText`); any other error fails the staging.
+ */
+export async function stageInBulk<T extends BulkGetObject>(
+  bulkGet: BulkGet,
+  bucket: string,
+  objects: readonly T[],
+  retry: PublishRetry,
+): Promise<Map<T, Buffer | null>> {
+  const answers = await withBulkRetries(
+    (pending) => bulkGet(bucket, pending),
+    objects,
+    retry,
+    (outcome) => outcome === "ok" || outcome === "error:NoSuchKey",
+  );
+  return new Map(objects.map((o) => [o, answers.get(o)?.body ?? null]));
+}
+
 /** `send` until it succeeds, a non-retryable error, or maxAttempts (the last error is thrown). */
 export async function withRetries<T>(send: () => Promise<T>, retry: PublishRetry): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -124,7 +227,7 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: m[1], key: m[2] ?? "" };
 }
 
-/** A local path as the literal file:// URI the job reads (glue/storage.py): not percent-encoded, like Hadoop paths. */
+/** A local path as the literal file:// URI the job reads (glue/csv_ingest/io/storage.py): not percent-encoded, like Hadoop paths. */
 export function fileUri(path: string): string {
   return `file://${resolve(path)}`;
 }
@@ -179,7 +282,7 @@ function filesUnder(dir: string): string[] {
  * A file system allows at most 255 bytes per path component; an S3 key may have a segment of any length up to its
  * 1,024 bytes (soak finding F2: ENAMETOOLONG). Local paths only — never a key — spell a segment over
  * LOCAL_NAME_MAX_BYTES as "~sha256-" + the hex SHA-256 of its UTF-8 bytes: the same rule as the job's local storage
- * (glue/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
+ * (glue/csv_ingest/io/storage.py, local_name), so the job finds what the service staged, and the service maps the job's local
  * names back to the key's segments when it copies `out/` to S3.
  */
 export const LOCAL_NAME_MAX_BYTES = 200;
@@ -268,16 +371,33 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
     if (poisoned) return { ok: false, error: `injected fault: ${poisoned.key} matches TWIN_GLUE_FAIL_KEYS` };
 
     const t0 = Date.now();
-    await mapLimit(manifest.uploads, COPY_CONCURRENCY, async (u) => {
-      const body = await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId);
+    const stageFile = (key: string, body: Buffer | null) => {
       // A missing object is left missing: the job meets it as it would on S3.
       if (!body) return;
       // The key as a literal path (not join(), which folds `x/../`; long segments by localName): the job opens `<data root><key>` literally, and
       // the OS resolves `x/..` only when the folder x exists.
-      const file = `${dataDir}/${localPath(u.key)}`;
+      const file = `${dataDir}/${localPath(key)}`;
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, body);
-    });
+    };
+    const { bulkGet } = opts;
+    const inBulk = bulkGet ? manifest.uploads.filter((u) => u.size <= BULK_OBJECT_MAX_BYTES) : [];
+    const bulkSet = new Set(inBulk);
+    if (bulkGet && inBulk.length > 0) {
+      const wanted = inBulk.map((u) => ({ key: u.key, versionId: u.versionId ?? undefined, size: u.size }));
+      await mapLimit(
+        bulkBatches(wanted, (o) => o.size),
+        BULK_CONCURRENCY,
+        async (batch) => {
+          for (const [o, body] of await stageInBulk(bulkGet, manifest.bucket, batch, retry)) stageFile(o.key, body);
+        },
+      );
+    }
+    await mapLimit(
+      manifest.uploads.filter((u) => !bulkSet.has(u)),
+      COPY_CONCURRENCY,
+      async (u) => stageFile(u.key, await getText(opts.s3, retry, manifest.bucket, u.key, u.versionId)),
+    );
     if (signal.aborted) return { ok: false, error: "aborted before Spark started" };
     const t1 = Date.now();
 
@@ -341,8 +461,24 @@ export function sparkExecutor(opts: SparkExecutorOptions): JobExecutor {
       const files = filesUnder(outDir).filter((f) => !isLocalChecksum(f.split(sep).at(-1) ?? ""));
       published = files.length;
       const longSegments = longSegmentsOf(manifest);
-      await mapLimit(files, COPY_CONCURRENCY, async (file) => {
-        const key = keyOfLocal(relative(outDir, file), longSegments);
+      const keyOf = (file: string) => keyOfLocal(relative(outDir, file), longSegments);
+      const { bulkPut } = opts;
+      const small = bulkPut ? files.filter((f) => statSync(f).size <= BULK_OBJECT_MAX_BYTES) : [];
+      const inBulk = new Set(small);
+      const own = files.filter((f) => !inBulk.has(f));
+      if (bulkPut && small.length > 0) {
+        const objects = small.map((file) => {
+          const key = keyOf(file);
+          return { key, contentType: contentType(key), body: readFileSync(file) };
+        });
+        await mapLimit(
+          bulkBatches(objects, (o) => o.body.length),
+          BULK_CONCURRENCY,
+          (batch) => publishInBulk(bulkPut, manifest.bucket, batch, retry),
+        );
+      }
+      await mapLimit(own, COPY_CONCURRENCY, async (file) => {
+        const key = keyOf(file);
         const body = readFileSync(file);
         await withRetries(
           () =>

@@ -2,13 +2,21 @@
  * The Spark executor around a stand-in job (a Node script, no Spark, no emulator): the S3 client is a fake that
  * answers what a test tells it to, the retry backoff runs on a fake clock.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { buildManifest, manifestKey, toUpload } from "@ingest/core";
 import { describe, expect, it } from "vitest";
-import { localName, retryableKind, sparkExecutor, withRetries } from "../../src/glue/spark.js";
+import type { BulkGet, BulkObject, BulkPut } from "../../src/glue/bulk.js";
+import {
+  localName,
+  PUBLISH_RETRY,
+  publishInBulk,
+  retryableKind,
+  sparkExecutor,
+  withRetries,
+} from "../../src/glue/spark.js";
 import { workspaceRoot } from "../../src/paths.js";
 
 const BUCKET = "bucket";
@@ -71,11 +79,11 @@ function fakeS3(
   return { client: { send } as unknown as S3Client, puts };
 }
 
-/** The same job in Python through the real job's local storage (glue/storage.py), as glue/job.py reads and writes. */
+/** The same job in Python through the real job's local storage (glue/csv_ingest/io/storage.py), as glue/job.py reads and writes. */
 const PY_JOB = `
 import json, sys
 sys.path.insert(0, ${JSON.stringify(join(workspaceRoot(), "glue"))})
-import storage
+from csv_ingest.io import storage
 args = dict(zip([a[2:] for a in sys.argv[1::2]], sys.argv[2::2]))
 manifest = json.loads(storage.read_text(args["manifest_uri"]))
 for u in manifest["uploads"]:
@@ -268,5 +276,165 @@ describe("spark executor: keys with segments longer than a file name (soak findi
     // the staged input's long segment is a hashed local name
     expect(localName(`${"ü".repeat(150)}.csv`)).toMatch(/^~sha256-[0-9a-f]{64}$/);
     expect(localName("short.csv")).toBe("short.csv");
+  });
+});
+
+describe("spark executor: publishing a run's small outputs in bulk (issue 13, many small uploads)", () => {
+  const noWait = (sleeps: number[] = []) => ({ sleep: async (ms: number) => void sleeps.push(ms), random: () => 0.5 });
+
+  it("publishes every object up to 1 MiB with ONE bulk request, and a bigger one with its own PutObject", async () => {
+    const big = `${"x".repeat(1023)}\n`.repeat(1025); // 1,049,600 bytes: over BULK_OBJECT_MAX_BYTES
+    const { dir, script, manifest, objects } = setup(["input/a.csv", "input/b.csv", "input/c.csv", "input/big.csv"]);
+    objects.set("input/big.csv", big);
+    const s3 = fakeS3(objects, () => null);
+    const requests: { bucket: string; objects: BulkObject[] }[] = [];
+    const bulkPut: BulkPut = async (bucket, objs) => {
+      requests.push({ bucket, objects: [...objs] });
+      return objs.map((o) => ({ key: o.key, outcome: "ok" }));
+    };
+    const execute = sparkExecutor({
+      s3: s3.client,
+      python: process.execPath,
+      script,
+      stageRoot: dir,
+      bulkPut,
+      publishRetry: noWait(),
+    });
+    const result = await execute({
+      id: "jr_b1",
+      jobName: "job",
+      arguments: runArgs,
+      signal: new AbortController().signal,
+    });
+    expect(result).toEqual({ ok: true });
+    const [a, b, c, bigUpload] = manifest.uploads.map((u) => `${u.outputPrefix}part-00000.csv`);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.bucket).toBe(BUCKET);
+    const sent = new Map(requests[0]?.objects.map((o) => [o.key, o]));
+    expect([...sent.keys()].sort()).toEqual([a, b, c, manifest.statsKey].sort());
+    expect(sent.get(a ?? "")?.body.toString("utf8")).toBe("id\n0\n");
+    expect(sent.get(c ?? "")?.body.toString("utf8")).toBe("id\n2\n");
+    expect(sent.get(a ?? "")?.contentType).toBe("text/csv");
+    expect(sent.get(manifest.statsKey)?.contentType).toBe("application/json");
+    // the big output: its own PutObject, as before
+    expect([...s3.puts.keys()]).toEqual([bigUpload]);
+    expect(s3.puts.get(bigUpload ?? "")).toBe(big);
+  });
+
+  it("stages every upload up to 1 MiB with ONE bulk GET, by version id; a bigger one with its own GetObject", async () => {
+    const { dir, script, manifest, objects } = setup(["input/a.csv", "input/b.csv", "input/gone.csv", "input/big.csv"]);
+    const big = `${"y".repeat(1023)}\n`.repeat(1025);
+    objects.set("input/big.csv", big);
+    objects.delete("input/gone.csv");
+    // the manifest says how big each upload is: the big one goes alone
+    const sized = {
+      ...manifest,
+      uploads: manifest.uploads.map((u) => (u.key === "input/big.csv" ? { ...u, size: big.length } : u)),
+    };
+    objects.set(manifestKey(RUN_KEY), JSON.stringify(sized));
+    const gets: string[] = [];
+    const s3 = fakeS3(objects, () => null);
+    const client = {
+      send: async (command: unknown) => {
+        if (command instanceof GetObjectCommand) gets.push(command.input.Key ?? "");
+        return s3.client.send(command as never);
+      },
+    } as unknown as S3Client;
+    const requests: { bucket: string; objects: { key: string; versionId?: string | undefined }[] }[] = [];
+    const bulkGet: BulkGet = async (bucket, objs) => {
+      requests.push({ bucket, objects: objs.map((o) => ({ key: o.key, versionId: o.versionId })) });
+      return objs.map((o) => {
+        const body = objects.get(o.key);
+        return body === undefined
+          ? { key: o.key, outcome: "error:NoSuchKey" }
+          : { key: o.key, outcome: "ok", body: Buffer.from(body) };
+      });
+    };
+    const execute = sparkExecutor({
+      s3: client,
+      python: process.execPath,
+      script,
+      stageRoot: dir,
+      bulkGet,
+      keepStage: true,
+      publishRetry: noWait(),
+    });
+    const result = await execute({
+      id: "jr_b2",
+      jobName: "job",
+      arguments: runArgs,
+      signal: new AbortController().signal,
+    });
+    // the stand-in job fails on the missing upload, as the job meets a missing object on S3
+    expect(result.ok).toBe(false);
+    expect(requests).toEqual([
+      {
+        bucket: BUCKET,
+        objects: [
+          { key: "input/a.csv", versionId: "v0" },
+          { key: "input/b.csv", versionId: "v1" },
+          { key: "input/gone.csv", versionId: "v2" },
+        ],
+      },
+    ]);
+    expect(gets).toEqual([manifestKey(RUN_KEY), "input/big.csv"]);
+    const staged = (key: string) => readFileSync(join(dir, "jr_b2", "data", key), "utf8");
+    expect([staged("input/a.csv"), staged("input/b.csv"), staged("input/big.csv")]).toEqual([
+      "id\n0\n",
+      "id\n1\n",
+      big,
+    ]);
+    expect(existsSync(join(dir, "jr_b2", "data", "input", "gone.csv"))).toBe(false);
+  });
+
+  it("sends again only the objects that were throttled, failed or lost, backing off as for one PutObject", async () => {
+    const objs: BulkObject[] = ["k1", "k2", "k3", "k4"].map((key) => ({
+      key,
+      contentType: "text/csv",
+      body: Buffer.from(key),
+    }));
+    const calls: string[][] = [];
+    const answers: Record<string, string>[] = [
+      { k1: "ok", k2: "fault:throttle", k3: "fault:lostAnswer", k4: "ok" },
+      { k2: "fault:serverError", k3: "ok" },
+      { k2: "ok" },
+    ];
+    const bulkPut: BulkPut = async (_bucket, sent) => {
+      const answer = answers[calls.length] ?? {};
+      calls.push(sent.map((o) => o.key));
+      return sent.map((o) => ({ key: o.key, outcome: answer[o.key] ?? "missing" }));
+    };
+    const sleeps: number[] = [];
+    await publishInBulk(bulkPut, BUCKET, objs, { ...PUBLISH_RETRY, ...noWait(sleeps) });
+    expect(calls).toEqual([["k1", "k2", "k3", "k4"], ["k2", "k3"], ["k2"]]);
+    // full jitter at 0.5: a throttle among them → 0.5 × 500 ms; then a server error → 0.5 × 100 ms × 2
+    expect(sleeps).toEqual([250, 100]);
+  });
+
+  it("fails naming the key when an object's error is not retryable, or it still fails after the last attempt", async () => {
+    const objs: BulkObject[] = [{ key: "processed/x.csv", contentType: "text/csv", body: Buffer.from("x") }];
+    const sleeps: number[] = [];
+    let calls = 0;
+    const denied: BulkPut = async (_b, sent) => {
+      calls++;
+      return sent.map((o) => ({ key: o.key, outcome: "error:AccessDenied" }));
+    };
+    await expect(publishInBulk(denied, BUCKET, objs, { ...PUBLISH_RETRY, ...noWait(sleeps) })).rejects.toThrow(
+      "processed/x.csv: error:AccessDenied",
+    );
+    expect([calls, sleeps]).toEqual([1, []]);
+    const throttled: BulkPut = async (_b, sent) => sent.map((o) => ({ key: o.key, outcome: "fault:throttle" }));
+    await expect(
+      publishInBulk(throttled, BUCKET, objs, { ...PUBLISH_RETRY, ...noWait(sleeps), maxAttempts: 3 }),
+    ).rejects.toThrow("processed/x.csv: fault:throttle after 3 attempts");
+    expect(sleeps).toEqual([250, 500]);
+    // a request that failed as a whole with a retryable error goes again, whole
+    let whole = 0;
+    const flaky: BulkPut = async (_b, sent) => {
+      if (whole++ === 0) throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+      return sent.map((o) => ({ key: o.key, outcome: "ok" }));
+    };
+    await publishInBulk(flaky, BUCKET, objs, { ...PUBLISH_RETRY, ...noWait() });
+    expect(whole).toBe(2);
   });
 });

@@ -26,12 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import output
-import reader
-import rules
-import storage
-import worker
-from contract import FileResult
+from csv_ingest.contract import output
+from csv_ingest.contract.documents import FileResult
+from csv_ingest.engine import reader, rules, worker
+from csv_ingest.io import storage
 
 # Uploads bigger than this are split; a range is about RANGE_BYTES.
 SPLIT_BYTES = 256 * 1024 * 1024

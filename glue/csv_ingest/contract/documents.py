@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from errors import ManifestError
+from csv_ingest.contract.errors import ManifestError
 
 MANIFEST_FORMAT = "csv-ingest-manifest/1"
 STATS_FORMAT = "csv-ingest-stats/1"

@@ -18,12 +18,11 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import output
-import reader
-import rules
-import storage
-from contract import FileResult, ManifestEntry
-from errors import error_summary
+from csv_ingest.contract import output
+from csv_ingest.contract.documents import FileResult, ManifestEntry
+from csv_ingest.contract.errors import error_summary
+from csv_ingest.engine import reader, rules
+from csv_ingest.io import storage
 
 
 def pandas_known_absent() -> bool:

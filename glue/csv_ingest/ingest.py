@@ -8,23 +8,23 @@ the tasks' Spark job itself fails (a Python worker killed, for memory say), each
 
 from __future__ import annotations
 
+import atexit
 import csv
+import functools
 import logging
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-import contract
-import errors
-import output
-import reader
-import rules
-import split
-import storage
-import worker
-from contract import FileResult, Manifest
-from errors import FileRejected, error_summary
+from csv_ingest.contract.documents import FileResult, Manifest
+from csv_ingest.contract.errors import FileRejected, error_summary
+from csv_ingest.engine import rules, split, worker
+from csv_ingest.io import storage
 
 LOG = logging.getLogger("csv_ingest")
 
@@ -189,9 +189,21 @@ def _run_tasks(spark: SparkSession, tasks: dict[int, worker.UploadTask], ship_mo
 
 
 def _ship(spark: SparkSession, ship_modules: bool) -> None:
-    if ship_modules:  # local Spark: the workers import the job's modules from these copies
-        for module in (worker, split, reader, rules, output, storage, contract, errors):
-            spark.sparkContext.addPyFile(module.__file__)
+    if ship_modules:  # local Spark: the workers import the job's package from this zip (on Glue: --extra-py-files)
+        spark.sparkContext.addPyFile(package_zip())
+
+
+@functools.cache
+def package_zip() -> str:
+    """The csv_ingest package as one zip, as infra ships it to Glue: every .py file under it, nothing else."""
+    package = Path(__file__).resolve().parent
+    folder = tempfile.mkdtemp(prefix="csv-ingest-package-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = Path(folder) / "csv_ingest.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(package.rglob("*.py")):
+            archive.write(source, str(source.relative_to(package.parent)))
+    return str(target)
 
 
 def balanced_slices(sizes: Sequence[int], slices: int) -> list[list[int]]:

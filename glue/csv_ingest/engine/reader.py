@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from rules import REQUIRED_COLUMNS
+from csv_ingest.engine.rules import REQUIRED_COLUMNS
 
 # A quoted field may run over at most this many lines (a record longer than that is a stray quote, not a field).
 MAX_RECORD_LINES = 1000
