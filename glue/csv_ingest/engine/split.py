@@ -58,16 +58,19 @@ def scan_range(uri: str, start: int, end: int, size: int, etag: str) -> Scan:
     data = storage.read_bytes(uri, limit=min(end + 1, size) - start, if_etag=etag, start=start)
     buf = np.frombuffer(data, np.uint8)
     n = end - start
-    lf = buf == 10
-    cr = buf == 13
-    lone_cr = cr.copy()
-    lone_cr[:-1] &= ~lf[1:]
-    terms = np.flatnonzero((lf | lone_cr)[:n])
+    has_cr = b"\r" in data
+    if has_cr:
+        lf = buf == 10
+        cr = buf == 13
+        lone_cr = cr.copy()
+        lone_cr[:-1] &= ~lf[1:]
+        terms = np.flatnonzero((lf | lone_cr)[:n])
+    else:  # every line ends at a LF: one pass
+        terms = np.flatnonzero(buf[:n] == 10)
     quotes = np.flatnonzero(buf[:n] == 34)
     if not len(terms):
         return Scan(start, end, 0, -1, -1, -1, len(quotes), 0, [])
-    crlf = lf[terms] & (terms > 0) & cr[np.maximum(terms - 1, 0)]
-    line_ends = terms - crlf
+    line_ends = terms - (lf[terms] & (terms > 0) & cr[np.maximum(terms - 1, 0)]) if has_cr else terms
     per_line = np.searchsorted(quotes, line_ends[1:]) - np.searchsorted(quotes, terms[:-1] + 1)
     odd = np.flatnonzero(per_line % 2 == 1)
     odd_lines = [(int(i) + 1, start + int(terms[i]) + 1, start + int(line_ends[i + 1]), start + int(terms[i + 1]) + 1)
@@ -212,6 +215,16 @@ def _packed(cleaned: tuple[pa.Table, int, int]) -> tuple[bytes, int, int]:
     return _ipc(cleaned[0]), cleaned[1], cleaned[2]
 
 
+SAMPLE_PER_PART = 20
+
+
+def _counts_and_sample(packed: tuple[bytes, int, int]) -> tuple[int, int, bytes]:
+    """A cleaned part's rows read, rows rejected, and the sort keys of SAMPLE_PER_PART of its rows, evenly spread."""
+    table = _table([packed[0]])
+    picks = np.unique(np.linspace(0, max(table.num_rows - 1, 0), SAMPLE_PER_PART).astype(np.int64))
+    return packed[1], packed[2], _ipc(_sort_keys(table).take(pa.array(picks[picks < table.num_rows])))
+
+
 def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: str) -> tuple[pa.Table, int, int]:
     """Phase 2 for one part: records, fields, row rules; writes the part's rejected rows; returns the cleaned rows
     (with the row key and line number) and the part's rows read and rejected."""
@@ -304,23 +317,20 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     cleaned = sc.parallelize(parts, n).map(lambda p: _packed(_clean_table(p, task, uri, rejected_uri)))
     cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = cleaned.map(lambda t: (t[1], t[2])).collect()
-        rows_read, rejected = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        # Each part's counts and a sample of its sort keys (for the running totals' ranges), in one pass.
+        firsts = cleaned.map(_counts_and_sample).collect()
+        rows_read, rejected = sum(f[0] for f in firsts), sum(f[1] for f in firsts)
         tables = cleaned.map(lambda t: _table([t[0]]))
 
         # 3. Exact duplicates and duplicate ids, with the functions rules.process uses, in one shuffle by id: exact
         # duplicates share their id (rows without an id share a bucket too).
         flagged = _shuffle(tables, n, lambda t: (_hash(t.column("id").combine_chunks()) % n).astype(np.int64))
-        flagged = flagged.map(lambda pair: _ipc(_without_duplicates(pair))).persist(StorageLevel.MEMORY_AND_DISK)
-        flagged_tables = flagged.map(lambda block: _table([block]))
+        flagged_tables = flagged.map(_without_duplicates)
 
-        # 4. Running totals: rows range-partitioned in running-total order (boundaries from a sample), then a
-        # two-phase prefix sum per status.
-        step = max(1, rows_read // (20 * n) or 1)
-        sample = flagged_tables.map(
-            lambda t: _ipc(_sort_keys(t).take(pa.array(np.arange(0, t.num_rows, step))))
-        ).collect()
-        keys = _table(sample)
+        # 4. Running totals: rows range-partitioned in running-total order (boundaries from the sample, taken before
+        # duplicates were removed: they only need to cut the rows into about equal ranges), then a two-phase prefix
+        # sum per status.
+        keys = _table([f[2] for f in firsts])
         if keys is None or keys.num_rows == 0:
             boundaries = None
         else:
@@ -351,7 +361,6 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
             )
         finally:
             ranged.unpersist()
-            flagged.unpersist()
     finally:
         cleaned.unpersist()
     if not written:  # no processed rows at all: a header-only CSV (and an empty Parquet file), as for any upload
