@@ -2,7 +2,7 @@
 Polars (single-node references).
 
     .venv/bin/python glue/bench/benchmark.py [--rows 1000000] [--repeat 2] [--work /tmp/csv-ingest-bench]
-    .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1000   # our job on ~10 MB, ~100 MB, ~1 GB uploads
+    .venv/bin/python glue/bench/benchmark.py --scaling 10,100,1024   # our job and the seed's on 10 MiB .. 1 GiB
 
 Same local Spark session settings as the tests and local job runs (glue/csv_ingest/io/session.py). Prints per
 contender: seconds, CPU seconds (this process, the JVM and Spark's Python workers), rows/s, MB/s per core, peak
@@ -22,6 +22,7 @@ import shutil
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 GLUE_DIR = Path(__file__).resolve().parents[1]
@@ -91,11 +92,15 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_ours(spark, data_root: str, output_root: str, size: int, processing_date: str) -> dict:
-    """The job's run_ingest on the one generated upload (CSV, rejected CSV and Parquet written)."""
+def run_ours(
+    spark, data_root: str, output_root: str, size: int, etag: str, processing_date: str, split_bytes: int | None = None
+) -> dict:
+    """The job's run_ingest on the one generated upload (CSV, rejected CSV and Parquet written). `etag`: the upload's
+    ETag as the manifest names it (S3 gives it; here the local file's MD5, computed before the clock starts).
+    `split_bytes`: uploads bigger than this go over many tasks (split.py; default the job's)."""
     from csv_ingest.contract.documents import parse_manifest
+    from csv_ingest.engine import split
     from csv_ingest.ingest import run_ingest
-    from csv_ingest.io import storage
 
     doc = {
         "format": "csv-ingest-manifest/1",
@@ -108,8 +113,7 @@ def run_ours(spark, data_root: str, output_root: str, size: int, processing_date
                 "uploadId": "bench/input/big.csv@T",
                 "key": "input/big.csv",
                 "versionId": None,
-                # the job checks the object is still this version (a local file: its MD5); computed outside the job
-                "etag": storage.etag_of_local(storage.join_uri(data_root, "input/big.csv")),
+                "etag": etag,  # the job checks the object is still this version (a local file: its MD5)
                 "lastModified": "2026-04-01T09:00:00.000Z",
                 "size": size,
                 "outputPrefix": "processed/big/v=T/",
@@ -119,9 +123,10 @@ def run_ours(spark, data_root: str, output_root: str, size: int, processing_date
         ],
     }
     manifest = parse_manifest(json.dumps(doc), "bench")
-    (result,) = run_ingest(spark, manifest, data_root, output_root, processing_date)
+    split_bytes = split.SPLIT_BYTES if split_bytes is None else split_bytes
+    (result,) = run_ingest(spark, manifest, data_root, output_root, processing_date, split_bytes=split_bytes)
     assert result.status == "processed", result.error
-    return {"rowsRead": result.rows_read, "rowsProcessed": result.rows_processed}
+    return {"rowsRead": result.rows_read, "rowsProcessed": result.rows_processed, "rowsRejected": result.rows_rejected}
 
 
 def run_seed(spark, input_path: str, output_root: str) -> dict:
@@ -264,13 +269,18 @@ def run_duckdb(input_path: str, output_dir: Path, processing_date: str, threads:
     )
     con.execute(f"COPY (SELECT * FROM reject_errors) TO '{output_dir / 'rejected.csv'}' (HEADER)")
     processed = con.execute("SELECT count(*) FROM processed").fetchone()[0]
+    good = con.execute("SELECT count(*) FROM lines").fetchone()[0]
+    rejected = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()[0]  # a row per bad column
     con.close()
-    return {"rowsRead": 0, "rowsProcessed": processed}
+    return {"rowsRead": good + rejected, "rowsProcessed": processed, "rowsRejected": rejected}
 
 
 def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
-    """The same rules in Polars (lazy, single node reference; ragged lines are truncated, not rejected); writes the
-    processed CSV and Parquet."""
+    """The same rules in Polars (lazy, single node reference); writes the processed CSV, the rejected rows and
+    Parquet, as our job does. A record whose field count differs from the header's is rejected, as ours and DuckDB
+    do: Polars' reader fills a short record's missing fields (and cuts a long one's extra ones) without saying so,
+    so each line's fields are also counted on the raw lines (commas outside quoted fields) and the two are aligned
+    line by line; an input with a quoted field spanning lines (not in the generated data) is refused loudly."""
     import polars as pl
 
     def neutral(c: pl.Expr) -> pl.Expr:
@@ -303,9 +313,37 @@ def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
         .when(pl.col("amount").is_not_null())
         .then(pl.lit("high"))
     )
+    columns = ["id", "name", "email", "date", "amount", "status"]
+    fields = pl.scan_csv(
+        input_path, infer_schema=False, truncate_ragged_lines=True, quote_char='"', missing_columns="insert"
+    ).select(columns)
+    # Each physical line (no quoting) and its field count: 1 + the commas outside quoted fields.
+    lines = pl.scan_csv(
+        input_path, has_header=False, skip_rows=1, separator="\x1f", quote_char=None, schema={"raw_line": pl.String},
+        truncate_ragged_lines=True, empty_string_is_null=False,
+    ).with_columns(
+        (pl.col("raw_line").str.replace_all(r'(^|,)"(?:[^"]|"")*"', "${1}").str.count_matches(",", literal=True) + 1)
+        .alias("field_count"),
+        pl.col("raw_line").str.contains(r"^[ \t]*$").alias("blank"),
+    )  # fmt: skip
+    line_table, field_table = pl.collect_all([lines, fields])
+    if line_table.height != field_table.height:
+        raise RuntimeError("Polars contender: the CSV reader's records do not align with the lines (multi-line field)")
+    records = line_table.hstack(field_table).with_row_index("line_number", offset=2).filter(~pl.col("blank"))
+    rejected = records.filter(pl.col("field_count") != len(columns)).select(
+        pl.lit("input/big.csv").alias("source_file"),
+        "line_number",
+        pl.when(pl.col("raw_line").str.count_matches('"', literal=True) % 2 == 1)
+        .then(pl.lit("malformed CSV record (unbalanced quotes)"))
+        .otherwise(
+            pl.lit(f"expected {len(columns)} fields as in the header, found ") + pl.col("field_count").cast(pl.String)
+        )
+        .alias("reason"),
+        neutral(pl.col("raw_line")).alias("raw_line"),
+    )
     df = (
-        pl.scan_csv(input_path, infer_schema=False, truncate_ragged_lines=True, quote_char='"')
-        .with_row_index("line_number", offset=2)
+        records.lazy()
+        .filter(pl.col("field_count") == len(columns))
         .select(
             "line_number",
             nonempty(pl.col("id")).alias("id"),
@@ -328,11 +366,12 @@ def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
             .then(stripped.str.replace_all(",", "").cast(pl.Decimal(24, 9), strict=False))
             .alias("amount"),
         )
-        .unique(
-            subset=["id", "name", "email", "date", "date_text", "amount", "amount_text", "status"],
-            keep="first",
-            maintain_order=True,
+        # Exact duplicates compare cleaned values; a bad date or amount by its text (as ours and DuckDB do).
+        .with_columns(
+            pl.coalesce(pl.col("date").cast(pl.String), pl.col("date_text")).alias("date_key"),
+            pl.coalesce(pl.col("amount").cast(pl.String), pl.col("amount_text")).alias("amount_key"),
         )
+        .unique(subset=["id", "name", "email", "date_key", "amount_key", "status"], keep="first", maintain_order=True)
         .with_columns(
             pl.len().over("id").alias("id_rows"), pl.col("id").cast(pl.Int64, strict=False).alias("id_number")
         )
@@ -359,9 +398,11 @@ def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
         .collect()
     )
     output_dir.mkdir(parents=True, exist_ok=True)
+    rejected.write_csv(output_dir / "rejected.csv")
     df.drop("line_number").write_csv(output_dir / "big.csv")
     df.write_parquet(output_dir / "big.parquet")
-    return {"rowsRead": 0, "rowsProcessed": df.height}
+    lines_read = records.height
+    return {"rowsRead": lines_read, "rowsProcessed": df.height, "rowsRejected": rejected.height}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -404,39 +445,83 @@ def load() -> str:
 
 def print_table(results: dict[str, dict], rows: int, mib: float) -> None:
     print(f"{'contender':28} {'seconds':>8} {'CPU s':>7} {'rows/s':>10} {'MB/s/core':>10} {'processed':>10} "
-          f"{'peak py MiB':>11} {'JVM+workers MiB':>15} {'task MiB':>9}")  # fmt: skip
+          f"{'rejected':>9} {'peak py MiB':>11} {'JVM+workers MiB':>15} {'task MiB':>9}")  # fmt: skip
     for r in results.values():
         rate = rows / r["seconds"]
         per_core = mib * 1.048576 / r["seconds"] / r["cores"]
         processed = f"{r['rowsProcessed']:>10,}" if r["rowsProcessed"] else f"{'-':>10}"
+        rejected = f"{r['rowsRejected']:>9,}" if r.get("rowsRejected") is not None else f"{'-':>9}"
         task = f"{r['task_mib']:9.0f}" if r["task_mib"] else f"{'-':>9}"
         print(f"{r['label']:28} {r['seconds']:8.2f} {r['cpu']:7.1f} {rate:10,.0f} {per_core:10.2f} {processed} "
-              f"{r['python_mib']:11.0f} {r['jvm_mib']:15.0f} {task}")  # fmt: skip
+              f"{rejected} {r['python_mib']:11.0f} {r['jvm_mib']:15.0f} {task}")  # fmt: skip
+
+
+SAME_RULES = ("ours", "duckdb", "polars")
+
+
+def check_counts(results: dict[str, dict]) -> bool:
+    """Ours, DuckDB and Polars apply the same rules: they must read, process and reject the same numbers of rows
+    (the seed's algorithm has other rules). Prints the counts, and a mismatch loudly; True when they agree."""
+    counts = {}
+    for name, r in results.items():
+        if name in SAME_RULES:
+            read, processed, rejected = r["rowsRead"], r["rowsProcessed"], r["rowsRejected"]
+            counts[name] = (read, processed, rejected, read - processed - rejected)
+    if len(counts) < 2:
+        return True
+    for name, (read, processed, rejected, duplicates) in counts.items():
+        print(f"  {name:7} rows read {read:,}, processed {processed:,}, rejected {rejected:,}, "
+              f"exact duplicates removed {duplicates:,}")  # fmt: skip
+    if len(set(counts.values())) == 1:
+        print(f"row counts agree: {', '.join(counts)} read, process and reject the same rows")
+        return True
+    print("!" * 100)
+    print(f"!!! ROW COUNT MISMATCH between {', '.join(counts)}: they do not apply the same rules to these rows !!!")
+    print("!" * 100)
+    return False
 
 
 def scaling(spark, args, processing_date: str) -> None:
-    """Our job on uploads of about the given sizes (MB): seconds, rows/s, MB/s per core, peak memory per task."""
+    """Our job (and the seed's algorithm, on the sizes in --scaling-seed) on uploads of the given sizes (MiB):
+    seconds, rows/s, MB/s per core, peak memory of one task (the largest Spark Python worker) and of the JVM."""
+    from csv_ingest.engine import split
     from csv_ingest.io import storage
 
-    print(f"\nscaling ({load()})")
-    print(f"{'upload':>10} {'rows':>11} {'seconds':>8} {'rows/s':>10} {'MB/s/core':>10} {'task MiB':>9} "
-          f"{'JVM+workers MiB':>15}")  # fmt: skip
-    for mb in (int(x) for x in args.scaling.split(",")):
-        rows = max(1000, int(mb * 1e6 / 70))  # the generated rows are ~70 bytes
-        stage = args.work / f"scale-{mb}" / "stage"
-        out = args.work / f"scale-{mb}" / "out"
+    split_bytes = int(args.split_mib * 2**20) if args.split_mib else split.SPLIT_BYTES
+    seed_sizes = {int(x) for x in args.scaling_seed.split(",") if x}
+    print(f"\nscaling ({load()}); uploads over {split_bytes / 2**20:.0f} MiB go over many tasks (split.py)")
+    print(f"{'upload':>9} {'rows':>11} {'contender':>10} {'path':>6} {'seconds':>8} {'rows/s':>10} {'MB/s/core':>10} "
+          f"{'task MiB':>9} {'JVM+workers MiB':>15} {'vs seed':>8}", flush=True)  # fmt: skip
+    for mib in (int(x) for x in args.scaling.split(",")):
+        stage = args.work / f"scale-{mib}" / "stage"
+        out = args.work / f"scale-{mib}" / "out"
         big = stage / "input" / "big.csv"
         if not big.exists():
-            generate(big, rows)
-        shutil.rmtree(out, ignore_errors=True)
+            generate(big, max(1000, int(mib * 2**20 / GENERATED_ROW_BYTES)))
+        rows = sum(1 for _ in big.open("rb")) - 1
         roots = storage.local_uri(stage) + "/", storage.local_uri(out) + "/"
         size = big.stat().st_size
-        gc.collect()
-        r = timed("ours", lambda roots=roots, size=size: run_ours(spark, *roots, size, processing_date), os.cpu_count())
-        print(f"{size / 1e6:8.0f}MB {rows:11,} {r['seconds']:8.2f} {rows / r['seconds']:10,.0f} "
-              f"{size / 1e6 / r['seconds'] / r['cores']:10.2f} {r['task_mib']:9.0f} {r['jvm_mib']:15.0f}",
-              flush=True)  # fmt: skip
+        etag = storage.etag_of_local(storage.local_uri(big))
+        path = "split" if size > split_bytes else "whole"
+        runs = [("ours", partial(run_ours, spark, *roots, size, etag, processing_date, split_bytes))]
+        runs = runs if "ours" in args.only.split(",") else []
+        if mib in seed_sizes and "seed" in args.only.split(","):
+            runs.append(("seed", partial(run_seed, spark, storage.local_uri(big), roots[1])))
+        seconds = {}
+        for name, fn in runs:
+            shutil.rmtree(out, ignore_errors=True)
+            gc.collect()
+            spark.sparkContext._jvm.System.gc()
+            r = timed(name, fn, os.cpu_count() or 1)
+            seconds[name] = r["seconds"]
+            ratio = f"{seconds['seed'] / seconds['ours']:7.2f}x" if name == "seed" and "ours" in seconds else f"{'':8}"
+            print(f"{size / 2**20:6.0f}MiB {rows:11,} {name:>10} {path if name == 'ours' else 'seed':>6} "
+                  f"{r['seconds']:8.2f} {rows / r['seconds']:10,.0f} {size / 1e6 / r['seconds'] / r['cores']:10.2f} "
+                  f"{r['task_mib']:9.0f} {r['jvm_mib']:15.0f} {ratio}  ({load()})", flush=True)  # fmt: skip
         shutil.rmtree(out, ignore_errors=True)
+
+
+GENERATED_ROW_BYTES = 70.14  # generate.py's rows, on average
 
 
 def main() -> None:
@@ -445,10 +530,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/csv-ingest-bench"))
     parser.add_argument("--only", default="ours,seed,duckdb,polars", help="comma-separated subset of the contenders")
     parser.add_argument("--repeat", type=int, default=2, help="rounds (contenders alternate); the best time is kept")
-    parser.add_argument("--scaling", default="", help="comma-separated upload sizes in MB (e.g. 10,100,1000)")
+    parser.add_argument("--scaling", default="", help="comma-separated upload sizes in MiB (e.g. 10,100,1024)")
+    parser.add_argument("--scaling-seed", default="10,100,1024", help="sizes (MiB) the seed's algorithm also runs on")
+    parser.add_argument("--split-mib", type=float, default=0, help="split uploads over this size (default: the job's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  %(name)s %(message)s")
-    only = set(args.only.split(",")) if not args.scaling else set()
+    only = set(args.only.split(",")) if not args.scaling else set()  # --scaling: ours and seed (subset: --only)
 
     stage = args.work / "stage"
     out = args.work / "out"
@@ -468,16 +555,20 @@ def main() -> None:
     data_root, output_root = storage.local_uri(stage) + "/", storage.local_uri(out) + "/"
     # Warm the JVM (class loading, JIT) and the Python workers once so no contender pays it alone.
     warm_roots = storage.local_uri(args.work / "warm") + "/", storage.local_uri(args.work / "warm-out") + "/"
-    run_ours(spark, *warm_roots, 0, processing_date)
+    run_ours(spark, *warm_roots, 0, storage.etag_of_local(storage.local_uri(warm)), processing_date)
     if args.scaling:
         scaling(spark, args, processing_date)
         spark.stop()
         return
 
     size = big.stat().st_size
+    etag = storage.etag_of_local(storage.local_uri(big))
     cores = os.cpu_count() or 1
     contenders = {
-        "ours": ("ours (job, Spark tasks)", lambda: run_ours(spark, data_root, output_root, size, processing_date)),
+        "ours": (
+            "ours (job, Spark tasks)",
+            lambda: run_ours(spark, data_root, output_root, size, etag, processing_date),
+        ),
         "seed": ("seed algorithm (PySpark)", lambda: run_seed(spark, storage.local_uri(big), output_root)),
         "duckdb": ("same rules in DuckDB", lambda: run_duckdb(str(big), out / "duckdb", processing_date, cores)),
         "polars": ("same rules in Polars", lambda: run_polars(str(big), out / "polars", processing_date)),
@@ -506,6 +597,7 @@ def main() -> None:
           f"partitions {LOCAL_SETTINGS['spark.sql.shuffle.partitions']}; {load()}")  # fmt: skip
     print(f"best of {args.repeat} rounds (contenders alternate order each round); MB/s/core = input MB / s / {cores}")
     print_table(results, args.rows, mib)
+    check_counts(results)
     seconds = {name: r["seconds"] for name, r in results.items()}
     if {"ours", "seed"} <= seconds.keys():
         print(f"\nours vs seed's algorithm:  {seconds['seed'] / seconds['ours']:.2f}x faster (target >= 5x)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from support import HEADER, PROCESSING_DATE, read_output, stage_run
 
 from csv_ingest import ingest
+from csv_ingest.contract import output
 from csv_ingest.engine import rules, worker
 from csv_ingest.io import storage
 
@@ -43,6 +44,40 @@ def test_a_failing_write_fails_only_that_upload(tmp_path, monkeypatch):
     )
     assert results["input/a.csv"].status == "processed"
     assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 2
+
+
+def many_rows(n):
+    return HEADER + b"".join(f"{i},Ann Lee,ann@example.com,01-04-2025,{i}.5,active\n".encode() for i in range(1, n + 1))
+
+
+def test_a_big_upload_writes_its_parquet_beside_its_csv_with_the_same_files(tmp_path, monkeypatch):
+    # More rows than a chunk: the CSV's chunks are made on several threads while the Parquet file is written.
+    staged = stage_run(tmp_path, {"a.csv": many_rows(9)})
+    (_, task), *_ = upload_tasks(staged)
+    assert worker.process_upload(task).status == "processed"
+    alone = {p.relative_to(staged["out"]): p.read_bytes() for p in sorted(staged["out"].rglob("*")) if p.is_file()}
+    monkeypatch.setattr(output, "CHUNK_ROWS", 2)
+    assert worker.process_upload(task).status == "processed"
+    together = {p.relative_to(staged["out"]): p.read_bytes() for p in sorted(staged["out"].rglob("*")) if p.is_file()}
+    assert together == alone
+    assert len(read_output(next((staged["out"] / "processed" / "a").glob("v=*")))) == 1 + 9
+
+
+def test_a_big_uploads_failed_parquet_write_leaves_no_processed_csv(tmp_path, monkeypatch):
+    monkeypatch.setattr(output, "CHUNK_ROWS", 2)
+    staged = stage_run(tmp_path, {"a.csv": many_rows(9)})
+    real_write = storage.write_streamed
+
+    def write_streamed(uri, write, content_type):
+        if uri.endswith(".parquet"):
+            raise OSError("disk full")
+        real_write(uri, write, content_type)
+
+    monkeypatch.setattr(storage, "write_streamed", write_streamed)
+    (_, task), *_ = upload_tasks(staged)
+    result = worker.process_upload(task)
+    assert (result.status, result.error) == ("failed", "input/a.csv: could not write output: OSError: disk full")
+    assert not [p for p in (staged["out"] / "processed").rglob("*") if p.is_file()]
 
 
 def test_an_unexpected_error_fails_only_that_upload(tmp_path, monkeypatch):

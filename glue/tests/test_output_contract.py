@@ -81,6 +81,16 @@ def test_formula_cells_get_a_leading_quote_unless_they_are_plain_numbers(cell, w
     assert output.csv_bytes(table).decode() == f"c\n{written}\n"
 
 
+def test_quoting_and_neutralising_look_at_a_sliced_columns_own_cells_only():
+    # The byte checks that skip the regexes read the column's data buffer: a slice shares its parent's buffer.
+    tail = pa.array(["c", "d", "=x", "\u00e9,"]).slice(2)
+    head = pa.array(["c", "=x", "a,b", "d"]).slice(0, 2)
+    assert output.csv_bytes(pa.table({"c": output.neutralise(tail)})).decode() == 'c\n\'=x\n"\u00e9,"\n'
+    assert output.csv_bytes(pa.table({"c": output.neutralise(head)})).decode() == "c\nc\n'=x\n"
+    assert output.csv_bytes(pa.table({"c": pa.array(["a,b", "ok"]).slice(1)})).decode() == "c\nok\n"
+    assert output.csv_bytes(pa.table({"c": pa.array([None, "", "x"], pa.string())})).decode() == "c\n\n\nx\n"
+
+
 def test_every_string_column_of_the_processed_csv_is_neutralised():
     hostile = ("=1+1", "@SUM(1+1)", "+cmd@example.com", "01-04-2025", "-12.5", "-2+3")
     text, _ = processed_csv([hostile])

@@ -33,6 +33,24 @@ def test_lines_end_at_lf_crlf_or_a_lone_cr_and_blank_lines_are_not_records(endin
     assert rows_read == 2
 
 
+@pytest.mark.parametrize(
+    "data", [b"", b"\n", b"a", b"a\n", b"a\n\nb", b"a\nb\n\n", b"\n\na,b\n c ", b"x" * 10 + b"\n" * 3]
+)
+def test_lines_without_cr_take_the_lf_only_pass_with_the_same_lines(data):
+    import numpy as np
+
+    buf = np.frombuffer(data, np.uint8)
+    fast, general = reader._lines(buf, has_cr=False), reader._lines(buf)
+    assert [a.tolist() for a in fast] == [a.tolist() for a in general]
+
+
+def test_lf_only_lines_are_start_and_end_of_each_line_without_an_empty_last_one():
+    import numpy as np
+
+    starts, ends = reader._lines(np.frombuffer(b"ab\n\ncd\n", np.uint8), has_cr=False)
+    assert (starts.tolist(), ends.tolist()) == ([0, 3, 4], [2, 3, 6])
+
+
 def test_a_last_line_without_terminator_is_a_record_and_a_bom_is_dropped():
     r = reader.split_records(b"\xef\xbb\xbf" + HEADER + b"1,a,b,c,d,e", "k", 6)
     assert r.text.to_pylist() == ["1,a,b,c,d,e"]

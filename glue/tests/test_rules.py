@@ -276,6 +276,12 @@ def test_exact_duplicates_are_removed_and_the_first_line_kept():
     assert [(r["id"], r["line_number"], r["data_quality_issues"]) for r in out] == [("1", 2, ""), ("2", 3, "")]
 
 
+def test_exact_duplicates_without_an_id_are_removed_too_and_are_not_duplicate_ids():
+    out = run_rules([row(id_=None), row(id_=None, name="X Y"), row(id_="  "), row(id_="1"), row(id_=None)])
+    kept = [(r["line_number"], r["data_quality_issues"]) for r in out]
+    assert kept == [(2, "missing_id"), (3, "missing_id"), (5, "")]
+
+
 def test_an_upload_without_rows_gives_no_rows():
     assert run_rules([]) == []
 
@@ -412,6 +418,16 @@ def test_running_totals_beyond_int64_stay_exact():
     ]
 
 
+def test_running_total_stays_exact_past_what_int64_holds():
+    # 5,000 of the largest amount: past 2**62 whole units the sums go on in Python integers, still exact.
+    big = "999999999999999.999999999"
+    out = run_rules([row(id_=str(i), amount=big) for i in range(5000)])
+    totals = [r["running_total_by_status"] for r in out]
+    assert totals[0] == Decimal(big)
+    assert totals[-1] == Decimal(big) * 5000
+    assert totals[4610] == Decimal(big) * 4611
+
+
 # --- constant columns -----------------------------------------------------------------------------------------------
 
 
@@ -532,4 +548,4 @@ def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order(
         "",
     ]
     # The text exact duplicates are compared on: each cleaned value after its length in bytes (N: missing).
-    assert cleaned.row_key.to_pylist()[2] == "N::N::15:ann@example.com:10:2025-01-02:3:abc:6:active"
+    assert rules.row_key(cleaned).to_pylist()[2] == "N::N::15:ann@example.com:10:2025-01-02:3:abc:6:active"

@@ -37,6 +37,8 @@ def tricky_upload(rows: int = 200) -> bytes:
             lines.append("")
         elif kind < 0.20:
             lines.append(f"{i},{'x' * 2000},long@example.com,{date},{amount},{status}")  # longer than a range
+        elif kind < 0.24:
+            lines.append(f" ,No Id,x@example.com,{date[:2]},{amount[:1]},{status[:1]}")  # without id, some equal
         else:
             lines.append(f"{i},Name {i},n{i}@example.com,{date},{amount},{status}")
     return HEADER.replace(b"\n", b"\r\n") + "\r\n".join(lines).encode() + b"\r\n"
@@ -96,3 +98,39 @@ def test_a_big_upload_that_fails_midway_leaves_nothing_in_its_folders(spark, tmp
     assert result.error == "input/t.csv: processing failed: RuntimeError: executor lost in the duplicate phase"
     left = [p.relative_to(run["out"]).as_posix() for p in run["out"].rglob("*") if p.is_file()]
     assert [p for p in left if not p.startswith("stats/")] == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "rows", "cut"),
+    [("-2.5", 7, 3), ("0.000000001", 9, 4), ("999999999999999.999999999", 5000, 2600), ("-999999999999999.5", 5000, 1)],
+)
+def test_two_phase_running_totals_equal_the_running_totals_of_the_rows_in_one_piece(amount, rows, cut):
+    # Rows in running-total order (by status first) cut in two buckets: pass 1's sums become the second bucket's
+    # offsets. Big amounts make totals beyond int64 (the Python-integer path).
+    import numpy as np
+    import pyarrow as pa
+
+    from csv_ingest.engine import rules
+
+    amounts = [amount, "1", "", "-0.5"] * rows
+    status = pa.array(sorted(["b", "a", None] * (len(amounts) // 3), key=lambda s: (s is None, s)), pa.string())
+    parsed = rules.parse_amounts(pa.array(amounts[: len(status)], pa.string()))
+    n = len(status)
+    table = pa.table(
+        {
+            "line_number": pa.array(np.arange(n), pa.int64()),
+            **{c: pa.nulls(n, pa.string()) for c in ("id", "name", "email")},
+            "email_valid": pa.array(np.ones(n, bool)),
+            "date": pa.nulls(n, pa.date32()),
+            "units": pa.array(parsed.units),
+            "nanos": pa.array(parsed.nanos),
+            "amount_valid": pa.array(parsed.valid),
+            "status": status,
+            "mask": pa.array(np.zeros(n, np.int64)),
+        }
+    )
+    buckets = [(0, table.slice(0, cut)), (1, table.slice(cut))]
+    offsets = split._offsets([s for b in buckets for s in split._status_sums(b)])
+    got = [v for b in buckets for v in split._with_totals(b, offsets).column("running_total_by_status").to_pylist()]
+    whole = rules.decimal_text(*rules.running_totals(status, np.arange(n), parsed))
+    assert got == whole.to_pylist()

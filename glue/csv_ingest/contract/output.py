@@ -8,7 +8,9 @@ as a formula are neutralised (`neutralise`). Parquet: the same rows typed, value
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -62,6 +64,7 @@ PARQUET_SCHEMA = pa.schema(
 )
 CHUNK_ROWS = 100_000
 _QUOTE_NEEDED = r'[,"\r\n]'
+_QUOTE_BYTES = ',"\r\n'
 
 
 def timestamp_text(iso: str) -> str:
@@ -75,12 +78,39 @@ def neutralise(values: pa.Array) -> pa.Array:
     gets a leading "'": '=1+1 -> "'=1+1", "-2+3" -> "'-2+3", "-12.5" stays."""
     if not len(values):
         return values
+    if not _first_bytes_among(values, FORMULA_TRIGGERS):  # most columns: no cell starts with a trigger
+        return values
     risky = pc.fill_null(pc.match_substring_regex(values, f"^[{_regex_class(FORMULA_TRIGGERS)}]"), False)
     if not pc.any(risky).as_py():
         return values
     number = pc.fill_null(pc.match_substring_regex(values, PLAIN_NUMBER), False)
     formula = pc.and_(risky, pc.invert(number))
     return pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+
+
+def _string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets of a (large) string array and its data bytes as numpy, zero-copy."""
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64 if large else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _first_bytes_among(values: pa.Array, chars: str) -> bool:
+    """Whether some non-empty value starts with one of the ASCII `chars` (one gather of first bytes, no regex)."""
+    offsets, data = _string_data(values)
+    starts = offsets[:-1][np.diff(offsets) > 0]
+    return bool(np.isin(data[starts], np.frombuffer(chars.encode("ascii"), np.uint8)).any())
+
+
+def _holds_any_byte(values: pa.Array, chars: str) -> bool:
+    """Whether some value holds one of the ASCII `chars` (checked on the values' bytes at once, no regex)."""
+    offsets, data = _string_data(values)
+    found = data[offsets[0] : offsets[-1]]
+    found = found[found <= max(chars.encode("ascii"))]  # the rare low bytes only (',' '"' CR LF are below '-')
+    return bool(np.isin(found, np.frombuffer(chars.encode("ascii"), np.uint8)).any())
 
 
 def _regex_class(chars: str) -> str:
@@ -119,7 +149,10 @@ def rejected_text(table: pa.Table) -> pa.Table:
 
 def _cell(values: pa.Array) -> pa.Array:
     """RFC 4180 minimal quoting: quoted (with '"' doubled) only when holding ',', '"', CR or LF; null -> empty."""
-    values = pc.fill_null(values, "")
+    if values.null_count:
+        values = pc.fill_null(values, "")
+    if not _holds_any_byte(values, _QUOTE_BYTES):  # most columns: no cell needs quoting
+        return values
     needs = pc.fill_null(pc.match_substring_regex(values, _QUOTE_NEEDED), False)
     if not pc.any(needs).as_py():
         return values
@@ -146,6 +179,38 @@ def write_csv(table: pa.Table, sink: BinaryIO, chunk_rows: int = CHUNK_ROWS) -> 
         _write_lines(csv_lines(table.slice(start, chunk_rows)), sink)
 
 
+def write_csv_of(
+    table: pa.Table,
+    cells: Callable[[pa.Table], pa.Table],
+    sink: BinaryIO,
+    threads: int = 1,
+    chunk_rows: int | None = None,
+) -> None:
+    """`cells(table)` (e.g. processed_text) written as write_csv writes it, made chunk by chunk (the cells are
+    row-local): with `threads` > 1 the chunks are made on that many threads (Arrow's kernels run without the GIL)
+    and written in order, at most `threads` + 1 chunks held at once."""
+    _write_header(cells(table.slice(0, 0)).column_names, sink)
+    chunk_rows = chunk_rows or CHUNK_ROWS
+
+    def chunk(start: int) -> pa.Buffer | None:
+        lines = csv_lines(cells(table.slice(start, chunk_rows)))
+        return _joined_lines(lines) if len(lines) else None
+
+    starts = range(0, table.num_rows, chunk_rows)
+    if threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            _write_buffer(chunk(start), sink)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for start in starts:
+            pending.append(pool.submit(chunk, start))
+            if len(pending) > threads:
+                _write_buffer(pending.popleft().result(), sink)
+        while pending:
+            _write_buffer(pending.popleft().result(), sink)
+
+
 def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
     sink.write((",".join(_cell(pa.array(list(columns), pa.string())).to_pylist()) + "\n").encode())
 
@@ -153,9 +218,19 @@ def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
 def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
     if not len(lines):
         return
+    _write_buffer(_joined_lines(lines), sink)
+
+
+def _joined_lines(lines: pa.Array) -> pa.Buffer:
+    """Non-empty `lines` joined by "\\n" (without the last one's)."""
     offsets = pa.array([0, len(lines)], pa.int32())
-    sink.write(pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer())
-    sink.write(b"\n")
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer()
+
+
+def _write_buffer(joined: pa.Buffer | None, sink: BinaryIO) -> None:
+    if joined is not None:
+        sink.write(joined)
+        sink.write(b"\n")
 
 
 def csv_bytes(table: pa.Table) -> bytes:
@@ -180,5 +255,11 @@ def parquet_table(table: pa.Table, processing_date: str) -> pa.Table:
     return pa.table(columns, schema=PARQUET_SCHEMA)
 
 
+# Columns whose values are mostly distinct (ids, emails, amounts, totals, line numbers) are written plainly: a
+# dictionary is built for them only to be dropped when it outgrows its page (CPU spent for nothing).
+PARQUET_PLAIN_COLUMNS = ("id", "email", "amount", "running_total_by_status", "line_number")
+
+
 def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
-    pq.write_table(table, sink, compression="snappy")
+    dictionary = [name for name in table.column_names if name not in PARQUET_PLAIN_COLUMNS]
+    pq.write_table(table, sink, compression="snappy", use_dictionary=dictionary)

@@ -54,9 +54,21 @@ class Parsed:
     field_count: np.ndarray  # fields found per record
 
 
-def _lines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (terminator excluded) of every physical line of `buf`."""
+def _lines(buf: np.ndarray, has_cr: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (terminator excluded) of every physical line of `buf`. `has_cr` False: `buf` holds no CR, so
+    every line ends at a LF (one pass instead of the CR cases' several)."""
     n = len(buf)
+    if not has_cr:
+        ends_at = np.flatnonzero(buf == 10)
+        starts = np.empty(len(ends_at) + 1, np.int64)
+        starts[0] = 0
+        starts[1:] = ends_at + 1
+        ends = np.empty(len(ends_at) + 1, np.int64)
+        ends[:-1] = ends_at
+        ends[-1] = n
+        if starts[-1] >= n:  # no empty last line after a final terminator
+            starts, ends = starts[:-1], ends[:-1]
+        return starts, ends
     lf = buf == 10
     cr = buf == 13
     lone_cr = cr.copy()
@@ -117,7 +129,7 @@ def split_records(
     (line indexes within `data`), worked out over the whole upload by split.py."""
     if first_line == 0 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    starts, ends = _lines(np.frombuffer(data, np.uint8))
+    starts, ends = _lines(np.frombuffer(data, np.uint8), b"\r" in data)
     if merged is None:
         odd = [int(i) for i in odd_quote_lines(data, starts, ends) if i > 0 or first_line > 0]
 

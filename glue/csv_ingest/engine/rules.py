@@ -236,8 +236,11 @@ def amount_category(amounts: Amounts) -> pa.Array:
     """low < 100 <= medium < 200 <= high, on the exact amount; null when there is no amount. (units and nanos share
     the sign, so for a whole boundary B: amount < B exactly when units < B.)"""
     units = amounts.units
-    category = np.where(units < LOW_MEDIUM_BOUNDARY, "low", np.where(units < MEDIUM_HIGH_BOUNDARY, "medium", "high"))
-    return pa.array(category, pa.string(), mask=~amounts.valid)
+    which = (units >= LOW_MEDIUM_BOUNDARY).astype(np.int8) + (units >= MEDIUM_HIGH_BOUNDARY)
+    return pc.take(_CATEGORIES, pa.array(which, mask=~amounts.valid))
+
+
+_CATEGORIES = pa.array(["low", "medium", "high"], pa.string())
 
 
 def _mask(n: int, flags: dict[str, np.ndarray]) -> np.ndarray:
@@ -285,18 +288,29 @@ def first_by_line(row_key: pa.Array, line_number: pa.Array, upload: np.ndarray |
     return kept
 
 
+def id_groups(row_id: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
+    """A number per row, equal for rows with the same id (in the same upload), -1 for a missing id."""
+    if not len(row_id):
+        return np.zeros(0, np.int64)
+    codes = pc.fill_null(pc.dictionary_encode(row_id).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if upload is None:
+        return codes
+    pair = upload.astype(np.int64) * (int(codes.max()) + 2) + codes + 1  # (upload, id); a null id is -1 below
+    _, group = np.unique(pair, return_inverse=True)
+    return np.where(codes >= 0, group, -1)
+
+
+def repeated(groups: np.ndarray) -> np.ndarray:
+    """True where the row's group (id_groups; -1 is no group) has more than one row."""
+    if not len(groups):
+        return np.zeros(0, bool)
+    counts = np.bincount(groups + 1)
+    return (counts[groups + 1] > 1) & (groups >= 0)
+
+
 def duplicate_ids(row_id: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
     """duplicate_id: True for every (kept) row whose id is on more than one kept row (of the same upload)."""
-    if upload is None:
-        id_counts = pa.table({"id": row_id}).group_by("id").aggregate([("id", "count")])
-        repeated = pc.filter(id_counts.column("id"), pc.greater(id_counts.column("id_count"), 1))
-        return pc.fill_null(pc.is_in(row_id, value_set=repeated), False).to_numpy(zero_copy_only=False)
-    if not len(row_id):
-        return np.zeros(0, bool)
-    codes = pc.fill_null(pc.dictionary_encode(row_id).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    pair = upload.astype(np.int64) * (int(codes.max()) + 2) + codes + 1  # (upload, id); a null id is never repeated
-    _, where, count = np.unique(pair, return_inverse=True, return_counts=True)
-    return (count[where] > 1) & (codes >= 0)
+    return repeated(id_groups(row_id, upload))
 
 
 RUNNING_TOTAL_ORDER = ("status", "date", "id_number", "id", "line_number")
@@ -375,7 +389,9 @@ class Cleaned:
     status: pa.Array
     id_number: pa.Array  # int64: the id when it is a whole number (it then sorts numerically), else null
     mask: np.ndarray  # issue bits (ISSUE_KINDS order) except duplicate_id
-    row_key: pa.Array  # the cleaned values joined: equal for exact duplicates
+    amount_text: pa.Array  # the amount as written in the outputs (decimal_text), null when there is none
+    date_trimmed: pa.Array  # the date and amount fields trimmed (null when empty): what a bad value is compared on
+    amount_trimmed: pa.Array
 
     @staticmethod
     def concat(parts: list[Cleaned]) -> Cleaned:
@@ -388,13 +404,23 @@ class Cleaned:
         amounts = Amounts(
             *(np.concatenate([getattr(p.amounts, a) for p in parts]) for a in ("units", "nanos", "valid"))
         )
-        columns = ("id", "name", "email", "email_valid", "date", "status", "id_number", "row_key")
+        columns = (
+            "id", "name", "email", "email_valid", "date", "status", "id_number", "amount_text", "date_trimmed",
+            "amount_trimmed",
+        )  # fmt: skip
         return Cleaned(**{c: arrays(c) for c in columns}, amounts=amounts, mask=np.concatenate([p.mask for p in parts]))
+
+
+DISTINCT_SAMPLE = 1 << 14
 
 
 def by_distinct_value(values: pa.Array, rule: Callable[[pa.Array], dict[str, pa.Array]]) -> dict[str, pa.Array]:
     """`rule` applied to each distinct value once and spread back to the rows (nulls: `rule` on a null), when the
-    values repeat (names, dates, statuses do); applied to every row when they hardly do."""
+    values repeat (names, dates, statuses do); applied to every row when they hardly do (judged on the first
+    DISTINCT_SAMPLE values first: encoding a million distinct amounts only to find they do not repeat costs more
+    than the rule)."""
+    if len(values) > 2 * DISTINCT_SAMPLE and len(pc.unique(values.slice(0, DISTINCT_SAMPLE))) > DISTINCT_SAMPLE // 2:
+        return rule(values)
     encoded = pc.dictionary_encode(values)
     distinct = encoded.dictionary
     if len(distinct) > len(values) // 2:
@@ -459,17 +485,42 @@ def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = DEFAULT_DATE_F
         INVALID_AMOUNT: ~no_amount & ~amounts.valid,
         MISSING_STATUS: null(status),
     }
-    # Exact duplicates are rows whose cleaned values are equal; an invalid date or amount counts by its trimmed
-    # text (two different bad values are not the same row).
-    date_key = pc.if_else(pc.is_valid(dates["date"]), pc.cast(dates["date"], pa.string()), dates["trimmed"])
-    amount_key = pc.if_else(pa.array(amounts.valid), amount_parts["text"], amount_parts["trimmed"])
-    pieces = []
-    for values in (row_id, name, email, date_key, amount_key, status):
-        pieces += _key_part(values)
-    row_key = pc.binary_join_element_wise(*pieces, ":")
     return Cleaned(
-        row_id, name, email, email_valid, dates["date"], amounts, status, id_number, _mask(len(row_id), flags), row_key
-    )
+        row_id, name, email, email_valid, dates["date"], amounts, status, id_number, _mask(len(row_id), flags),
+        amount_parts["text"], dates["trimmed"], amount_parts["trimmed"],
+    )  # fmt: skip
+
+
+def row_key(rows: Cleaned, take: pa.Array | None = None) -> pa.Array:
+    """The text exact duplicates are compared on (of the rows `take`, or all): the cleaned values joined, equal
+    exactly when the rows' cleaned values are; an invalid date or amount counts by its trimmed text (two different
+    bad values are not the same row)."""
+
+    def of(values: pa.Array) -> pa.Array:
+        return values if take is None else pc.take(values, take)
+
+    date, amount_valid = of(rows.date), of(pa.array(rows.amounts.valid))
+    date_key = pc.if_else(pc.is_valid(date), pc.cast(date, pa.string()), of(rows.date_trimmed))
+    amount_key = pc.if_else(amount_valid, of(rows.amount_text), of(rows.amount_trimmed))
+    pieces = []
+    for values in (of(rows.id), of(rows.name), of(rows.email), date_key, amount_key, of(rows.status)):
+        pieces += _key_part(values)
+    return pc.binary_join_element_wise(*pieces, ":")
+
+
+def exact_duplicates_kept(
+    rows: Cleaned, line_number: pa.Array, groups: np.ndarray, upload: np.ndarray | None = None
+) -> np.ndarray:
+    """Exact duplicates (first_by_line on the row key): True for the rows kept. `groups`: id_groups of the rows.
+    Equal rows have equal ids, so only the rows whose id is repeated or missing are compared (rows with an id of
+    their own are kept without building their key)."""
+    kept = np.ones(len(groups), bool)
+    maybe = np.flatnonzero(repeated(groups) | (groups < 0))
+    if len(maybe):
+        take = pa.array(maybe)
+        lines = pc.take(pa.array(line_number, pa.int64()), take)
+        kept[maybe] = first_by_line(row_key(rows, take), lines, upload[maybe] if upload is not None else None)
+    return kept
 
 
 def clean_in_parallel(
@@ -521,20 +572,20 @@ def process_uploads(
     rows_all = clean_in_parallel(raw, date_formats, threads)
     raw.clear()
 
-    kept = np.flatnonzero(first_by_line(rows_all.row_key, line_number, upload))
-    rows_all.row_key = None  # type: ignore[assignment] - peak memory: the biggest column, no longer needed
+    groups = id_groups(rows_all.id, upload)
+    kept = np.flatnonzero(exact_duplicates_kept(rows_all, line_number, groups, upload))
     take = pa.array(kept)
     kept_upload = upload[kept] if upload is not None else None
 
     def kept_only(values: pa.Array) -> pa.Array:
-        return pc.take(values, take)
+        return values if len(kept) == n else pc.take(values, take)
 
     row_id, status, date = kept_only(rows_all.id), kept_only(rows_all.status), kept_only(rows_all.date)
     a = rows_all.amounts
     amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
     mask = rows_all.mask[kept]
 
-    mask |= duplicate_ids(row_id, kept_upload).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)
+    mask |= repeated(groups[kept]).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)  # duplicate_ids
     kept_lines = kept_only(pa.array(line_number, pa.int64()))
     order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines, kept_upload)
     total = running_totals(status, order, amounts, kept_upload)
@@ -548,7 +599,7 @@ def process_uploads(
             "email": kept_only(rows_all.email),
             "email_valid": kept_only(rows_all.email_valid),
             "date": date,
-            "amount": decimal_text(amounts.units, amounts.nanos, amounts.valid),
+            "amount": kept_only(rows_all.amount_text),
             "amount_category": amount_category(amounts),
             "status": status,
             "running_total_by_status": decimal_text(*total),

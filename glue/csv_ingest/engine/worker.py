@@ -8,8 +8,10 @@ answers with a `FileResult`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -133,11 +135,13 @@ class Outputs:
 
 
 def outputs_of(rejected: pa.Table, processed: rules.Processed, processing_date: str) -> Outputs:
-    """One upload's outputs on its own (its CSV text made and written in chunks: an upload may be big)."""
+    """One upload's outputs on its own (its CSV text made and written in chunks: an upload may be big; a big one's
+    chunks made on every core)."""
+    threads = (os.cpu_count() or 1) if processed.table.num_rows > output.CHUNK_ROWS else 1
     return Outputs(
         lambda sink: output.write_csv(output.rejected_text(rejected), sink),
         output.parquet_table(processed.table, processing_date),
-        lambda sink: output.write_csv(output.processed_text(processed.table), sink),
+        lambda sink: output.write_csv_of(processed.table, output.processed_text, sink, threads),
     )
 
 
@@ -166,14 +170,12 @@ def finish(task: UploadTask, parsed: ParsedUpload, processed: rules.Processed, o
     result.rows_processed = processed.table.num_rows
     result.duplicates_removed = processed.duplicates_removed
     result.quality_issues = processed.quality_issues
-    # Rejected rows first, then Parquet, then the processed CSV, whose _SUCCESS marks the upload finished.
-    try:
-        write_folder(
-            storage.join_uri(task.output_root, entry.rejected_prefix),
-            outputs.write_rejected,
-            "part-00000.csv",
-            "text/csv",
-        )
+    # Rejected rows first, then Parquet, then the processed CSV, whose _SUCCESS marks the upload finished. A big
+    # upload's Parquet file is written while its CSV part is (each mostly Arrow's work, off the GIL); the CSV's
+    # _SUCCESS still comes after both, and a Parquet file that fails takes the CSV part with it.
+    csv_folder = storage.join_uri(task.output_root, entry.output_prefix)
+
+    def write_parquet() -> None:
         if entry.parquet_prefix:
             write_folder(
                 storage.join_uri(task.output_root, entry.parquet_prefix),
@@ -181,12 +183,33 @@ def finish(task: UploadTask, parsed: ParsedUpload, processed: rules.Processed, o
                 "part-00000.parquet",
                 "application/vnd.apache.parquet",
             )
+
+    try:
         write_folder(
-            storage.join_uri(task.output_root, entry.output_prefix),
-            outputs.write_processed,
+            storage.join_uri(task.output_root, entry.rejected_prefix),
+            outputs.write_rejected,
             "part-00000.csv",
             "text/csv",
         )
+        if outputs.typed.num_rows <= output.CHUNK_ROWS:
+            write_parquet()
+            write_folder(csv_folder, outputs.write_processed, "part-00000.csv", "text/csv")
+        else:
+            with ThreadPoolExecutor(1) as pool:
+                parquet = pool.submit(write_parquet)
+                try:
+                    storage.delete_folder(csv_folder)
+                    storage.write_streamed(
+                        storage.join_uri(csv_folder, "part-00000.csv"), outputs.write_processed, "text/csv"
+                    )
+                finally:
+                    wait([parquet])
+                try:
+                    parquet.result()
+                except Exception:
+                    storage.delete_folder(csv_folder)
+                    raise
+            storage.write_text(storage.join_uri(csv_folder, "_SUCCESS"), "", "text/plain")
     except Exception as err:  # noqa: BLE001 - a failed write fails the upload with the reason
         return result.fail(f"{entry.key}: could not write output: {error_summary(err)}")
     return result
