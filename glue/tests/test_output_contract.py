@@ -273,6 +273,22 @@ def test_on_one_thread_every_chunk_is_made_on_the_callers_thread(threads):
     assert made_on(9, threads, 3)[0] == {threading.get_ident()}
 
 
+def test_by_default_the_chunks_are_made_on_the_callers_thread():
+    import threading
+
+    made = set()
+    rows_ = [(str(i), "v") for i in range(4)]
+
+    def cells(table):
+        made.add(threading.get_ident())
+        return table
+
+    sink = io.BytesIO()
+    output.write_csv_of(writer_table(rows_), cells, sink, chunk_rows=1)
+    assert sink.getvalue().decode() == csv_text(("n", "text"), rows_)
+    assert made == {threading.get_ident()}
+
+
 def test_a_table_of_a_single_chunk_is_made_on_the_callers_thread_whatever_the_threads():
     import threading
 
@@ -327,3 +343,40 @@ def test_parquet_keeps_dictionaries_for_repeating_columns_only():
     plain = {"id", "email", "amount", "running_total_by_status", "line_number"}
     boolean = {"email_valid"}  # Parquet has no dictionary encoding for booleans
     assert with_dictionary == set(names) - plain - boolean
+
+
+def test_a_formula_cell_does_not_make_its_neighbours_formulas():
+    # Only a cell's own first character counts: = + - @ tab CR; letters (X, t, r) never do, whatever the column holds.
+    cells = ["=1+1", "Xavier", "t", "r", "\\", "x-1", "@a", "\tb", "\rc", "-", "+"]
+    written = output.neutralise(pa.array(cells, pa.string())).to_pylist()
+    assert written == ["'=1+1", "Xavier", "t", "r", "\\", "x-1", "'@a", "'\tb", "'\rc", "'-", "'+"]
+
+
+def test_on_n_threads_at_most_n_plus_1_chunks_are_held_while_a_slow_sink_writes():
+    import threading
+    import time
+
+    lock = threading.Lock()
+    state = {"made": 0, "written": 0, "most_held": 0}
+
+    def cells(table):
+        if table.num_rows:
+            with lock:
+                state["made"] += 1
+                state["most_held"] = max(state["most_held"], state["made"] - state["written"])
+        return table
+
+    class SlowSink(io.BytesIO):
+        def write(self, data):
+            time.sleep(0.02)
+            if data == b"\n":  # the end of a chunk's lines
+                with lock:
+                    state["written"] += 1
+            return super().write(data)
+
+    rows_ = [(str(i), "v") for i in range(10)]
+    sink = SlowSink()
+    output.write_csv_of(writer_table(rows_), cells, sink, threads=2, chunk_rows=1)
+    assert sink.getvalue().decode() == csv_text(("n", "text"), rows_)
+    assert state["made"] == 10
+    assert state["most_held"] <= 3
