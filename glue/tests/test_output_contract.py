@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from support import PROCESSING_DATE, row
@@ -163,3 +164,219 @@ def test_processing_date_is_written_in_utc_whatever_the_machine_time_zone(monkey
 def test_timestamps_are_written_as_athena_reads_them():
     assert output.timestamp_text("2026-04-01T10:00:30.123Z") == "2026-04-01 10:00:30.123"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", output.timestamp_text(PROCESSING_DATE))
+
+
+# --- write_csv_of: the chunked (and threaded) CSV writer. The expected bytes are built here from the rows with plain
+# Python string operations (RFC 4180 minimal quoting), never from the writer's helpers.
+
+
+def rfc4180(cell):
+    """A cell as CONTRACT.md writes it: null -> empty; quoted, with '"' doubled, exactly when it holds , " CR or LF."""
+    if cell is None:
+        return ""
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+
+
+def csv_text(columns, rows_):
+    return "".join(",".join(rfc4180(c) for c in r) + "\n" for r in [columns, *rows_])
+
+
+WRITER_ROWS = [
+    ("1", "plain"),
+    ("2", "a,b"),
+    ("3", None),
+    ("4", 'say "hi"'),
+    ("5", ""),
+    ("6", "two\nlines"),
+    ("7", "cr\rhere"),
+    ("8", "x"),
+    ("9", "\u00e9t\u00e9"),
+    ("10", "last"),
+]
+
+
+def writer_table(rows_):
+    return pa.table({n: pa.array([r[i] for r in rows_], pa.string()) for i, n in enumerate(("n", "text"))})
+
+
+def written_of(table, cells=lambda t: t, **kwargs):
+    sink = io.BytesIO()
+    output.write_csv_of(table, cells, sink, **kwargs)
+    return sink.getvalue().decode("utf-8")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+@pytest.mark.parametrize("chunk_rows", [1, 3, 10, None])
+def test_a_csv_written_on_any_threads_in_any_chunks_is_the_header_then_every_row_in_order(threads, chunk_rows):
+    text = written_of(writer_table(WRITER_ROWS), threads=threads, chunk_rows=chunk_rows)
+    assert text == csv_text(("n", "text"), WRITER_ROWS)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_empty_table_is_written_as_the_header_alone(threads):
+    assert written_of(writer_table([]), threads=threads, chunk_rows=3) == "n,text\n"
+
+
+def test_the_writer_writes_the_cells_function_makes_of_each_chunk():
+    def shouted(table):
+        return pa.table({"N": table.column("n"), "TEXT": pc.utf8_upper(table.column("text"))})
+
+    text = written_of(writer_table(WRITER_ROWS[:4]), shouted, threads=2, chunk_rows=3)
+    assert text == csv_text(("N", "TEXT"), [("1", "PLAIN"), ("2", "A,B"), ("3", None), ("4", 'SAY "HI"')])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_chunk_whose_cells_keep_no_rows_adds_no_line(threads):
+    def odd_only(table):
+        return table.filter(pc.equal(pc.bit_wise_and(pc.cast(table.column("n"), pa.int64()), 1), 1))
+
+    # chunks of 2 rows: [1, 2] [3, 4] ... keep 1 and 3 ...; with chunks of 1 row every even row's chunk is empty
+    text = written_of(writer_table(WRITER_ROWS), odd_only, threads=threads, chunk_rows=1)
+    assert text == csv_text(("n", "text"), [r for r in WRITER_ROWS if int(r[0]) % 2])
+
+
+def cells_recording(seen, lock, delay=0.0):
+    import threading
+    import time
+
+    def cells(table):
+        if table.num_rows:
+            with lock:
+                seen["now"] += 1
+                seen["most"] = max(seen["most"], seen["now"])
+                seen["threads"].add(threading.get_ident())
+            time.sleep(delay)
+            with lock:
+                seen["now"] -= 1
+        return table
+
+    return cells
+
+
+def made_on(rows_count, threads, chunk_rows, delay=0.0):
+    """The threads the chunks' cells were made on, and how many chunks were made at once at most."""
+    import threading
+
+    seen = {"now": 0, "most": 0, "threads": set()}
+    rows_ = [(str(i), f"v{i}") for i in range(rows_count)]
+    text = written_of(
+        writer_table(rows_), cells_recording(seen, threading.Lock(), delay), threads=threads, chunk_rows=chunk_rows
+    )
+    assert text == csv_text(("n", "text"), rows_)
+    return seen["threads"], seen["most"]
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_on_one_thread_every_chunk_is_made_on_the_callers_thread(threads):
+    import threading
+
+    assert made_on(9, threads, 3)[0] == {threading.get_ident()}
+
+
+def test_by_default_the_chunks_are_made_on_the_callers_thread():
+    import threading
+
+    made = set()
+    rows_ = [(str(i), "v") for i in range(4)]
+
+    def cells(table):
+        made.add(threading.get_ident())
+        return table
+
+    sink = io.BytesIO()
+    output.write_csv_of(writer_table(rows_), cells, sink, chunk_rows=1)
+    assert sink.getvalue().decode() == csv_text(("n", "text"), rows_)
+    assert made == {threading.get_ident()}
+
+
+def test_a_table_of_a_single_chunk_is_made_on_the_callers_thread_whatever_the_threads():
+    import threading
+
+    assert made_on(3, 4, 3)[0] == {threading.get_ident()}
+    assert made_on(5, 4, None)[0] == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("rows_count", "threads"), [(6, 2), (9, 2), (9, 3)])
+def test_on_more_threads_the_chunks_are_made_off_the_callers_thread(rows_count, threads):
+    import threading
+
+    made = made_on(rows_count, threads, 3)[0]
+    assert made
+    assert threading.get_ident() not in made
+
+
+def test_on_n_threads_at_most_n_chunks_are_made_at_once():
+    assert made_on(8, 2, 1, delay=0.05)[1] <= 2
+
+
+# --- the byte checks that let neutralise and the quoting skip their regexes
+
+
+def test_the_byte_checks_read_large_string_columns_as_string_columns():
+    # 64-bit offsets: read as 32-bit ones, "b,c" would fall outside the bytes looked at.
+    assert output._holds_any_byte(pa.array(["a", "b,c"], pa.large_string()), ",") is True
+    assert output._holds_any_byte(pa.array(["a", "b"], pa.large_string()), ",") is False
+    assert output._first_bytes_among(pa.array(["a", "=c"], pa.large_string()), "=") is True
+    assert output._first_bytes_among(pa.array(["a", "c="], pa.large_string()), "=") is False
+
+
+def test_whether_a_column_holds_a_byte_is_decided_on_its_own_cells_only():
+    parent = pa.array(["a,b", "ok", "fine", "x,y"])
+    assert output._holds_any_byte(parent.slice(1, 2), ",") is False
+    assert output._holds_any_byte(parent.slice(1, 3), ",") is True
+    assert output._holds_any_byte(parent.slice(0, 1), ",") is True
+
+
+def test_whether_a_column_has_a_cell_starting_with_a_byte_looks_at_first_bytes_only():
+    assert output._first_bytes_among(pa.array(["a=b", "1+1", "x-"]), "=+-") is False
+    assert output._first_bytes_among(pa.array(["", "a=b", "-x"]), "=+-") is True
+    assert output._first_bytes_among(pa.array(["=x", "ok", "fine", "+y"]).slice(1, 2), "=+-") is False
+
+
+def test_parquet_keeps_dictionaries_for_repeating_columns_only():
+    _, table = processed_csv([row(id_=str(i), status=("Active", "Pending")[i % 2]) for i in range(4)])
+    sink = io.BytesIO()
+    output.write_parquet(output.parquet_table(table, PROCESSING_DATE), sink)
+    meta = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    with_dictionary = {n for i, n in enumerate(names) if meta.row_group(0).column(i).has_dictionary_page}
+    plain = {"id", "email", "amount", "running_total_by_status", "line_number"}
+    boolean = {"email_valid"}  # Parquet has no dictionary encoding for booleans
+    assert with_dictionary == set(names) - plain - boolean
+
+
+def test_a_formula_cell_does_not_make_its_neighbours_formulas():
+    # Only a cell's own first character counts: = + - @ tab CR; letters (X, t, r) never do, whatever the column holds.
+    cells = ["=1+1", "Xavier", "t", "r", "\\", "x-1", "@a", "\tb", "\rc", "-", "+"]
+    written = output.neutralise(pa.array(cells, pa.string())).to_pylist()
+    assert written == ["'=1+1", "Xavier", "t", "r", "\\", "x-1", "'@a", "'\tb", "'\rc", "'-", "'+"]
+
+
+def test_on_n_threads_at_most_n_plus_1_chunks_are_held_while_a_slow_sink_writes():
+    import threading
+    import time
+
+    lock = threading.Lock()
+    state = {"made": 0, "written": 0, "most_held": 0}
+
+    def cells(table):
+        if table.num_rows:
+            with lock:
+                state["made"] += 1
+                state["most_held"] = max(state["most_held"], state["made"] - state["written"])
+        return table
+
+    class SlowSink(io.BytesIO):
+        def write(self, data):
+            time.sleep(0.02)
+            if data == b"\n":  # the end of a chunk's lines
+                with lock:
+                    state["written"] += 1
+            return super().write(data)
+
+    rows_ = [(str(i), "v") for i in range(10)]
+    sink = SlowSink()
+    output.write_csv_of(writer_table(rows_), cells, sink, threads=2, chunk_rows=1)
+    assert sink.getvalue().decode() == csv_text(("n", "text"), rows_)
+    assert state["made"] == 10
+    assert state["most_held"] <= 3

@@ -549,3 +549,34 @@ def test_rows_cleaned_in_slices_on_several_threads_come_back_whole_and_in_order(
     ]
     # The text exact duplicates are compared on: each cleaned value after its length in bytes (N: missing).
     assert rules.row_key(cleaned).to_pylist()[2] == "N::N::15:ann@example.com:10:2025-01-02:3:abc:6:active"
+
+
+# --- large uploads and the helpers other code calls (split.py) --------------------------------------------------------
+
+
+def test_a_large_upload_of_distinct_names_and_amounts_gets_the_same_rules_as_a_small_one():
+    # More than twice DISTINCT_SAMPLE (16,384) rows, nearly all distinct: the rules then run on every row, not
+    # once per distinct value; the answers are the same.
+    n = 2 * 16_384 + 100
+    out = run_rules([row(id_=str(i), name=f"ann  lee{i}", amount=f" {i}.25", status="Active") for i in range(n)])
+    assert [r["name"] for r in out[:2]] == ["Ann Lee0", "Ann Lee1"]
+    assert [r["name"] for r in out] == [f"Ann Lee{i}" for i in range(n)]
+    assert [r["amount"] for r in out] == [Decimal(f"{i}.25") for i in range(n)]
+    assert {r["status"] for r in out} == {"active"}
+
+
+def test_duplicate_ids_flags_every_row_whose_id_is_on_another_row_of_its_upload():
+    import numpy as np
+    import pyarrow as pa
+
+    ids = pa.array(["a", "b", "a", None, None, "c", "b", "c"], pa.string())
+    assert rules.duplicate_ids(ids).tolist() == [True, True, True, False, False, True, True, True]
+    upload = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert rules.duplicate_ids(ids, upload).tolist() == [True, False, True, False, False, True, False, True]
+    assert rules.duplicate_ids(pa.array([], pa.string())).tolist() == []
+
+
+def test_first_by_line_of_no_rows_is_no_rows():
+    import pyarrow as pa
+
+    assert rules.first_by_line(pa.array([], pa.string()), pa.array([], pa.int64())).tolist() == []
