@@ -6,15 +6,20 @@ with Spark moving rows between the phases. No task holds more than a share of th
    reader.split_records does for a whole upload (`reader.pair_odd_lines`, reading only those spans), and moves
    each range's start to a line start that is not inside a record. Line numbers come from the counts.
 2. Parse and clean (one task per range): records, fields, the row-local rules; each range writes its rejected rows
-   as its own part file (in parallel). Cleaned rows stay in Arrow tables; between the phases below Spark shuffles
-   them as Arrow IPC blocks, bucketed by each task (`_shuffle`).
-3. Exact duplicates and duplicate ids in one shuffle of the rows by id (exact duplicates share their id), by the
-   functions rules.process uses (`rules.exact_duplicates_kept`, `rules.repeated`).
-4. Running totals by a two-phase prefix sum: rows range-partitioned in running-total order and sorted; each
-   partition's per-status sums (pass 1) give each partition its offsets, added to its own running sums
-   (`rules.running_totals`) in pass 2.
-5. Output: rows range-partitioned by line number, each partition written as one part file (CSV and Parquet), in
-   parallel; the driver writes `_SUCCESS` last.
+   as its own part file (in parallel). Part k's cleaned rows stay cached in partition k as two compressed Arrow IPC
+   blocks (narrow: line number, id, sort keys, amounts; wide: the rest). Later phases shuffle only narrow columns
+   (`_shuffle`) and send their answers back to the part holding the line (the cached parts zipped with them).
+3. Exact duplicates and duplicate ids, by the functions rules.process uses: (a) ids and line numbers shuffled by id;
+   the lines of the rows whose id repeats go back to their parts; (b) those rows and the rows without an id send
+   their row keys (rules.row_key) by id (by key when there is none): exact duplicates share their id, so a bucket
+   holds every row of its ids. rules.first_by_line compares whole keys (a hash only picks the bucket) and
+   rules.repeated flags duplicate ids; the flags go to the rows' running-total buckets.
+4. Running totals by a two-phase prefix sum: the rows' sort keys and amounts range-partitioned in running-total
+   order, with the flags (exact duplicates dropped), and sorted; each bucket's per-status sums (pass 1) give its
+   offsets, added to its own running sums (`rules.running_totals`) in pass 2.
+5. Output: each kept row's running total and duplicate-id flag go back to its part, which writes its cached rows in
+   line order (a row given no total was an exact duplicate) as one part file (CSV and Parquet), in parallel; the
+   driver writes `_SUCCESS` last.
 """
 
 from __future__ import annotations
@@ -234,7 +239,7 @@ def _counts_and_sample(packed: tuple[int, bytes, bytes, int, int]) -> tuple[int,
 
 def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: str) -> tuple[pa.Table, int, int]:
     """Phase 2 for one part: records, fields, row rules; writes the part's rejected rows; returns the cleaned rows
-    (with the row key and line number) and the part's rows read and rejected."""
+    (with their line numbers and the values only the row key uses) and the part's rows read and rejected."""
     entry = task.entry
     data = storage.read_bytes(uri, limit=part.end - part.start, if_etag=entry.etag, start=part.start)
     records = reader.split_records(
