@@ -8,7 +8,9 @@
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
  *   options: --seed=N (default 42), --only=burst,burst-ontime,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
  *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
- *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob).
+ *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob);
+ *   BENCH_WINDOW / BENCH_BATCH set ours' batching window (s) and batch size, BENCH_NATIVE_WINDOW the native
+ *   trigger's BatchWindow (default: our prod window), all experiment knobs.
  *
  * Modelling choices are documented where they are made: sim/model.ts (rates), sim/ours.ts (SQS, consumers,
  * crashes, Glue, recorder, sweeper), sim/seed.ts (the seed's strategy), sim/figures.ts (what counts as lost,
@@ -119,7 +121,7 @@ const scenarios: Scenario[] = [
 /** Glue's native trigger as a user would set it: the largest batch (100 events), our prod window, our job's capacity. */
 const NATIVE: NativeTrigger = {
   batchSize: 100,
-  batchWindowSeconds: config.queue.batchingWindowSeconds,
+  batchWindowSeconds: Number(process.env.BENCH_NATIVE_WINDOW ?? config.queue.batchingWindowSeconds),
   workers: config.glue.numberOfWorkers,
 };
 

@@ -268,9 +268,23 @@ class Simulation {
     const prod = pipelineConfig("prod");
     const consumers = Number(process.env.BENCH_CONSUMERS ?? prod.queue.maximumConcurrency);
     const window = Number(process.env.BENCH_WINDOW ?? prod.queue.batchingWindowSeconds);
+    const batchSize = Number(process.env.BENCH_BATCH ?? prod.queue.batchSize);
+    const timeout = Number(process.env.BENCH_TIMEOUT ?? prod.queue.consumerTimeoutSeconds);
+    // The queue's visibility follows the batcher's timeout and window as the config module derives it.
+    const visibility =
+      window === prod.queue.batchingWindowSeconds && timeout === prod.queue.consumerTimeoutSeconds
+        ? prod.queue.visibilityTimeoutSeconds
+        : 6 * timeout + window;
     const base = {
       ...prod,
-      queue: { ...prod.queue, maximumConcurrency: consumers, batchingWindowSeconds: window },
+      queue: {
+        ...prod.queue,
+        maximumConcurrency: consumers,
+        batchingWindowSeconds: window,
+        batchSize,
+        consumerTimeoutSeconds: timeout,
+        visibilityTimeoutSeconds: visibility,
+      },
     };
     const sweep = Number(process.env.BENCH_SWEEP_MINUTES ?? base.runs.sweepIntervalMinutes);
     this.config = {
