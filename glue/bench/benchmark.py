@@ -483,7 +483,8 @@ def check_counts(results: dict[str, dict]) -> bool:
 
 def scaling(spark, args, processing_date: str) -> None:
     """Our job (and the seed's algorithm, on the sizes in --scaling-seed) on uploads of the given sizes (MiB):
-    seconds, rows/s, MB/s per core, peak memory of one task (the largest Spark Python worker) and of the JVM."""
+    seconds, rows/s, MB/s per core, peak memory of one task (the largest Spark Python worker) and of the JVM, CPU
+    seconds of the process tree (Spark's Python workers that ended before the run did are missed)."""
     from csv_ingest.engine import split
     from csv_ingest.io import storage
 
@@ -491,7 +492,7 @@ def scaling(spark, args, processing_date: str) -> None:
     seed_sizes = {int(x) for x in args.scaling_seed.split(",") if x}
     print(f"\nscaling ({load()}); uploads over {split_bytes / 2**20:.0f} MiB go over many tasks (split.py)")
     print(f"{'upload':>9} {'rows':>11} {'contender':>10} {'path':>6} {'seconds':>8} {'rows/s':>10} {'MB/s/core':>10} "
-          f"{'task MiB':>9} {'JVM+workers MiB':>15} {'vs seed':>8}", flush=True)  # fmt: skip
+          f"{'task MiB':>9} {'JVM+workers MiB':>15} {'CPU s':>7} {'vs seed':>8}", flush=True)  # fmt: skip
     for mib in (int(x) for x in args.scaling.split(",")):
         stage = args.work / f"scale-{mib}" / "stage"
         out = args.work / f"scale-{mib}" / "out"
@@ -517,7 +518,8 @@ def scaling(spark, args, processing_date: str) -> None:
             ratio = f"{seconds['seed'] / seconds['ours']:7.2f}x" if name == "seed" and "ours" in seconds else f"{'':8}"
             print(f"{size / 2**20:6.0f}MiB {rows:11,} {name:>10} {path if name == 'ours' else 'seed':>6} "
                   f"{r['seconds']:8.2f} {rows / r['seconds']:10,.0f} {size / 1e6 / r['seconds'] / r['cores']:10.2f} "
-                  f"{r['task_mib']:9.0f} {r['jvm_mib']:15.0f} {ratio}  ({load()})", flush=True)  # fmt: skip
+                  f"{r['task_mib']:9.0f} {r['jvm_mib']:15.0f} {r['cpu']:7.0f} {ratio}  ({load()})",
+                  flush=True)  # fmt: skip
         shutil.rmtree(out, ignore_errors=True)
 
 

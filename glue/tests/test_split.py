@@ -134,3 +134,29 @@ def test_two_phase_running_totals_equal_the_running_totals_of_the_rows_in_one_pi
     got = [v for b in buckets for v in split._with_totals(b, offsets).column("running_total_by_status").to_pylist()]
     whole = rules.decimal_text(*rules.running_totals(status, np.arange(n), parsed))
     assert got == whole.to_pylist()
+
+
+def test_rows_sharing_a_bucket_are_duplicates_only_when_their_whole_row_keys_are_equal():
+    # Phase 3b's bucket: rows whose id repeats (or is missing), with their row keys (which hold the id, as
+    # rules.row_key does). A hash only chose the bucket:
+    # rows are dropped on equal keys, never on an equal hash (keys differing by one character are both kept).
+    import pyarrow as pa
+
+    rows = pa.table(
+        {
+            "line_number": pa.array([2, 3, 5, 4, 9, 6, 7, 8], pa.int64()),
+            "id": pa.array(["1", "1", "1", "2", "2", None, None, None], pa.string()),
+            "key": pa.array(["1:A", "1:B", "1:A", "2:A", "2:A ", "N:x", "N:x", "N:x "], pa.string()),
+            "bucket": pa.array([0, 1, 0, 1, 0, 0, 1, 1], pa.int64()),
+        }
+    )
+    got = {}
+    for bucket, (tag, block) in split._duplicate_flags((0, [split._ipc(rows)]), 2):
+        assert tag == 1
+        t = split._table([block])
+        lines, flags = t.column("line_number").to_pylist(), t.column("flag").to_pylist()
+        got |= {line: (bucket, flag) for line, flag in zip(lines, flags, strict=True)}
+    dropped, dup = split.DROPPED, split.DUPLICATE_ID
+    # id 1: lines 2 and 3 kept (different keys) and both flagged, line 5 a copy of line 2; id 2: two different rows;
+    # no id: line 7 a copy of line 6, line 8 differs by a space.
+    assert got == {2: (0, dup), 3: (1, dup), 5: (0, dropped), 4: (1, dup), 9: (0, dup), 7: (1, dropped)}

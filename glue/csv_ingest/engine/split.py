@@ -6,20 +6,25 @@ with Spark moving rows between the phases. No task holds more than a share of th
    reader.split_records does for a whole upload (`reader.pair_odd_lines`, reading only those spans), and moves
    each range's start to a line start that is not inside a record. Line numbers come from the counts.
 2. Parse and clean (one task per range): records, fields, the row-local rules; each range writes its rejected rows
-   as its own part file (in parallel). Cleaned rows stay in Arrow tables; between the phases below Spark shuffles
-   them as Arrow IPC blocks, bucketed by each task (`_shuffle`).
-3. Exact duplicates and duplicate ids in one shuffle of the rows by id (exact duplicates share their id), by the
-   functions rules.process uses (`rules.exact_duplicates_kept`, `rules.repeated`).
-4. Running totals by a two-phase prefix sum: rows range-partitioned in running-total order and sorted; each
-   partition's per-status sums (pass 1) give each partition its offsets, added to its own running sums
-   (`rules.running_totals`) in pass 2.
-5. Output: rows range-partitioned by line number, each partition written as one part file (CSV and Parquet), in
-   parallel; the driver writes `_SUCCESS` last.
+   as its own part file (in parallel). Part k's cleaned rows stay cached in partition k as two compressed Arrow IPC
+   blocks (narrow: line number, id, sort keys, amounts; wide: the rest). Later phases shuffle only narrow columns
+   (`_shuffle`) and send their answers back to the part holding the line (the cached parts zipped with them).
+3. Exact duplicates and duplicate ids, by the functions rules.process uses: (a) ids and line numbers shuffled by id;
+   the lines of the rows whose id repeats go back to their parts; (b) those rows and the rows without an id send
+   their row keys (rules.row_key) by id (by key when there is none): exact duplicates share their id, so a bucket
+   holds every row of its ids. rules.first_by_line compares whole keys (a hash only picks the bucket) and
+   rules.repeated flags duplicate ids; the flags go to the rows' running-total buckets.
+4. Running totals by a two-phase prefix sum: the rows' sort keys and amounts range-partitioned in running-total
+   order, with the flags (exact duplicates dropped), and sorted; each bucket's per-status sums (pass 1) give its
+   offsets, added to its own running sums (`rules.running_totals`) in pass 2.
+5. Output: each kept row's running total and duplicate-id flag go back to its part, which writes its cached rows in
+   line order (a row given no total was an exact duplicate) as one part file (CSV and Parquet), in parallel; the
+   driver writes `_SUCCESS` last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,47 +192,54 @@ def _hash(values: pa.Array) -> np.ndarray:
     return h
 
 
-def _shuffle(rdd, buckets: int, bucket_of: Callable[[pa.Table], np.ndarray]):
-    """An RDD of Arrow tables -> an RDD of (bucket, table), one per bucket: every row goes to bucket_of(its table)."""
-
-    def split_table(table: pa.Table) -> list[tuple[int, bytes]]:
-        which = bucket_of(table)
-        order = np.argsort(which, kind="stable")
-        bounds = np.searchsorted(which[order], np.arange(buckets + 1))
-        grouped = table.take(pa.array(order))  # rows by bucket: one take, then a slice per bucket
-        return [
-            (b, _ipc(grouped.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b]))))
-            for b in range(buckets)
-            if bounds[b + 1] > bounds[b]
-        ]
-
-    return rdd.flatMap(split_table).partitionBy(buckets, lambda b: b).mapPartitions(lambda pairs: _bucket_tables(pairs))
+def _split_by(table: pa.Table, which: np.ndarray, buckets: int, tag=None) -> list[tuple[int, object]]:
+    """The rows of `table` grouped by their bucket (`which`): (bucket, IPC block) per non-empty bucket, or (bucket,
+    (tag, block)) when a tag says which kind of rows a block holds."""
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(buckets + 1))
+    grouped = table.take(pa.array(order))  # rows by bucket: one take, then a slice per bucket
+    out: list[tuple[int, object]] = []
+    for b in range(buckets):
+        if bounds[b + 1] > bounds[b]:
+            block = _ipc(grouped.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b])))
+            out.append((b, block if tag is None else (tag, block)))
+    return out
 
 
-def _bucket_tables(pairs: Iterable[tuple[int, bytes]]) -> list[tuple[int, pa.Table]]:
-    by_bucket: dict[int, list[bytes]] = {}
-    for b, block in pairs:
-        by_bucket.setdefault(b, []).append(block)
-    return [(b, _table(blocks)) for b, blocks in sorted(by_bucket.items())]
+def _shuffle(rdd, buckets: int):
+    """An RDD of lists of (bucket, block) -> an RDD with exactly one element per bucket: (bucket, its blocks), in
+    bucket order (so that it zips with the cleaned parts, one per partition)."""
+    return (
+        rdd.flatMap(lambda pairs: pairs)
+        .partitionBy(buckets, lambda b: b)
+        .mapPartitionsWithIndex(lambda i, pairs: [(i, [block for _, block in pairs])], preservesPartitioning=True)
+    )
 
 
-def _packed(cleaned: tuple[pa.Table, int, int]) -> tuple[bytes, int, int]:
-    return _ipc(cleaned[0]), cleaned[1], cleaned[2]
+# Phase 2's rows, cached per part in two IPC blocks: the narrow columns every later phase reads (ids, sort keys,
+# amounts) and the wide ones only the exact-duplicate check (a few rows) and the part's own output read.
+NARROW = ("line_number", "id", "status", "date", "id_number", "units", "nanos", "amount_valid")
+WIDE = ("name", "email", "email_valid", "mask", "amount_text", "date_trimmed", "amount_trimmed")
+
+
+def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes, bytes, int, int]:
+    table, rows_read, rejected = cleaned
+    return index, _ipc(table.select(list(NARROW))), _ipc(table.select(list(WIDE))), rows_read, rejected
 
 
 SAMPLE_PER_PART = 20
 
 
-def _counts_and_sample(packed: tuple[bytes, int, int]) -> tuple[int, int, bytes]:
+def _counts_and_sample(packed: tuple[int, bytes, bytes, int, int]) -> tuple[int, int, bytes]:
     """A cleaned part's rows read, rows rejected, and the sort keys of SAMPLE_PER_PART of its rows, evenly spread."""
-    table = _table([packed[0]])
+    table = _table([packed[1]])
     picks = np.unique(np.linspace(0, max(table.num_rows - 1, 0), SAMPLE_PER_PART).astype(np.int64))
-    return packed[1], packed[2], _ipc(_sort_keys(table).take(pa.array(picks[picks < table.num_rows])))
+    return packed[3], packed[4], _ipc(_sort_keys(table).take(pa.array(picks[picks < table.num_rows])))
 
 
 def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: str) -> tuple[pa.Table, int, int]:
     """Phase 2 for one part: records, fields, row rules; writes the part's rejected rows; returns the cleaned rows
-    (with the row key and line number) and the part's rows read and rejected."""
+    (with their line numbers and the values only the row key uses) and the part's rows read and rejected."""
     entry = task.entry
     data = storage.read_bytes(uri, limit=part.end - part.start, if_etag=entry.etag, start=part.start)
     records = reader.split_records(
@@ -292,6 +304,122 @@ def _range_bucket(table: pa.Table, boundaries: pa.Table) -> np.ndarray:
     return boundaries_before[ranks[: table.num_rows]]
 
 
+def _id_bucket(values: pa.Array, buckets: int) -> np.ndarray:
+    return (_hash(values) % np.uint64(buckets)).astype(np.int64)
+
+
+def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
+    """Phase 3a, one part: (id, line number) of its rows that have an id, by id (rows without one are compared in
+    phase 3b in any case)."""
+    t = _table([packed[1]]).select(["id", "line_number"])
+    t = t.filter(pc.is_valid(t.column("id")))
+    return _split_by(t, _id_bucket(t.column("id").combine_chunks(), buckets), buckets)
+
+
+def _repeated_id_lines(pair, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
+    """Phase 3a, one id bucket: the line numbers of the rows whose id is on more than one row (the only rows, with
+    those without an id, that can be exact duplicates: equal rows share their id), sent to the parts holding them."""
+    t = _table(pair[1])
+    if t is None or not t.num_rows:
+        return []
+    repeated = rules.repeated(rules.id_groups(t.column("id").combine_chunks()))
+    lines = t.column("line_number").to_numpy()[repeated]
+    return _split_by(pa.table({"line_number": lines}), _part_of(lines, part_firsts), len(part_firsts))
+
+
+def _part_of(lines: np.ndarray, part_firsts: np.ndarray) -> np.ndarray:
+    return np.searchsorted(part_firsts, lines, side="right") - 1
+
+
+def _cleaned_rows(narrow: pa.Table, wide: pa.Table) -> rules.Cleaned:
+    column = {name: narrow.column(name).combine_chunks() for name in NARROW}
+    column |= {name: wide.column(name).combine_chunks() for name in WIDE}
+    return rules.Cleaned(
+        **{c: column[c] for c in ("id", "name", "email", "email_valid", "date", "status", "id_number")},
+        amounts=_amounts(narrow),
+        mask=column["mask"].to_numpy(),
+        amount_text=column["amount_text"],
+        date_trimmed=column["date_trimmed"],
+        amount_trimmed=column["amount_trimmed"],
+    )
+
+
+def _candidates(zipped, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, bytes]]:
+    """Phase 3b, one part: the row keys (rules.row_key) of its rows whose id repeats or is missing, with their ids,
+    line numbers and running-total buckets, by id (rows without an id: by key; exact duplicates share both)."""
+    packed, (_, blocks) = zipped
+    narrow = _table([packed[1]])
+    asked = _table(blocks)
+    lines = narrow.column("line_number").to_numpy()
+    maybe = pc.is_null(narrow.column("id")).to_numpy(zero_copy_only=False)
+    if asked is not None:
+        maybe |= np.isin(lines, asked.column("line_number").to_numpy())
+    take = np.flatnonzero(maybe)
+    if not len(take):
+        return []
+    rows = _cleaned_rows(narrow, _table([packed[2]]))
+    key = rules.row_key(rows, pa.array(take))
+    ids = pc.take(rows.id, pa.array(take))
+    which = np.where(
+        pc.is_valid(ids).to_numpy(zero_copy_only=False), _id_bucket(ids, buckets), _id_bucket(key, buckets)
+    )
+    t = pa.table({"line_number": pa.array(lines[take]), "id": ids, "key": key})
+    t = t.append_column("bucket", pa.array(_range_bucket_of(narrow.take(pa.array(take)), boundaries)))
+    return _split_by(t, which, buckets)
+
+
+def _range_bucket_of(t: pa.Table, boundaries: pa.Table | None) -> np.ndarray:
+    return np.zeros(t.num_rows, np.int64) if boundaries is None else _range_bucket(t, boundaries)
+
+
+DROPPED, DUPLICATE_ID = 1, 2
+
+
+def _duplicate_flags(pair, buckets: int) -> list[tuple[int, tuple[int, bytes]]]:
+    """Phase 3b, one id bucket: exact duplicates (rules.first_by_line on the row keys: these rows hold every row of
+    their ids) and duplicate ids among the kept rows (rules.repeated), as flags (DROPPED, DUPLICATE_ID) of the rows
+    concerned, sent to their running-total buckets."""
+    t = _table(pair[1])
+    if t is None or not t.num_rows:
+        return []
+    groups = rules.id_groups(t.column("id").combine_chunks())
+    kept = rules.first_by_line(t.column("key").combine_chunks(), t.column("line_number"))
+    flag = np.where(kept, 0, DROPPED)
+    flag[np.flatnonzero(kept)[rules.repeated(groups[kept])]] = DUPLICATE_ID
+    flagged = t.select(["line_number"]).append_column("flag", pa.array(flag, pa.int64())).filter(pa.array(flag > 0))
+    return _split_by(flagged, t.column("bucket").to_numpy()[flag > 0], buckets, tag=1)
+
+
+def _rows_by_range(packed, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, tuple[int, bytes]]]:
+    """Phase 4, one part: its rows' narrow columns (sort keys, amounts) by running-total bucket."""
+    t = _table([packed[1]])
+    return _split_by(t, _range_bucket_of(t, boundaries), buckets, tag=0)
+
+
+def _sorted_for_totals(pair) -> tuple[int, bytes]:
+    """Phase 4, one running-total bucket: its rows without the exact duplicates, with their duplicate-id flag, in
+    running-total order."""
+    bucket, blocks = pair
+    rows = _table([b for tag, b in blocks if tag == 0])
+    flags = _table([b for tag, b in blocks if tag == 1])
+    if rows is None:
+        return bucket, b""
+    lines = rows.column("line_number").to_numpy()
+    dup = np.zeros(len(lines), bool)
+    if flags is not None:
+        flagged, flag = flags.column("line_number").to_numpy(), flags.column("flag").to_numpy()
+        rows = rows.filter(pa.array(~np.isin(lines, flagged[flag == DROPPED])))
+        dup = np.isin(rows.column("line_number").to_numpy(), flagged[flag == DUPLICATE_ID])
+    rows = rows.append_column("duplicate_id", pa.array(dup))
+    order = rules.running_total_order(*[rows.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
+    return bucket, _ipc(rows.take(pa.array(order)))
+
+
+def _ranged(pair) -> tuple[int, pa.Table | None]:
+    bucket, block = pair
+    return bucket, _table([block]) if block else None
+
+
 def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     """One big upload over the cluster (see the module's docstring); returns its FileResult."""
     from pyspark import StorageLevel
@@ -311,61 +439,51 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         if folder:
             storage.delete_folder(folder)
     n = len(parts)
+    part_firsts = np.array([p.first_line + 1 for p in parts], np.int64)  # each part's first line number (1-based)
 
-    # 2. Parse and clean, one task per part.
-    # Cached RDDs hold their tables as compressed IPC bytes (_ipc), read back with _table.
-    cleaned = sc.parallelize(parts, n).map(lambda p: _packed(_clean_table(p, task, uri, rejected_uri)))
+    # 2. Parse and clean, one task per part (part k in partition k). The cleaned rows stay there, cached (as
+    # compressed IPC blocks, _packed); later phases move only narrow columns and send their answers back by line.
+    cleaned = sc.parallelize(parts, n).map(lambda p: _packed(p.index, _clean_table(p, task, uri, rejected_uri)))
     cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
+    ranged = None
     try:
         # Each part's counts and a sample of its sort keys (for the running totals' ranges), in one pass.
         firsts = cleaned.map(_counts_and_sample).collect()
         rows_read, rejected = sum(f[0] for f in firsts), sum(f[1] for f in firsts)
-        tables = cleaned.map(lambda t: _table([t[0]]))
-
-        # 3. Exact duplicates and duplicate ids, with the functions rules.process uses, in one shuffle by id: exact
-        # duplicates share their id (rows without an id share a bucket too).
-        flagged = _shuffle(tables, n, lambda t: (_hash(t.column("id").combine_chunks()) % n).astype(np.int64))
-        flagged_tables = flagged.map(_without_duplicates)
-
-        # 4. Running totals: rows range-partitioned in running-total order (boundaries from the sample, taken before
-        # duplicates were removed: they only need to cut the rows into about equal ranges), then a two-phase prefix
-        # sum per status.
         keys = _table([f[2] for f in firsts])
         if keys is None or keys.num_rows == 0:
             boundaries = None
-        else:
+        else:  # taken before duplicates are removed: they only need to cut the rows into about equal ranges
             in_order = rules.running_total_order(*[keys.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
             picks = [int(in_order[len(in_order) * k // n]) for k in range(1, n)]
             boundaries = keys.take(pa.array(picks, pa.int64()))
 
-        def range_bucket(t: pa.Table) -> np.ndarray:
-            return np.zeros(t.num_rows, np.int64) if boundaries is None else _range_bucket(t, boundaries)
-
-        ranged = _shuffle(flagged_tables, n, range_bucket).map(_sorted_for_totals)
-        ranged = ranged.map(lambda pair: (pair[0], _ipc(pair[1]))).persist(StorageLevel.MEMORY_AND_DISK)
-        ranged_tables = ranged.map(lambda pair: (pair[0], _table([pair[1]])))
-        try:
-            sums = ranged_tables.flatMap(_status_sums).collect()
-            offsets = _offsets(sums)
-            with_totals = ranged_tables.map(lambda pair: _with_totals(pair, offsets))
-            # 5. Output: rows by line range (the parts' own ranges), each written as one part file.
-            firsts = np.array([p.first_line for p in parts], np.int64)
-
-            def by_line(t: pa.Table) -> np.ndarray:
-                return np.searchsorted(firsts, t.column("line_number").to_numpy(), side="right") - 1
-
-            written = (
-                _shuffle(with_totals, n, by_line)
-                .map(lambda pair: _write_part(pair, task, csv_uri, parquet_uri))
-                .collect()
-            )
-        finally:
-            ranged.unpersist()
+        # 3a. Ids and line numbers by id: the lines of the rows whose id repeats go back to their parts.
+        asked = _shuffle(cleaned.map(lambda t: _ids_by_bucket(t, n)), n).map(
+            lambda pair: _repeated_id_lines(pair, part_firsts)
+        )
+        # 3b. Those rows and the rows without an id: their row keys by id, exact duplicates and duplicate ids decided
+        # there (rules.first_by_line, rules.repeated), the flags sent to the rows' running-total buckets.
+        keyed = cleaned.zip(_shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
+        flags = _shuffle(keyed, n).map(lambda pair: _duplicate_flags(pair, n))
+        # 4. Running totals: the rows' sort keys and amounts range-partitioned in running-total order (with the
+        # flags: exact duplicates dropped, duplicate ids marked) and sorted, then a two-phase prefix sum per status.
+        by_range = cleaned.map(lambda t: _rows_by_range(t, n, boundaries)).union(flags)
+        ranged = _shuffle(by_range, n).map(_sorted_for_totals).persist(StorageLevel.MEMORY_AND_DISK)
+        sums = ranged.map(_ranged).flatMap(_status_sums).collect()
+        offsets = _offsets(sums)
+        # 5. Output: each row's total (and duplicate-id flag; a kept row has a total) sent back to its part, which
+        # writes its own cleaned rows in line order as one part file.
+        totals = ranged.map(_ranged).map(lambda pair: _totals_by_part(pair, offsets, part_firsts))
+        written = cleaned.zip(_shuffle(totals, n)).map(lambda z: _write_part(z, task, csv_uri, parquet_uri)).collect()
+        written = [w for w in written if w[0]]
     finally:
+        if ranged is not None:
+            ranged.unpersist()
         cleaned.unpersist()
     if not written:  # no processed rows at all: a header-only CSV (and an empty Parquet file), as for any upload
-        empty = _with_totals((0, pa.table({c: pa.array([], t) for c, t in _CLEAN_TYPES})), {})
-        written = [_write_part((0, empty), task, csv_uri, parquet_uri)]
+        written = [_write_processed(0, _processed(pa.table({c: pa.array([], t) for c, t in _CLEAN_TYPES}),
+                                                  pa.array([], pa.string())), task, csv_uri, parquet_uri)]  # fmt: skip
     for folder in (rejected_uri, parquet_uri, csv_uri):  # _SUCCESS last, the processed CSV's last of all
         if folder:
             storage.write_text(storage.join_uri(folder, "_SUCCESS"), "", "text/plain")
@@ -391,36 +509,8 @@ _CLEAN_TYPES = (
     ("nanos", pa.int64()),
     ("amount_valid", pa.bool_()),
     ("status", pa.string()),
-    ("id_number", pa.int64()),
     ("mask", pa.int64()),
 )
-
-
-def _without_duplicates(pair: tuple[int, pa.Table]) -> pa.Table:
-    """Phase 3 for one id bucket: exact duplicates removed (rules.exact_duplicates_kept), duplicate ids flagged
-    (rules.repeated: rules.duplicate_ids on the kept rows); the columns only duplicates are compared on dropped."""
-    t = pair[1]
-    column = {name: t.column(name).combine_chunks() for name in t.column_names}
-    rows = rules.Cleaned(
-        **{c: column[c] for c in ("id", "name", "email", "email_valid", "date", "status", "id_number")},
-        amounts=_amounts(t),
-        mask=column["mask"].to_numpy(),
-        amount_text=column["amount_text"],
-        date_trimmed=column["date_trimmed"],
-        amount_trimmed=column["amount_trimmed"],
-    )
-    groups = rules.id_groups(column["id"])
-    kept = rules.exact_duplicates_kept(rows, column["line_number"], groups)
-    t = t.drop_columns(["amount_text", "date_trimmed", "amount_trimmed"]).filter(pa.array(kept))
-    bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
-    mask = t.column("mask").to_numpy() | (rules.repeated(groups[kept]).astype(np.int64) * bit)
-    return t.set_column(t.schema.get_field_index("mask"), "mask", pa.array(mask))
-
-
-def _sorted_for_totals(pair: tuple[int, pa.Table]) -> tuple[int, pa.Table]:
-    bucket, t = pair
-    order = rules.running_total_order(*[t.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
-    return bucket, t.take(pa.array(order))
 
 
 def _amounts(t: pa.Table) -> rules.Amounts:
@@ -449,7 +539,7 @@ def _exact_sum(values: np.ndarray) -> int:
 def _status_sums(pair: tuple[int, pa.Table]) -> list[tuple[int, str | None, int, int]]:
     """Pass 1: per status of this bucket, the exact sum of its amounts (in nanos) and how many there are."""
     bucket, t = pair
-    if not t.num_rows:
+    if t is None or not t.num_rows:
         return []
     a = _amounts(t)
     names, codes = _status_codes(t)
@@ -472,8 +562,8 @@ def _offsets(sums: list[tuple[int, str | None, int, int]]) -> dict[tuple[int, st
     return offsets
 
 
-def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
-    """Pass 2: the bucket's running sums (rules.running_totals) plus its offsets; the amount's output columns."""
+def _running_total_text(pair: tuple[int, pa.Table], offsets) -> pa.Array:
+    """Pass 2: the bucket's running sums (rules.running_totals) plus its offsets, as the output's text."""
     bucket, t = pair
     a = _amounts(t)
     status = t.column("status").combine_chunks()
@@ -502,28 +592,68 @@ def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
         magnitude = np.abs(total)
         whole = (magnitude // rules.NANOS * sign).astype(np.int64)
         frac = (magnitude % rules.NANOS * sign).astype(np.int64)
+    return rules.decimal_text(whole, frac, counted)
+
+
+def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
+    """Pass 2 for one running-total bucket: each row's line number and running total (and duplicate-id flag)."""
+    t = pair[1]
+    out = pa.table(
+        {"line_number": t.column("line_number"), "running_total_by_status": _running_total_text(pair, offsets)}
+    )
+    if "duplicate_id" in t.column_names:
+        out = out.append_column("duplicate_id", t.column("duplicate_id"))
+    return out
+
+
+def _totals_by_part(pair, offsets, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
+    if pair[1] is None or not pair[1].num_rows:
+        return []
+    t = _with_totals(pair, offsets)
+    return _split_by(t, _part_of(t.column("line_number").to_numpy(), part_firsts), len(part_firsts))
+
+
+def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
+    """A part's kept rows (cleaned columns, in line order) and their totals as the processed columns (+ mask)."""
+    a = _amounts(rows)
     return pa.table(
         {
-            "line_number": t.column("line_number"),
-            "id": t.column("id"),
-            "name": t.column("name"),
-            "email": t.column("email"),
-            "email_valid": t.column("email_valid"),
-            "date": t.column("date"),
+            "line_number": rows.column("line_number"),
+            "id": rows.column("id"),
+            "name": rows.column("name"),
+            "email": rows.column("email"),
+            "email_valid": rows.column("email_valid"),
+            "date": rows.column("date"),
             "amount": rules.decimal_text(a.units, a.nanos, a.valid),
             "amount_category": rules.amount_category(a),
-            "status": status,
-            "running_total_by_status": rules.decimal_text(whole, frac, counted),
-            "mask": t.column("mask"),
+            "status": rows.column("status"),
+            "running_total_by_status": total,
+            "mask": rows.column("mask"),
         }
     )
 
 
-def _write_part(pair: tuple[int, pa.Table], task: worker.UploadTask, csv_uri: str, parquet_uri: str | None):
-    """Phase 5 for one line range: its rows in line order as part-<k>.csv (and .parquet); returns (rows, issue
-    counts)."""
-    part, t = pair
-    t = t.sort_by("line_number")
+def _write_part(zipped, task: worker.UploadTask, csv_uri: str, parquet_uri: str | None):
+    """Phase 5 for one part: its kept rows (those given a total), in line order, with their totals and duplicate-id
+    flags, as part-<k>.csv (and .parquet); returns (rows, issue counts)."""
+    packed, (_, blocks) = zipped
+    totals = _table(blocks)
+    if totals is None or not totals.num_rows:
+        return 0, [0] * len(rules.ISSUE_KINDS)
+    totals = totals.sort_by("line_number")
+    narrow, wide = _table([packed[1]]), _table([packed[2]])
+    rows = pa.table({**{c: narrow.column(c) for c in NARROW}, **{c: wide.column(c) for c in WIDE}})
+    kept = np.isin(narrow.column("line_number").to_numpy(), totals.column("line_number").to_numpy())
+    rows = rows.filter(pa.array(kept))
+    bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
+    dup = totals.column("duplicate_id").to_numpy(zero_copy_only=False).astype(np.int64) * bit
+    rows = rows.set_column(rows.schema.get_field_index("mask"), "mask", pa.array(rows.column("mask").to_numpy() | dup))
+    return _write_processed(packed[0], _processed(rows, totals.column("running_total_by_status")), task, csv_uri,
+                            parquet_uri)  # fmt: skip
+
+
+def _write_processed(part: int, t: pa.Table, task: worker.UploadTask, csv_uri: str, parquet_uri: str | None):
+    """One part's processed rows (in line order, with their mask) as part-<k>.csv (and .parquet)."""
     n = t.num_rows
     mask = t.column("mask").to_numpy()
     counts = [int(((mask >> i) & 1).sum()) for i in range(len(rules.ISSUE_KINDS))]
