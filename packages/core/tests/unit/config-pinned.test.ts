@@ -43,9 +43,8 @@ const nonProd = {
     capacity: {
       tiers: [
         { maxFiles: 50, maxBytes: 256 * 1024 ** 2, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
-        { maxFiles: 500, maxBytes: 2 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 45 },
-        { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 6, timeoutMinutes: 60 },
-        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 20, timeoutMinutes: 120 },
+        { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
+        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 16, timeoutMinutes: 120 },
       ],
       maxWorkers: 2,
       executionClass: "STANDARD",
@@ -79,14 +78,14 @@ describe("pipelineConfig, pinned", () => {
     expect(config.pipelineConfig("local")).toEqual({ stage: "local", ...nonProd });
   });
 
-  it("prod: the long batching window, 10 workers, a 2 h job, 20 workers for the biggest tier, 15 min grace", () => {
+  it("prod: the long batching window, 10 workers, a 2 h job, 16 workers for the biggest tier, 15 min grace", () => {
     expect(config.pipelineConfig("prod")).toEqual({
       ...nonProd,
       stage: "prod",
       isProd: true,
       queue: { ...nonProd.queue, batchingWindowSeconds: 60, visibilityTimeoutSeconds: 420 },
       glue: { ...nonProd.glue, numberOfWorkers: 10, timeoutMinutes: 120 },
-      runs: { ...nonProd.runs, capacity: { ...nonProd.runs.capacity, maxWorkers: 20 } },
+      runs: { ...nonProd.runs, capacity: { ...nonProd.runs.capacity, maxWorkers: 16 } },
       reconciler: { ...nonProd.reconciler, graceSeconds: 900 },
       alarms: { ingestOldestMessageSeconds: 900 },
     });
