@@ -925,12 +925,16 @@ const noop = () => {};
  */
 function experimentTiers(config: CapacitySettings): CapacitySettings | null {
   const spec = process.env.BENCH_TIERS;
-  if (!spec) return null;
+  return spec ? tiersFromSpec(spec, config) : null;
+}
+
+/** "50:2,2500:3,10000:16" (max files : G.1X workers) → a capacity table, bytes and timeouts as `config`'s tier of the same rank. */
+export function tiersFromSpec(spec: string, config: CapacitySettings): CapacitySettings {
   const tiers = spec.split(",").map((part, k) => {
     const [files, workers] = part.split(":").map(Number);
     const like = config.tiers[Math.min(k, config.tiers.length - 1)];
     if (!like || !Number.isInteger(files) || !Number.isInteger(workers))
-      throw new Error(`BENCH_TIERS: bad tier "${part}"`);
+      throw new Error(`capacity table: bad tier "${part}" (want maxFiles:workers)`);
     return { ...like, maxFiles: files as number, numberOfWorkers: workers as number };
   });
   const maxWorkers = Math.max(config.maxWorkers, ...tiers.map((t) => t.numberOfWorkers));
