@@ -85,7 +85,8 @@ def neutralise(values: pa.Array) -> pa.Array:
         return values
     number = pc.fill_null(pc.match_substring_regex(values, PLAIN_NUMBER), False)
     formula = pc.and_(risky, pc.invert(number))
-    return pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+    text = values.type  # string or large_string: the joined pieces must be of the column's own type
+    return pc.if_else(formula, pc.binary_join_element_wise(pa.scalar("'", text), values, pa.scalar("", text)), values)
 
 
 def _string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -149,14 +150,16 @@ def rejected_text(table: pa.Table) -> pa.Table:
 
 def _cell(values: pa.Array) -> pa.Array:
     """RFC 4180 minimal quoting: quoted (with '"' doubled) only when holding ',', '"', CR or LF; null -> empty."""
+    text = values.type  # string or large_string: fills and joined pieces must be of the column's own type
     if values.null_count:
-        values = pc.fill_null(values, "")
+        values = pc.fill_null(values, pa.scalar("", text))
     if not _holds_any_byte(values, _QUOTE_BYTES):  # most columns: no cell needs quoting
         return values
     needs = pc.fill_null(pc.match_substring_regex(values, _QUOTE_NEEDED), False)
     if not pc.any(needs).as_py():
         return values
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    quote, nothing = pa.scalar('"', text), pa.scalar("", text)
+    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(values, '"', '""'), quote, nothing)
     return pc.if_else(needs, quoted, values)
 
 
@@ -224,7 +227,7 @@ def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
 def _joined_lines(lines: pa.Array) -> pa.Buffer:
     """Non-empty `lines` joined by "\\n" (without the last one's)."""
     offsets = pa.array([0, len(lines)], pa.int32())
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_buffer()
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), pa.scalar("\n", lines.type))[0].as_buffer()
 
 
 def _write_buffer(joined: pa.Buffer | None, sink: BinaryIO) -> None:
