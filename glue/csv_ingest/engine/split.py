@@ -35,6 +35,7 @@ from csv_ingest.contract import output
 from csv_ingest.contract.documents import FileResult
 from csv_ingest.engine import reader, rules, worker
 from csv_ingest.io import storage
+from csv_ingest.io.zip_imports import on_worker
 
 # Uploads bigger than this are split; a range is about RANGE_BYTES.
 SPLIT_BYTES = 256 * 1024 * 1024
@@ -57,6 +58,7 @@ class Scan:
     odd_lines: list[tuple[int, int, int, int]]  # (local line number from 1, start, end, next start)
 
 
+@on_worker
 def scan_range(uri: str, start: int, end: int, size: int, etag: str) -> Scan:
     # one byte more: a CR's LF. Every read of an upload names its version (If-Match on its ETag): a task never reads
     # the bytes of a version uploaded after the run was planned (storage.Changed instead).
@@ -222,6 +224,7 @@ NARROW = ("line_number", "id", "status", "date", "id_number", "units", "nanos", 
 WIDE = ("name", "email", "email_valid", "mask", "amount_text", "date_trimmed", "amount_trimmed")
 
 
+@on_worker
 def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes, bytes, int, int]:
     table, rows_read, rejected = cleaned
     return index, _ipc(table.select(list(NARROW))), _ipc(table.select(list(WIDE))), rows_read, rejected
@@ -230,6 +233,7 @@ def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes,
 SAMPLE_PER_PART = 20
 
 
+@on_worker
 def _counts_and_sample(packed: tuple[int, bytes, bytes, int, int]) -> tuple[int, int, bytes]:
     """A cleaned part's rows read, rows rejected, and the sort keys of SAMPLE_PER_PART of its rows, evenly spread."""
     table = _table([packed[1]])
@@ -308,6 +312,7 @@ def _id_bucket(values: pa.Array, buckets: int) -> np.ndarray:
     return (_hash(values) % np.uint64(buckets)).astype(np.int64)
 
 
+@on_worker
 def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
     """Phase 3a, one part: (id, line number) of its rows that have an id, by id (rows without one are compared in
     phase 3b in any case)."""
@@ -316,6 +321,7 @@ def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
     return _split_by(t, _id_bucket(t.column("id").combine_chunks(), buckets), buckets)
 
 
+@on_worker
 def _repeated_id_lines(pair, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
     """Phase 3a, one id bucket: the line numbers of the rows whose id is on more than one row (the only rows, with
     those without an id, that can be exact duplicates: equal rows share their id), sent to the parts holding them."""
@@ -344,6 +350,7 @@ def _cleaned_rows(narrow: pa.Table, wide: pa.Table) -> rules.Cleaned:
     )
 
 
+@on_worker
 def _candidates(zipped, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, bytes]]:
     """Phase 3b, one part: the row keys (rules.row_key) of its rows whose id repeats or is missing, with their ids,
     line numbers and running-total buckets, by id (rows without an id: by key; exact duplicates share both)."""
@@ -375,6 +382,7 @@ def _range_bucket_of(t: pa.Table, boundaries: pa.Table | None) -> np.ndarray:
 DROPPED, DUPLICATE_ID = 1, 2
 
 
+@on_worker
 def _duplicate_flags(pair, buckets: int) -> list[tuple[int, tuple[int, bytes]]]:
     """Phase 3b, one id bucket: exact duplicates (rules.first_by_line on the row keys: these rows hold every row of
     their ids) and duplicate ids among the kept rows (rules.repeated), as flags (DROPPED, DUPLICATE_ID) of the rows
@@ -390,12 +398,14 @@ def _duplicate_flags(pair, buckets: int) -> list[tuple[int, tuple[int, bytes]]]:
     return _split_by(flagged, t.column("bucket").to_numpy()[flag > 0], buckets, tag=1)
 
 
+@on_worker
 def _rows_by_range(packed, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, tuple[int, bytes]]]:
     """Phase 4, one part: its rows' narrow columns (sort keys, amounts) by running-total bucket."""
     t = _table([packed[1]])
     return _split_by(t, _range_bucket_of(t, boundaries), buckets, tag=0)
 
 
+@on_worker
 def _sorted_for_totals(pair) -> tuple[int, bytes]:
     """Phase 4, one running-total bucket: its rows without the exact duplicates, with their duplicate-id flag, in
     running-total order."""
@@ -415,6 +425,7 @@ def _sorted_for_totals(pair) -> tuple[int, bytes]:
     return bucket, _ipc(rows.take(pa.array(order)))
 
 
+@on_worker
 def _ranged(pair) -> tuple[int, pa.Table | None]:
     bucket, block = pair
     return bucket, _table([block]) if block else None
@@ -606,6 +617,7 @@ def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
     return out
 
 
+@on_worker
 def _totals_by_part(pair, offsets, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
     if pair[1] is None or not pair[1].num_rows:
         return []
@@ -633,6 +645,7 @@ def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
     )
 
 
+@on_worker
 def _write_part(zipped, task: worker.UploadTask, csv_uri: str, parquet_uri: str | None):
     """Phase 5 for one part: its kept rows (those given a total), in line order, with their totals and duplicate-id
     flags, as part-<k>.csv (and .parquet); returns (rows, issue counts)."""
