@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark import GENERATED_ROW_BYTES, child_pids, load, run_ours
+from benchmark import GENERATED_ROW_BYTES, PeakMemory, child_pids, load, run_ours
 from generate import generate
 
 
@@ -112,11 +112,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/split-bench"))
     parser.add_argument("--mib", type=int, default=100)
     parser.add_argument("--split-mib", type=float, default=64)
+    parser.add_argument("--range-mib", type=float, default=0, help="split.RANGE_BYTES for this run")
     parser.add_argument("--py-spy", default="", help="a py-spy binary: sample Spark's Python workers during the run")
     parser.add_argument("--py-spy-out", default="/tmp/split-profile.txt")
     args = parser.parse_args()
 
+    from csv_ingest.engine import split
     from csv_ingest.io import session, storage
+
+    if args.range_mib:
+        split.RANGE_BYTES = int(args.range_mib * 2**20)
 
     session.LOCAL_SETTINGS["spark.ui.enabled"] = "true"
     spark = session.local_spark("split-profile")
@@ -140,22 +145,28 @@ def main() -> None:
         command = [args.py_spy, "record", "--format", "raw", "--subprocesses", "--rate", "50", "--nonblocking",
                    "-o", args.py_spy_out, "--pid", str(daemons[0])]  # fmt: skip
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        driver = [args.py_spy, "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                  "-o", args.py_spy_out + ".driver", "--pid", str(os.getpid())]  # fmt: skip
+        driver_spy = subprocess.Popen(driver, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2)
     print(f"start ({load()})", flush=True)
     cpu0, threads0, workers = cpu_by_kind(), jvm_threads(), Workers()
     start = time.perf_counter()
-    figures = run_ours(spark, *roots, size, etag, processing_date, int(args.split_mib * 2**20))
+    with PeakMemory() as peak:
+        figures = run_ours(spark, *roots, size, etag, processing_date, int(args.split_mib * 2**20))
     seconds = time.perf_counter() - start
     cpu1, threads1, seen = cpu_by_kind(), jvm_threads(), workers.stop()
     if spy is not None:
-        spy.send_signal(signal.SIGINT)
-        spy.wait()
+        for process in (spy, driver_spy):
+            process.send_signal(signal.SIGINT)
+            process.wait()
     time.sleep(1)
     print(f"{seconds:.2f} s, {figures} ({load()})")
     print(
         "CPU s: " + ", ".join(f"{k} {cpu1[k] - cpu0[k]:.1f}" for k in cpu0),
         f"total {sum(cpu1.values()) - sum(cpu0.values()):.1f}",
     )
+    print(f"task peak {peak.task / 1024:.0f} MiB, JVM+workers {peak.jvm / 1024:.0f} MiB")
     print(f"Python worker processes seen: {len(seen)}")
     busy = sorted(((threads1[k] - threads0.get(k, 0.0), k) for k in threads1), reverse=True)
     print("JVM threads (CPU s): " + ", ".join(f"{k} {v:.1f}" for v, k in busy[:12] if v >= 0.05))

@@ -308,17 +308,36 @@ def _range_bucket(table: pa.Table, boundaries: pa.Table) -> np.ndarray:
     return boundaries_before[ranks[: table.num_rows]]
 
 
-def _id_bucket(values: pa.Array, buckets: int) -> np.ndarray:
-    return (_hash(values) % np.uint64(buckets)).astype(np.int64)
+def _mix(values: np.ndarray) -> np.ndarray:
+    """A hash of each int64 (uint64; splitmix64's finaliser: consecutive numbers spread over all buckets)."""
+    h = values.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _id_bucket(values: pa.Array, buckets: int, numbers: pa.Array | None = None) -> np.ndarray:
+    """Each value's bucket, the same in every task for equal values. With `numbers` (the ids' id_number, a function
+    of the id: null unless it is a whole number): a whole-number id by its number (_mix), any other by _hash."""
+    if numbers is None:
+        return (_hash(values) % np.uint64(buckets)).astype(np.int64)
+    numeric = pc.is_valid(numbers).to_numpy(zero_copy_only=False)
+    which = (_mix(pc.fill_null(numbers, 0).to_numpy()) % np.uint64(buckets)).astype(np.int64)
+    if not numeric.all():
+        others = ~numeric
+        which[others] = (_hash(values.filter(pa.array(others))) % np.uint64(buckets)).astype(np.int64)
+    return which
 
 
 @on_worker
 def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
     """Phase 3a, one part: (id, line number) of its rows that have an id, by id (rows without one are compared in
     phase 3b in any case)."""
-    t = _table([packed[1]]).select(["id", "line_number"])
+    t = _table([packed[1]]).select(["id", "line_number", "id_number"])
     t = t.filter(pc.is_valid(t.column("id")))
-    return _split_by(t, _id_bucket(t.column("id").combine_chunks(), buckets), buckets)
+    which = _id_bucket(t.column("id").combine_chunks(), buckets, t.column("id_number").combine_chunks())
+    return _split_by(t.select(["id", "line_number"]), which, buckets)
 
 
 @on_worker
@@ -367,8 +386,9 @@ def _candidates(zipped, buckets: int, boundaries: pa.Table | None) -> list[tuple
     rows = _cleaned_rows(narrow, _table([packed[2]]))
     key = rules.row_key(rows, pa.array(take))
     ids = pc.take(rows.id, pa.array(take))
+    numbers = pc.take(rows.id_number, pa.array(take))
     which = np.where(
-        pc.is_valid(ids).to_numpy(zero_copy_only=False), _id_bucket(ids, buckets), _id_bucket(key, buckets)
+        pc.is_valid(ids).to_numpy(zero_copy_only=False), _id_bucket(ids, buckets, numbers), _id_bucket(key, buckets)
     )
     t = pa.table({"line_number": pa.array(lines[take]), "id": ids, "key": key})
     t = t.append_column("bucket", pa.array(_range_bucket_of(narrow.take(pa.array(take)), boundaries)))
@@ -656,7 +676,9 @@ def _write_part(zipped, task: worker.UploadTask, csv_uri: str, parquet_uri: str 
     totals = totals.sort_by("line_number")
     narrow, wide = _table([packed[1]]), _table([packed[2]])
     rows = pa.table({**{c: narrow.column(c) for c in NARROW}, **{c: wide.column(c) for c in WIDE}})
-    kept = np.isin(narrow.column("line_number").to_numpy(), totals.column("line_number").to_numpy())
+    lines, given = narrow.column("line_number").to_numpy(), totals.column("line_number").to_numpy()  # given: sorted
+    at = np.minimum(np.searchsorted(given, lines), len(given) - 1)
+    kept = given[at] == lines
     rows = rows.filter(pa.array(kept))
     bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
     dup = totals.column("duplicate_id").to_numpy(zero_copy_only=False).astype(np.int64) * bit
