@@ -208,6 +208,22 @@ def _split_by(table: pa.Table, which: np.ndarray, buckets: int, tag=None) -> lis
     return out
 
 
+def _one_per_batch(rdd):
+    """`rdd` (one element per partition) handed to the JVM as batches of one element. RDD.zip pairs two RDDs batch by
+    batch: with Spark's default (auto-batched) serializer it first re-serialises both sides, an extra pass through a
+    Python worker over each (the whole cached part, sent to Python and back, before the zipped task reads it again);
+    two RDDs written as batches of one zip as they are."""
+    from pyspark import serializers
+
+    pickled = getattr(serializers, "CPickleSerializer", None) or serializers.PickleSerializer
+    return rdd._reserialize(serializers.BatchedSerializer(pickled(), 1))
+
+
+def _zip(cached, answers):
+    """The cached parts (_one_per_batch) zipped with answers that have one element per partition (_shuffle)."""
+    return cached.zip(_one_per_batch(answers))
+
+
 def _shuffle(rdd, buckets: int):
     """An RDD of lists of (bucket, block) -> an RDD with exactly one element per bucket: (bucket, its blocks), in
     bucket order (so that it zips with the cleaned parts, one per partition)."""
@@ -475,7 +491,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     # 2. Parse and clean, one task per part (part k in partition k). The cleaned rows stay there, cached (as
     # compressed IPC blocks, _packed); later phases move only narrow columns and send their answers back by line.
     cleaned = sc.parallelize(parts, n).map(lambda p: _packed(p.index, _clean_table(p, task, uri, rejected_uri)))
-    cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
+    cleaned = _one_per_batch(cleaned).persist(StorageLevel.MEMORY_AND_DISK)
     ranged = None
     try:
         # Each part's counts and a sample of its sort keys (for the running totals' ranges), in one pass.
@@ -495,7 +511,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         )
         # 3b. Those rows and the rows without an id: their row keys by id, exact duplicates and duplicate ids decided
         # there (rules.first_by_line, rules.repeated), the flags sent to the rows' running-total buckets.
-        keyed = cleaned.zip(_shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
+        keyed = _zip(cleaned, _shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
         flags = _shuffle(keyed, n).map(lambda pair: _duplicate_flags(pair, n))
         # 4. Running totals: the rows' sort keys and amounts range-partitioned in running-total order (with the
         # flags: exact duplicates dropped, duplicate ids marked) and sorted, then a two-phase prefix sum per status.
@@ -506,7 +522,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         # 5. Output: each row's total (and duplicate-id flag; a kept row has a total) sent back to its part, which
         # writes its own cleaned rows in line order as one part file.
         totals = ranged.map(_ranged).map(lambda pair: _totals_by_part(pair, offsets, part_firsts))
-        written = cleaned.zip(_shuffle(totals, n)).map(lambda z: _write_part(z, task, csv_uri, parquet_uri)).collect()
+        written = _zip(cleaned, _shuffle(totals, n)).map(lambda z: _write_part(z, task, csv_uri, parquet_uri)).collect()
         written = [w for w in written if w[0]]
     finally:
         if ranged is not None:
