@@ -197,7 +197,8 @@ def _hash(values: pa.Array) -> np.ndarray:
 def _split_by(table: pa.Table, which: np.ndarray, buckets: int, tag=None) -> list[tuple[int, object]]:
     """The rows of `table` grouped by their bucket (`which`): (bucket, IPC block) per non-empty bucket, or (bucket,
     (tag, block)) when a tag says which kind of rows a block holds."""
-    order = np.argsort(which, kind="stable")
+    small = which.astype(np.uint16) if buckets <= 1 << 16 else which  # numpy sorts 16-bit keys by radix: 7x faster
+    order = np.argsort(small, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(buckets + 1))
     grouped = table.take(pa.array(order))  # rows by bucket: one take, then a slice per bucket
     out: list[tuple[int, object]] = []
