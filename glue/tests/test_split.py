@@ -160,3 +160,61 @@ def test_rows_sharing_a_bucket_are_duplicates_only_when_their_whole_row_keys_are
     # id 1: lines 2 and 3 kept (different keys) and both flagged, line 5 a copy of line 2; id 2: two different rows;
     # no id: line 7 a copy of line 6, line 8 differs by a space.
     assert got == {2: (0, dup), 3: (1, dup), 5: (0, dropped), 4: (1, dup), 9: (0, dup), 7: (1, dropped)}
+
+
+def test_equal_ids_share_a_bucket_and_whole_number_ids_spread_over_the_buckets():
+    # Phases 3a and 3b send rows by id: rows with equal ids must meet in one bucket, in every task. Whole-number ids
+    # go by their number (mixed: ids that are all multiples of the bucket count still spread), the others by _hash.
+    import numpy as np
+    import pyarrow as pa
+
+    from csv_ingest.engine import rules
+
+    ids = [str(i * 8) for i in range(400)] + ["A-7", "b", "A-7", "0032", "x y", "b", "32", None]
+    c = rules.clean({name: pa.array(["" for _ in ids]) for name in rules.REQUIRED_COLUMNS} | {"id": pa.array(ids)})
+    which = split._id_bucket(c.id, 8, c.id_number)
+    assert which.min() >= 0
+    assert which.max() < 8
+    # "A-7" twice, "b" twice; "0032" and "32": one id_number (32), so one bucket (a shared bucket is fine)
+    for a, b in ((400, 402), (401, 405), (403, 406)):
+        assert which[a] == which[b]
+    counts = np.bincount(which[:400], minlength=8)
+    assert counts.min() >= 25  # 400 multiples of 8 over 8 buckets: none empty, none holding most
+    # the same ids in another task (another order, other rows around them) get the same buckets
+    again = split._id_bucket(pa.array(ids[::-1]), 8, pa.array(c.id_number.to_pylist()[::-1]))
+    assert list(again[::-1]) == list(which)
+
+
+def test_workers_re_read_a_zip_archive_only_when_it_changed(tmp_path, monkeypatch):
+    import importlib
+    import sys
+    import zipfile
+    import zipimport
+
+    from csv_ingest.io import zip_imports
+
+    monkeypatch.setattr(zipimport.zipimporter, "invalidate_caches", zip_imports._ORIGINAL)
+    reads = []
+    original_read = zipimport._read_directory
+    monkeypatch.setattr(zipimport, "_read_directory", lambda path: reads.append(path) or original_read(path))
+    archive = tmp_path / "mods.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipmod_one.py", "VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(archive))
+    monkeypatch.delitem(sys.modules, "zipmod_one", raising=False)
+    monkeypatch.delitem(sys.modules, "zipmod_two", raising=False)
+    assert importlib.import_module("zipmod_one").VALUE == 1
+    zip_imports.install()
+    zip_imports.install()  # idempotent
+    importer = sys.path_importer_cache[str(archive)]
+    importer.invalidate_caches()  # the first time: read (what it saw before is not known)
+    reads.clear()
+    importlib.invalidate_caches()
+    importlib.invalidate_caches()
+    assert str(archive) not in reads  # unchanged: not read again
+    with zipfile.ZipFile(archive, "w") as z:  # rewritten (another size): read again, its new module found
+        z.writestr("zipmod_one.py", "VALUE = 1\n")
+        z.writestr("zipmod_two.py", "VALUE = 2\n")
+    importlib.invalidate_caches()
+    assert str(archive) in reads
+    assert importlib.import_module("zipmod_two").VALUE == 2

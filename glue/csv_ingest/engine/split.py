@@ -35,6 +35,7 @@ from csv_ingest.contract import output
 from csv_ingest.contract.documents import FileResult
 from csv_ingest.engine import reader, rules, worker
 from csv_ingest.io import storage
+from csv_ingest.io.zip_imports import on_worker
 
 # Uploads bigger than this are split; a range is about RANGE_BYTES.
 SPLIT_BYTES = 256 * 1024 * 1024
@@ -57,6 +58,7 @@ class Scan:
     odd_lines: list[tuple[int, int, int, int]]  # (local line number from 1, start, end, next start)
 
 
+@on_worker
 def scan_range(uri: str, start: int, end: int, size: int, etag: str) -> Scan:
     # one byte more: a CR's LF. Every read of an upload names its version (If-Match on its ETag): a task never reads
     # the bytes of a version uploaded after the run was planned (storage.Changed instead).
@@ -195,7 +197,8 @@ def _hash(values: pa.Array) -> np.ndarray:
 def _split_by(table: pa.Table, which: np.ndarray, buckets: int, tag=None) -> list[tuple[int, object]]:
     """The rows of `table` grouped by their bucket (`which`): (bucket, IPC block) per non-empty bucket, or (bucket,
     (tag, block)) when a tag says which kind of rows a block holds."""
-    order = np.argsort(which, kind="stable")
+    small = which.astype(np.uint16) if buckets <= 1 << 16 else which  # numpy sorts 16-bit keys by radix: 7x faster
+    order = np.argsort(small, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(buckets + 1))
     grouped = table.take(pa.array(order))  # rows by bucket: one take, then a slice per bucket
     out: list[tuple[int, object]] = []
@@ -204,6 +207,22 @@ def _split_by(table: pa.Table, which: np.ndarray, buckets: int, tag=None) -> lis
             block = _ipc(grouped.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b])))
             out.append((b, block if tag is None else (tag, block)))
     return out
+
+
+def _one_per_batch(rdd):
+    """`rdd` (one element per partition) handed to the JVM as batches of one element. RDD.zip pairs two RDDs batch by
+    batch: with Spark's default (auto-batched) serializer it first re-serialises both sides, an extra pass through a
+    Python worker over each (the whole cached part, sent to Python and back, before the zipped task reads it again);
+    two RDDs written as batches of one zip as they are."""
+    from pyspark import serializers
+
+    pickled = getattr(serializers, "CPickleSerializer", None) or serializers.PickleSerializer
+    return rdd._reserialize(serializers.BatchedSerializer(pickled(), 1))
+
+
+def _zip(cached, answers):
+    """The cached parts (_one_per_batch) zipped with answers that have one element per partition (_shuffle)."""
+    return cached.zip(_one_per_batch(answers))
 
 
 def _shuffle(rdd, buckets: int):
@@ -222,6 +241,7 @@ NARROW = ("line_number", "id", "status", "date", "id_number", "units", "nanos", 
 WIDE = ("name", "email", "email_valid", "mask", "amount_text", "date_trimmed", "amount_trimmed")
 
 
+@on_worker
 def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes, bytes, int, int]:
     table, rows_read, rejected = cleaned
     return index, _ipc(table.select(list(NARROW))), _ipc(table.select(list(WIDE))), rows_read, rejected
@@ -230,6 +250,7 @@ def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes,
 SAMPLE_PER_PART = 20
 
 
+@on_worker
 def _counts_and_sample(packed: tuple[int, bytes, bytes, int, int]) -> tuple[int, int, bytes]:
     """A cleaned part's rows read, rows rejected, and the sort keys of SAMPLE_PER_PART of its rows, evenly spread."""
     table = _table([packed[1]])
@@ -304,18 +325,39 @@ def _range_bucket(table: pa.Table, boundaries: pa.Table) -> np.ndarray:
     return boundaries_before[ranks[: table.num_rows]]
 
 
-def _id_bucket(values: pa.Array, buckets: int) -> np.ndarray:
-    return (_hash(values) % np.uint64(buckets)).astype(np.int64)
+def _mix(values: np.ndarray) -> np.ndarray:
+    """A hash of each int64 (uint64; splitmix64's finaliser: consecutive numbers spread over all buckets)."""
+    h = values.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
 
 
+def _id_bucket(values: pa.Array, buckets: int, numbers: pa.Array | None = None) -> np.ndarray:
+    """Each value's bucket, the same in every task for equal values. With `numbers` (the ids' id_number, a function
+    of the id: null unless it is a whole number): a whole-number id by its number (_mix), any other by _hash."""
+    if numbers is None:
+        return (_hash(values) % np.uint64(buckets)).astype(np.int64)
+    numeric = pc.is_valid(numbers).to_numpy(zero_copy_only=False)
+    which = (_mix(pc.fill_null(numbers, 0).to_numpy()) % np.uint64(buckets)).astype(np.int64)
+    if not numeric.all():
+        others = ~numeric
+        which[others] = (_hash(values.filter(pa.array(others))) % np.uint64(buckets)).astype(np.int64)
+    return which
+
+
+@on_worker
 def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
     """Phase 3a, one part: (id, line number) of its rows that have an id, by id (rows without one are compared in
     phase 3b in any case)."""
-    t = _table([packed[1]]).select(["id", "line_number"])
+    t = _table([packed[1]]).select(["id", "line_number", "id_number"])
     t = t.filter(pc.is_valid(t.column("id")))
-    return _split_by(t, _id_bucket(t.column("id").combine_chunks(), buckets), buckets)
+    which = _id_bucket(t.column("id").combine_chunks(), buckets, t.column("id_number").combine_chunks())
+    return _split_by(t.select(["id", "line_number"]), which, buckets)
 
 
+@on_worker
 def _repeated_id_lines(pair, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
     """Phase 3a, one id bucket: the line numbers of the rows whose id is on more than one row (the only rows, with
     those without an id, that can be exact duplicates: equal rows share their id), sent to the parts holding them."""
@@ -344,6 +386,7 @@ def _cleaned_rows(narrow: pa.Table, wide: pa.Table) -> rules.Cleaned:
     )
 
 
+@on_worker
 def _candidates(zipped, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, bytes]]:
     """Phase 3b, one part: the row keys (rules.row_key) of its rows whose id repeats or is missing, with their ids,
     line numbers and running-total buckets, by id (rows without an id: by key; exact duplicates share both)."""
@@ -360,8 +403,9 @@ def _candidates(zipped, buckets: int, boundaries: pa.Table | None) -> list[tuple
     rows = _cleaned_rows(narrow, _table([packed[2]]))
     key = rules.row_key(rows, pa.array(take))
     ids = pc.take(rows.id, pa.array(take))
+    numbers = pc.take(rows.id_number, pa.array(take))
     which = np.where(
-        pc.is_valid(ids).to_numpy(zero_copy_only=False), _id_bucket(ids, buckets), _id_bucket(key, buckets)
+        pc.is_valid(ids).to_numpy(zero_copy_only=False), _id_bucket(ids, buckets, numbers), _id_bucket(key, buckets)
     )
     t = pa.table({"line_number": pa.array(lines[take]), "id": ids, "key": key})
     t = t.append_column("bucket", pa.array(_range_bucket_of(narrow.take(pa.array(take)), boundaries)))
@@ -375,6 +419,7 @@ def _range_bucket_of(t: pa.Table, boundaries: pa.Table | None) -> np.ndarray:
 DROPPED, DUPLICATE_ID = 1, 2
 
 
+@on_worker
 def _duplicate_flags(pair, buckets: int) -> list[tuple[int, tuple[int, bytes]]]:
     """Phase 3b, one id bucket: exact duplicates (rules.first_by_line on the row keys: these rows hold every row of
     their ids) and duplicate ids among the kept rows (rules.repeated), as flags (DROPPED, DUPLICATE_ID) of the rows
@@ -390,12 +435,14 @@ def _duplicate_flags(pair, buckets: int) -> list[tuple[int, tuple[int, bytes]]]:
     return _split_by(flagged, t.column("bucket").to_numpy()[flag > 0], buckets, tag=1)
 
 
+@on_worker
 def _rows_by_range(packed, buckets: int, boundaries: pa.Table | None) -> list[tuple[int, tuple[int, bytes]]]:
     """Phase 4, one part: its rows' narrow columns (sort keys, amounts) by running-total bucket."""
     t = _table([packed[1]])
     return _split_by(t, _range_bucket_of(t, boundaries), buckets, tag=0)
 
 
+@on_worker
 def _sorted_for_totals(pair) -> tuple[int, bytes]:
     """Phase 4, one running-total bucket: its rows without the exact duplicates, with their duplicate-id flag, in
     running-total order."""
@@ -415,6 +462,7 @@ def _sorted_for_totals(pair) -> tuple[int, bytes]:
     return bucket, _ipc(rows.take(pa.array(order)))
 
 
+@on_worker
 def _ranged(pair) -> tuple[int, pa.Table | None]:
     bucket, block = pair
     return bucket, _table([block]) if block else None
@@ -444,7 +492,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     # 2. Parse and clean, one task per part (part k in partition k). The cleaned rows stay there, cached (as
     # compressed IPC blocks, _packed); later phases move only narrow columns and send their answers back by line.
     cleaned = sc.parallelize(parts, n).map(lambda p: _packed(p.index, _clean_table(p, task, uri, rejected_uri)))
-    cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
+    cleaned = _one_per_batch(cleaned).persist(StorageLevel.MEMORY_AND_DISK)
     ranged = None
     try:
         # Each part's counts and a sample of its sort keys (for the running totals' ranges), in one pass.
@@ -464,7 +512,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         )
         # 3b. Those rows and the rows without an id: their row keys by id, exact duplicates and duplicate ids decided
         # there (rules.first_by_line, rules.repeated), the flags sent to the rows' running-total buckets.
-        keyed = cleaned.zip(_shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
+        keyed = _zip(cleaned, _shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
         flags = _shuffle(keyed, n).map(lambda pair: _duplicate_flags(pair, n))
         # 4. Running totals: the rows' sort keys and amounts range-partitioned in running-total order (with the
         # flags: exact duplicates dropped, duplicate ids marked) and sorted, then a two-phase prefix sum per status.
@@ -475,7 +523,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
         # 5. Output: each row's total (and duplicate-id flag; a kept row has a total) sent back to its part, which
         # writes its own cleaned rows in line order as one part file.
         totals = ranged.map(_ranged).map(lambda pair: _totals_by_part(pair, offsets, part_firsts))
-        written = cleaned.zip(_shuffle(totals, n)).map(lambda z: _write_part(z, task, csv_uri, parquet_uri)).collect()
+        written = _zip(cleaned, _shuffle(totals, n)).map(lambda z: _write_part(z, task, csv_uri, parquet_uri)).collect()
         written = [w for w in written if w[0]]
     finally:
         if ranged is not None:
@@ -606,6 +654,7 @@ def _with_totals(pair: tuple[int, pa.Table], offsets) -> pa.Table:
     return out
 
 
+@on_worker
 def _totals_by_part(pair, offsets, part_firsts: np.ndarray) -> list[tuple[int, bytes]]:
     if pair[1] is None or not pair[1].num_rows:
         return []
@@ -624,7 +673,10 @@ def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
             "email": rows.column("email"),
             "email_valid": rows.column("email_valid"),
             "date": rows.column("date"),
-            "amount": rules.decimal_text(a.units, a.nanos, a.valid),
+            # the amount's text as phase 2 made it (rules.clean: decimal_text of the same units, nanos, valid)
+            "amount": rows.column("amount_text")
+            if "amount_text" in rows.column_names
+            else rules.decimal_text(a.units, a.nanos, a.valid),
             "amount_category": rules.amount_category(a),
             "status": rows.column("status"),
             "running_total_by_status": total,
@@ -633,6 +685,7 @@ def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
     )
 
 
+@on_worker
 def _write_part(zipped, task: worker.UploadTask, csv_uri: str, parquet_uri: str | None):
     """Phase 5 for one part: its kept rows (those given a total), in line order, with their totals and duplicate-id
     flags, as part-<k>.csv (and .parquet); returns (rows, issue counts)."""
@@ -643,7 +696,9 @@ def _write_part(zipped, task: worker.UploadTask, csv_uri: str, parquet_uri: str 
     totals = totals.sort_by("line_number")
     narrow, wide = _table([packed[1]]), _table([packed[2]])
     rows = pa.table({**{c: narrow.column(c) for c in NARROW}, **{c: wide.column(c) for c in WIDE}})
-    kept = np.isin(narrow.column("line_number").to_numpy(), totals.column("line_number").to_numpy())
+    lines, given = narrow.column("line_number").to_numpy(), totals.column("line_number").to_numpy()  # given: sorted
+    at = np.minimum(np.searchsorted(given, lines), len(given) - 1)
+    kept = given[at] == lines
     rows = rows.filter(pa.array(kept))
     bit = 1 << rules.ISSUE_KINDS.index(rules.DUPLICATE_ID)
     dup = totals.column("duplicate_id").to_numpy(zero_copy_only=False).astype(np.int64) * bit
