@@ -405,12 +405,13 @@ def run_polars(input_path: str, output_dir: Path, processing_date: str) -> dict:
     return {"rowsRead": lines_read, "rowsProcessed": df.height, "rowsRejected": rejected.height}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (the JVM: Spark's work on all cores; this process: DuckDB's)."""
+def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """User + system CPU time of a process (the JVM: Spark's work on all cores; this process: DuckDB's), with
+    `reaped_children` also that of its children that ended and were waited for (cutime + cstime)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(f) for f in fields[11 : 15 if reaped_children else 13]) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
 

@@ -22,33 +22,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark import GENERATED_ROW_BYTES, PeakMemory, child_pids, load, run_ours
+from benchmark import GENERATED_ROW_BYTES, PeakMemory, child_pids, cpu_seconds, load, run_ours
 from generate import generate
-
-
-def cpu_with_children(pid: int) -> float:
-    """utime + stime of a process and of its reaped children."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
-
-
-def own_cpu(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
 
 
 def cpu_by_kind() -> dict[str, float]:
     """CPU seconds so far: this process, the JVM (its own threads) and the Python workers (the daemon with its
     reaped workers, and the live workers)."""
-    out = {"driver": own_cpu(os.getpid()), "jvm": 0.0, "workers": 0.0}
+    out = {"driver": cpu_seconds(os.getpid()), "jvm": 0.0, "workers": 0.0}
     for pid in child_pids(os.getpid()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -56,9 +37,9 @@ def cpu_by_kind() -> dict[str, float]:
         except OSError:
             continue
         if b"java" in exe:
-            out["jvm"] += own_cpu(pid)
+            out["jvm"] += cpu_seconds(pid)
         elif b"python" in exe:
-            out["workers"] += cpu_with_children(pid)
+            out["workers"] += cpu_seconds(pid, reaped_children=True)
     return out
 
 
