@@ -59,9 +59,20 @@ def outputs(out, stem):
     return csv_rows("processed"), csv_rows("rejected"), [r for part in parquet for r in part]
 
 
-@pytest.mark.parametrize("range_bytes", [1500])
-def test_a_split_upload_gives_the_same_files_and_counts_as_the_whole_upload(spark, tmp_path, monkeypatch, range_bytes):
-    data = tricky_upload()
+def rejected_only_upload(rows: int = 200) -> bytes:
+    """Every line malformed (too few fields, a stray quote, too many fields): nothing to process, all rejected."""
+    bad = [
+        f"{i},short" if i % 3 == 0 else f'{i},"stray,s@example.com' if i % 3 == 1 else f"{i},a,b,c,d,e,f,g"
+        for i in range(rows)
+    ]
+    return HEADER + "\n".join(bad).encode() + b"\n"
+
+
+@pytest.mark.parametrize(("range_bytes", "upload"), [(1500, tricky_upload), (600, rejected_only_upload)])
+def test_a_split_upload_gives_the_same_files_and_counts_as_the_whole_upload(
+    spark, tmp_path, monkeypatch, range_bytes, upload
+):
+    data = upload()
     whole_run = stage_run(tmp_path / "whole", {"t.csv": data})
     (whole,) = ingest.run_ingest(
         spark, whole_run["manifest"], whole_run["data_root"], whole_run["output_root"], PROCESSING_DATE
