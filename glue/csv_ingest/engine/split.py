@@ -556,6 +556,7 @@ _CLEAN_TYPES = (
     ("units", pa.int64()),
     ("nanos", pa.int64()),
     ("amount_valid", pa.bool_()),
+    ("amount_text", pa.string()),
     ("status", pa.string()),
     ("mask", pa.int64()),
 )
@@ -673,10 +674,7 @@ def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
             "email": rows.column("email"),
             "email_valid": rows.column("email_valid"),
             "date": rows.column("date"),
-            # the amount's text as phase 2 made it (rules.clean: decimal_text of the same units, nanos, valid)
-            "amount": rows.column("amount_text")
-            if "amount_text" in rows.column_names
-            else rules.decimal_text(a.units, a.nanos, a.valid),
+            "amount": rows.column("amount_text"),  # as phase 2 made it (rules.clean: decimal_text of units, nanos)
             "amount_category": rules.amount_category(a),
             "status": rows.column("status"),
             "running_total_by_status": total,
