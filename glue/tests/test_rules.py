@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 from support import PROCESSING_DATE, row, run_rules
 
@@ -574,6 +575,69 @@ def test_duplicate_ids_flags_every_row_whose_id_is_on_another_row_of_its_upload(
     upload = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     assert rules.duplicate_ids(ids, upload).tolist() == [True, False, True, False, False, True, False, True]
     assert rules.duplicate_ids(pa.array([], pa.string())).tolist() == []
+
+
+def test_ids_group_by_their_text_whether_or_not_they_are_plain_numbers():
+    # id_groups codes plain whole numbers by their number (faster); "007", "7", "-0", "0", " 7" and text ids must
+    # still group exactly by their text: the same partition as grouping the texts themselves.
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    rng = random.Random(13)
+    pool = ["7", "007", "-0", "0", "-7", "70", "999999999999999999", "-999999999999999999", "1e3", "x7", "a", "b", None]
+    for trial in range(200):
+        n = rng.randint(0, 40)
+        if trial % 3 == 0:  # every id a plain number
+            values = [str(rng.randint(-50, 50)) for _ in range(n)]
+        else:
+            values = [rng.choice(pool) for _ in range(n)]
+        ids = pa.array(values, pa.string())
+        number = pa.array([int(v) if v is not None and v.lstrip("-").isdigit() else None for v in values], pa.int64())
+        groups = rules.id_groups(ids, None, number)
+        assert len(groups) == n
+        for i in range(n):
+            assert (groups[i] == -1) == (values[i] is None), values
+            for j in range(n):
+                if values[i] is not None and values[j] is not None:
+                    assert (groups[i] == groups[j]) == (values[i] == values[j]), (values[i], values[j])
+        upload = np.array([rng.randint(0, 1) for _ in range(n)], np.int64)
+        assert rules.repeated(rules.id_groups(ids, upload, number)).tolist() == [
+            v is not None and sum(1 for k in range(n) if values[k] == v and upload[k] == upload[i]) > 1
+            for i, v in enumerate(values)
+        ]
+
+
+def test_a_big_upload_whose_work_runs_side_by_side_gets_the_same_rows_and_counts(monkeypatch):
+    # From PARALLEL_TAIL_ROWS rows, the running-total order (of every row) and the totals run on another thread;
+    # the kept rows' order is cut from every row's order. Same rows, totals and issue counts as one after the other,
+    # with exact duplicates dropped from the middle of each status's order and repeated ids.
+    import random
+
+    rng = random.Random(5)
+    rows = []
+    for i in range(3_000):
+        r = row(
+            id_=str(rng.randint(1, 900)),
+            date=f"0{rng.randint(1, 9)}-04-2025",
+            amount=f"{rng.randint(-50, 500)}.{rng.randint(0, 99):02d}",
+            status=rng.choice(["a", "b", "c", None]),
+        )
+        rows += [r, r] if i % 7 == 0 else [r]
+
+    def processed():
+        raw = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(rules.REQUIRED_COLUMNS)}
+        return rules.process(raw, pa.array(range(2, len(rows) + 2), pa.int64()), "input/t.csv", PROCESSING_DATE)
+
+    monkeypatch.setattr(rules, "PARALLEL_TAIL_ROWS", 10**9)
+    one_after_the_other = processed()
+    monkeypatch.setattr(rules, "PARALLEL_TAIL_ROWS", 0)
+    side_by_side = processed()
+    assert one_after_the_other.duplicates_removed >= 3_000 // 7
+    assert side_by_side.table.equals(one_after_the_other.table)
+    assert side_by_side.duplicates_removed == one_after_the_other.duplicates_removed
+    assert side_by_side.quality_issues == one_after_the_other.quality_issues
 
 
 def test_first_by_line_of_no_rows_is_no_rows():

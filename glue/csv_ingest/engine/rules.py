@@ -257,14 +257,19 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None 
     whole = np.abs(units)
     fraction = np.abs(nanos)
     digits = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), AMOUNT_SCALE, "0")
-    digits = pc.utf8_rtrim(digits, characters="0")
-    digits = pc.if_else(pc.equal(digits, ""), "0", digits)
-    # Totals beyond int64 are Python integers (running_totals): written from Python, never through int64.
-    whole_text = pa.array([str(v) for v in whole], pa.string()) if whole.dtype == object else pa.array(whole)
-    text = pc.binary_join_element_wise(pc.cast(whole_text, pa.string()), digits, ".")
-    text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
-    if valid is not None:
-        text = pc.if_else(pa.array(valid), text, _STRING_NULL)
+    digits = pc.ascii_rtrim(digits, characters="0")
+    if not fraction.all():  # a whole amount: one decimal digit, 0
+        digits = pc.if_else(pa.array(fraction == 0), "0", digits)
+    # A row not valid is null from here on (the join keeps a null). Totals beyond int64 are Python integers
+    # (running_totals): written from Python, never through int64.
+    mask = None if valid is None else ~np.asarray(valid, bool)
+    if whole.dtype == object:
+        whole_text = pa.array([str(v) for v in whole], pa.string(), mask=mask)
+    else:
+        whole_text = pc.cast(pa.array(whole, mask=mask), pa.string())
+    text = pc.binary_join_element_wise(whole_text, digits, ".")
+    if negative.any():
+        text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
     return text
 
 
@@ -288,16 +293,40 @@ def first_by_line(row_key: pa.Array, line_number: pa.Array, upload: np.ndarray |
     return kept
 
 
-def id_groups(row_id: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
-    """A number per row, equal for rows with the same id (in the same upload), -1 for a missing id."""
+def id_groups(row_id: pa.Array, upload: np.ndarray | None = None, id_number: pa.Array | None = None) -> np.ndarray:
+    """A number per row, equal for rows with the same id (in the same upload), -1 for a missing id. `id_number`
+    (the ids' id_number, when the caller has it) only makes it faster."""
     if not len(row_id):
         return np.zeros(0, np.int64)
-    codes = pc.fill_null(pc.dictionary_encode(row_id).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = id_codes(row_id, id_number)
     if upload is None:
         return codes
     pair = upload.astype(np.int64) * (int(codes.max()) + 2) + codes + 1  # (upload, id); a null id is -1 below
     _, group = np.unique(pair, return_inverse=True)
     return np.where(codes >= 0, group, -1)
+
+
+def id_codes(row_id: pa.Array, id_number: pa.Array | None = None) -> np.ndarray:
+    """A code per row, equal exactly for equal ids, -1 for a missing id. Ids written as plain whole numbers (the
+    text of their id_number: "7", not "007" or "-0") are coded by that number, which is one-to-one with their text
+    and cheaper to group (np.unique of int64: a third of the time of hashing a million strings); the other ids by
+    their text, after them."""
+    if id_number is None:
+        return pc.fill_null(pc.dictionary_encode(row_id).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    plain = pc.fill_null(pc.equal(pc.cast(id_number, pa.string()), row_id), False)
+    if plain.false_count == 0:  # every id a plain number (no nulls)
+        return np.unique(id_number.to_numpy(), return_inverse=True)[1].astype(np.int64)
+    codes = np.full(len(row_id), -1, np.int64)
+    where_plain = plain.to_numpy(zero_copy_only=False)
+    numbers = pc.filter(id_number, plain).to_numpy()
+    distinct, codes[where_plain] = np.unique(numbers, return_inverse=True)
+    others = where_plain.copy()
+    np.logical_not(others, out=others)
+    others &= pc.is_valid(row_id).to_numpy(zero_copy_only=False)
+    if others.any():
+        text = pc.filter(row_id, pa.array(others))
+        codes[others] = pc.dictionary_encode(text).indices.to_numpy(zero_copy_only=False) + len(distinct)
+    return codes
 
 
 def repeated(groups: np.ndarray) -> np.ndarray:
@@ -571,38 +600,46 @@ def process_uploads(
     upload = np.repeat(np.arange(len(uploads), dtype=np.int64), sizes) if len(uploads) > 1 else None
     rows_all = clean_in_parallel(raw, date_formats, threads)
     raw.clear()
+    lines_all = pa.array(line_number, pa.int64())
+    # Two independent pieces of work run side by side on a big upload (Arrow's and numpy's kernels run without the
+    # GIL): the running-total order of every row while exact duplicates are found, then the running totals while
+    # the kept rows' columns are gathered. The kept rows' order is every row's order without the dropped rows (a
+    # sorted sequence stays sorted when rows are removed; the order has no ties: line numbers are unique).
+    with ThreadPoolExecutor(1) as pool:
+        beside = pool.submit if n >= PARALLEL_TAIL_ROWS else _now
+        order_of = beside(
+            running_total_order, rows_all.status, rows_all.date, rows_all.id_number, rows_all.id, lines_all, upload
+        )
+        groups = id_groups(rows_all.id, upload, rows_all.id_number)
+        is_kept = exact_duplicates_kept(rows_all, line_number, groups, upload)
+        kept = np.flatnonzero(is_kept)
+        take = pa.array(kept)
+        kept_upload = upload[kept] if upload is not None else None
 
-    groups = id_groups(rows_all.id, upload)
-    kept = np.flatnonzero(exact_duplicates_kept(rows_all, line_number, groups, upload))
-    take = pa.array(kept)
-    kept_upload = upload[kept] if upload is not None else None
+        def kept_only(values: pa.Array) -> pa.Array:
+            return values if len(kept) == n else pc.take(values, take)
 
-    def kept_only(values: pa.Array) -> pa.Array:
-        return values if len(kept) == n else pc.take(values, take)
-
-    row_id, status, date = kept_only(rows_all.id), kept_only(rows_all.status), kept_only(rows_all.date)
-    a = rows_all.amounts
-    amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
-    mask = rows_all.mask[kept]
-
-    mask |= repeated(groups[kept]).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)  # duplicate_ids
-    kept_lines = kept_only(pa.array(line_number, pa.int64()))
-    order = running_total_order(status, date, kept_only(rows_all.id_number), row_id, kept_lines, kept_upload)
-    total = running_totals(status, order, amounts, kept_upload)
-
-    rows = len(kept)
-    kept_upload = kept_upload if kept_upload is not None else np.zeros(rows, np.int64)
-    table = pa.table(
-        {
-            "id": row_id,
+        a = rows_all.amounts
+        amounts = Amounts(a.units[kept], a.nanos[kept], a.valid[kept])
+        status = kept_only(rows_all.status)
+        order_all = order_of.result()
+        position = np.cumsum(is_kept) - 1  # a kept row's index among the kept rows
+        order = position[order_all[is_kept[order_all]]]
+        total_text = beside(lambda: decimal_text(*running_totals(status, order, amounts, kept_upload)))
+        mask = rows_all.mask[kept]
+        mask |= repeated(groups[kept]).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)  # duplicate_ids
+        rows = len(kept)
+        kept_upload = kept_upload if kept_upload is not None else np.zeros(rows, np.int64)
+        columns = {
+            "id": kept_only(rows_all.id),
             "name": kept_only(rows_all.name),
             "email": kept_only(rows_all.email),
             "email_valid": kept_only(rows_all.email_valid),
-            "date": date,
+            "date": kept_only(rows_all.date),
             "amount": kept_only(rows_all.amount_text),
             "amount_category": amount_category(amounts),
             "status": status,
-            "running_total_by_status": decimal_text(*total),
+            "running_total_by_status": None,
             "data_quality_issues": issue_text(mask),
             "processing_date": constant(processing_date, rows),
             "source_file": pc.cast(
@@ -611,23 +648,48 @@ def process_uploads(
                 ),
                 pa.string(),
             ),
-            LINE_NUMBER: kept_lines,
+            LINE_NUMBER: kept_only(lines_all),
         }
-    )
+        columns["running_total_by_status"] = total_text.result()
+    table = pa.table(columns)
     kept_per_upload = np.bincount(kept_upload, minlength=len(uploads))
-    counts = {
-        kind: np.bincount(kept_upload, weights=(mask >> ISSUE_KINDS.index(kind)) & 1, minlength=len(uploads))
-        for kind in ISSUE_KINDS
-    }
+    counts = issue_counts(mask, kept_upload, len(uploads))
     starts = np.r_[0, np.cumsum(kept_per_upload)]
     return [
         Processed(
             table.slice(int(starts[u]), int(kept_per_upload[u])),
             int(sizes[u] - kept_per_upload[u]),
-            {kind: int(c[u]) for kind, c in counts.items() if c[u]},
+            {kind: int(counts[u, k]) for k, kind in enumerate(ISSUE_KINDS) if counts[u, k]},
         )
         for u in range(len(uploads))
     ]
+
+
+class _Done:
+    """A result already computed (what `pool.submit` gives, for work done on the spot)."""
+
+    def __init__(self, value) -> None:
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+def _now(fn, *args) -> _Done:
+    return _Done(fn(*args))
+
+
+# Rows from which process_uploads runs two pieces of its work side by side (below, threads cost more than they save).
+PARALLEL_TAIL_ROWS = 100_000
+_ISSUE_BITS = (np.arange(1 << len(ISSUE_KINDS))[:, None] >> np.arange(len(ISSUE_KINDS))) & 1
+
+
+def issue_counts(mask: np.ndarray, upload: np.ndarray, uploads: int) -> np.ndarray:
+    """Rows with each issue, per upload: [upload, ISSUE_KINDS index] (one histogram of the issue masks per upload,
+    then each mask's bits counted once)."""
+    masks = 1 << len(ISSUE_KINDS)
+    histogram = np.bincount(upload * masks + mask, minlength=uploads * masks).reshape(uploads, masks)
+    return histogram @ _ISSUE_BITS
 
 
 _ISSUE_TEXTS = pa.array(
