@@ -27,10 +27,10 @@ def fields(lines):
 
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
 def test_lines_end_at_lf_crlf_or_a_lone_cr_and_blank_lines_are_not_records(ending):
-    data = ending.join([b"1,a,b,c,d,e", b"", b"  \t", b"2,a,b,c,d,e"]) + ending
+    data = ending.join([b"1,a,b,c,d,e", b"", b"  \t", b"\t", b"\t \t", b"2,a,b,c,d,e", b" x", b"\tx"]) + ending
     found, rows_read, _ = records(data)
-    assert found == [(2, "1,a,b,c,d,e"), (5, "2,a,b,c,d,e")]
-    assert rows_read == 2
+    assert found == [(2, "1,a,b,c,d,e"), (7, "2,a,b,c,d,e"), (8, " x"), (9, "\tx")]
+    assert rows_read == 4
 
 
 @pytest.mark.parametrize(

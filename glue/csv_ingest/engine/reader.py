@@ -112,7 +112,11 @@ def pair_odd_lines(odd: list[int], span_text, field_count: int) -> list[tuple[in
 def odd_quote_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Indexes of the lines holding an odd number of '"'."""
     quotes = np.flatnonzero(np.frombuffer(data, np.uint8) == 34)
-    per_line = np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)
+    if not len(quotes):
+        return np.zeros(0, np.int64)
+    # The line of each quote: the first line ending after it (a quote is never a terminator, and every byte that
+    # is not a terminator is in a line); then the quotes per line.
+    per_line = np.bincount(np.searchsorted(ends, quotes), minlength=len(ends))
     return np.flatnonzero(per_line % 2 == 1)
 
 
@@ -184,13 +188,11 @@ def split_records(
         text = pc.filter(fixed, pa.array(keep)).cast(text_type)
         numbers = numbers[keep]
     blank = _blank(text)
-    rows = pc.invert(blank)
-    return Records(
-        pc.filter(text, rows),
-        pc.filter(pa.array(numbers, pa.int64()), rows),
-        int(len(text) - pc.sum(blank).as_py() if len(text) else 0) + len(undecodable),
-        undecodable,
-    )
+    blanks = blank.true_count
+    if blanks:
+        rows = pc.invert(blank)
+        text, numbers = pc.filter(text, rows), pc.filter(pa.array(numbers, pa.int64()), rows)
+    return Records(text, pa.array(numbers, pa.int64()), len(text) + len(undecodable), undecodable)
 
 
 def _utf8_error(value: bytes) -> str:
@@ -224,7 +226,15 @@ def _blank(text: pa.Array) -> pa.BooleanArray:
     """A record of nothing but spaces and tabs is blank."""
     if not len(text):
         return pa.array([], pa.bool_())
-    return pc.match_substring_regex(text, r"^[ \t]*$")
+    # Only an empty record or one that starts with a space or tab can be blank: the pattern runs on those only.
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    maybe = pc.or_(pc.equal(first, ""), pc.or_(pc.equal(first, " "), pc.equal(first, "\t")))
+    if not maybe.true_count:
+        return maybe
+    where = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    blank = np.zeros(len(text), bool)
+    blank[where] = pc.match_substring_regex(text.take(pa.array(where)), r"^[ \t]*$").to_numpy(zero_copy_only=False)
+    return pa.array(blank)
 
 
 def parse_fields(text: pa.Array, field_count: int, positions: dict[str, int]) -> Parsed:
