@@ -420,13 +420,15 @@ def test_running_totals_beyond_int64_stay_exact():
 
 
 def test_running_total_stays_exact_past_what_int64_holds():
-    # 5,000 of the largest amount: past 2**62 whole units the sums go on in Python integers, still exact.
+    # 5,000 of the largest amount: past 2**62 whole units the sums go on in Python integers, still exact; a row
+    # before the status's first amount still has no total.
     big = "999999999999999.999999999"
-    out = run_rules([row(id_=str(i), amount=big) for i in range(5000)])
+    out = run_rules([row(id_="0", amount=None)] + [row(id_=str(i), amount=big) for i in range(1, 5001)])
     totals = [r["running_total_by_status"] for r in out]
-    assert totals[0] == Decimal(big)
+    assert totals[0] is None
+    assert totals[1] == Decimal(big)
     assert totals[-1] == Decimal(big) * 5000
-    assert totals[4610] == Decimal(big) * 4611
+    assert totals[4611] == Decimal(big) * 4611
 
 
 # --- constant columns -----------------------------------------------------------------------------------------------

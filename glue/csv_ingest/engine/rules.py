@@ -250,7 +250,7 @@ def _mask(n: int, flags: dict[str, np.ndarray]) -> np.ndarray:
     return mask
 
 
-def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray) -> pa.Array:
     """Exact values (units + nanos, same sign) as plain decimal text with at least one decimal digit and never an
     exponent: 1234.5, -0.25, 150.0, 12500000.0, 0.0001. Null where not `valid`."""
     negative = (units < 0) | (nanos < 0)
@@ -262,7 +262,7 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray | None 
         digits = pc.if_else(pa.array(fraction == 0), "0", digits)
     # A row not valid is null from here on (the join keeps a null). Totals beyond int64 are Python integers
     # (running_totals): written from Python, never through int64.
-    mask = None if valid is None else ~np.asarray(valid, bool)
+    mask = ~np.asarray(valid, bool)
     if whole.dtype == object:
         whole_text = pa.array([str(v) for v in whole], pa.string(), mask=mask)
     else:
