@@ -9,6 +9,8 @@
  *   options: --seed=N (default 42), --only=burst,burst-ontime,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
  *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
  *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob);
+ *   BENCH_MAX_FILES=N runs ours and the fixed variant with N files per run at most (runs.maxFilesPerRun); with a
+ *   cap above the capacity table's last tier, give ours a tier for it with BENCH_TIERS (sim/ours.ts);
  *   BENCH_WINDOW / BENCH_BATCH set ours' batching window (s) and batch size, BENCH_NATIVE_WINDOW the native
  *   trigger's BatchWindow (default: our prod window), all experiment knobs.
  *
@@ -118,6 +120,9 @@ const scenarios: Scenario[] = [
   },
 ];
 
+/** The manifest cap ours and fixed run with (sim/ours.ts reads the same BENCH_MAX_FILES). */
+const maxFilesPerRun = Number(process.env.BENCH_MAX_FILES ?? config.runs.maxFilesPerRun);
+
 /** Glue's native trigger as a user would set it: the largest batch (100 events), our prod window, our job's capacity. */
 const NATIVE: NativeTrigger = {
   batchSize: 100,
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
     `coalescing simulation of packages/core/src @ ${srcVersion} — seed ${seed}${quick ? ", QUICK" : ""}${faults === "on" ? "" : `, faults ${faults.toUpperCase()}`}; prod config: batch ${config.queue.batchSize} / ` +
       `window ${config.queue.batchingWindowSeconds} s / ${config.queue.maximumConcurrency} consumers, ` +
       `visibility ${config.queue.visibilityTimeoutSeconds} s, maxReceiveCount ${config.queue.maxReceiveCount}, ` +
-      `≤ ${config.runs.maxFilesPerRun} files per run, sweeper every ${config.runs.sweepIntervalMinutes} min`,
+      `≤ ${maxFilesPerRun} files per run${maxFilesPerRun === config.runs.maxFilesPerRun ? "" : " (BENCH_MAX_FILES)"}, sweeper every ${config.runs.sweepIntervalMinutes} min`,
   );
   console.log(
     `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueWorkerSecondsPerFile} worker-s/file over workers − 1, ${pct(MODEL.glueFailureShare)} fail; ` +
@@ -169,7 +174,7 @@ async function main(): Promise<void> {
     const ideal =
       a.burstSizes.length === 0
         ? null
-        : a.burstSizes.reduce((s, size) => s + Math.ceil(size / config.runs.maxFilesPerRun), 0) / a.burstSizes.length;
+        : a.burstSizes.reduce((s, size) => s + Math.ceil(size / maxFilesPerRun), 0) / a.burstSizes.length;
     const contenders = [
       { label: "ours", figures: ours.figures, usage: ours.usage, stranded: null },
       { label: "ours fixed", figures: fixed.figures, usage: fixed.usage, stranded: null },

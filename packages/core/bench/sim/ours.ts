@@ -132,6 +132,8 @@ export interface OursOptions {
   readonly capacity?: CapacitySettings;
   /** Run against the real adapters on the fake AWS with this profile (default: the in-memory world). */
   readonly aws?: AwsProfile;
+  /** runs.maxFilesPerRun (default: env BENCH_MAX_FILES, else the prod config's): an experiment knob for the cap. */
+  readonly maxFilesPerRun?: number;
 }
 
 /** Lambda's invoke payload limit (6 MB) bounds an SQS batch, whatever its batch size says. */
@@ -287,11 +289,16 @@ class Simulation {
       },
     };
     const sweep = Number(process.env.BENCH_SWEEP_MINUTES ?? base.runs.sweepIntervalMinutes);
+    const maxFilesPerRun = options.maxFilesPerRun ?? Number(process.env.BENCH_MAX_FILES ?? base.runs.maxFilesPerRun);
+    if (!Number.isInteger(maxFilesPerRun) || maxFilesPerRun < 1) {
+      throw new Error(`maxFilesPerRun: want a positive integer, got ${maxFilesPerRun}`);
+    }
     this.config = {
       ...base,
       runs: {
         ...base.runs,
         sweepIntervalMinutes: sweep,
+        maxFilesPerRun,
         capacity: options.capacity ?? experimentTiers(base.runs.capacity) ?? base.runs.capacity,
       },
     };
