@@ -625,7 +625,7 @@ def process_uploads(
         order_all = order_of.result()
         position = np.cumsum(is_kept) - 1  # a kept row's index among the kept rows
         order = position[order_all[is_kept[order_all]]]
-        total_text = beside(lambda: decimal_text(*running_totals(status, order, amounts, kept_upload)))
+        total_text = beside(running_total_text, status, order, amounts, kept_upload)
         mask = rows_all.mask[kept]
         mask |= repeated(groups[kept]).astype(np.int64) << ISSUE_KINDS.index(DUPLICATE_ID)  # duplicate_ids
         rows = len(kept)
@@ -663,6 +663,12 @@ def process_uploads(
         )
         for u in range(len(uploads))
     ]
+
+
+def running_total_text(status: pa.Array, order: np.ndarray, amounts: Amounts, upload: np.ndarray | None) -> pa.Array:
+    """running_totals as the text the outputs carry (its arguments bound when called: it may run on another
+    thread while the caller goes on)."""
+    return decimal_text(*running_totals(status, order, amounts, upload))
 
 
 class _Done:
