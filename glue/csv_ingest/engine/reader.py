@@ -188,11 +188,11 @@ def split_records(
         text = pc.filter(fixed, pa.array(keep)).cast(text_type)
         numbers = numbers[keep]
     blank = _blank(text)
-    blanks = blank.true_count
-    if blanks:
+    line_number = pa.array(numbers, pa.int64())
+    if blank.true_count:
         rows = pc.invert(blank)
-        text, numbers = pc.filter(text, rows), pc.filter(pa.array(numbers, pa.int64()), rows)
-    return Records(text, pa.array(numbers, pa.int64()), len(text) + len(undecodable), undecodable)
+        text, line_number = pc.filter(text, rows), pc.filter(line_number, rows)
+    return Records(text, line_number, len(text) + len(undecodable), undecodable)
 
 
 def _utf8_error(value: bytes) -> str:

@@ -320,9 +320,7 @@ def id_codes(row_id: pa.Array, id_number: pa.Array | None = None) -> np.ndarray:
     where_plain = plain.to_numpy(zero_copy_only=False)
     numbers = pc.filter(id_number, plain).to_numpy()
     distinct, codes[where_plain] = np.unique(numbers, return_inverse=True)
-    others = where_plain.copy()
-    np.logical_not(others, out=others)
-    others &= pc.is_valid(row_id).to_numpy(zero_copy_only=False)
+    others = ~where_plain & pc.is_valid(row_id).to_numpy(zero_copy_only=False)
     if others.any():
         text = pc.filter(row_id, pa.array(others))
         codes[others] = pc.dictionary_encode(text).indices.to_numpy(zero_copy_only=False) + len(distinct)

@@ -709,7 +709,7 @@ def _write_processed(part: int, t: pa.Table, task: worker.UploadTask, csv_uri: s
     """One part's processed rows (in line order, with their mask) as part-<k>.csv (and .parquet)."""
     n = t.num_rows
     mask = t.column("mask").to_numpy()
-    counts = [int(((mask >> i) & 1).sum()) for i in range(len(rules.ISSUE_KINDS))]
+    counts = [int(c) for c in rules.issue_counts(mask, np.zeros(n, np.int64), 1)[0]]
     processed = t.drop_columns(["mask"]).append_column("data_quality_issues", rules.issue_text(mask))
     processed = processed.append_column("processing_date", rules.constant(task.processing_date, n))
     processed = processed.append_column("source_file", rules.constant(task.entry.key, n))
