@@ -15,13 +15,18 @@
  *
  * The latencies are ASSUMPTIONS, not AWS measurements (no AWS here): see PROFILES. Usage:
  *   pnpm exec tsx packages/core/bench/batcher-timing.ts [--profile=a,b] [--pending=6000] [--batch=4000] [--repeat=N]
+ *   … --mode=recorder --pending=10000 --batch=10000: the recorder's worst path instead — a run of 10,000 files ends
+ *   (recordRunEnd settles each upload from the stats), then the next run of 10,000 pending uploads is started.
  */
 import { loadavg } from "node:os";
 import { DynamoLedger, GlueJobs, S3Objects } from "../../adapters/src/index.js";
 import { FakeAws, type FaultRates } from "../../adapters/tests/helpers/fake-aws.js";
 import { LEDGER_TABLE, pipelineConfig } from "../src/config/pipeline.js";
 import type { Deps } from "../src/ledger/ports.js";
+import { parseManifest } from "../src/manifest/format.js";
+import { recordRunEnd } from "../src/runs/completion.js";
 import { handleUploadBatch } from "../src/runs/intake.js";
+import { startNextRun } from "../src/runs/start.js";
 import { CountingMetrics, MemoryLog, sequentialRunKeys } from "../src/testing/fakes.js";
 import { toUpload } from "../src/upload/identity.js";
 import { objectCreatedEvent } from "../tests/helpers/world.js";
@@ -182,7 +187,13 @@ interface Timing {
 const BUCKET = "data-bucket";
 const TABLE = "ledger";
 
-async function measure(profile: Profile, pendingBefore: number, records: number, seed: number): Promise<Timing> {
+async function measure(
+  profile: Profile,
+  pendingBefore: number,
+  records: number,
+  seed: number,
+  mode: "batcher" | "recorder",
+): Promise<Timing> {
   const config = pipelineConfig("prod");
   const rng = new Rng(seed);
   const fake = new FakeAws({
@@ -258,6 +269,24 @@ async function measure(profile: Profile, pendingBefore: number, records: number,
     event.detail.object.sequencer = v.sequencer;
     return { messageId: `m-${i}`, body: JSON.stringify(event) };
   });
+  // Recorder mode: the backlog is a RUN of `pendingBefore` files (started now, without latency), which ends; `records`
+  // more uploads are pending (recorded 10 minutes ago) for the next run the recorder starts.
+  let ended: { glueRunId: string; runKey: string } | null = null;
+  if (mode === "recorder") {
+    const first = await startNextRun(deps, config.runs);
+    if (!first.started) throw new Error(`bench bug: no first run (${first.reason})`);
+    ended = { glueRunId: first.glueRunId, runKey: first.runKey };
+    for (const m of messages) {
+      const key = (JSON.parse(m.body) as { detail: { object: { key: string } } }).detail.object.key;
+      const head = await objects.head(BUCKET, key);
+      if (!head) throw new Error("bench bug: no object");
+      await ledger.recordUpload(toUpload(head), oldIso);
+    }
+    const text = await objects.getText(BUCKET, `manifests/${first.runKey}.json`);
+    const manifest = parseManifest(text ?? "", first.runKey);
+    await objects.putJson(BUCKET, manifest.statsKey, statsOf(first.runKey, manifest.uploads));
+    fake.finishRun(first.glueRunId, "SUCCEEDED");
+  }
   // Let the index catch up with the backlog before measuring (it lags up to 2 s).
   await sleep(profile.faults.dynamodb.gsiLagMs[1] + 50);
 
@@ -276,7 +305,13 @@ async function measure(profile: Profile, pendingBefore: number, records: number,
     if (service === "dynamodb") ms = draw(profile.dynamodb);
     else if (service === "glue") ms = draw(profile.glue);
     else if (op === "PUT")
-      ms = draw(profile.s3Put) + (estimateManifestBytes(records + pendingBefore) / (profile.s3PutMBps * 1e6)) * 1e3;
+      ms =
+        draw(profile.s3Put) +
+        (estimateManifestBytes(
+          Math.min(config.runs.maxFilesPerRun, mode === "recorder" ? records : records + pendingBefore),
+        ) /
+          (profile.s3PutMBps * 1e6)) *
+          1e3;
     else ms = draw(profile.s3Head);
     if (ms <= 0) return undefined;
     await sockets[service].take();
@@ -290,11 +325,22 @@ async function measure(profile: Profile, pendingBefore: number, records: number,
 
   const cpu0 = process.cpuUsage();
   t0 = performance.now();
-  const result = await handleUploadBatch(deps, config, messages);
+  let recorded = 0;
+  let failed = 0;
+  let run: Awaited<ReturnType<typeof handleUploadBatch>>["run"];
+  if (ended) {
+    const r = await recordRunEnd(deps, config, { glueRunId: ended.glueRunId, state: "SUCCEEDED", message: null });
+    run = r.next;
+    recorded = r.applied ? pendingBefore : 0;
+  } else {
+    const r = await handleUploadBatch(deps, config, messages);
+    run = r.run;
+    recorded = r.recorded;
+    failed = r.failedMessageIds.length;
+  }
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   fake.onRequest = null;
-  const run = result.run;
   if (run?.started) {
     const text = await objects.getText(BUCKET, `manifests/${run.runKey}.json`);
     manifestBytes = text ? Buffer.byteLength(text) : 0;
@@ -305,8 +351,8 @@ async function measure(profile: Profile, pendingBefore: number, records: number,
     pendingBefore,
     wallMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    recorded: result.recorded,
-    failed: result.failedMessageIds.length,
+    recorded,
+    failed,
     run: run === null ? "none" : run.started ? `started, ${run.files} files` : `not started (${run.reason})`,
     requests,
     throttles: Object.values(fake.injected.throttles).reduce((a, b) => a + b, 0),
@@ -321,6 +367,41 @@ function estimateManifestBytes(files: number): number {
   return files * 1_000;
 }
 
+/** The Glue job's stats for a run whose every file was processed (glue/CONTRACT.md's shape, as the sim writes it). */
+function statsOf(
+  runKey: string,
+  uploads: readonly { uploadId: string; key: string; outputPrefix: string; rejectedPrefix: string }[],
+) {
+  return {
+    format: "csv-ingest-stats/1",
+    runKey,
+    processingDate: new Date().toISOString(),
+    totals: {
+      files: uploads.length,
+      filesProcessed: uploads.length,
+      filesFailed: 0,
+      rowsRead: uploads.length,
+      rowsProcessed: uploads.length,
+      rowsRejected: 0,
+      duplicatesRemoved: 0,
+      qualityIssues: {},
+    },
+    files: uploads.map((u) => ({
+      uploadId: u.uploadId,
+      key: u.key,
+      status: "processed",
+      error: null,
+      rowsRead: 1,
+      rowsProcessed: 1,
+      rowsRejected: 0,
+      duplicatesRemoved: 0,
+      qualityIssues: {},
+      output: `s3://${BUCKET}/${u.outputPrefix}`,
+      rejectedOutput: `s3://${BUCKET}/${u.rejectedPrefix}`,
+    })),
+  };
+}
+
 function phases(marks: Record<string, number>): string {
   return Object.entries(marks)
     .sort(([, a], [, b]) => a - b)
@@ -333,21 +414,25 @@ const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.spli
 const pending = Number(opt("pending") ?? 6_000);
 const batch = Number(opt("batch") ?? pipelineConfig("prod").queue.batchSize);
 const repeat = Number(opt("repeat") ?? 1);
+const mode = opt("mode") === "recorder" ? "recorder" : "batcher";
 const chosen = opt("profile")?.split(",") ?? PROFILES.map((p) => p.name);
 const load = () => loadavg()[0]?.toFixed(2);
 
 console.log(
-  `batcher timing: one invocation of handleUploadBatch, ${batch} records, ${pending} older uploads pending; prod config ` +
+  (mode === "recorder"
+    ? `recorder timing: one recordRunEnd of a run of ${pending} files, then the next start over ${batch} pending; `
+    : `batcher timing: one invocation of handleUploadBatch, ${batch} records, ${pending} older uploads pending; `) +
+    `prod config ` +
     `(batch ${pipelineConfig("prod").queue.batchSize}, ≤ ${pipelineConfig("prod").runs.maxFilesPerRun} files per run, ` +
-    `settle ${pipelineConfig("prod").runs.settleMs} ms × ${pipelineConfig("prod").runs.maxSettleRounds}); the batcher's timeout is ` +
-    `${pipelineConfig("prod").queue.consumerTimeoutSeconds} s`,
+    `settle ${pipelineConfig("prod").runs.settleMs} ms × ${pipelineConfig("prod").runs.maxSettleRounds}); the ${mode}'s timeout is ` +
+    `${mode === "recorder" ? pipelineConfig("prod").recorder.timeoutSeconds : pipelineConfig("prod").queue.consumerTimeoutSeconds} s`,
 );
 for (const name of chosen) {
   const profile = PROFILES.find((p) => p.name === name);
   if (!profile) throw new Error(`no profile ${name}; have ${PROFILES.map((p) => p.name).join(", ")}`);
   console.log(`\n${profile.name}: ${profile.what}`);
   for (let r = 0; r < repeat; r++) {
-    const t = await measure(profile, pending, batch, 42 + r);
+    const t = await measure(profile, pending, batch, 42 + r, mode);
     const reqs = Object.entries(t.requests)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => `${k} ${v}`)
