@@ -327,16 +327,22 @@ async function measure(
   t0 = performance.now();
   let recorded = 0;
   let failed = 0;
-  let run: Awaited<ReturnType<typeof handleUploadBatch>>["run"];
-  if (ended) {
-    const r = await recordRunEnd(deps, config, { glueRunId: ended.glueRunId, state: "SUCCEEDED", message: null });
-    run = r.next;
-    recorded = r.applied ? pendingBefore : 0;
-  } else {
-    const r = await handleUploadBatch(deps, config, messages);
-    run = r.run;
-    recorded = r.recorded;
-    failed = r.failedMessageIds.length;
+  let run: Awaited<ReturnType<typeof handleUploadBatch>>["run"] = null;
+  let threw: string | null = null;
+  try {
+    if (ended) {
+      const r = await recordRunEnd(deps, config, { glueRunId: ended.glueRunId, state: "SUCCEEDED", message: null });
+      run = r.next;
+      recorded = r.applied ? pendingBefore : 0;
+    } else {
+      const r = await handleUploadBatch(deps, config, messages);
+      run = r.run;
+      recorded = r.recorded;
+      failed = r.failedMessageIds.length;
+    }
+  } catch (error) {
+    // The invocation fails (Lambda: its message comes back after the visibility timeout); how long it took counts.
+    threw = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   }
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
@@ -353,7 +359,13 @@ async function measure(
     cpuMs: (cpu.user + cpu.system) / 1000,
     recorded,
     failed,
-    run: run === null ? "none" : run.started ? `started, ${run.files} files` : `not started (${run.reason})`,
+    run: threw
+      ? `none — the handler threw ${threw}`
+      : run === null
+        ? "none"
+        : run.started
+          ? `started, ${run.files} files`
+          : `not started (${run.reason})`,
     requests,
     throttles: Object.values(fake.injected.throttles).reduce((a, b) => a + b, 0),
     lostAnswers: Object.values(fake.injected.lostAnswers).reduce((a, b) => a + b, 0),
