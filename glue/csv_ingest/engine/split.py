@@ -313,21 +313,21 @@ def _sort_keys(table: pa.Table) -> pa.Table:
 
 
 def _range_bucket(table: pa.Table, boundaries: pa.Table) -> np.ndarray:
-    """Each row's bucket in running-total order: how many boundary rows sort before it or are it (keys are unique:
-    the line number is one of them)."""
-    both = pa.concat_tables([_sort_keys(table), boundaries])
+    """Each row's bucket in running-total order: how many boundary rows sort before it or are it (a boundary is a
+    sampled row: the row itself counts its own boundary)."""
+    b = boundaries.num_rows
+    both = pa.concat_tables([boundaries, _sort_keys(table)])  # boundaries first: a row after its own boundary
     columns = [both.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER]
     key = rules.running_total_key(*columns)
-    n = table.num_rows
     if key is not None:  # one int64 per row in running-total order: a binary search among the boundaries' keys
-        return np.searchsorted(np.sort(key[n:]), key[:n], side="right")
+        return np.searchsorted(np.sort(key[:b]), key[b:], side="right")
     ranks = np.empty(len(both), np.int64)
-    order = rules.running_total_order(*columns)
+    order = rules.running_total_order(*columns)  # stable: a row equal to a boundary sorts after it
     ranks[order] = np.arange(len(both))
     is_boundary = np.zeros(len(both), bool)
-    is_boundary[n:] = True
+    is_boundary[:b] = True
     boundaries_before = np.cumsum(is_boundary[order])  # in sorted order: boundaries up to and including here
-    return boundaries_before[ranks[:n]]
+    return boundaries_before[ranks[b:]]
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
