@@ -701,3 +701,34 @@ def test_running_total_order_is_status_date_id_number_id_text_then_line_with_mis
             for i in range(n)
         ]
         assert [int(i) for i in order] == sorted(range(n), key=lambda i: keys[i])
+
+
+def test_plainly_written_amounts_are_read_exactly_as_the_pattern_reads_them():
+    # parse_amounts reads plain amounts ([+-]digits[.digits], at most 9 decimals) by a decimal cast and the others by
+    # the patterns: the same units and nanos either way, including past int64 once scaled (>= 9.2 billion).
+    import random
+
+    import numpy as np
+
+    by_hand = {
+        "123456789012345.5": (123456789012345, 500000000, True),
+        "-9223372036.854775808": (-9223372036, -854775808, True),
+        "+.5": (0, 500000000, True),
+        "-0": (0, 0, True),
+        "0.000000001": (0, 1, True),
+        "1.": (0, 0, False),
+        "1234567890123456": (0, 0, False),
+        "1.0000000005": (1, 1, True),  # 10 decimals: rounded half up (the patterns' path)
+    }
+    got = rules.parse_amounts(pa.array(list(by_hand), pa.string()))
+    assert [(int(u), int(n), bool(v)) for u, n, v in zip(got.units, got.nanos, got.valid, strict=True)] == list(
+        by_hand.values()
+    )
+    rng = random.Random(5)
+    alphabet = "0123456789" * 3 + ".+-,$ €e"
+    for _ in range(400):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 22))) for _ in range(25)] + [None]
+        for array in (pa.array(values, pa.string()), pa.array(values, pa.large_string()).slice(2)):
+            fast, reference = rules.parse_amounts(array), rules._amounts_by_pattern(array)
+            for a, b in ((fast.units, reference.units), (fast.nanos, reference.nanos), (fast.valid, reference.valid)):
+                assert np.array_equal(a, b), array.to_pylist()
