@@ -646,3 +646,89 @@ def test_first_by_line_of_no_rows_is_no_rows():
     import pyarrow as pa
 
     assert rules.first_by_line(pa.array([], pa.string()), pa.array([], pa.int64())).tolist() == []
+
+
+def _reference_order_key(status, date, number, row_id, line, upload=0):
+    # The running-total order written out: upload, status, date, id_number, id, line; a missing value after every
+    # present one; strings byte by byte.
+    def last(value, present):
+        return (value is None, present if value is not None else 0)
+
+    return (
+        upload,
+        last(status, status.encode() if status is not None else b""),
+        last(date, date),
+        last(number, number),
+        last(row_id, row_id.encode() if row_id is not None else b""),
+        line,
+    )
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_running_total_order_is_status_date_id_number_id_text_then_line_with_missing_values_last(wide):
+    # Random rows against the order written out in Python. `wide`: ids and line numbers so far apart that the keys
+    # cannot share one int64 (the other path). Whole-number ids written otherwise ("007", "-0") tie with the plain
+    # ones on their number and are then ordered by their text.
+    import random
+
+    import numpy as np
+
+    rng = random.Random(29 + wide)
+    statuses = ["paid", "Paid", "pending", "é", "", None]
+    ids = ["7", "007", "-0", "0", "-7", "70", "x7", "a", "", None]
+    for trial in range(150):
+        n = rng.randint(0, 60)
+        plain_only = trial % 3 == 0
+        status = [rng.choice(statuses) for _ in range(n)]
+        date = [rng.choice([None, *range(-3, 4)]) if trial % 2 else rng.randint(18000, 18005) for _ in range(n)]
+        if plain_only:
+            row_id = [str(rng.randint(-5, 5) * (10**17 if wide else 1)) for _ in range(n)]
+        else:
+            row_id = [rng.choice(ids) for _ in range(n)]
+        number = [int(v) if v and v.lstrip("-").isdigit() else None for v in row_id]
+        line = rng.sample(range(1, 10**15 if wide else 200), n)
+        upload = [rng.randint(0, 2) for _ in range(n)] if trial % 4 == 1 else None
+        order = rules.running_total_order(
+            pa.array(status, pa.string()),
+            pa.array(date, pa.date32()),
+            pa.array(number, pa.int64()),
+            pa.array(row_id, pa.string()),
+            pa.array(line, pa.int64()),
+            np.array(upload, np.int64) if upload is not None else None,
+        )
+        keys = [
+            _reference_order_key(status[i], date[i], number[i], row_id[i], line[i], upload[i] if upload else 0)
+            for i in range(n)
+        ]
+        assert [int(i) for i in order] == sorted(range(n), key=lambda i: keys[i])
+
+
+def test_plainly_written_amounts_are_read_exactly_as_the_pattern_reads_them():
+    # parse_amounts reads plain amounts ([+-]digits[.digits], at most 9 decimals) by a decimal cast and the others by
+    # the patterns: the same units and nanos either way, including past int64 once scaled (>= 9.2 billion).
+    import random
+
+    import numpy as np
+
+    by_hand = {
+        "123456789012345.5": (123456789012345, 500000000, True),
+        "-9223372036.854775808": (-9223372036, -854775808, True),
+        "+.5": (0, 500000000, True),
+        "-0": (0, 0, True),
+        "0.000000001": (0, 1, True),
+        "1.": (0, 0, False),
+        "1234567890123456": (0, 0, False),
+        "1.0000000005": (1, 1, True),  # 10 decimals: rounded half up (the patterns' path)
+    }
+    got = rules.parse_amounts(pa.array(list(by_hand), pa.string()))
+    assert [(int(u), int(n), bool(v)) for u, n, v in zip(got.units, got.nanos, got.valid, strict=True)] == list(
+        by_hand.values()
+    )
+    rng = random.Random(5)
+    alphabet = "0123456789" * 3 + ".+-,$ €e"
+    for _ in range(400):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 22))) for _ in range(25)] + [None]
+        for array in (pa.array(values, pa.string()), pa.array(values, pa.large_string()).slice(2)):
+            fast, reference = rules.parse_amounts(array), rules._amounts_by_pattern(array)
+            for a, b in ((fast.units, reference.units), (fast.nanos, reference.nanos), (fast.valid, reference.valid)):
+                assert np.array_equal(a, b), array.to_pylist()

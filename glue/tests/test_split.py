@@ -4,9 +4,11 @@ byte ranges cut through (quoted line breaks, CRLF, lines longer than a range, du
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import random
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from support import HEADER, PROCESSING_DATE, stage_run
@@ -229,3 +231,50 @@ def test_workers_re_read_a_zip_archive_only_when_it_changed(tmp_path, monkeypatc
     importlib.invalidate_caches()
     assert str(archive) in reads
     assert importlib.import_module("zipmod_two").VALUE == 2
+
+
+@pytest.mark.parametrize("ids", ["whole numbers", "some text", "far apart"])
+def test_a_rows_running_total_bucket_counts_the_boundaries_at_or_before_it(ids):
+    # split._range_bucket: a binary search on one int64 key when the order fits in one ("whole numbers"), else a sort
+    # (ids that need their text, or ids and lines too far apart for one int64); both must count the boundary rows
+    # (sampled rows, so a row may be its own boundary) that sort before the row or are it: written out here.
+    import random
+
+    import numpy as np
+
+    from csv_ingest.engine import rules
+
+    rng = random.Random(41)
+    pool = {"whole numbers": ["7", "8", "-3", None], "some text": ["7", "007", "x", None], "far apart": ["7", None]}
+    for _ in range(60):
+        n = rng.randint(1, 80)
+        row_id = [rng.choice(pool[ids]) for _ in range(n)]
+        if ids == "far apart":
+            row_id = [v if v is None else str(rng.randint(0, 9) * 10**17) for v in row_id]
+        far = 10**15 if ids == "far apart" else 500
+        table = pa.table(
+            {
+                "status": pa.array([rng.choice(["a", "b", None]) for _ in range(n)], pa.string()),
+                "date": pa.array([rng.choice([None, 1, 2, 3]) for _ in range(n)], pa.date32()),
+                "id_number": pa.array([int(v) if v and v.lstrip("-").isdigit() else None for v in row_id], pa.int64()),
+                "id": pa.array(row_id, pa.string()),
+                "line_number": pa.array(rng.sample(range(1, far), n), pa.int64()),
+            }
+        )
+        one_key = rules.running_total_key(*[table.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
+        if ids != "some text":  # (a draw of only "7"s and no ids fits in one key)
+            assert (one_key is not None) == (ids == "whole numbers")
+        key = [
+            (
+                (r["status"] is None, r["status"] or ""),
+                (r["date"] is None, r["date"] or dt.date(1970, 1, 1)),
+                (r["id_number"] is None, r["id_number"] or 0),
+                (r["id"] is None, (r["id"] or "").encode()),
+                r["line_number"],
+            )
+            for r in table.to_pylist()
+        ]
+        picks = sorted(rng.sample(range(n), rng.randint(0, min(n, 6))), key=lambda i: key[i])
+        boundaries = table.take(pa.array(picks, pa.int64()))
+        expected = [sum(1 for b in picks if key[b] <= key[i]) for i in range(n)]
+        assert np.asarray(split._range_bucket(table, boundaries)).tolist() == expected

@@ -164,19 +164,22 @@ def _cell(values: pa.Array) -> pa.Array:
 
 
 def csv_lines(table: pa.Table) -> pa.Array:
-    """`table` (string columns, already the cells' text) as CSV rows: one string per row, without its "\\n"."""
+    """`table` (string columns, already the cells' text) as CSV rows: one string per row, ending with its "\n" (so
+    the rows of any slice, written as their string data, are that slice of the file: no copy to join them)."""
     cells = [_cell(table.column(i).combine_chunks()) for i in range(table.num_columns)]
+    text = cells[-1].type
+    cells[-1] = pc.binary_join_element_wise(cells[-1], pa.scalar("\n", text), pa.scalar("", text))  # the last only
     return pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
 
 
 def write_csv_lines(columns: Sequence[str], lines: pa.Array, sink: BinaryIO) -> None:
-    """A CSV file: the header row of `columns`, then `lines` (csv_lines), "\\n" after each."""
+    """A CSV file: the header row of `columns`, then `lines` (csv_lines)."""
     _write_header(columns, sink)
     _write_lines(lines, sink)
 
 
 def write_csv(table: pa.Table, sink: BinaryIO, chunk_rows: int = CHUNK_ROWS) -> None:
-    """`table` (string columns, already the cells' text) as CSV: header row, then the rows, "\\n" after each."""
+    """`table` (string columns, already the cells' text) as CSV: header row, then the rows, "\n" after each."""
     _write_header(table.column_names, sink)
     for start in range(0, table.num_rows, chunk_rows):
         _write_lines(csv_lines(table.slice(start, chunk_rows)), sink)
@@ -195,23 +198,22 @@ def write_csv_of(
     _write_header(cells(table.slice(0, 0)).column_names, sink)
     chunk_rows = chunk_rows or CHUNK_ROWS
 
-    def chunk(start: int) -> pa.Buffer | None:
-        lines = csv_lines(cells(table.slice(start, chunk_rows)))
-        return _joined_lines(lines) if len(lines) else None
+    def chunk(start: int) -> pa.Array:
+        return csv_lines(cells(table.slice(start, chunk_rows)))
 
     starts = range(0, table.num_rows, chunk_rows)
     if threads <= 1 or len(starts) <= 1:
         for start in starts:
-            _write_buffer(chunk(start), sink)
+            _write_lines(chunk(start), sink)
         return
     with ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
         for start in starts:
             pending.append(pool.submit(chunk, start))
             if len(pending) > threads:
-                _write_buffer(pending.popleft().result(), sink)
+                _write_lines(pending.popleft().result(), sink)
         while pending:
-            _write_buffer(pending.popleft().result(), sink)
+            _write_lines(pending.popleft().result(), sink)
 
 
 def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
@@ -219,21 +221,11 @@ def _write_header(columns: Sequence[str], sink: BinaryIO) -> None:
 
 
 def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
+    """csv_lines (or a slice of them) as the file's bytes: their string data, as it is."""
     if not len(lines):
         return
-    _write_buffer(_joined_lines(lines), sink)
-
-
-def _joined_lines(lines: pa.Array) -> pa.Buffer:
-    """Non-empty `lines` joined by "\\n" (without the last one's)."""
-    offsets = pa.array([0, len(lines)], pa.int32())
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), pa.scalar("\n", lines.type))[0].as_buffer()
-
-
-def _write_buffer(joined: pa.Buffer | None, sink: BinaryIO) -> None:
-    if joined is not None:
-        sink.write(joined)
-        sink.write(b"\n")
+    offsets, data = _string_data(lines)
+    sink.write(memoryview(data[offsets[0] : offsets[-1]]))
 
 
 def csv_bytes(table: pa.Table) -> bytes:

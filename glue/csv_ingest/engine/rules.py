@@ -210,7 +210,37 @@ class Amounts:
 
 def parse_amounts(amounts: pa.Array) -> Amounts:
     """The amount rule: currency symbols and spaces removed, AMOUNT_PATTERN checked, ',' removed, read exactly;
-    more than 9 decimals are rounded half up to 9."""
+    more than 9 decimals are rounded half up to 9. Amounts already written plainly (_PLAIN_AMOUNT: most of them) are
+    read by Arrow's decimal cast at once; the others by the patterns (_amounts_by_pattern), with the same result."""
+    n = len(amounts)
+    units, nanos, valid = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool)
+    plain = pc.fill_null(pc.match_substring_regex(amounts, _PLAIN_AMOUNT), False)
+    rest = ~plain.to_numpy(zero_copy_only=False)
+    if plain.true_count:
+        where = np.flatnonzero(~rest)
+        exact = pc.cast(amounts.filter(plain), AMOUNT_DECIMAL)
+        words = np.frombuffer(exact.buffers()[1], np.int64)[2 * exact.offset : 2 * (exact.offset + len(exact))]
+        low, high = words[0::2], words[1::2]  # the unscaled value: a 128-bit integer, little-endian
+        # within int64 and not its least value (its magnitude is not an int64): amounts below 9.2 billion
+        fits = (high == (low >> 63)) & (low != np.iinfo(np.int64).min)
+        value = low[fits]
+        whole = np.abs(value) // NANOS * np.sign(value)
+        units[where[fits]], nanos[where[fits]], valid[where[fits]] = whole, value - whole * NANOS, True
+        rest[where[~fits]] = True
+    if rest.any():
+        where = np.flatnonzero(rest)
+        other = _amounts_by_pattern(amounts.take(pa.array(where)))
+        units[where], nanos[where], valid[where] = other.units, other.nanos, other.valid
+    return Amounts(units, nanos, valid)
+
+
+# AMOUNT_PATTERN's plain forms (no ',', no currency or space, at most 9 decimals): read as they are.
+_PLAIN_AMOUNT = r"^[+-]?(\d{1,15}(\.\d{1,9})?|\.\d{1,9})\z"
+AMOUNT_DECIMAL = pa.decimal128(24, 9)
+
+
+def _amounts_by_pattern(amounts: pa.Array) -> Amounts:
+    """parse_amounts by AMOUNT_PATTERN and regular expressions (any amount)."""
     stripped = pc.replace_substring_regex(amounts, _CURRENCY_AND_SPACES, "")
     is_amount = pc.fill_null(pc.match_substring_regex(stripped, AMOUNT_PATTERN), False)
     plain = pc.if_else(is_amount, pc.replace_substring(stripped, ",", ""), _STRING_NULL)
@@ -352,14 +382,78 @@ def running_total_order(
     upload: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row indices in running-total order: by status, then date, then id (whole-number ids numerically, before the
-    others), then line number; missing values last. `upload` given: by upload first (each upload's totals apart)."""
-    keys = {"status": status, "date": date, "id_number": id_number, "id": row_id, "line": line_number}
-    if upload is not None:
-        keys = {"upload": pa.array(upload, pa.int64()), **keys}
-    table = pa.table(keys)
-    return pc.sort_indices(
-        table, sort_keys=[(c, "ascending") for c in table.column_names], null_placement="at_end"
-    ).to_numpy(zero_copy_only=False)
+    others), then line number; missing values last; strings compared byte by byte. `upload` given: by upload first
+    (each upload's totals apart)."""
+    line = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
+    major, number, text = running_total_keys(status, date, id_number, row_id)
+    if upload is None:
+        key = _packed_key(major, number, text, line)
+        if key is not None:
+            return np.argsort(key)  # one unique key per row: no ties, any sort gives the one order
+    keys = [line] + ([text] if text.any() else []) + [number, major] + ([upload] if upload is not None else [])
+    return np.lexsort(keys)  # the last key first
+
+
+def running_total_key(
+    status: pa.Array, date: pa.Array, id_number: pa.Array, row_id: pa.Array, line_number: pa.Array
+) -> np.ndarray | None:
+    """One int64 per row that sorts as running_total_order does (unique: the line number is in it), or None when
+    the order does not fit in 63 bits (ids that are not whole numbers, or spans of ids and lines too wide)."""
+    line = np.asarray(pc.cast(line_number, pa.int64()).to_numpy(zero_copy_only=False))
+    return _packed_key(*running_total_keys(status, date, id_number, row_id), line)
+
+
+def _packed_key(major: np.ndarray, number: np.ndarray, text: np.ndarray, line: np.ndarray) -> np.ndarray | None:
+    """(major, number, line) as one int64 in the same order, when no text rank is needed and their spans fit in 63
+    bits (else None): each as its offset from its smallest value."""
+    if not len(line) or text.any():
+        return None
+    low = [int(v.min()) for v in (major, number, line)]
+    bits = [(int(v.max()) - lo).bit_length() for v, lo in zip((major, number, line), low, strict=True)]
+    if sum(bits) > 63:
+        return None
+    return ((major - low[0]) << (bits[1] + bits[2])) | ((number - low[1]) << bits[2]) | (line - low[2])
+
+
+def running_total_keys(
+    status: pa.Array, date: pa.Array, id_number: pa.Array, row_id: pa.Array
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The running-total order as three int64 keys, compared in turn (then the line number): `major` (status rank,
+    date, whether the id is not a whole number: equal for rows of one status and date and kind of id), `number` (the
+    id's number) and `text` (the rank of the id's text among the ids that need it: those that are no whole number,
+    and the whole numbers written otherwise -- "007" -- with those written plainly alike, which tie on their number;
+    0 where the number alone decides)."""
+    n = len(status)
+    no_number = pc.is_null(id_number).to_numpy(zero_copy_only=False)
+    days = pc.cast(date, pa.int32())
+    first, last = (pc.min_max(days)[k].as_py() for k in ("min", "max"))
+    first = first if first is not None else 0
+    # days from the first date; a missing date one day after the last
+    since = pc.fill_null(days, (last if last is not None else 0) + 1).to_numpy(zero_copy_only=False) - first
+    days_span = (last if last is not None else 0) + 2 - first
+    major = (_ranks(status) * days_span + since.astype(np.int64)) * 2 + no_number
+    number = pc.fill_null(id_number, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    text = np.zeros(n, np.int64)
+    plain = pc.fill_null(pc.equal(pc.cast(id_number, pa.string()), row_id), False).to_numpy(zero_copy_only=False)
+    need = ~plain
+    if need.all():
+        text = _ranks(row_id)
+    elif need.any():
+        # whole numbers written otherwise tie with the plain ones of the same number: those are ranked too
+        need |= np.isin(number, number[need & ~no_number]) & ~no_number
+        where = np.flatnonzero(need)
+        text[where] = _ranks(row_id.take(pa.array(where)))
+    return major, number, text
+
+
+def _ranks(values: pa.Array) -> np.ndarray:
+    """Each value's rank among the distinct values (Arrow's order: strings byte by byte), nulls after them all."""
+    encoded = pc.dictionary_encode(values)
+    distinct = len(encoded.dictionary)
+    rank = np.empty(distinct + 1, np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy(zero_copy_only=False)] = np.arange(distinct)
+    rank[distinct] = distinct
+    return rank[pc.fill_null(encoded.indices, distinct).to_numpy(zero_copy_only=False)]
 
 
 def running_totals(

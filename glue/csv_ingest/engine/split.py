@@ -313,16 +313,21 @@ def _sort_keys(table: pa.Table) -> pa.Table:
 
 
 def _range_bucket(table: pa.Table, boundaries: pa.Table) -> np.ndarray:
-    """Each row's bucket in running-total order: how many boundary rows sort before it (keys are unique: the line
-    number is one of them)."""
-    both = pa.concat_tables([_sort_keys(table), boundaries])
+    """Each row's bucket in running-total order: how many boundary rows sort before it or are it (a boundary is a
+    sampled row: the row itself counts its own boundary)."""
+    b = boundaries.num_rows
+    both = pa.concat_tables([boundaries, _sort_keys(table)])  # boundaries first: a row after its own boundary
+    columns = [both.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER]
+    key = rules.running_total_key(*columns)
+    if key is not None:  # one int64 per row in running-total order: a binary search among the boundaries' keys
+        return np.searchsorted(np.sort(key[:b]), key[b:], side="right")
     ranks = np.empty(len(both), np.int64)
-    order = rules.running_total_order(*[both.column(c).combine_chunks() for c in rules.RUNNING_TOTAL_ORDER])
+    order = rules.running_total_order(*columns)  # stable: a row equal to a boundary sorts after it
     ranks[order] = np.arange(len(both))
     is_boundary = np.zeros(len(both), bool)
-    is_boundary[table.num_rows :] = True
+    is_boundary[:b] = True
     boundaries_before = np.cumsum(is_boundary[order])  # in sorted order: boundaries up to and including here
-    return boundaries_before[ranks[: table.num_rows]]
+    return boundaries_before[ranks[b:]]
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
@@ -349,12 +354,12 @@ def _id_bucket(values: pa.Array, buckets: int, numbers: pa.Array | None = None) 
 
 @on_worker
 def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
-    """Phase 3a, one part: (id, line number) of its rows that have an id, by id (rows without one are compared in
-    phase 3b in any case)."""
+    """Phase 3a, one part: (id, line number, id_number) of its rows that have an id, by id (rows without one are
+    compared in phase 3b in any case; the id_number makes grouping whole-number ids cheap: rules.id_codes)."""
     t = _table([packed[1]]).select(["id", "line_number", "id_number"])
     t = t.filter(pc.is_valid(t.column("id")))
     which = _id_bucket(t.column("id").combine_chunks(), buckets, t.column("id_number").combine_chunks())
-    return _split_by(t.select(["id", "line_number"]), which, buckets)
+    return _split_by(t, which, buckets)
 
 
 @on_worker
@@ -364,7 +369,8 @@ def _repeated_id_lines(pair, part_firsts: np.ndarray) -> list[tuple[int, bytes]]
     t = _table(pair[1])
     if t is None or not t.num_rows:
         return []
-    repeated = rules.repeated(rules.id_groups(t.column("id").combine_chunks()))
+    ids, numbers = t.column("id").combine_chunks(), t.column("id_number").combine_chunks()
+    repeated = rules.repeated(rules.id_groups(ids, None, numbers))
     lines = t.column("line_number").to_numpy()[repeated]
     return _split_by(pa.table({"line_number": lines}), _part_of(lines, part_firsts), len(part_firsts))
 
