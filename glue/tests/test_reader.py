@@ -89,13 +89,16 @@ def test_with_a_fallback_encoding_undecodable_records_are_decoded_with_it():
 
 
 def test_fields_follow_rfc_4180_and_empty_fields_are_missing():
-    values, corrupt = fields(['1,"Smith, John","",,"a""b",x', '2,Jane "jj" Doe,e,d,a,s', '3,"multi\nline",e,d,a,s'])
+    values, corrupt = fields(
+        ['1,"Smith, John","",,"a""b",x', '2,Jane "jj" Doe,e,d,a,s', '3,"multi\nline",e,d,a,s', ",n,,d,a,"]
+    )
     assert values == [
         ["1", "Smith, John", None, None, 'a"b', "x"],
         ["2", 'Jane "jj" Doe', "e", "d", "a", "s"],
         ["3", "multi\nline", "e", "d", "a", "s"],
+        [None, "n", None, "d", "a", None],  # empty unquoted fields (first, inner, last) are missing too
     ]
-    assert corrupt == [False, False, False]
+    assert corrupt == [False, False, False, False]
 
 
 def test_records_with_another_field_count_are_corrupt_with_a_reason():

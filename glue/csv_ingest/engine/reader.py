@@ -271,6 +271,7 @@ def _parse_slice(text: pa.Array, field_count: int, positions: dict[str, int]) ->
     if len(quoted):
         pool = pa.concat_arrays([fields, *[q_values[c].cast(fields.type) for c in REQUIRED_COLUMNS]])
     index_type = np.int32 if len(pool) < 2**31 else np.int64
+    empty = np.diff(_offsets(pool)) == 0  # an empty field is missing: null (taken as null at once)
     values = {}
     for k, column in enumerate(REQUIRED_COLUMNS):
         pos = positions[column]
@@ -279,13 +280,8 @@ def _parse_slice(text: pa.Array, field_count: int, positions: dict[str, int]) ->
         where[absent] = 0
         where[quoted] = len(fields) + k * len(quoted) + np.arange(len(quoted), dtype=index_type)
         absent[quoted] = False
-        values[column] = _empty_as_null(pool.take(pa.array(where, mask=absent)))
+        values[column] = pool.take(pa.array(where, mask=absent | empty[where]))
     return values, counts
-
-
-def _empty_as_null(values: pa.Array) -> pa.Array:
-    """An empty field is missing: null."""
-    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
 
 
 def _offsets(arr: pa.Array) -> np.ndarray:
