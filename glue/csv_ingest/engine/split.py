@@ -7,8 +7,9 @@ with Spark moving rows between the phases. No task holds more than a share of th
    each range's start to a line start that is not inside a record. Line numbers come from the counts.
 2. Parse and clean (one task per range): records, fields, the row-local rules; each range writes its rejected rows
    as its own part file (in parallel). Part k's cleaned rows stay cached in partition k as two compressed Arrow IPC
-   blocks (narrow: line number, id, sort keys, amounts; wide: the rest). Later phases shuffle only narrow columns
-   (`_shuffle`) and send their answers back to the part holding the line (the cached parts zipped with them).
+   blocks (narrow: line number, id, sort keys, amounts; wide: the rest), with what the task took from its rows on
+   the way (a sample of sort keys, its ids by bucket for 3a). Later phases shuffle only narrow columns (`_shuffle`)
+   and send their answers back to the part holding the line (the cached parts zipped with them).
 3. Exact duplicates and duplicate ids, by the functions rules.process uses: (a) ids and line numbers shuffled by id;
    the lines of the rows whose id repeats go back to their parts; (b) those rows and the rows without an id send
    their row keys (rules.row_key) by id (by key when there is none): exact duplicates share their id, so a bucket
@@ -242,20 +243,28 @@ WIDE = ("name", "email", "email_valid", "mask", "amount_text", "date_trimmed", "
 
 
 @on_worker
-def _packed(index: int, cleaned: tuple[pa.Table, int, int]) -> tuple[int, bytes, bytes, int, int]:
+def _packed(index: int, cleaned: tuple[pa.Table, int, int], buckets: int) -> tuple:
+    """Phase 2's result for one part, as cached: (index, narrow IPC block, wide IPC block, rows read, rows
+    rejected, its sample of sort keys, its phase-3a blocks of ids by bucket): the sample and the ids are taken here,
+    while the rows are at hand, not by a later pass over the cached part."""
     table, rows_read, rejected = cleaned
-    return index, _ipc(table.select(list(NARROW))), _ipc(table.select(list(WIDE))), rows_read, rejected
+    narrow = table.select(list(NARROW))
+    return (index, _ipc(narrow), _ipc(table.select(list(WIDE))), rows_read, rejected, _sample(narrow),
+            _ids_by_bucket(narrow, buckets))  # fmt: skip
 
 
 SAMPLE_PER_PART = 20
 
 
-@on_worker
-def _counts_and_sample(packed: tuple[int, bytes, bytes, int, int]) -> tuple[int, int, bytes]:
-    """A cleaned part's rows read, rows rejected, and the sort keys of SAMPLE_PER_PART of its rows, evenly spread."""
-    table = _table([packed[1]])
-    picks = np.unique(np.linspace(0, max(table.num_rows - 1, 0), SAMPLE_PER_PART).astype(np.int64))
-    return packed[3], packed[4], _ipc(_sort_keys(table).take(pa.array(picks[picks < table.num_rows])))
+def _sample(narrow: pa.Table) -> bytes:
+    """The sort keys of SAMPLE_PER_PART of a part's rows, evenly spread (for the running totals' ranges)."""
+    picks = np.unique(np.linspace(0, max(narrow.num_rows - 1, 0), SAMPLE_PER_PART).astype(np.int64))
+    return _ipc(_sort_keys(narrow).take(pa.array(picks[picks < narrow.num_rows])))
+
+
+def _counts_and_sample(packed: tuple) -> tuple[int, int, bytes]:
+    """A cached part's rows read, rows rejected and sample."""
+    return packed[3], packed[4], packed[5]
 
 
 def _clean_table(part: Part, task: worker.UploadTask, uri: str, rejected_uri: str) -> tuple[pa.Table, int, int]:
@@ -352,11 +361,10 @@ def _id_bucket(values: pa.Array, buckets: int, numbers: pa.Array | None = None) 
     return which
 
 
-@on_worker
-def _ids_by_bucket(packed, buckets: int) -> list[tuple[int, bytes]]:
+def _ids_by_bucket(narrow: pa.Table, buckets: int) -> list[tuple[int, bytes]]:
     """Phase 3a, one part: (id, line number, id_number) of its rows that have an id, by id (rows without one are
     compared in phase 3b in any case; the id_number makes grouping whole-number ids cheap: rules.id_codes)."""
-    t = _table([packed[1]]).select(["id", "line_number", "id_number"])
+    t = narrow.select(["id", "line_number", "id_number"])
     t = t.filter(pc.is_valid(t.column("id")))
     which = _id_bucket(t.column("id").combine_chunks(), buckets, t.column("id_number").combine_chunks())
     return _split_by(t, which, buckets)
@@ -499,7 +507,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
     # compressed IPC blocks, _packed); later phases move only narrow columns and send their answers back by line.
     # Cached on the executors' local disk, not in the JVM's heap: the blocks are only bytes to the JVM (read back
     # whole a few times), and held in the heap they kept its garbage collector busy (1 GiB upload: ~6 CPU s of G1).
-    cleaned = sc.parallelize(parts, n).map(lambda p: _packed(p.index, _clean_table(p, task, uri, rejected_uri)))
+    cleaned = sc.parallelize(parts, n).map(lambda p: _packed(p.index, _clean_table(p, task, uri, rejected_uri), n))
     cleaned = _one_per_batch(cleaned).persist(StorageLevel.DISK_ONLY)
     ranged = None
     try:
@@ -515,9 +523,7 @@ def process_split(spark, task: worker.UploadTask, ship: bool) -> FileResult:
             boundaries = keys.take(pa.array(picks, pa.int64()))
 
         # 3a. Ids and line numbers by id: the lines of the rows whose id repeats go back to their parts.
-        asked = _shuffle(cleaned.map(lambda t: _ids_by_bucket(t, n)), n).map(
-            lambda pair: _repeated_id_lines(pair, part_firsts)
-        )
+        asked = _shuffle(cleaned.map(lambda t: t[6]), n).map(lambda pair: _repeated_id_lines(pair, part_firsts))
         # 3b. Those rows and the rows without an id: their row keys by id, exact duplicates and duplicate ids decided
         # there (rules.first_by_line, rules.repeated), the flags sent to the rows' running-total buckets.
         keyed = _zip(cleaned, _shuffle(asked, n)).map(lambda z: _candidates(z, n, boundaries))
