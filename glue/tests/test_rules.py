@@ -732,3 +732,39 @@ def test_plainly_written_amounts_are_read_exactly_as_the_pattern_reads_them():
             fast, reference = rules.parse_amounts(array), rules._amounts_by_pattern(array)
             for a, b in ((fast.units, reference.units), (fast.nanos, reference.nanos), (fast.valid, reference.valid)):
                 assert np.array_equal(a, b), array.to_pylist()
+
+
+def test_values_are_trimmed_of_whitespace_at_both_ends_and_blank_ones_are_missing():
+    # rules._trimmed_or_null skips the trim when no value can need it (judged on first and last bytes): random values
+    # of whitespace (ASCII and not), letters whose UTF-8 ends like a whitespace's (À), nulls, sliced arrays, against
+    # Python's own strip.
+    import random
+
+    rng = random.Random(17)
+    pool = ["a", "b", " ", "\t", "\u00a0", "\u3000", "\u2007", "\u202f", "À", "é", "€", "x y", "\r", "\n", "\x0b"]
+    for _ in range(2000):
+        values = [None if rng.random() < 0.1 else "".join(rng.choice(pool) for _ in range(rng.randint(0, 4)))
+                  for _ in range(rng.randint(0, 8))]  # fmt: skip
+        for array in (pa.array(values, pa.string()), pa.array(values, pa.string()).slice(1)):
+            expected = [None if v is None or not v.strip(rules.WHITESPACE_CHARS) else v.strip(rules.WHITESPACE_CHARS)
+                        for v in array.to_pylist()]  # fmt: skip
+            assert rules._trimmed_or_null(array).to_pylist() == expected
+
+
+def test_an_amount_already_written_as_its_output_text_is_kept_and_any_other_is_rewritten():
+    # rules.amount_text keeps amounts already in decimal_text's form and rewrites the others: the same text as
+    # decimal_text of the values for random amounts; and by hand, the forms that must be rewritten.
+    import random
+
+    trimmed = pa.array(["12.5", "-0.5", "00.5", "1.50", "+1.5", "7", ".5", "1.0000000001", "abc", None], pa.string())
+    amounts = rules.parse_amounts(trimmed)
+    assert rules.amount_text(trimmed, amounts).to_pylist() == [
+        "12.5", "-0.5", "0.5", "1.5", "1.5", "7.0", "0.5", "1.0", None, None,
+    ]  # fmt: skip
+    rng = random.Random(23)
+    alphabet = "0123456789" * 3 + ".+-,$ "
+    for _ in range(500):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(20)] + [None]
+        trimmed = rules._trimmed_or_null(pa.array(values, pa.string()))
+        a = rules.parse_amounts(trimmed)
+        assert rules.amount_text(trimmed, a).to_pylist() == rules.decimal_text(a.units, a.nanos, a.valid).to_pylist()

@@ -107,8 +107,40 @@ class Processed:
 
 
 def _trimmed_or_null(values: pa.Array) -> pa.Array:
+    """WHITESPACE_CHARS trimmed from both ends; empty -> null. Most columns have no value that starts or ends with
+    one (judged on the values' first and last bytes, at once): they are returned as they are."""
+    if not _may_need_trimming(values):
+        # as a fresh array when a slice: pyarrow 17's if_else on a sliced string array and a null scalar gives
+        # garbage (seen: id_number's cast failing on ' '), and before this shortcut every value here was fresh
+        return values if values.offset == 0 else pa.concat_arrays([values])
     trimmed = pc.utf8_trim(values, characters=WHITESPACE_CHARS)
     return pc.if_else(pc.equal(trimmed, ""), _STRING_NULL, trimmed)
+
+
+# First bytes of WHITESPACE_CHARS in UTF-8 (ASCII ones, and the lead bytes of the others), and their last bytes.
+_WHITESPACE_UTF8 = [c.encode() for c in WHITESPACE_CHARS]
+_MAY_START_WHITESPACE = np.zeros(256, bool)
+_MAY_START_WHITESPACE[[b[0] for b in _WHITESPACE_UTF8]] = True
+_MAY_END_WHITESPACE = np.zeros(256, bool)
+_MAY_END_WHITESPACE[[b[-1] for b in _WHITESPACE_UTF8]] = True
+
+
+def _may_need_trimming(values: pa.Array) -> bool:
+    """Whether some present value is empty, or starts or ends with a byte a WHITESPACE_CHARS character can start or
+    end with (a cheap over-approximation: then the values are trimmed)."""
+    if not pa.types.is_string(values.type):
+        return True  # (large strings: the general path)
+    if values.null_count == len(values):  # nothing present (or no values)
+        return False
+    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset : values.offset + len(values) + 1]
+    lengths = np.diff(offsets)
+    present = pc.is_valid(values).to_numpy(zero_copy_only=False) if values.null_count else None
+    filled = lengths > 0
+    if (present is None and not filled.all()) or (present is not None and (present & ~filled).any()):
+        return True  # an empty value: null
+    data = np.frombuffer(values.buffers()[2], np.uint8)
+    starts, ends = offsets[:-1][filled], offsets[1:][filled] - 1
+    return bool(_MAY_START_WHITESPACE[data[starts]].any() or _MAY_END_WHITESPACE[data[ends]].any())
 
 
 def _where(values: pa.Array, pattern: str) -> pa.Array:
@@ -301,6 +333,24 @@ def decimal_text(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray) -> pa.
     if negative.any():
         text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
     return text
+
+
+# An amount already written as decimal_text writes it: no sign but '-', no leading zero, a decimal point, 1-9 decimals
+# without trailing zeros (so never "-0.0": a negative one has a non-zero digit).
+_AS_DECIMAL_TEXT = r"^-?(0|[1-9]\d{0,14})\.\d{0,8}[1-9]\z"
+
+
+def amount_text(trimmed: pa.Array, amounts: Amounts) -> pa.Array:
+    """decimal_text of the amounts read from `trimmed`: the amounts already written that way (most) kept as they
+    are, the others made by decimal_text."""
+    same = pc.fill_null(pc.match_substring_regex(trimmed, _AS_DECIMAL_TEXT), False)
+    if not same.true_count:
+        return decimal_text(amounts.units, amounts.nanos, amounts.valid)
+    other = np.flatnonzero(~same.to_numpy(zero_copy_only=False))
+    if not len(other):
+        return trimmed
+    made = decimal_text(amounts.units[other], amounts.nanos[other], amounts.valid[other])
+    return pc.replace_with_mask(trimmed, pc.invert(same), made.cast(trimmed.type))
 
 
 def first_by_line(row_key: pa.Array, line_number: pa.Array, upload: np.ndarray | None = None) -> np.ndarray:
@@ -574,7 +624,7 @@ def clean(raw: dict[str, pa.Array], date_formats: Sequence[str] = DEFAULT_DATE_F
             "units": pa.array(a.units),
             "nanos": pa.array(a.nanos),
             "valid": pa.array(a.valid),
-            "text": decimal_text(a.units, a.nanos, a.valid),
+            "text": amount_text(trimmed, a),
             "trimmed": trimmed,
         }
 
