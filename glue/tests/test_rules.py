@@ -768,3 +768,47 @@ def test_an_amount_already_written_as_its_output_text_is_kept_and_any_other_is_r
         trimmed = rules._trimmed_or_null(pa.array(values, pa.string()))
         a = rules.parse_amounts(trimmed)
         assert rules.amount_text(trimmed, a).to_pylist() == rules.decimal_text(a.units, a.nanos, a.valid).to_pylist()
+
+
+def test_running_total_key_is_one_int64_in_running_total_order_when_it_fits():
+    # rules.running_total_key: sorting by it gives the order written out in Python; None when an id needs its text
+    # ("007", "x") or when ids and line numbers span too much for 63 bits together.
+    import random
+
+    import numpy as np
+
+    rng = random.Random(31)
+    for _ in range(200):
+        n = rng.randint(1, 50)
+        status = [rng.choice(["paid", "Paid", "é", None]) for _ in range(n)]
+        date = [rng.choice([None, -2, 0, 5, 18000]) for _ in range(n)]
+        row_id = [rng.choice([None, str(rng.randint(-9, 9))]) for _ in range(n)]
+        number = [int(v) if v is not None else None for v in row_id]
+        line = rng.sample(range(1, 10**6), n)
+        columns = (
+            pa.array(status, pa.string()),
+            pa.array(date, pa.date32()),
+            pa.array(number, pa.int64()),
+            pa.array(row_id, pa.string()),
+            pa.array(line, pa.int64()),
+        )
+        key = rules.running_total_key(*columns)
+        reference = [_reference_order_key(status[i], date[i], number[i], row_id[i], line[i]) for i in range(n)]
+        assert np.argsort(key).tolist() == sorted(range(n), key=lambda i: reference[i])
+    text = (
+        pa.array(["a"] * 2),
+        pa.array([1, 1], pa.date32()),
+        pa.array([7, 7]),
+        pa.array(["007", "7"]),
+        pa.array([1, 2]),
+    )
+    assert rules.running_total_key(*text) is None
+    wide_ids = pa.array([0, 2**40], pa.int64())
+    wide = (pa.array(["a", "a"]), pa.array([1, 1], pa.date32()), wide_ids, pc_cast_text(wide_ids), pa.array([1, 2**30]))
+    assert rules.running_total_key(*wide) is None
+
+
+def pc_cast_text(values):
+    import pyarrow.compute as pc
+
+    return pc.cast(values, pa.string())
