@@ -20,8 +20,8 @@
  */
 import { loadavg } from "node:os";
 import { DynamoLedger, GlueJobs, S3Objects } from "../../adapters/src/index.js";
-import { FakeAws, type FaultRates } from "../../adapters/tests/helpers/fake-aws.js";
-import { LEDGER_TABLE, pipelineConfig } from "../src/config/pipeline.js";
+import type { FaultRates } from "../../adapters/tests/helpers/fake-aws.js";
+import { pipelineConfig } from "../src/config/pipeline.js";
 import type { Deps } from "../src/ledger/ports.js";
 import { parseManifest } from "../src/manifest/format.js";
 import { recordRunEnd } from "../src/runs/completion.js";
@@ -31,6 +31,7 @@ import { CountingMetrics, MemoryLog, sequentialRunKeys } from "../src/testing/fa
 import { toUpload } from "../src/upload/identity.js";
 import { objectCreatedEvent } from "../tests/helpers/world.js";
 import { Rng } from "./sim/prng.js";
+import { ledgerFakeAws, TABLE } from "./sim/world.js";
 
 type Service = "dynamodb" | "s3" | "glue";
 /** [low, high] ms, uniform; `tail` of the requests take [tailLow, tailHigh] instead. */
@@ -55,6 +56,31 @@ interface Profile {
 const LAG: readonly [number, number] = [0, 2_000];
 const none = (gsiLagMs: readonly [number, number] = [0, 0]): FaultRates => ({ lostAnswer: 0, throttle: 0, gsiLagMs });
 
+// Latencies of the "typical" and "slow" profiles; the throttled profiles are these plus throttling.
+const TYPICAL = {
+  dynamodb: { ms: [4, 12], tail: 0.01, tailMs: [50, 150] },
+  s3Head: { ms: [15, 50], tail: 0.01, tailMs: [100, 300] },
+  s3Put: { ms: [50, 150], tail: 0.01, tailMs: [300, 1_000] },
+  s3PutMBps: 50,
+  glue: { ms: [200, 800], tail: 0.01, tailMs: [1_000, 3_000] },
+} satisfies Omit<Profile, "name" | "what" | "faults">;
+const SLOW = {
+  dynamodb: { ms: [12, 36], tail: 0.02, tailMs: [100, 400] },
+  s3Head: { ms: [100, 200], tail: 0.02, tailMs: [200, 1_000] },
+  s3Put: { ms: [100, 300], tail: 0.02, tailMs: [1_000, 3_000] },
+  s3PutMBps: 20,
+  glue: { ms: [500, 2_000], tail: 0.02, tailMs: [2_000, 5_000] },
+} satisfies Omit<Profile, "name" | "what" | "faults">;
+
+/** The slow profile's faults (1% of answers lost after apply) with `dynamodb` / `s3` shares of requests throttled. */
+function slowFaults(dynamodb: number, s3: number): Profile["faults"] {
+  return {
+    dynamodb: { lostAnswer: 0.01, throttle: dynamodb, gsiLagMs: LAG },
+    s3: { lostAnswer: 0.01, throttle: s3, gsiLagMs: [0, 0] },
+    glue: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
+  };
+}
+
 const PROFILES: Profile[] = [
   {
     name: "cpu",
@@ -69,11 +95,7 @@ const PROFILES: Profile[] = [
   {
     name: "typical",
     what: "DynamoDB 4–12 ms (1%: 50–150), S3 HEAD 15–50 ms (1%: 100–300), PUT 50–150 ms + 50 MB/s, Glue 200–800 ms",
-    dynamodb: { ms: [4, 12], tail: 0.01, tailMs: [50, 150] },
-    s3Head: { ms: [15, 50], tail: 0.01, tailMs: [100, 300] },
-    s3Put: { ms: [50, 150], tail: 0.01, tailMs: [300, 1_000] },
-    s3PutMBps: 50,
-    glue: { ms: [200, 800], tail: 0.01, tailMs: [1_000, 3_000] },
+    ...TYPICAL,
     faults: { dynamodb: none(LAG), s3: none(), glue: none() },
   },
   {
@@ -81,68 +103,27 @@ const PROFILES: Profile[] = [
     what:
       "3× typical DynamoDB (12–36 ms, 2%: 100–400), S3 HEAD 100–200 ms (S3's documented small-object latency; 2%: " +
       "200–1,000), PUT 100–300 ms + 20 MB/s, Glue 0.5–2 s (2%: 2–5 s); 1% of answers lost after apply (SDK retries)",
-    dynamodb: { ms: [12, 36], tail: 0.02, tailMs: [100, 400] },
-    s3Head: { ms: [100, 200], tail: 0.02, tailMs: [200, 1_000] },
-    s3Put: { ms: [100, 300], tail: 0.02, tailMs: [1_000, 3_000] },
-    s3PutMBps: 20,
-    glue: { ms: [500, 2_000], tail: 0.02, tailMs: [2_000, 5_000] },
-    faults: {
-      dynamodb: { lostAnswer: 0.01, throttle: 0, gsiLagMs: LAG },
-      s3: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-      glue: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-    },
+    ...SLOW,
+    faults: slowFaults(0, 0),
   },
   {
     name: "typical+throttle10",
     what: "typical, and 10% of DynamoDB requests throttled (SDK backoff: 1 s base, full jitter)",
-    dynamodb: { ms: [4, 12], tail: 0.01, tailMs: [50, 150] },
-    s3Head: { ms: [15, 50], tail: 0.01, tailMs: [100, 300] },
-    s3Put: { ms: [50, 150], tail: 0.01, tailMs: [300, 1_000] },
-    s3PutMBps: 50,
-    glue: { ms: [200, 800], tail: 0.01, tailMs: [1_000, 3_000] },
+    ...TYPICAL,
     faults: { dynamodb: { lostAnswer: 0, throttle: 0.1, gsiLagMs: LAG }, s3: none(), glue: none() },
   },
-  {
-    name: "slow+throttle2",
-    what: "slow, and 2% of DynamoDB requests throttled",
-    dynamodb: { ms: [12, 36], tail: 0.02, tailMs: [100, 400] },
-    s3Head: { ms: [100, 200], tail: 0.02, tailMs: [200, 1_000] },
-    s3Put: { ms: [100, 300], tail: 0.02, tailMs: [1_000, 3_000] },
-    s3PutMBps: 20,
-    glue: { ms: [500, 2_000], tail: 0.02, tailMs: [2_000, 5_000] },
-    faults: {
-      dynamodb: { lostAnswer: 0.01, throttle: 0.02, gsiLagMs: LAG },
-      s3: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-      glue: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-    },
-  },
+  { name: "slow+throttle2", what: "slow, and 2% of DynamoDB requests throttled", ...SLOW, faults: slowFaults(0.02, 0) },
   {
     name: "slow+throttle10",
     what: "slow, and 10% of DynamoDB requests and 1% of S3 requests throttled (SDK backoff: 1 s base, full jitter)",
-    dynamodb: { ms: [12, 36], tail: 0.02, tailMs: [100, 400] },
-    s3Head: { ms: [100, 200], tail: 0.02, tailMs: [200, 1_000] },
-    s3Put: { ms: [100, 300], tail: 0.02, tailMs: [1_000, 3_000] },
-    s3PutMBps: 20,
-    glue: { ms: [500, 2_000], tail: 0.02, tailMs: [2_000, 5_000] },
-    faults: {
-      dynamodb: { lostAnswer: 0.01, throttle: 0.1, gsiLagMs: LAG },
-      s3: { lostAnswer: 0.01, throttle: 0.01, gsiLagMs: [0, 0] },
-      glue: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-    },
+    ...SLOW,
+    faults: slowFaults(0.1, 0.01),
   },
   {
     name: "slow+throttle50",
     what: "slow, and HALF of all DynamoDB requests throttled (the SDK's retry quota runs out: calls then fail)",
-    dynamodb: { ms: [12, 36], tail: 0.02, tailMs: [100, 400] },
-    s3Head: { ms: [100, 200], tail: 0.02, tailMs: [200, 1_000] },
-    s3Put: { ms: [100, 300], tail: 0.02, tailMs: [1_000, 3_000] },
-    s3PutMBps: 20,
-    glue: { ms: [500, 2_000], tail: 0.02, tailMs: [2_000, 5_000] },
-    faults: {
-      dynamodb: { lostAnswer: 0.01, throttle: 0.5, gsiLagMs: LAG },
-      s3: { lostAnswer: 0.01, throttle: 0.01, gsiLagMs: [0, 0] },
-      glue: { lostAnswer: 0.01, throttle: 0, gsiLagMs: [0, 0] },
-    },
+    ...SLOW,
+    faults: slowFaults(0.5, 0.01),
   },
 ];
 
@@ -185,7 +166,6 @@ interface Timing {
 }
 
 const BUCKET = "data-bucket";
-const TABLE = "ledger";
 
 async function measure(
   profile: Profile,
@@ -196,23 +176,7 @@ async function measure(
 ): Promise<Timing> {
   const config = pipelineConfig("prod");
   const rng = new Rng(seed);
-  const fake = new FakeAws({
-    now: () => Date.now(),
-    random: () => rng.next(),
-    tableName: TABLE,
-    schema: {
-      hashKey: LEDGER_TABLE.hashKey,
-      rangeKey: LEDGER_TABLE.rangeKey,
-      indexes: [LEDGER_TABLE.pendingIndex],
-    },
-    job: {
-      name: "csv-ingest-prod-job",
-      maxConcurrentRuns: config.glue.maxConcurrentRuns,
-      workerType: config.glue.workerType,
-      numberOfWorkers: config.glue.numberOfWorkers,
-      timeoutMinutes: config.glue.timeoutMinutes,
-    },
-  });
+  const fake = ledgerFakeAws(config, () => Date.now(), rng, "csv-ingest-prod-job");
   // As packages/functions/src/runtime.ts wires them: the SDK's default clients (DynamoDB: 4 attempts), StartJobRun
   // through a client without SDK retries (GlueJobs retries itself, with real pauses).
   const clients = fake.clients();

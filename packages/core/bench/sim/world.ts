@@ -349,12 +349,13 @@ export interface AwsProfile {
   readonly glueOutageSeconds: readonly [number, number] | null;
 }
 
-const TABLE = "ledger";
+/** The ledger table's name in the fake AWS (ledgerFakeAws). */
+export const TABLE = "ledger";
 
-export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: AwsProfile): SimWorld {
-  const clock = new SimClock(t0, true);
-  const fake = new FakeAws({
-    now: () => clock.ms,
+/** The wire-level fake AWS with the ledger's table (keys and pending index) and the Glue job of `config`. */
+export function ledgerFakeAws(config: PipelineConfig, now: () => number, rng: Rng, jobName = JOB_NAME): FakeAws {
+  return new FakeAws({
+    now,
     random: () => rng.next(),
     tableName: TABLE,
     schema: {
@@ -363,13 +364,18 @@ export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: 
       indexes: [LEDGER_TABLE.pendingIndex],
     },
     job: {
-      name: JOB_NAME,
+      name: jobName,
       maxConcurrentRuns: config.glue.maxConcurrentRuns,
       workerType: config.glue.workerType,
       numberOfWorkers: config.glue.numberOfWorkers,
       timeoutMinutes: config.glue.timeoutMinutes,
     },
   });
+}
+
+export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: AwsProfile): SimWorld {
+  const clock = new SimClock(t0, true);
+  const fake = ledgerFakeAws(config, () => clock.ms, rng);
   fake.faults = { dynamodb: profile.faults, s3: profile.faults, glue: profile.faults };
   const outage = profile.glueOutageSeconds;
   // The SDK's standard retry strategy (its retryable errors, its quota), pausing 0 real ms: simulated time is ours.
