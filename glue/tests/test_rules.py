@@ -745,7 +745,12 @@ def test_values_are_trimmed_of_whitespace_at_both_ends_and_blank_ones_are_missin
     for _ in range(2000):
         values = [None if rng.random() < 0.1 else "".join(rng.choice(pool) for _ in range(rng.randint(0, 4)))
                   for _ in range(rng.randint(0, 8))]  # fmt: skip
-        for array in (pa.array(values, pa.string()), pa.array(values, pa.string()).slice(1)):
+        arrays = (
+            pa.array(values, pa.string()),
+            pa.array(values, pa.string()).slice(1),
+            pa.array(values, pa.large_string()),
+        )
+        for array in arrays:
             expected = [None if v is None or not v.strip(rules.WHITESPACE_CHARS) else v.strip(rules.WHITESPACE_CHARS)
                         for v in array.to_pylist()]  # fmt: skip
             assert rules._trimmed_or_null(array).to_pylist() == expected
@@ -803,6 +808,16 @@ def test_running_total_key_is_one_int64_in_running_total_order_when_it_fits():
         pa.array([1, 2]),
     )
     assert rules.running_total_key(*text) is None
+    # the key's fields must not overflow into each other: lines far from 0 in a narrow span (their offset from the
+    # first line is what is packed), and spans that need exactly 63 bits (one key) or 64 (none: the sign bit)
+    for ids_span, lines in ((3, [10**6 + 7, 10**6, 10**6 + 3]), (2**40, [1, 2**22, 5]), (2**40, [1, 2**23, 5])):
+        numbers = pa.array([ids_span, 0, 1], pa.int64())
+        columns = (pa.array(["a"] * 3), pa.array([1] * 3, pa.date32()), numbers, pc_cast_text(numbers))
+        key = rules.running_total_key(*columns, pa.array(lines))
+        if lines[1] == 2**23:
+            assert key is None  # 41 + 23 bits
+        else:
+            assert np.argsort(key).tolist() == [1, 2, 0]  # by id number: 0, 1, then the largest
     wide_ids = pa.array([0, 2**40], pa.int64())
     wide = (pa.array(["a", "a"]), pa.array([1, 1], pa.date32()), wide_ids, pc_cast_text(wide_ids), pa.array([1, 2**30]))
     assert rules.running_total_key(*wide) is None
