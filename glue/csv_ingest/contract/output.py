@@ -89,7 +89,7 @@ def neutralise(values: pa.Array) -> pa.Array:
     return pc.if_else(formula, pc.binary_join_element_wise(pa.scalar("'", text), values, pa.scalar("", text)), values)
 
 
-def _string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The offsets of a (large) string array and its data bytes as numpy, zero-copy."""
     large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
     _, offsets_buffer, data_buffer = values.buffers()
@@ -101,14 +101,14 @@ def _string_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _first_bytes_among(values: pa.Array, chars: str) -> bool:
     """Whether some non-empty value starts with one of the ASCII `chars` (one gather of first bytes, no regex)."""
-    offsets, data = _string_data(values)
+    offsets, data = string_data(values)
     starts = offsets[:-1][np.diff(offsets) > 0]
     return bool(np.isin(data[starts], np.frombuffer(chars.encode("ascii"), np.uint8)).any())
 
 
 def _holds_any_byte(values: pa.Array, chars: str) -> bool:
     """Whether some value holds one of the ASCII `chars` (checked on the values' bytes at once, no regex)."""
-    offsets, data = _string_data(values)
+    offsets, data = string_data(values)
     found = data[offsets[0] : offsets[-1]]
     found = found[found <= max(chars.encode("ascii"))]  # the rare low bytes only (',' '"' CR LF are below '-')
     return bool(np.isin(found, np.frombuffer(chars.encode("ascii"), np.uint8)).any())
@@ -224,7 +224,7 @@ def _write_lines(lines: pa.Array, sink: BinaryIO) -> None:
     """csv_lines (or a slice of them) as the file's bytes: their string data, as it is."""
     if not len(lines):
         return
-    offsets, data = _string_data(lines)
+    offsets, data = string_data(lines)
     sink.write(memoryview(data[offsets[0] : offsets[-1]]))
 
 

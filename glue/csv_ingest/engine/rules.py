@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from csv_ingest.contract import output
+
 REQUIRED_COLUMNS = ("id", "name", "email", "date", "amount", "status")
 LINE_NUMBER = "line_number"
 
@@ -128,17 +130,14 @@ _MAY_END_WHITESPACE[[b[-1] for b in _WHITESPACE_UTF8]] = True
 def _may_need_trimming(values: pa.Array) -> bool:
     """Whether some present value is empty, or starts or ends with a byte a WHITESPACE_CHARS character can start or
     end with (a cheap over-approximation: then the values are trimmed)."""
-    if not pa.types.is_string(values.type):
-        return True  # (large strings: the general path)
     if values.null_count == len(values):  # nothing present (or no values)
         return False
-    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset : values.offset + len(values) + 1]
+    offsets, data = output.string_data(values)
     lengths = np.diff(offsets)
     present = pc.is_valid(values).to_numpy(zero_copy_only=False) if values.null_count else None
     filled = lengths > 0
     if (present is None and not filled.all()) or (present is not None and (present & ~filled).any()):
         return True  # an empty value: null
-    data = np.frombuffer(values.buffers()[2], np.uint8)
     starts, ends = offsets[:-1][filled], offsets[1:][filled] - 1
     return bool(_MAY_START_WHITESPACE[data[starts]].any() or _MAY_END_WHITESPACE[data[ends]].any())
 
