@@ -115,11 +115,19 @@ def test_a_big_upload_that_fails_midway_leaves_nothing_in_its_folders(spark, tmp
 
 @pytest.mark.parametrize(
     ("amount", "rows", "cut"),
-    [("-2.5", 7, 3), ("0.000000001", 9, 4), ("999999999999999.999999999", 5000, 2600), ("-999999999999999.5", 5000, 1)],
+    [
+        ("-2.5", 7, 3),
+        ("0.000000001", 9, 4),
+        ("999999999999999.999999999", 5000, 2600),
+        ("-999999999999999.5", 5000, 1),
+        # totals whose whole units pass int64 (~1.3e19): a big upload of maximal amounts in one status
+        ("999999999999999.999999999", 40000, 30000),
+        ("-999999999999999.999999999", 40000, 7),
+    ],
 )
 def test_two_phase_running_totals_equal_the_running_totals_of_the_rows_in_one_piece(amount, rows, cut):
     # Rows in running-total order (by status first) cut in two buckets: pass 1's sums become the second bucket's
-    # offsets. Big amounts make totals beyond int64 (the Python-integer path).
+    # offsets. Big amounts make totals beyond int64 (the Python-integer path), and many of them whole units beyond it.
     import numpy as np
     import pyarrow as pa
 

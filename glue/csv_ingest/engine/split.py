@@ -653,7 +653,7 @@ def _running_total_text(pair: tuple[int, pa.Table], offsets) -> pa.Array:
         )
         sign = np.array([-1 if v < 0 else 1 for v in total], object)
         magnitude = np.abs(total)
-        whole = (magnitude // rules.NANOS * sign).astype(np.int64)
+        whole = magnitude // rules.NANOS * sign  # Python integers: the whole units may themselves pass int64
         frac = (magnitude % rules.NANOS * sign).astype(np.int64)
     return rules.decimal_text(whole, frac, counted)
 
