@@ -127,13 +127,24 @@ def processed_text(table: pa.Table) -> pa.Table:
         if pa.types.is_boolean(column.type) or pa.types.is_date(column.type):
             column = pc.cast(column, pa.string())
         elif name == "processing_date":  # one value per upload (the run's timestamp), ISO-8601 in the rows
-            distinct = pc.unique(column)
-            texts = pa.array([timestamp_text(d) if d else None for d in distinct.to_pylist()], pa.string())
-            column = texts.take(pc.index_in(column, value_set=distinct))
+            column = _by_value(column, lambda d: pa.array([timestamp_text(v) if v else None for v in d.to_pylist()]))
+        elif name == "source_file":  # one value per upload (its key)
+            column = _by_value(column, neutralise)
         elif name not in ("amount", "running_total_by_status"):
             column = neutralise(column)
         cells[name] = column
     return pa.table(cells)
+
+
+def _by_value(column: pa.Array, text: Callable[[pa.Array], pa.Array]) -> pa.DictionaryArray:
+    """A column of few distinct values (one per upload) as their cells' text, dictionary-encoded: `text` runs on the
+    distinct values only, and csv_lines writes a column of one value once per line, not once per row."""
+    distinct = pc.unique(column)
+    if len(distinct) == 1 and not column.null_count:
+        indices = pa.array(np.zeros(len(column), np.int32))
+    else:
+        indices = pc.cast(pc.index_in(column, value_set=distinct), pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pc.cast(text(distinct), pa.string()))
 
 
 def rejected_text(table: pa.Table) -> pa.Table:
@@ -164,12 +175,28 @@ def _cell(values: pa.Array) -> pa.Array:
 
 
 def csv_lines(table: pa.Table) -> pa.Array:
-    """`table` (string columns, already the cells' text) as CSV rows: one string per row, ending with its "\n" (so
-    the rows of any slice, written as their string data, are that slice of the file: no copy to join them)."""
-    cells = [_cell(table.column(i).combine_chunks()) for i in range(table.num_columns)]
-    text = cells[-1].type
-    cells[-1] = pc.binary_join_element_wise(cells[-1], pa.scalar("\n", text), pa.scalar("", text))  # the last only
-    return pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+    """`table` (string columns, already the cells' text; or dictionary-encoded strings) as CSV rows: one string per
+    row, ending with its "\n" (so the rows of any slice, written as their string data, are that slice of the file:
+    no copy to join them). A column holding one value in every row is made into its cell once and joined as is."""
+    cells = [_cells_of(table.column(i).combine_chunks()) for i in range(table.num_columns)]
+    text = next((c.type for c in cells if isinstance(c, pa.Array)), pa.string())
+    if isinstance(cells[-1], pa.Scalar):
+        cells[-1] = pa.scalar(cells[-1].as_py() + "\n", text)
+    else:  # the last cell only
+        cells[-1] = pc.binary_join_element_wise(cells[-1], pa.scalar("\n", text), pa.scalar("", text))
+    cells = [pa.scalar(c.as_py(), text) if isinstance(c, pa.Scalar) else c for c in cells]
+    if len(cells) == 1:
+        return cells[0] if isinstance(cells[0], pa.Array) else pa.array([cells[0].as_py()] * table.num_rows, text)
+    return pc.binary_join_element_wise(*cells, ",")
+
+
+def _cells_of(values: pa.Array) -> pa.Array | pa.Scalar:
+    """_cell of a column; a dictionary-encoded column of one value (no missing one) as that value's cell, once."""
+    if not pa.types.is_dictionary(values.type):
+        return _cell(values)
+    if len(values.dictionary) == 1 and not values.null_count and len(values):
+        return _cell(values.dictionary)[0]
+    return _cell(pc.cast(values, values.type.value_type))
 
 
 def write_csv_lines(columns: Sequence[str], lines: pa.Array, sink: BinaryIO) -> None:
