@@ -388,3 +388,46 @@ def test_neutralising_and_quoting_give_the_same_bytes_for_large_string_columns(s
     cells = ["=1+1", 'say "hi"', "a,b", None, "-12.5", "plain"]
     table = pa.table({"c": output.neutralise(pa.array(cells, string_type))})
     assert output.csv_bytes(table).decode() == 'c\n\'=1+1\n"say ""hi"""\n"a,b"\n\n-12.5\nplain\n'
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 100])
+def test_the_source_file_cell_is_quoted_and_neutralised_like_any_cell_in_every_line(chunk_rows):
+    # source_file and processing_date hold one value per upload; the writer makes each value's cell once. A key is
+    # the uploader's: a comma, a quote, a formula trigger in it must come out quoted and neutralised on every line.
+    raw = {c: pa.array([r[i] for r in [row(id_="1"), row(id_="2"), row(id_="3")]], pa.string())
+           for i, c in enumerate(rules.REQUIRED_COLUMNS)}  # fmt: skip
+    table = rules.process(raw, pa.array([2, 3, 4], pa.int64()), '=cmd,"x".csv', PROCESSING_DATE).table
+    sink = io.BytesIO()
+    output.write_csv(output.processed_text(table), sink, chunk_rows=chunk_rows)
+    lines = sink.getvalue().decode("utf-8").splitlines()
+    assert len(lines) == 4
+    assert all(line.endswith(',2026-04-01 10:00:30.000,"\'=cmd,""x"".csv"') for line in lines[1:])
+
+
+def test_one_value_columns_of_several_uploads_or_missing_values_give_each_rows_own_cell():
+    table = pa.table(
+        {
+            "id": pa.array(["1", "2", "3", "4"]),
+            "processing_date": pa.array([PROCESSING_DATE, PROCESSING_DATE, None, "2026-04-02T00:00:00.000Z"]),
+            "source_file": pa.array(["input/a.csv", "+b", "input/a.csv", None]),
+        }
+    )
+    made = {
+        "processing_date": output._by_value(
+            table.column("processing_date").combine_chunks(),
+            lambda d: pa.array([output.timestamp_text(v) if v else None for v in d.to_pylist()]),
+        ),
+        "source_file": output._by_value(table.column("source_file").combine_chunks(), output.neutralise),
+    }
+    lines = output.csv_lines(pa.table({"id": table.column("id"), **made})).to_pylist()
+    assert lines == [
+        "1,2026-04-01 10:00:30.000,input/a.csv\n",
+        "2,2026-04-01 10:00:30.000,'+b\n",
+        "3,,input/a.csv\n",
+        "4,2026-04-02 00:00:00.000,\n",
+    ]
+    # A slice where the column holds one value (the writer's chunks), and a table of that column alone.
+    one = output.csv_lines(pa.table({"id": table.column("id").slice(0, 2), "p": made["processing_date"].slice(0, 2)}))
+    assert one.to_pylist() == ["1,2026-04-01 10:00:30.000\n", "2,2026-04-01 10:00:30.000\n"]
+    alone = output.csv_lines(pa.table({"p": made["processing_date"].slice(0, 2)}))
+    assert alone.to_pylist() == ["2026-04-01 10:00:30.000\n"] * 2
