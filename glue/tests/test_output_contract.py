@@ -431,3 +431,17 @@ def test_one_value_columns_of_several_uploads_or_missing_values_give_each_rows_o
     assert one.to_pylist() == ["1,2026-04-01 10:00:30.000\n", "2,2026-04-01 10:00:30.000\n"]
     alone = output.csv_lines(pa.table({"p": made["processing_date"].slice(0, 2)}))
     assert alone.to_pylist() == ["2026-04-01 10:00:30.000\n"] * 2
+
+
+@pytest.mark.parametrize("string_type", [pa.string(), pa.large_string()])
+def test_a_dictionary_encoded_column_is_written_as_its_values_cells(string_type):
+    # csv_lines takes dictionary-encoded string columns: one value in every row is made into its cell once; a
+    # missing value stays an empty cell; the line keeps the other columns' string type.
+    one = pa.DictionaryArray.from_arrays(pa.array([0, 0, 0], pa.int32()), pa.array(["a,b"], string_type))
+    gaps = pa.DictionaryArray.from_arrays(pa.array([0, None, 0], pa.int32()), pa.array(["x"], string_type))
+    ids = pa.array(["1", "2", "3"], string_type)
+    lines = output.csv_lines(pa.table({"id": ids, "one": one, "gaps": gaps}))
+    assert lines.type == string_type
+    assert lines.to_pylist() == ['1,"a,b",x\n', '2,"a,b",\n', '3,"a,b",x\n']
+    assert output.csv_lines(pa.table({"one": one})).to_pylist() == ['"a,b"\n'] * 3
+    assert output.csv_lines(pa.table({"gaps": gaps})).to_pylist() == ["x\n", "\n", "x\n"]

@@ -187,7 +187,7 @@ def csv_lines(table: pa.Table) -> pa.Array:
     cells = [pa.scalar(c.as_py(), text) if isinstance(c, pa.Scalar) else c for c in cells]
     if len(cells) == 1:
         return cells[0] if isinstance(cells[0], pa.Array) else pa.array([cells[0].as_py()] * table.num_rows, text)
-    return pc.binary_join_element_wise(*cells, ",")
+    return pc.binary_join_element_wise(*cells, pa.scalar(",", text))
 
 
 def _cells_of(values: pa.Array) -> pa.Array | pa.Scalar:
