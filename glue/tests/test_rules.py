@@ -431,6 +431,50 @@ def test_running_total_stays_exact_past_what_int64_holds():
     assert totals[4611] == Decimal(big) * 4611
 
 
+EXACT_VALUES = [  # (units, nanos, valid) -> the decimal Parquet holds
+    ((0, 0, True), Decimal(0)),
+    ((12, 500_000_000, True), Decimal("12.5")),
+    ((0, -500_000_000, True), Decimal("-0.5")),
+    ((-3, -1, True), Decimal("-3.000000001")),
+    ((999_999_999_999_999, 999_999_999, True), Decimal("999999999999999.999999999")),
+    ((-999_999_999_999_999, -999_999_999, True), Decimal("-999999999999999.999999999")),
+    ((9_223_372_034, 999_999_999, True), Decimal("9223372034.999999999")),
+    ((9_223_372_035, 0, True), Decimal(9223372035)),
+    ((9_223_372_036, 999_999_999, True), Decimal("9223372036.999999999")),  # scaled: past int64
+    ((-9_223_372_036, -999_999_999, True), Decimal("-9223372036.999999999")),
+    ((7, 7, False), None),
+]
+
+
+@pytest.mark.parametrize(("given", "expected"), EXACT_VALUES)
+def test_exact_values_become_decimals_of_scale_9_whatever_their_size(given, expected):
+    import numpy as np
+
+    from csv_ingest.contract import output
+
+    units, nanos, valid = given
+    for type_ in (output.AMOUNT_TYPE, output.TOTAL_TYPE):
+        got = rules.decimal_values(np.array([units]), np.array([nanos]), np.array([valid]), type_)
+        assert got.type == type_
+        assert got.to_pylist() == [expected]
+
+
+def test_exact_values_of_every_size_together_and_beyond_int64_become_decimals():
+    import numpy as np
+
+    from csv_ingest.contract import output
+
+    units, nanos, valid = (np.array(v) for v in zip(*[g for g, _ in EXACT_VALUES], strict=True))
+    expected = [e for _, e in EXACT_VALUES]
+    small = np.abs(units) < 9_000_000_000
+    got = rules.decimal_values(units[small], nanos[small], valid[small], output.TOTAL_TYPE).to_pylist()
+    assert got == [e for (u, _, _), e in EXACT_VALUES if abs(u) < 9_000_000_000]
+    assert rules.decimal_values(units, nanos, valid, output.TOTAL_TYPE).to_pylist() == expected
+    huge = np.array([10**20, -(10**20)], dtype=object)  # totals beyond int64 come as Python integers
+    got = rules.decimal_values(huge, np.array([1, -1]), np.array([True, True]), output.TOTAL_TYPE).to_pylist()
+    assert got == [Decimal("100000000000000000000.000000001"), Decimal("-100000000000000000000.000000001")]
+
+
 # --- constant columns -----------------------------------------------------------------------------------------------
 
 

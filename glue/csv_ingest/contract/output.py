@@ -263,8 +263,14 @@ def csv_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+# Columns of the processed rows that hold a column's typed values beside its text (the rules make them from the exact
+# integers; without them the text is cast).
+TYPED_VALUES = {"amount": "amount_value", "running_total_by_status": "running_total_value"}
+
+
 def parquet_table(table: pa.Table, processing_date: str) -> pa.Table:
-    """The processed rows typed as PARQUET_SCHEMA (values as they are: Parquet is read by query engines)."""
+    """The processed rows typed as PARQUET_SCHEMA (values as they are: Parquet is read by query engines). Amounts and
+    totals from their TYPED_VALUES columns when the table has them, else read from their text."""
     n = table.num_rows
     moment = datetime.fromisoformat(processing_date)
     millis = int(moment.timestamp() * 1000)
@@ -273,7 +279,8 @@ def parquet_table(table: pa.Table, processing_date: str) -> pa.Table:
         if f.name == "processing_date":
             columns[f.name] = pa.array(np.full(n, millis, np.int64)).cast(pa.timestamp("ms"))
         else:
-            columns[f.name] = pc.cast(table.column(f.name), f.type)
+            name = TYPED_VALUES.get(f.name, f.name)
+            columns[f.name] = pc.cast(table.column(name if name in table.column_names else f.name), f.type)
     return pa.table(columns, schema=PARQUET_SCHEMA)
 
 

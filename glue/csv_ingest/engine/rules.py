@@ -778,6 +778,7 @@ def process_uploads(
             "email_valid": kept_only(rows_all.email_valid),
             "date": kept_only(rows_all.date),
             "amount": kept_only(rows_all.amount_text),
+            "amount_value": decimal_values(amounts.units, amounts.nanos, amounts.valid, output.AMOUNT_TYPE),
             "amount_category": amount_category(amounts),
             "status": status,
             "running_total_by_status": None,
@@ -791,7 +792,7 @@ def process_uploads(
             ),
             LINE_NUMBER: kept_only(lines_all),
         }
-        columns["running_total_by_status"] = total_text.result()
+        columns["running_total_by_status"], columns["running_total_value"] = total_text.result()
     table = pa.table(columns)
     kept_per_upload = np.bincount(kept_upload, minlength=len(uploads))
     counts = issue_counts(mask, kept_upload, len(uploads))
@@ -806,10 +807,32 @@ def process_uploads(
     ]
 
 
-def running_total_text(status: pa.Array, order: np.ndarray, amounts: Amounts, upload: np.ndarray | None) -> pa.Array:
-    """running_totals as the text the outputs carry (its arguments bound when called: it may run on another
-    thread while the caller goes on)."""
-    return decimal_text(*running_totals(status, order, amounts, upload))
+def running_total_text(
+    status: pa.Array, order: np.ndarray, amounts: Amounts, upload: np.ndarray | None
+) -> tuple[pa.Array, pa.Array]:
+    """running_totals as the text the CSV carries and the decimals Parquet carries (its arguments bound when called:
+    it may run on another thread while the caller goes on)."""
+    totals = running_totals(status, order, amounts, upload)
+    return decimal_text(*totals), decimal_values(*totals, output.TOTAL_TYPE)
+
+
+# decimal_values' int64 path: units * NANOS + nanos stays within int64 (amounts below ~9.2 billion).
+_INT64_UNITS = (2**63 - 1 - NANOS) // NANOS
+
+
+def decimal_values(units: np.ndarray, nanos: np.ndarray, valid: np.ndarray, type_: pa.Decimal128Type) -> pa.Array:
+    """Exact values (units + nanos, same sign) as decimals of `type_` (scale AMOUNT_SCALE), null where not `valid`:
+    built from the scaled integers (128-bit two's complement, little-endian) when they fit int64, else read from
+    their decimal_text (totals beyond int64, as Python integers)."""
+    n = len(units)
+    valid = np.asarray(valid, bool)
+    if units.dtype == object or (n and not ((units < _INT64_UNITS) & (units > -_INT64_UNITS)).all()):
+        return pc.cast(decimal_text(units, nanos, valid), type_)
+    words = np.empty((n, 2), np.int64)
+    words[:, 0] = np.where(valid, units * NANOS + nanos, 0)
+    words[:, 1] = words[:, 0] >> 63  # the sign, extended
+    validity = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(words)], null_count=int(n - valid.sum()))
 
 
 class _Done:

@@ -689,6 +689,7 @@ def _processed(rows: pa.Table, total: pa.Array) -> pa.Table:
             "email_valid": rows.column("email_valid"),
             "date": rows.column("date"),
             "amount": rows.column("amount_text"),  # as phase 2 made it (rules.clean: decimal_text of units, nanos)
+            "amount_value": rules.decimal_values(a.units, a.nanos, a.valid, output.AMOUNT_TYPE),
             "amount_category": rules.amount_category(a),
             "status": rows.column("status"),
             "running_total_by_status": total,
