@@ -286,3 +286,40 @@ def test_a_rows_running_total_bucket_counts_the_boundaries_at_or_before_it(ids):
         boundaries = table.take(pa.array(picks, pa.int64()))
         expected = [sum(1 for b in picks if key[b] <= key[i]) for i in range(n)]
         assert np.asarray(split._range_bucket(table, boundaries)).tolist() == expected
+
+
+def test_the_planner_reads_the_odd_lines_spans_a_window_at_a_time_not_one_request_each(tmp_path, monkeypatch):
+    # A hostile upload: a stray quote on every line (each line has an odd number of quotes, so each is tried as the
+    # start of a multi-line record), with a few real multi-line records among them. The pairing is the same as one
+    # read per span gives, and the driver's reads are a window at a time, not one per line (millions of GETs).
+    from csv_ingest.engine import reader
+    from csv_ingest.io import storage
+
+    lines = [f'{i},"multi\nline {i}",m@example.com,2025-04-01,1,active' if i % 50 == 0 else f'{i},O"Brien,x,y,1,a'
+             for i in range(400)]  # fmt: skip
+    data = HEADER + "\n".join(lines).encode() + b"\n"
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(data)
+    uri, size = storage.local_uri(path), len(data)
+    etag = storage.etag_of_local(uri)
+    scans = [split.scan_range(uri, b, min(b + 997, size), size, etag) for b in range(0, size, 997)]
+    reads = []
+    real_read = storage.read_bytes
+
+    def counted(*args, **kwargs):
+        reads.append(kwargs.get("limit"))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(split.storage, "read_bytes", counted)
+    monkeypatch.setattr(split, "SPAN_READ_BYTES", 1)  # a read per span: what the planner did before windows
+    one_each = split.plan_parts(scans, size, uri, 6, etag)
+    requests_one_each = len(reads)
+    reads.clear()
+    monkeypatch.setattr(split, "SPAN_READ_BYTES", 4096)
+    windowed = split.plan_parts(scans, size, uri, 6, etag)
+    assert windowed == one_each
+    assert requests_one_each > 300  # every stray-quote line tried
+    assert len(reads) <= size // 4096 + 2
+    # and the multi-line records found are those a whole read finds
+    records = reader.split_records(data, "hostile.csv", 6)
+    assert sum(len(p.merged) for p in windowed) == 8 == sum(1 for t in records.text.to_pylist() if "\n" in t)

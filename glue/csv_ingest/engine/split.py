@@ -107,6 +107,9 @@ class Part:
     merged: tuple[tuple[int, int], ...]
 
 
+SPAN_READ_BYTES = 8 << 20
+
+
 def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: str) -> list[Part]:
     """Stitches the scans: the odd lines of the whole upload (global line indexes), their pairing into records,
     and each range's first line start moved past any record it falls inside."""
@@ -129,10 +132,18 @@ def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: s
     if line_start < size and carried % 2 == 1:
         odd.append((line, line_start, size, size))
     by_line = {i: (a, b, c) for i, a, b, c in odd}
+    window = {"start": 0, "data": b""}  # the bytes last read: the pairing asks for spans in order
 
     def span_text(a: int, b: int) -> str:
+        # An upload's odd lines may be millions (a stray quote on every line): their spans are read a window of
+        # SPAN_READ_BYTES at a time (one GET each), never one GET per span.
         lo, hi = by_line[a][0], by_line[b][1]
-        return storage.read_bytes(uri, limit=hi - lo, if_etag=etag, start=lo).decode("utf-8", "replace")
+        start, data = window["start"], window["data"]
+        if not (start <= lo and hi <= start + len(data)):
+            start, data = lo, storage.read_bytes(uri, limit=min(max(hi - lo, SPAN_READ_BYTES), size - lo),
+                                                 if_etag=etag, start=lo)  # fmt: skip
+            window.update(start=start, data=data)
+        return data[lo - start : hi - start].decode("utf-8", "replace")
 
     merged = reader.pair_odd_lines([i for i, *_ in odd if i > 0], span_text, field_count)
     inside = {i: (a, b) for a, b in merged for i in range(a + 1, b + 1)}
