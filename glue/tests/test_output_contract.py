@@ -445,3 +445,19 @@ def test_a_dictionary_encoded_column_is_written_as_its_values_cells(string_type)
     assert lines.to_pylist() == ['1,"a,b",x\n', '2,"a,b",\n', '3,"a,b",x\n']
     assert output.csv_lines(pa.table({"one": one})).to_pylist() == ['"a,b"\n'] * 3
     assert output.csv_lines(pa.table({"gaps": gaps})).to_pylist() == ["x\n", "\n", "x\n"]
+
+
+def test_parquet_amounts_and_totals_are_read_from_their_text_when_no_typed_values_come_with_them():
+    # The split path's parts carry their totals as text (the rules' table carries typed values beside the text):
+    # Parquet gets the same decimals either way.
+    _, table = processed_csv(
+        [row(id_="1", amount="-0.5"), row(id_="2", amount="$12,500,000.25"), row(id_="3", amount="")]
+    )
+    text_only = table.drop_columns([c for c in output.TYPED_VALUES.values() if c in table.column_names])
+    assert text_only.num_columns == table.num_columns - 2
+    typed, from_text = (output.parquet_table(t, PROCESSING_DATE) for t in (table, text_only))
+    assert from_text.equals(typed)
+    assert [str(v) if v is not None else None for v in from_text.column("amount").to_pylist()] == [
+        "-0.500000000", "12500000.250000000", None]  # fmt: skip
+    assert [str(v) for v in from_text.column("running_total_by_status").to_pylist()] == [
+        "-0.500000000", "12499999.750000000", "12499999.750000000"]  # fmt: skip
