@@ -132,17 +132,16 @@ def plan_parts(scans: list[Scan], size: int, uri: str, field_count: int, etag: s
     if line_start < size and carried % 2 == 1:
         odd.append((line, line_start, size, size))
     by_line = {i: (a, b, c) for i, a, b, c in odd}
-    window = {"start": 0, "data": b""}  # the bytes last read: the pairing asks for spans in order
+    start, data = 0, b""  # the bytes last read (the pairing asks for spans in order) and where they start
 
     def span_text(a: int, b: int) -> str:
         # An upload's odd lines may be millions (a stray quote on every line): their spans are read a window of
         # SPAN_READ_BYTES at a time (one GET each), never one GET per span.
+        nonlocal start, data
         lo, hi = by_line[a][0], by_line[b][1]
-        start, data = window["start"], window["data"]
         if not (start <= lo and hi <= start + len(data)):
-            start, data = lo, storage.read_bytes(uri, limit=min(max(hi - lo, SPAN_READ_BYTES), size - lo),
-                                                 if_etag=etag, start=lo)  # fmt: skip
-            window.update(start=start, data=data)
+            limit = min(max(hi - lo, SPAN_READ_BYTES), size - lo)
+            start, data = lo, storage.read_bytes(uri, limit=limit, if_etag=etag, start=lo)
         return data[lo - start : hi - start].decode("utf-8", "replace")
 
     merged = reader.pair_odd_lines([i for i, *_ in odd if i > 0], span_text, field_count)
