@@ -2,7 +2,7 @@
  * The handler Lambdas' shared shape: plain environment variables (HANDLER_ENV), explicit per-function permissions
  * and logs to the function's own log group only. No SST `link`: linking a bucket grants s3:* on it.
  */
-import { HANDLER_ENV } from "../packages/core/src/config/pipeline";
+import { HANDLER_ENV, HANDLER_MEMORY_MB } from "../packages/core/src/config/pipeline";
 import {
   type AccountContext,
   type Permission,
@@ -51,6 +51,7 @@ export function handlerFunction(
     runtime: "nodejs22.x",
     architecture: "arm64",
     timeout: `${fn.timeoutSeconds} seconds`,
+    memory: `${HANDLER_MEMORY_MB} MB`,
     environment: {
       [HANDLER_ENV.stage]: config.stage,
       [HANDLER_ENV.dataBucket]: targets.bucketName,

@@ -99,6 +99,11 @@ describe("prod", () => {
     expect(["batcher", "recorder", "sweeper", "reconciler"].map((n) => fn(n).inputs.timeout)).toEqual([
       60, 60, 120, 120,
     ]);
+    // one full vCPU each (Lambda: 1,769 MB); SST's default 1,024 MB is ~0.58 of one and the worst invocations are
+    // CPU-bound (bench:batcher)
+    expect(["batcher", "recorder", "sweeper", "reconciler"].map((n) => fn(n).inputs.memorySize)).toEqual([
+      1769, 1769, 1769, 1769,
+    ]);
     const schedule = (name: string) =>
       app.one("aws:cloudwatch/eventRule:EventRule", (r) => r.name === name).inputs.scheduleExpression;
     expect([schedule("SweeperRule"), schedule("ReconcilerRule")]).toEqual(["rate(5 minutes)", "rate(15 minutes)"]);

@@ -255,6 +255,10 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
   }
 
   async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string) {
+    // processed / failed leave the index: one conditional update, no read first (a run end settles up to
+    // maxFilesPerRun uploads inside the recorder's timeout; a read per upload made it 2 requests instead of 1).
+    // pending goes back into the index under a sort key made from the item's receivedAt: read, then put.
+    if (settlement.status !== "pending") return this.settleOut(uploadId, runKey, settlement, now);
     const current = await this.getUpload(uploadId);
     if (!current) return false;
     if (current.status !== "running" || current.runKey !== runKey) {
@@ -269,6 +273,59 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
         ExpressionAttributeValues: { ":running": "running", ":rk": runKey },
       }),
       uploadKey(uploadId),
+      (old) => old !== null && matchesSettlement(toUploadRecord(old), runKey, settlement, now),
+    );
+  }
+
+  /**
+   * running in `runKey` → processed or failed, out of the index, in one conditional UpdateItem: the same item
+   * `settledRecord` makes (every other attribute kept). A repeat, a lost answer's retry or a settler of another run
+   * fails the condition (one write unit, as any failed conditional write) and is judged on the item it saw.
+   */
+  private settleOut(
+    uploadId: string,
+    runKey: string,
+    settlement: Exclude<Settlement, { status: "pending" }>,
+    now: string,
+  ): Promise<boolean> {
+    const key = uploadKey(uploadId);
+    const names: Record<string, string> = { "#s": "status" };
+    const values: Record<string, unknown> = {
+      ":running": "running",
+      ":rk": runKey,
+      ":to": settlement.status,
+      ":now": now,
+    };
+    const sets = ["#s = :to", "updatedAt = :now"];
+    const fields: Record<string, unknown> =
+      settlement.status === "processed"
+        ? {
+            output: settlement.output,
+            rejectedOutput: settlement.rejectedOutput,
+            rowsRead: settlement.rowsRead,
+            rowsProcessed: settlement.rowsProcessed,
+            rowsRejected: settlement.rowsRejected,
+            error: null,
+          }
+        : { error: settlement.error, attempts: settlement.attempts };
+    for (const [name, value] of Object.entries(fields)) {
+      // Names through placeholders: some (error, output) may be or become DynamoDB reserved words.
+      sets.push(`#${name} = :${name}`);
+      names[`#${name}`] = name;
+      // A stats file the job wrote without a field gives undefined, which the marshaller drops: the expression
+      // would then name a missing value and DynamoDB refuse the whole write. Stored as null instead.
+      values[`:${name}`] = value ?? null;
+    }
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key,
+        UpdateExpression: `SET ${sets.join(", ")} REMOVE gsi1pk, gsi1sk`,
+        ConditionExpression: "#s = :running AND runKey = :rk",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+      key,
       (old) => old !== null && matchesSettlement(toUploadRecord(old), runKey, settlement, now),
     );
   }

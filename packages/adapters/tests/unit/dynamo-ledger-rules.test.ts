@@ -4,7 +4,7 @@
  * DynamoDB of tests/helpers/fake-aws.ts.
  */
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { HEALTHY, LEDGER_TABLE, newUploadRecord, toUpload } from "@ingest/core";
+import { HEALTHY, LEDGER_TABLE, newUploadRecord, settledRecord, toUpload, type UploadRecord } from "@ingest/core";
 import { describe, expect, it } from "vitest";
 import { runRecord } from "../../../core/tests/helpers/records.js";
 import { DynamoLedger, indexShardOf, ledgerTableInput, uploadItem, uploadKey } from "../../src/dynamo-ledger.js";
@@ -246,6 +246,7 @@ describe("DynamoLedger reads: consistent on the table, never on the index", () =
     await ledger.takeSlot("r1", AT);
     await ledger.releaseSlot("r1");
     await ledger.settleUpload(u.uploadId, "r1", PROCESSED, AT);
+    await ledger.settleUpload(u.uploadId, "r1", { status: "pending", error: "x", attempts: 0, retryGroupSize: 1 }, AT);
     const reads = sent.filter((s) => s.op === "GetItem" || s.op === "Query");
     expect(reads.filter((s) => s.input.IndexName === undefined).map((s) => s.input.ConsistentRead)).toEqual(
       Array(10).fill(true),
@@ -262,7 +263,7 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     await w.ledger.recordUpload(u, AT);
     await w.ledger.claimUpload(u.uploadId, "r1", AT);
     const failed = { status: "failed", error: "orphaned", attempts: 1 } as const;
-    w.on("PutItem", async () => {
+    w.on("UpdateItem", async () => {
       expect(await w.other.settleUpload(u.uploadId, "r1", failed, AT)).toBe(true);
       return undefined;
     });
@@ -276,10 +277,22 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     await w.ledger.recordUpload(u, AT);
     await w.ledger.claimUpload(u.uploadId, "r1", AT);
     w.sent.length = 0;
-    w.on("PutItem", () => "lose-answer");
+    w.on("UpdateItem", () => "lose-answer");
     expect(await w.ledger.settleUpload(u.uploadId, "r1", PROCESSED, LATER)).toBe(true);
-    expect(w.ops()).toEqual(["GetItem", "PutItem", "PutItem"]);
+    // processed and failed: one conditional update, no read before it (the recorder settles a whole run in one go)
+    expect(w.ops()).toEqual(["UpdateItem", "UpdateItem"]);
     expect(await w.ledger.getUpload(u.uploadId)).toMatchObject({ status: "processed", output: "out/a" });
+
+    // pending goes back into the index under a key made from receivedAt: read, then a conditional put
+    const v = up("input/b.csv");
+    await w.ledger.recordUpload(v, AT);
+    await w.ledger.claimUpload(v.uploadId, "r1", AT);
+    w.sent.length = 0;
+    w.on("PutItem", () => "lose-answer");
+    const back = { status: "pending", error: "run failed", attempts: 0, retryGroupSize: 1 } as const;
+    expect(await w.ledger.settleUpload(v.uploadId, "r1", back, LATER)).toBe(true);
+    expect(w.ops()).toEqual(["GetItem", "PutItem", "PutItem"]);
+    expect(await w.ledger.getUpload(v.uploadId)).toMatchObject({ status: "pending", runKey: null, lastRunKey: "r1" });
   });
 
   it("failing a pending upload loses to a claim that came first; a lost answer of the fail reads back as done", async () => {
@@ -317,7 +330,7 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     expect(await w.ledger.getUpload(b.uploadId)).toMatchObject({ status: "pending", attempts: 0, updatedAt: LATER });
   });
 
-  it("a repeated settle, fail, requeue or release is answered from its read, without a write", async () => {
+  it("a repeated fail, requeue or release is answered from its read without a write; a repeated settle from its failed condition", async () => {
     const w = wire();
     const [a, b] = [up("input/a.csv"), up("input/b.csv")];
     await w.ledger.recordUpload(a, AT);
@@ -327,9 +340,16 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     await w.ledger.failPendingUpload(b.uploadId, "r1", "superseded: x", LATER);
     await w.ledger.takeSlot("r1", AT);
     await w.ledger.releaseSlot("r1");
-    const units = w.writeUnits();
+    // A settle does not read first: a repeat fails its condition, which costs that write's unit (as on DynamoDB), and
+    // is judged on the item the failure returned — no read.
+    let units = w.writeUnits();
+    w.sent.length = 0;
     expect(await w.ledger.settleUpload(a.uploadId, "r1", PROCESSED, LATER)).toBe(true);
     expect(await w.ledger.settleUpload(a.uploadId, "r2", PROCESSED, LATER)).toBe(false);
+    expect(w.ops()).toEqual(["UpdateItem", "UpdateItem"]);
+    expect(w.writeUnits()).toBe(units + 2);
+    expect(await w.ledger.getUpload(a.uploadId)).toMatchObject({ status: "processed", runKey: "r1", updatedAt: LATER });
+    units = w.writeUnits();
     expect(await w.ledger.failPendingUpload(b.uploadId, "r1", "superseded: x", LATER)).toBe(true);
     expect(await w.ledger.requeueUpload(a.uploadId, LATER)).toBe(false);
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: false });
@@ -337,15 +357,55 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     expect(w.writeUnits()).toBe(units);
   });
 
-  it("a settlement from another run than the one running the upload is refused from its read, without a write", async () => {
+  it("a settlement from another run than the one running the upload is refused by its condition and changes nothing", async () => {
     const w = wire();
     const u = up("input/a.csv");
     await w.ledger.recordUpload(u, AT);
     await w.ledger.claimUpload(u.uploadId, "r1", AT);
+    const before = await w.ledger.getUpload(u.uploadId);
     const units = w.writeUnits();
+    w.sent.length = 0;
     expect(await w.ledger.settleUpload(u.uploadId, "r2", PROCESSED, LATER)).toBe(false);
-    expect(w.writeUnits()).toBe(units);
-    expect(await w.ledger.getUpload(u.uploadId)).toMatchObject({ status: "running", runKey: "r1" });
+    expect(await w.ledger.settleUpload(u.uploadId, "r2", { status: "failed", error: "x", attempts: 1 }, LATER)).toBe(
+      false,
+    );
+    expect(w.ops()).toEqual(["UpdateItem", "UpdateItem"]);
+    expect(w.writeUnits()).toBe(units + 2);
+    expect(await w.ledger.getUpload(u.uploadId)).toEqual(before);
+  });
+
+  it("a settlement missing a field (stats written without it) is stored with null there, not refused", async () => {
+    const w = wire();
+    const u = up("input/a.csv");
+    await w.ledger.recordUpload(u, AT);
+    await w.ledger.claimUpload(u.uploadId, "r1", AT);
+    const { rejectedOutput: _dropped, ...partial } = PROCESSED;
+    expect(await w.ledger.settleUpload(u.uploadId, "r1", partial as typeof PROCESSED, LATER)).toBe(true);
+    expect(await w.ledger.getUpload(u.uploadId)).toMatchObject({ status: "processed", rejectedOutput: null });
+  });
+
+  it("a settlement leaves every attribute but the settled ones as they were, and the item out of the index", async () => {
+    const w = wire();
+    const u = up("input/a.csv");
+    await w.ledger.recordUpload(u, AT);
+    await w.ledger.claimUpload(u.uploadId, "r1", AT);
+    const running = (await w.ledger.getUpload(u.uploadId)) as UploadRecord;
+    const failed = { status: "failed", error: "row 3: bad", attempts: 2 } as const;
+    const v = up("input/b.csv");
+    await w.ledger.recordUpload(v, AT);
+    await w.ledger.claimUpload(v.uploadId, "r1", AT);
+    const runningV = (await w.ledger.getUpload(v.uploadId)) as UploadRecord;
+    expect(await w.ledger.settleUpload(u.uploadId, "r1", PROCESSED, LATER)).toBe(true);
+    expect(await w.ledger.settleUpload(v.uploadId, "r1", failed, LATER)).toBe(true);
+    // what MemoryLedger (settledRecord) makes of the same records, field for field
+    expect(await w.ledger.getUpload(u.uploadId)).toEqual(settledRecord(running, PROCESSED, LATER));
+    expect(await w.ledger.getUpload(v.uploadId)).toEqual(settledRecord(runningV, failed, LATER));
+    for (const x of [u, v]) {
+      const { pk, sk } = uploadKey(x.uploadId);
+      expect(w.fake.item(pk, sk)).not.toHaveProperty("gsi1pk");
+      expect(w.fake.item(pk, sk)).not.toHaveProperty("gsi1sk");
+    }
+    expect(await w.ledger.listRunning(10, null)).toEqual([]);
   });
 
   it("an unknown upload is neither claimed, settled, failed nor requeued", async () => {

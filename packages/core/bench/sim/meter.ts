@@ -4,14 +4,16 @@
  * sim/fake-aws.ts). DynamoDB request units per ledger method follow packages/adapters/src/dynamo-ledger.ts: an
  * upload item is < 1 KB (1 WRU per write), every write of an item in the pending/running index writes the index too
  * (+1 WRU, +2 when its index key changes: delete + put), a strongly consistent GetItem is 1 RRU, an index Query
- * 0.5 RRU per 4 KB read. A failed conditional write still consumes its WRU.
+ * 0.5 RRU per 4 KB read. A failed conditional write still consumes its WRU. A settle to processed/failed is one
+ * conditional UpdateItem with no read first; a settle back to pending reads, then puts.
  */
+import { HANDLER_MEMORY_MB } from "../../src/config/pipeline.js";
 import type { Deps } from "../../src/ledger/ports.js";
 import type { Usage } from "./cost.js";
 
-/** Lambda: 1,024 MB (SST's default; infra sets none), and how long calls take (an estimate, see durationSeconds). */
+/** Lambda: the handlers' memory (config: HANDLER_MEMORY_MB), and how long calls take (an estimate, see durationSeconds). */
 export const LAMBDA_MODEL = {
-  memoryGb: 1,
+  memoryGb: HANDLER_MEMORY_MB / 1024,
   baseSeconds: 0.05,
   dynamodbCallSeconds: 0.008,
   s3CallSeconds: 0.025,
@@ -60,7 +62,7 @@ export function billInvocation(u: Usage, m: Meter, portUnits = true): void {
 const queryUnits = (items: number) => Math.max(0.5, Math.ceil(items / 4) * 0.5);
 
 /** Request units of one ledger call, from its method, arguments and answer. */
-function ledgerUnits(method: string, result: unknown): { w: number; r: number } {
+function ledgerUnits(method: string, args: readonly unknown[], result: unknown): { w: number; r: number } {
   const ok =
     result === true || (typeof result === "object" && result !== null && "created" in result && result.created);
   const items = Array.isArray(result) ? result.length : 0;
@@ -70,6 +72,9 @@ function ledgerUnits(method: string, result: unknown): { w: number; r: number } 
     case "claimUpload":
       return ok ? { w: 3, r: 0 } : { w: 1, r: 0 };
     case "settleUpload":
+      if ((args[2] as { status?: string } | undefined)?.status !== "pending")
+        return ok ? { w: 2, r: 0 } : { w: 1, r: 0 };
+      return ok ? { w: 2, r: 1 } : { w: 0, r: 1 };
     case "failPendingUpload":
     case "requeueUpload":
       return ok ? { w: 2, r: 1 } : { w: 0, r: 1 };
@@ -87,7 +92,10 @@ function ledgerUnits(method: string, result: unknown): { w: number; r: number } 
   }
 }
 
-function metered<T extends object>(target: T, onCall: (method: string, result: unknown) => void): T {
+function metered<T extends object>(
+  target: T,
+  onCall: (method: string, result: unknown, args: readonly unknown[]) => void,
+): T {
   return new Proxy(target, {
     get(obj, prop) {
       const value: unknown = Reflect.get(obj, prop);
@@ -96,11 +104,11 @@ function metered<T extends object>(target: T, onCall: (method: string, result: u
         const result: unknown = value.apply(obj, args);
         if (result instanceof Promise) {
           return result.then((r: unknown) => {
-            onCall(String(prop), r);
+            onCall(String(prop), r, args);
             return r;
           });
         }
-        onCall(String(prop), result);
+        onCall(String(prop), result, args);
         return result;
       };
     },
@@ -111,9 +119,9 @@ function metered<T extends object>(target: T, onCall: (method: string, result: u
 export function meteredDeps(deps: Deps, m: Meter): Deps {
   return {
     ...deps,
-    ledger: metered(deps.ledger, (method, result) => {
+    ledger: metered(deps.ledger, (method, result, args) => {
       m.dynamodbCalls++;
-      const { w, r } = ledgerUnits(method, result);
+      const { w, r } = ledgerUnits(method, args, result);
       m.writeUnits += w;
       m.readUnits += r;
     }),

@@ -385,6 +385,16 @@ export const LEDGER_TABLE = {
 /** Powertools names: the handlers' logger/metrics and the alarms on those metrics use the same ones. */
 export const OBSERVABILITY = { service: "csv-ingest", metricsNamespace: "CsvIngest" } as const;
 
+/**
+ * Memory of every handler Lambda (batcher, recorder, sweeper, reconciler). Lambda gives CPU in proportion to memory,
+ * one full vCPU at 1,769 MB; SST's default, 1,024 MB, is ~0.58 of one. The handlers' worst invocations are CPU-bound
+ * on the SDK's per-request work (a batch of 4,000 uploads, then a run start of maxFilesPerRun conditional claims; a
+ * run end settling maxFilesPerRun uploads, then the next start: `pnpm run bench:batcher`), and Node runs that work on
+ * one thread, so one full vCPU is the most that helps. Lambda is well under 1% of the pipeline's cost
+ * (`pnpm run bench:coalescing`); the timeouts are not.
+ */
+export const HANDLER_MEMORY_MB = 1769;
+
 /** Environment variables the handlers read (set by infra on AWS, by the twin locally). */
 export const HANDLER_ENV = {
   stage: "PIPELINE_STAGE",

@@ -118,19 +118,21 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   // Settle every upload of the manifest that is still running in this run, then read each one's outcome back: the
   // run's counts are derived from its uploads, so a crashed settler, a redelivered event or a concurrent sweeper
   // all write the same counts (whoever settled which upload).
-  const outcomes = await mapLimit(uploads, 32, async (entry) => {
+  const outcomes = await mapLimit(uploads, 32, async (entry): Promise<Outcome | null> => {
+    const fileStats = statsOf.get(entry.uploadId);
+    if (state === "succeeded" && fileStats?.status === "processed") {
+      // A processed file's settlement does not depend on its record: settle first (one conditional write per upload
+      // on the recorder's hot path, which settles up to maxFilesPerRun of them inside its timeout) and read the
+      // record only when the write is refused.
+      const settlement = processedSettlement(fileStats);
+      if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
+        return { runKey: run.runKey, status: "processed", ...rowsOf(settlement) };
+      }
+    }
     for (let round = 0; round < 3; round++) {
       const record = await ledger.getUpload(entry.uploadId);
       if (record?.status !== "running" || record.runKey !== run.runKey) return record;
-      const settlement = settlementOf(
-        record,
-        statsOf.get(entry.uploadId),
-        state,
-        runError,
-        uploads.length,
-        config,
-        system,
-      );
+      const settlement = settlementOf(record, fileStats, state, runError, uploads.length, config, system);
       if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
         if (settlement.status === "failed") {
           log.error("upload failed", {
@@ -145,10 +147,10 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
     }
     return ledger.getUpload(entry.uploadId);
   });
-  const ours = outcomes.filter((u): u is UploadRecord => u !== null && u.runKey === run.runKey);
+  const ours = outcomes.filter((u): u is Outcome => u !== null && u.runKey === run.runKey);
   const processed = ours.filter((u) => u.status === "processed");
   const failed = ours.filter((u) => u.status === "failed").length;
-  const sum = (f: (u: UploadRecord) => number | null) => processed.reduce((n, u) => n + (f(u) ?? 0), 0);
+  const sum = (f: (u: Outcome) => number | null) => processed.reduce((n, u) => n + (f(u) ?? 0), 0);
 
   // The breaker counts this run's outcome once (before the run is closed, so a crash here is redone on redelivery).
   if (system) await noteSystemFailure(deps, config.runs, run.runKey, runError ?? "");
@@ -185,6 +187,25 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   return changed;
 }
 
+/** What the run's counts need of one upload's outcome (a settled record has it; so does a settlement just written). */
+type Outcome = Pick<UploadRecord, "runKey" | "status" | "rowsRead" | "rowsProcessed" | "rowsRejected">;
+
+/** A processed file's settlement from its stats (a field the stats lack is null: stats are the job's output, read). */
+function processedSettlement(fileStats: FileStats): Settlement & { status: "processed" } {
+  return {
+    status: "processed",
+    output: fileStats.output ?? null,
+    rejectedOutput: fileStats.rejectedOutput ?? null,
+    rowsRead: fileStats.rowsRead ?? null,
+    rowsProcessed: fileStats.rowsProcessed ?? null,
+    rowsRejected: fileStats.rowsRejected ?? null,
+  };
+}
+
+function rowsOf(s: Settlement & { status: "processed" }): Pick<Outcome, "rowsRead" | "rowsProcessed" | "rowsRejected"> {
+  return { rowsRead: s.rowsRead, rowsProcessed: s.rowsProcessed, rowsRejected: s.rowsRejected };
+}
+
 /**
  * How a run leaves one upload. A file the job itself rejected (per-file error in the stats) is failed at once: the
  * same bytes would fail again. A run that failed for reasons that are not its files' (`systemFailure`) gives its
@@ -207,16 +228,7 @@ export function settlementOf(
       attempts: record.attempts + 1,
     };
   }
-  if (state === "succeeded" && fileStats?.status === "processed") {
-    return {
-      status: "processed",
-      output: fileStats.output,
-      rejectedOutput: fileStats.rejectedOutput,
-      rowsRead: fileStats.rowsRead,
-      rowsProcessed: fileStats.rowsProcessed,
-      rowsRejected: fileStats.rowsRejected,
-    };
-  }
+  if (state === "succeeded" && fileStats?.status === "processed") return processedSettlement(fileStats);
   const error = runError ?? "the run succeeded but its stats do not mention this file";
   if (systemFailure) {
     return { status: "pending", error, attempts: record.attempts, retryGroupSize: record.retryGroupSize };

@@ -346,21 +346,44 @@ describe("recordRunEnd", () => {
     await w.writeStats(RUN_1);
     await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
     await w.ledger.updateRun(RUN_1, ["succeeded"], { state: "running" }); // as if the first settler crashed here
-    let settles = 0;
+    const before = structuredClone([...w.ledger.uploads.values()]);
+    w.clock.advance(5_000);
+    let applied = 0;
     const settle = w.ledger.settleUpload.bind(w.ledger);
     w.ledger.settleUpload = async (...args) => {
-      settles++;
-      return settle(...args);
+      const wrote = await settle(...args);
+      if (wrote) applied++;
+      return wrote;
     };
 
     const r = await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
 
-    expect(settles).toBe(0);
+    // the settle is tried (it does not read first) and refused: the upload is settled already, by an earlier end
+    expect(applied).toBe(0);
+    expect([...w.ledger.uploads.values()]).toEqual(before);
     expect(r.applied).toBe(true);
     expect(w.ledger.runs.get(RUN_1)).toMatchObject({ filesProcessed: 1, filesFailed: 0 });
   });
 
-  it("a settle write that keeps losing is tried 3 times, then the upload is read back", async () => {
+  it("a succeeded run's processed uploads are settled without reading them first (one ledger write each)", async () => {
+    const w = makeWorld();
+    await startRun(w, ["input/a.csv", "input/b.csv", "input/c.csv"]);
+    await w.writeStats(RUN_1);
+    const reads: string[] = [];
+    const get = w.ledger.getUpload.bind(w.ledger);
+    w.ledger.getUpload = async (id) => {
+      reads.push(id);
+      return get(id);
+    };
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
+
+    expect(reads).toEqual([]);
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["processed", "processed", "processed"]);
+    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", filesProcessed: 3, filesFailed: 0 });
+  });
+
+  it("a settle write that keeps losing is tried once blind and 3 times after a read, then the upload is read back", async () => {
     const w = makeWorld();
     await startRun(w, ["input/a.csv"]);
     await w.writeStats(RUN_1);
@@ -372,7 +395,7 @@ describe("recordRunEnd", () => {
 
     await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
 
-    expect(settles).toBe(3);
+    expect(settles).toBe(4);
     expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", filesProcessed: 0 });
   });
 

@@ -281,10 +281,16 @@ describe("recorder handler", () => {
 
     expect(response).toEqual({ batchItemFailures: [] });
     const settled = ddb
-      .commandCalls(PutCommand)
-      .map((c) => c.args[0].input.Item)
-      .find((i) => i?.uploadId === uploadId);
-    expect(settled).toMatchObject({ status: "processed", output: "s3://data-bucket/processed/a/v=x/", rowsRead: 3 });
+      .commandCalls(UpdateCommand)
+      .map((c) => c.args[0].input)
+      .find((i) => i.Key?.pk === `UPLOAD#${uploadId.split("@")[0]}` && i.ConditionExpression?.includes(":running"));
+    expect(settled?.UpdateExpression).toContain("REMOVE gsi1pk, gsi1sk");
+    expect(settled?.ExpressionAttributeValues).toMatchObject({
+      ":to": "processed",
+      ":output": "s3://data-bucket/processed/a/v=x/",
+      ":rowsRead": 3,
+      ":rk": runKey,
+    });
     const runUpdate = ddb.commandCalls(UpdateCommand).find((c) => c.args[0].input.Key?.pk === "RUN");
     expect(runUpdate?.args[0].input.ExpressionAttributeValues).toMatchObject({ ":v0": "succeeded" });
     expect(
