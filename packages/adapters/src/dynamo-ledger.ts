@@ -254,12 +254,12 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
     );
   }
 
-  async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string) {
+  async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string, read?: UploadRecord) {
     // processed / failed leave the index: one conditional update, no read first (a run end settles up to
     // maxFilesPerRun uploads inside the recorder's timeout; a read per upload made it 2 requests instead of 1).
     // pending goes back into the index under a sort key made from the item's receivedAt: read, then put.
     if (settlement.status !== "pending") return this.settleOut(uploadId, runKey, settlement, now);
-    const current = await this.getUpload(uploadId);
+    const current = read ?? (await this.getUpload(uploadId));
     if (!current) return false;
     if (current.status !== "running" || current.runKey !== runKey) {
       return matchesSettlement(current, runKey, settlement, now);

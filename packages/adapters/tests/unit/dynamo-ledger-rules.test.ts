@@ -374,6 +374,28 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     expect(await w.ledger.getUpload(u.uploadId)).toEqual(before);
   });
 
+  it("a settlement back to pending with the record its caller read puts without reading again; a stale one is refused", async () => {
+    const w = wire();
+    const [a, b] = [up("input/a.csv"), up("input/b.csv")];
+    for (const u of [a, b]) {
+      await w.ledger.recordUpload(u, AT);
+      await w.ledger.claimUpload(u.uploadId, "r1", AT);
+    }
+    const back = { status: "pending", error: "run failed", attempts: 0, retryGroupSize: 1 } as const;
+    const readA = (await w.ledger.getUpload(a.uploadId)) as UploadRecord;
+    w.sent.length = 0;
+    expect(await w.ledger.settleUpload(a.uploadId, "r1", back, LATER, readA)).toBe(true);
+    expect(w.ops()).toEqual(["PutItem"]);
+    expect(await w.ledger.getUpload(a.uploadId)).toEqual(settledRecord(readA, back, LATER));
+    expect(await w.ledger.listPending(5)).toMatchObject([{ uploadId: a.uploadId }]);
+
+    // read, then settled by someone else before our write: the condition refuses the stale snapshot
+    const readB = (await w.ledger.getUpload(b.uploadId)) as UploadRecord;
+    expect(await w.other.settleUpload(b.uploadId, "r1", PROCESSED, AT)).toBe(true);
+    expect(await w.ledger.settleUpload(b.uploadId, "r1", back, LATER, readB)).toBe(false);
+    expect(await w.ledger.getUpload(b.uploadId)).toMatchObject({ status: "processed", output: "out/a", updatedAt: AT });
+  });
+
   it("a settlement missing a field (stats written without it) is stored with null there, not refused", async () => {
     const w = wire();
     const u = up("input/a.csv");

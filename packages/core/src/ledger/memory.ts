@@ -193,7 +193,8 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     return true;
   }
 
-  async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string) {
+  async settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string, _read?: UploadRecord) {
+    // `_read` is for stores that would otherwise read the item again; this one has it at hand.
     await this.enter("settleUpload");
     const r = this.uploads.get(uploadId);
     if (!r) return false;

@@ -44,8 +44,18 @@ export interface LedgerStore {
   listPending(limit: number): Promise<UploadRecord[]>;
   /** pending → running in `runKey`; false when the upload is no longer pending (true when already running in it). */
   claimUpload(uploadId: string, runKey: string, now: string): Promise<boolean>;
-  /** running in `runKey` → settlement; false when it is not (already settled, or in another run). */
-  settleUpload(uploadId: string, runKey: string, settlement: Settlement, now: string): Promise<boolean>;
+  /**
+   * running in `runKey` → settlement; false when it is not (already settled, or in another run). `read`: the record
+   * the caller has just read, so a store that builds the new item from the old one need not read it again (the
+   * write stays conditional on the upload being running in `runKey`).
+   */
+  settleUpload(
+    uploadId: string,
+    runKey: string,
+    settlement: Settlement,
+    now: string,
+    read?: UploadRecord,
+  ): Promise<boolean>;
   /**
    * pending → failed with `error` in one conditional write, attributed to `runKey` (the run that decided it; the
    * upload is not counted as having been in it). For a version superseded by a newer upload of its key: it never

@@ -133,7 +133,7 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
       const record = await ledger.getUpload(entry.uploadId);
       if (record?.status !== "running" || record.runKey !== run.runKey) return record;
       const settlement = settlementOf(record, fileStats, state, runError, uploads.length, config, system);
-      if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now)) {
+      if (await ledger.settleUpload(entry.uploadId, run.runKey, settlement, now, record)) {
         if (settlement.status === "failed") {
           log.error("upload failed", {
             key: record.key,

@@ -322,6 +322,7 @@ export async function undoStart(deps: Deps, runKey: string, manifest: Manifest |
         runKey,
         { status: "pending", error, attempts: record.attempts, retryGroupSize: record.retryGroupSize },
         now,
+        record,
       );
     });
   }

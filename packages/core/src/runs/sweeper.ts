@@ -161,7 +161,7 @@ async function repairOrphanedUploads(
       const head = await deps.objects.head(u.bucket, u.key);
       const notCurrent = head === null ? "deleted" : isVersion(u, head) ? null : `etag ${head.etag}`;
       const settlement = orphanSettlement(u, runKey, run, notCurrent, config);
-      if (!(await ledger.settleUpload(u.uploadId, runKey, settlement, nowIso))) continue;
+      if (!(await ledger.settleUpload(u.uploadId, runKey, settlement, nowIso, u))) continue;
       repairs.push("settled-orphaned-upload");
       if (settlement.status === "pending") requeued++;
       if (settlement.status === "failed") metrics.add("FilesFailed", 1);

@@ -282,7 +282,15 @@ describe("recordRunEnd", () => {
     const f = makeWorld();
     await startRun(f, ["input/a.csv"]);
     f.glue.finish("jr_000001", "FAILED");
+    const settle = f.ledger.settleUpload.bind(f.ledger);
+    const handed: unknown[] = [];
+    f.ledger.settleUpload = async (...args) => {
+      handed.push(args[4]);
+      return settle(...args);
+    };
     await recordRunEnd(f.deps, f.config, { glueRunId: "jr_000001", state: "FAILED", message: "executor lost" });
+    // a settlement that needed the record (back to pending) is handed the record it was made from
+    expect(handed).toEqual([expect.objectContaining({ key: "input/a.csv", status: "running", runKey: RUN_1 })]);
     expect(f.ledger.runs.get(RUN_1)).toMatchObject({
       state: "failed",
       error: "Glue run jr_000001 FAILED: executor lost",

@@ -18,8 +18,18 @@ describe("run start", () => {
       return claim(...args);
     };
 
+    // every upload put back is handed to the store with the record just read (DynamoLedger then puts without a read)
+    const settle = w.ledger.settleUpload.bind(w.ledger);
+    const handed: unknown[] = [];
+    w.ledger.settleUpload = async (...args) => {
+      handed.push(args[4]);
+      return settle(...args);
+    };
+
     const r = await handleUploadBatch(w.deps, w.config, messages);
 
+    expect(handed.length).toBeGreaterThan(0);
+    for (const h of handed) expect(h).toMatchObject({ status: "running", runKey: expect.any(String) });
     expect(r.failedMessageIds).toHaveLength(100);
     expect(w.ledger.slot.holder).toBeNull();
     expect([...w.ledger.runs.values()].map((x) => x.state)).toEqual(["start_failed"]);
