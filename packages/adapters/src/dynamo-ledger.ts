@@ -259,7 +259,9 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
     // maxFilesPerRun uploads inside the recorder's timeout; a read per upload made it 2 requests instead of 1).
     // pending goes back into the index under a sort key made from the item's receivedAt: read, then put.
     if (settlement.status !== "pending") return this.settleOut(uploadId, runKey, settlement, now);
-    const current = read ?? (await this.getUpload(uploadId));
+    // A record the caller read is used only as what the put starts from: if it does not show the upload running in
+    // this run, the table is asked (the caller may hold an older copy than the item).
+    const current = read?.status === "running" && read.runKey === runKey ? read : await this.getUpload(uploadId);
     if (!current) return false;
     if (current.status !== "running" || current.runKey !== runKey) {
       return matchesSettlement(current, runKey, settlement, now);

@@ -4,7 +4,7 @@
  * there and report the write as done. The emulator is real; only the answer of chosen requests is dropped.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { toUpload } from "@ingest/core";
+import { settledRecord, toUpload, type UploadRecord } from "@ingest/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRecord } from "../../../core/tests/helpers/records.js";
 import { DynamoLedger } from "../../src/dynamo-ledger.js";
@@ -71,14 +71,15 @@ async function ledgers(operation: string) {
   };
 }
 
-const upload = toUpload({
+const VERSION = {
   bucket: "data-bucket",
   key: "input/a.csv",
   versionId: null,
   etag: "e1",
   lastModified: "2026-04-01T09:59:00Z",
   size: 1,
-});
+};
+const upload = toUpload(VERSION);
 
 describe("DynamoLedger when the SDK retries a write whose answer was lost", () => {
   it("claimUpload reports the claim it made", async () => {
@@ -110,7 +111,8 @@ describe("DynamoLedger when the SDK retries a write whose answer was lost", () =
     expect(seen.sent).toBe(2);
     await clean.recordUpload(upload, NOW);
     await clean.claimUpload(upload.uploadId, "r1", NOW);
-    const { losing: again } = await ledgersOn(clean);
+    // processed: one conditional UpdateItem (no read first); its answer is lost and the SDK's retry fails the condition
+    const { losing: again, seen: seenAgain } = await ledgersOn(clean, "UpdateItem");
     const processed = {
       status: "processed",
       output: "s3://x/",
@@ -119,13 +121,27 @@ describe("DynamoLedger when the SDK retries a write whose answer was lost", () =
       rowsProcessed: 1,
       rowsRejected: 0,
     } as const;
+    const read = await clean.getUpload(upload.uploadId);
     expect(await again.settleUpload(upload.uploadId, "r1", processed, NOW)).toBe(true);
+    expect(seenAgain).toEqual({ sent: 2, lost: 1 });
+    expect(await clean.getUpload(upload.uploadId)).toEqual(settledRecord(read as UploadRecord, processed, NOW));
+
+    // back to pending: a conditional put built from the record read; its answer is lost and the retry fails too
+    const other = toUpload({ ...VERSION, key: "input/b.csv" });
+    await clean.recordUpload(other, NOW);
+    await clean.claimUpload(other.uploadId, "r1", NOW);
+    const { losing: third, seen: seenThird } = await ledgersOn(clean, "PutItem");
+    const back = { status: "pending", error: "run failed", attempts: 0, retryGroupSize: 1 } as const;
+    const readB = (await clean.getUpload(other.uploadId)) as UploadRecord;
+    expect(await third.settleUpload(other.uploadId, "r1", back, NOW, readB)).toBe(true);
+    expect(seenThird).toEqual({ sent: 2, lost: 1 });
+    expect(await clean.getUpload(other.uploadId)).toEqual(settledRecord(readB, back, NOW));
   });
 
-  /** A second losing ledger on the same table (a fresh "first answer lost" for PutItem). */
-  async function ledgersOn(clean: DynamoLedger) {
-    const losing = losingFirstAnswer("PutItem");
+  /** A second losing ledger on the same table (a fresh "first answer lost" for `operation`). */
+  async function ledgersOn(clean: DynamoLedger, operation: string) {
+    const losing = losingFirstAnswer(operation);
     const tableName = (clean as unknown as { table: string }).table;
-    return { losing: new DynamoLedger({ client: losing.client, tableName }) };
+    return { losing: new DynamoLedger({ client: losing.client, tableName }), seen: losing.seen };
   }
 });

@@ -74,9 +74,10 @@ function ledgerUnits(method: string, args: readonly unknown[], result: unknown):
     case "settleUpload":
       if ((args[2] as { status?: string } | undefined)?.status !== "pending")
         return ok ? { w: 2, r: 0 } : { w: 1, r: 0 };
-      // back to pending: a read (none when the caller passes the record it read), then a conditional put
-      if (args[4] !== undefined) return ok ? { w: 2, r: 0 } : { w: 1, r: 0 };
-      return ok ? { w: 2, r: 1 } : { w: 0, r: 1 };
+      // back to pending: a read (none when the caller passes the record it read), then a conditional put whose index
+      // key changes (RUNNING → PENDING: the item, an index delete and an index put)
+      if (args[4] !== undefined) return ok ? { w: 3, r: 0 } : { w: 1, r: 0 };
+      return ok ? { w: 3, r: 1 } : { w: 0, r: 1 };
     case "failPendingUpload":
     case "requeueUpload":
       return ok ? { w: 2, r: 1 } : { w: 0, r: 1 };

@@ -45,11 +45,12 @@ export function settledRecord(r: UploadRecord, s: Settlement, now: string): Uplo
         ...r,
         status: "processed",
         updatedAt: now,
-        output: s.output,
-        rejectedOutput: s.rejectedOutput,
-        rowsRead: s.rowsRead,
-        rowsProcessed: s.rowsProcessed,
-        rowsRejected: s.rowsRejected,
+        // null for a field the settlement lacks, as DynamoLedger stores it
+        output: s.output ?? null,
+        rejectedOutput: s.rejectedOutput ?? null,
+        rowsRead: s.rowsRead ?? null,
+        rowsProcessed: s.rowsProcessed ?? null,
+        rowsRejected: s.rowsRejected ?? null,
         error: null,
       };
     case "failed":

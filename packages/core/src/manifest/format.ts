@@ -155,6 +155,21 @@ export function parseRunStats(text: string, where: string): RunStats {
     if (typeof f?.uploadId !== "string" || (f.status !== "processed" && f.status !== "failed")) {
       throw new FormatError(`${where}: stats files[${i}] has no uploadId or a bad status`);
     }
+    // What the recorder writes into the ledger: a count DynamoDB cannot store (past 2^53) or a string summed as a
+    // number would fail or corrupt every settle of the run, on every retry (the slot held meanwhile). The run's stats
+    // are then unreadable instead: its files go the way of a run without stats (retried, then failed with a reason).
+    for (const field of ["rowsRead", "rowsProcessed", "rowsRejected"] as const) {
+      const v: unknown = f[field];
+      if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
+        throw new FormatError(`${where}: stats files[${i}].${field} is not a count (${JSON.stringify(v)})`);
+      }
+    }
+    for (const field of ["output", "rejectedOutput", "error"] as const) {
+      const v: unknown = f[field];
+      if (v !== undefined && v !== null && typeof v !== "string") {
+        throw new FormatError(`${where}: stats files[${i}].${field} is not a string`);
+      }
+    }
   }
   return d as RunStats;
 }

@@ -95,6 +95,25 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
       });
     });
 
+    it("settles back to pending from the record its caller read, and from the table when that copy is stale", async () => {
+      const back = { status: "pending", error: "boom", attempts: 0, retryGroupSize: 1 } as const;
+      const [a, b] = [upload("input/a.csv"), upload("input/b.csv")];
+      await ledger.recordUpload(a, NOW);
+      await ledger.claimUpload(a.uploadId, "r1", NOW);
+      const readA = await ledger.getUpload(a.uploadId);
+      expect(await ledger.settleUpload(a.uploadId, "r1", back, NOW, readA ?? undefined)).toBe(true);
+      // a copy read while b was still pending: the store goes by the item, which is running in r1
+      await ledger.recordUpload(b, NOW);
+      const stale = await ledger.getUpload(b.uploadId);
+      await ledger.claimUpload(b.uploadId, "r1", NOW);
+      expect(await ledger.settleUpload(b.uploadId, "r1", back, NOW, stale ?? undefined)).toBe(true);
+      const pending = (await ledger.listPending(10)).map((u) => [u.key, u.status, u.runKey, u.lastRunKey]);
+      expect(pending.sort()).toEqual([
+        ["input/a.csv", "pending", null, "r1"],
+        ["input/b.csv", "pending", null, "r1"],
+      ]);
+    });
+
     it("requeues only failed uploads, with a fresh attempt budget", async () => {
       const u = upload("input/a.csv");
       await ledger.recordUpload(u, NOW);

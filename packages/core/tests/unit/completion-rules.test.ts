@@ -373,6 +373,30 @@ describe("recordRunEnd", () => {
     expect(w.ledger.runs.get(RUN_1)).toMatchObject({ filesProcessed: 1, filesFailed: 0 });
   });
 
+  it("stats with a count the ledger cannot store are unreadable: the run closes, its file goes back to be retried", async () => {
+    const w = makeWorld();
+    await startRun(w, ["input/a.csv"]);
+    const manifest = await w.manifestOf(RUN_1);
+    const [entry] = manifest.uploads;
+    await w.objects.putJson(w.deps.bucket, manifest.statsKey, {
+      format: "csv-ingest-stats/1",
+      runKey: RUN_1,
+      files: [
+        { uploadId: entry?.uploadId, key: "input/a.csv", status: "processed", rowsRead: 1e21, output: "s3://x/" },
+      ],
+    });
+    w.glue.finish("jr_000001", "SUCCEEDED");
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: "jr_000001", state: "SUCCEEDED", message: null });
+
+    expect(w.log.lines.some((l) => l.message === "run stats unreadable")).toBe(true);
+    expect(w.ledger.runs.get(RUN_1)).toMatchObject({ state: "succeeded", filesProcessed: 0, rowsRead: null });
+    expect(w.ledger.uploads.get(entry?.uploadId ?? "")).toMatchObject({
+      error: expect.stringMatching(/stats do not mention/),
+    });
+    expect(w.ledger.slot.holder).not.toBe(RUN_1);
+  });
+
   it("a succeeded run's processed uploads are settled without reading them first (one ledger write each)", async () => {
     const w = makeWorld();
     await startRun(w, ["input/a.csv", "input/b.csv", "input/c.csv"]);

@@ -39,6 +39,36 @@ describe("manifest and stats errors", () => {
       JSON.stringify({ format: "csv-ingest-stats/1", files: [{ uploadId: 7, status: "processed" }] }),
       "s3://b/k: stats files[0] has no uploadId or a bad status",
     ],
+    [
+      JSON.stringify({ format: "csv-ingest-stats/1", files: [{ uploadId: "u", status: "processed", rowsRead: 1e21 }] }),
+      "s3://b/k: stats files[0].rowsRead is not a count (1e+21)",
+    ],
+    [
+      JSON.stringify({
+        format: "csv-ingest-stats/1",
+        files: [{ uploadId: "u", status: "processed", rowsProcessed: "3" }],
+      }),
+      's3://b/k: stats files[0].rowsProcessed is not a count ("3")',
+    ],
+    [
+      JSON.stringify({
+        format: "csv-ingest-stats/1",
+        files: [{ uploadId: "u", status: "processed", rowsRejected: -1 }],
+      }),
+      "s3://b/k: stats files[0].rowsRejected is not a count (-1)",
+    ],
+    [
+      JSON.stringify({ format: "csv-ingest-stats/1", files: [{ uploadId: "u", status: "processed", rowsRead: 1.5 }] }),
+      "s3://b/k: stats files[0].rowsRead is not a count (1.5)",
+    ],
+    [
+      JSON.stringify({ format: "csv-ingest-stats/1", files: [{ uploadId: "u", status: "processed", output: 7 }] }),
+      "s3://b/k: stats files[0].output is not a string",
+    ],
+    [
+      JSON.stringify({ format: "csv-ingest-stats/1", files: [{ uploadId: "u", status: "failed", error: { x: 1 } }] }),
+      "s3://b/k: stats files[0].error is not a string",
+    ],
   ])("rejects stats %s with a FormatError saying what is wrong", (text, message) => {
     const e = thrown(() => parseRunStats(text, "s3://b/k"));
 
@@ -46,12 +76,12 @@ describe("manifest and stats errors", () => {
     expect((e as Error).message).toBe(message);
   });
 
-  it("accepts both file statuses", () => {
+  it("accepts both file statuses, counts up to 2^53 - 1 and null where a value is unknown", () => {
     const text = JSON.stringify({
       format: "csv-ingest-stats/1",
       files: [
-        { uploadId: "a", status: "processed" },
-        { uploadId: "b", status: "failed" },
+        { uploadId: "a", status: "processed", rowsRead: 9007199254740991, rowsProcessed: 0, output: "s3://x/" },
+        { uploadId: "b", status: "failed", rowsRead: null, output: null, rejectedOutput: null, error: "bad" },
       ],
     });
 
