@@ -238,3 +238,63 @@ describe("a start whose run item write fails", () => {
     expect(w.ledger.runs.size).toBe(2);
   });
 });
+
+describe("a start whose starter died holds the slot only until the next starter finds it stale", () => {
+  /** A batcher takes the slot, claims its uploads and dies before StartJobRun; returns the world and its run key. */
+  async function deadStart() {
+    const w = makeWorld();
+    const first = ["input/a.csv", "input/b.csv"].map((k) => w.upload(k).message);
+    const crash = crashingAfter(w.ledger, (method) => method === "claimUpload");
+    void handleUploadBatch({ ...w.deps, ledger: crash.proxy }, w.config, first);
+    await crash.died;
+    const holder = w.ledger.slot.holder ?? "";
+    expect(w.ledger.runs.get(holder)?.state).toBe("starting");
+    expect(w.glue.runs.size).toBe(0);
+    return { w, holder };
+  }
+
+  it("is left alone while it may still be alive (younger than the start timeout)", async () => {
+    const { w, holder } = await deadStart();
+    w.clock.advance(w.config.runs.startTimeoutSeconds * 1000);
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+    expect(r.run).toEqual({ started: false, reason: "slot-held" });
+    expect(w.ledger.slot.holder).toBe(holder);
+  });
+
+  it("is undone by the next batch once stale, which then starts one run of everything pending", async () => {
+    const { w, holder } = await deadStart();
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+    expect(r.run).toMatchObject({ started: true, files: 3 });
+    expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+    expect(w.glue.runs.size).toBe(1);
+  });
+
+  it("is adopted when its StartJobRun did reach Glue: the slot stays with it, nothing runs twice", async () => {
+    const w = makeWorld();
+    const first = ["input/a.csv", "input/b.csv"].map((k) => w.upload(k).message);
+    // dies right after StartJobRun applied (its answer lost with the process)
+    const crash = crashingAfter(w.glue, (method) => method === "startRun");
+    void handleUploadBatch({ ...w.deps, glue: crash.proxy }, w.config, first);
+    await crash.died;
+    const holder = w.ledger.slot.holder ?? "";
+    expect(w.ledger.runs.get(holder)).toMatchObject({ state: "starting", glueRunId: null });
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+
+    expect(r.run).toEqual({ started: false, reason: "slot-held" });
+    expect(w.ledger.runs.get(holder)).toMatchObject({ state: "running", glueRunId: [...w.glue.runs.keys()][0] });
+    expect(w.glue.runs.size).toBe(1);
+    expect(w.ledger.uploads.size).toBe(3);
+  });
+
+  it("is repaired the same way by the sweeper (the code both use)", async () => {
+    const { w, holder } = await deadStart();
+    w.clock.advance((w.config.runs.startTimeoutSeconds + 1) * 1000);
+    w.upload("input/c.csv");
+    const r = await sweep(w.deps, w.config);
+    expect(r.repairs).toEqual(["undid-failed-start", "started-pending"]);
+    expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+  });
+});
