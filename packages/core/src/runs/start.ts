@@ -15,7 +15,7 @@ import { GLUE_ARGUMENTS, type RunSettings } from "../config/pipeline.js";
 import { messageOf, StartRunError, startFailureKind } from "../errors.js";
 import { pendingOrder, sortedBy } from "../ledger/memory.js";
 import type { Deps, GlueJobRun } from "../ledger/ports.js";
-import { RUN_ACTIVE_STATES, type RunRecord, type UploadRecord } from "../ledger/types.js";
+import type { RunRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
 import { normalizeEtag, normalizeVersionId, type ObjectVersion } from "../upload/identity.js";
 import { runCapacity } from "./capacity.js";
@@ -58,9 +58,6 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       // Part of a burst that is still arriving: no wake-up (a holding holder would read it as the burst's last batch
       // calling); a run's end always looks for pending uploads, and the burst's last batch or the sweeper starts them.
       if (hold) return { started: false, reason: "slot-held" };
-      // A starter that died between taking the slot and StartJobRun's answer holds it until repaired; the sweeper
-      // would, at its next pass (minutes). Repaired here once it is stale, the start goes on with this round's.
-      if (round === 0 && (await repairStaleStart(deps, runs))) continue;
       // Someone holds the slot: make sure its end looks for our pending uploads. If it was released just now,
       // go round and try to take it ourselves.
       if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
@@ -281,41 +278,6 @@ export async function findGlueRunOf(deps: Deps, runKey: string, createdAt: strin
   const since = new Date(Date.parse(createdAt) - 60_000);
   const runs = await deps.glue.recentRuns(since);
   return runs.find((r) => r.arguments[`--${GLUE_ARGUMENTS.runKey}`] === runKey) ?? null;
-}
-
-/**
- * The slot held longer than the start timeout by a run that never got its Glue run id (its starter crashed or timed
- * out: every handler's timeout is shorter) or by no open run: repaired as the sweeper repairs it — freed, the lost
- * start adopted, or the start undone. Every step is a conditional write, so starters and the sweeper may race on it.
- * true when the slot was freed (a start may take it now).
- */
-export async function repairStaleStart(deps: Deps, runs: RunSettings): Promise<boolean> {
-  const slot = await deps.ledger.getSlot();
-  if (!slot.holder) return true;
-  const heldMs = deps.clock.now().getTime() - Date.parse(slot.takenAt ?? "1970-01-01T00:00:00Z");
-  if (heldMs <= runs.startTimeoutSeconds * 1000) return false;
-  const run = await deps.ledger.getRun(slot.holder);
-  if (run && RUN_ACTIVE_STATES.includes(run.state) && run.glueRunId) return false; // running: its end frees the slot
-  if (run && RUN_ACTIVE_STATES.includes(run.state)) return (await repairLostStart(deps, run)) === null;
-  await deps.ledger.releaseSlot(slot.holder);
-  deps.log.warn("freed a slot held by a run that is not open", { runKey: slot.holder });
-  return true;
-}
-
-/**
- * A start whose answer never came (older than the start timeout): adopts the Glue run carrying its run key (returned),
- * or undoes the start when Glue has none (null: the slot is free).
- */
-export async function repairLostStart(deps: Deps, run: RunRecord): Promise<GlueJobRun | null> {
-  const found = await findGlueRunOf(deps, run.runKey, run.createdAt);
-  if (found) {
-    await adoptGlueRun(deps, run.runKey, found);
-    deps.log.warn("adopted a run whose start answer was lost", { runKey: run.runKey, glueRunId: found.id });
-    return found;
-  }
-  await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
-  deps.log.warn("undid a start that never happened", { runKey: run.runKey });
-  return null;
 }
 
 /** Records that `runKey`'s start did happen as Glue run `found` (its answer was lost). */

@@ -15,7 +15,15 @@ import type { PipelineConfig } from "../config/pipeline.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import { RUN_ACTIVE_STATES, type RunRecord, type UploadRecord } from "../ledger/types.js";
 import { type CompletionResult, isTerminalGlueState, recordRunEnd } from "./completion.js";
-import { isVersion, repairLostStart, type StartOutcome, startNextRun } from "./start.js";
+import {
+  adoptGlueRun,
+  findGlueRunOf,
+  isVersion,
+  readManifest,
+  type StartOutcome,
+  startNextRun,
+  undoStart,
+} from "./start.js";
 
 export type Repair =
   | "recorded-lost-end"
@@ -87,9 +95,15 @@ async function repairOpenRun(
   const { glue, log } = deps;
   let glueRunId = run.glueRunId;
   if (!glueRunId && stale) {
-    const found = await repairLostStart(deps, run);
-    glueRunId = found?.id ?? null;
-    repairs.push(found ? "adopted-lost-start" : "undid-failed-start");
+    const found = await findGlueRunOf(deps, run.runKey, run.createdAt);
+    if (found) {
+      glueRunId = found.id;
+      await adoptGlueRun(deps, run.runKey, found);
+      repairs.push("adopted-lost-start");
+    } else {
+      await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
+      repairs.push("undid-failed-start");
+    }
   }
   if (glueRunId) {
     const jr = await glue.getRun(glueRunId);
