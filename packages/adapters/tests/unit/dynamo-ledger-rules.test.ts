@@ -372,6 +372,14 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
     expect(w.ops()).toEqual(["UpdateItem", "UpdateItem"]);
     expect(w.writeUnits()).toBe(units + 2);
     expect(await w.ledger.getUpload(u.uploadId)).toEqual(before);
+    // back to pending from another run: refused from the read, no write (the put is built from that read)
+    w.sent.length = 0;
+    const back = { status: "pending", error: "x", attempts: 0, retryGroupSize: 1 } as const;
+    expect(await w.ledger.settleUpload(u.uploadId, "r2", back, LATER)).toBe(false);
+    expect(await w.ledger.settleUpload(u.uploadId, "r2", back, LATER, before ?? undefined)).toBe(false);
+    expect(w.ops()).toEqual(["GetItem", "GetItem"]);
+    expect(w.writeUnits()).toBe(units + 2);
+    expect(await w.ledger.getUpload(u.uploadId)).toEqual(before);
   });
 
   it("a settlement back to pending with the record its caller read puts without reading again; a stale one is refused", async () => {

@@ -107,7 +107,18 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
       const stale = await ledger.getUpload(b.uploadId);
       await ledger.claimUpload(b.uploadId, "r1", NOW);
       expect(await ledger.settleUpload(b.uploadId, "r1", back, NOW, stale ?? undefined)).toBe(true);
-      const pending = (await ledger.listPending(10)).map((u) => [u.key, u.status, u.runKey, u.lastRunKey]);
+      // a copy from an earlier run (r0) of an upload now running in r2: the item, not the copy, is what is settled
+      const c = upload("input/c.csv");
+      await ledger.recordUpload(c, NOW);
+      await ledger.claimUpload(c.uploadId, "r0", NOW);
+      const earlier = await ledger.getUpload(c.uploadId);
+      await ledger.settleUpload(c.uploadId, "r0", back, NOW, earlier ?? undefined);
+      await ledger.claimUpload(c.uploadId, "r2", NOW);
+      expect(await ledger.settleUpload(c.uploadId, "r2", back, NOW, earlier ?? undefined)).toBe(true);
+      expect(await ledger.getUpload(c.uploadId)).toMatchObject({ status: "pending", lastRunKey: "r2", runs: 2 });
+      const pending = (await ledger.listPending(10))
+        .filter((u) => u.key !== "input/c.csv")
+        .map((u) => [u.key, u.status, u.runKey, u.lastRunKey]);
       expect(pending.sort()).toEqual([
         ["input/a.csv", "pending", null, "r1"],
         ["input/b.csv", "pending", null, "r1"],
