@@ -54,6 +54,7 @@ import {
   type Settlement,
   type SlotRecord,
   sameRun,
+  settledFields,
   settledRecord,
   type Upload,
   type UploadRecord,
@@ -280,9 +281,9 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
   }
 
   /**
-   * running in `runKey` → processed or failed, out of the index, in one conditional UpdateItem: the same item
-   * `settledRecord` makes (every other attribute kept). A repeat, a lost answer's retry or a settler of another run
-   * fails the condition (one write unit, as any failed conditional write) and is judged on the item it saw.
+   * running in `runKey` → processed or failed, out of the index, in one conditional UpdateItem of `settledFields`
+   * (every other attribute kept: the item `settledRecord` makes). A repeat, a lost answer's retry or a settler of
+   * another run fails the condition (one write unit, as any failed conditional write) and is judged on the item it saw.
    */
   private settleOut(
     uploadId: string,
@@ -291,39 +292,21 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
     now: string,
   ): Promise<boolean> {
     const key = uploadKey(uploadId);
-    const names: Record<string, string> = { "#s": "status" };
-    const values: Record<string, unknown> = {
-      ":running": "running",
-      ":rk": runKey,
-      ":to": settlement.status,
-      ":now": now,
-    };
-    const sets = ["#s = :to", "updatedAt = :now"];
-    const fields: Record<string, unknown> =
-      settlement.status === "processed"
-        ? {
-            output: settlement.output,
-            rejectedOutput: settlement.rejectedOutput,
-            rowsRead: settlement.rowsRead,
-            rowsProcessed: settlement.rowsProcessed,
-            rowsRejected: settlement.rowsRejected,
-            error: null,
-          }
-        : { error: settlement.error, attempts: settlement.attempts };
-    for (const [name, value] of Object.entries(fields)) {
-      // Names through placeholders: some (error, output) may be or become DynamoDB reserved words.
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ":running": "running", ":rk": runKey };
+    const sets: string[] = [];
+    for (const [name, value] of Object.entries(settledFields(settlement, now))) {
+      // Names through placeholders: some (status, error, output) are or may become DynamoDB reserved words.
       sets.push(`#${name} = :${name}`);
       names[`#${name}`] = name;
-      // A stats file the job wrote without a field gives undefined, which the marshaller drops: the expression
-      // would then name a missing value and DynamoDB refuse the whole write. Stored as null instead.
-      values[`:${name}`] = value ?? null;
+      values[`:${name}`] = value;
     }
     return this.conditional(
       new UpdateCommand({
         TableName: this.table,
         Key: key,
         UpdateExpression: `SET ${sets.join(", ")} REMOVE gsi1pk, gsi1sk`,
-        ConditionExpression: "#s = :running AND runKey = :rk",
+        ConditionExpression: "#status = :running AND runKey = :rk",
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       }),

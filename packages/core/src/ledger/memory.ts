@@ -37,24 +37,34 @@ export function newUploadRecord(upload: Upload, now: string, failure?: string): 
   };
 }
 
+/**
+ * The attributes a settlement to processed or failed sets; every other attribute of the record is kept. DynamoLedger
+ * writes exactly these in its UpdateItem. A field the settlement lacks is stored as null (the marshaller would drop
+ * an undefined, leaving the update expression naming a missing value).
+ */
+export function settledFields(
+  s: Exclude<Settlement, { status: "pending" }>,
+  now: string,
+): Pick<UploadRecord, "status" | "updatedAt" | "error"> & Partial<UploadRecord> {
+  if (s.status === "failed") return { status: "failed", updatedAt: now, error: s.error, attempts: s.attempts };
+  return {
+    status: "processed",
+    updatedAt: now,
+    output: s.output ?? null,
+    rejectedOutput: s.rejectedOutput ?? null,
+    rowsRead: s.rowsRead ?? null,
+    rowsProcessed: s.rowsProcessed ?? null,
+    rowsRejected: s.rowsRejected ?? null,
+    error: null,
+  };
+}
+
 /** The record an upload has after a settlement (shared with DynamoLedger so both store the same fields). */
 export function settledRecord(r: UploadRecord, s: Settlement, now: string): UploadRecord {
   switch (s.status) {
     case "processed":
-      return {
-        ...r,
-        status: "processed",
-        updatedAt: now,
-        // null for a field the settlement lacks, as DynamoLedger stores it
-        output: s.output ?? null,
-        rejectedOutput: s.rejectedOutput ?? null,
-        rowsRead: s.rowsRead ?? null,
-        rowsProcessed: s.rowsProcessed ?? null,
-        rowsRejected: s.rowsRejected ?? null,
-        error: null,
-      };
     case "failed":
-      return { ...r, status: "failed", updatedAt: now, error: s.error, attempts: s.attempts };
+      return { ...r, ...settledFields(s, now) };
     case "pending":
       return {
         ...r,

@@ -286,7 +286,7 @@ describe("recorder handler", () => {
       .find((i) => i.Key?.pk === `UPLOAD#${uploadId.split("@")[0]}` && i.ConditionExpression?.includes(":running"));
     expect(settled?.UpdateExpression).toContain("REMOVE gsi1pk, gsi1sk");
     expect(settled?.ExpressionAttributeValues).toMatchObject({
-      ":to": "processed",
+      ":status": "processed",
       ":output": "s3://data-bucket/processed/a/v=x/",
       ":rowsRead": 3,
       ":rk": runKey,
