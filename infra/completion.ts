@@ -48,7 +48,8 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
       timeoutSeconds: config.recorder.timeoutSeconds,
       // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument; GetJobRuns: a
       // next run whose start answer is lost is looked for before it is undone.
-      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]),
+      // BatchStopJobRun: a Glue run whose start the ledger had already given up is stopped.
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]),
     }),
     batchSubscription(config.recorder),
   );
@@ -59,7 +60,9 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     function: handlerFunction(config, account, targets, {
       name: "sweeper",
       timeoutSeconds: config.sweeper.timeoutSeconds,
-      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"], { queryTable: true }),
+      permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"], {
+        queryTable: true,
+      }),
     }),
   });
 

@@ -33,11 +33,17 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
         // HeadObject of the upload (authorised as GetObject); ListBucket so a deleted upload is a clean 404.
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
-        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        // Manifests: written by a start; read to undo a start that died before launching (revoked as stale).
+        { actions: ["s3:PutObject", "s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
         // Query on the table too: a late event for a deleted version is matched against the key's known versions.
         ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
-        // GetJobRuns: a start whose answer was lost is looked for by its --run_key before it is undone.
-        { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
+        // GetJobRuns: a start whose answer was lost is looked for by its --run_key before it is undone;
+        // BatchStopJobRun: a Glue run whose start the ledger had already given up is stopped.
+        {
+          actions: ["glue:StartJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
+          resources: [glueJobArn(account, job.name)],
+        },
       ],
     }),
     batchSubscription(config.queue),

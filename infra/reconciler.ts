@@ -26,11 +26,16 @@ export function createReconciler(config: PipelineConfig, account: AccountContext
         // ListObjectsV2 under input/ only (the s3:prefix condition), and HeadObject (authorised as GetObject).
         listBucketUnder(bucket.arn, [INPUT_PREFIX]),
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },
-        // Starting a run: the manifest, the ledger, StartJobRun (and GetJobRuns to find a run by its run key).
-        { actions: ["s3:PutObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        // Starting a run: the manifest (read too, to undo a start revoked as stale), the ledger, StartJobRun (and
+        // GetJobRuns to find a run by its run key, BatchStopJobRun to stop a run whose start was given up).
+        { actions: ["s3:PutObject", "s3:GetObject"], resources: objectArns(controlBucket.arn, [MANIFEST_PREFIX]) },
+        listBucketUnder(controlBucket.arn, [MANIFEST_PREFIX]),
         // Query on the table too: the key's known versions, as the batcher does.
         ...ledgerAccess(table.arn, pendingIndexArn, { queryTable: true }),
-        { actions: ["glue:StartJobRun", "glue:GetJobRuns"], resources: [glueJobArn(account, job.name)] },
+        {
+          actions: ["glue:StartJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
+          resources: [glueJobArn(account, job.name)],
+        },
       ],
     }),
   });

@@ -312,13 +312,14 @@ describe("handlers", () => {
     const job = `arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`;
     expect(statements).toContainEqual({
       Effect: "Allow",
-      Action: ["glue:StartJobRun", "glue:GetJobRuns"],
+      Action: ["glue:StartJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
       Resource: [job],
     });
     expect(grants).not.toContain("processed/");
+    // manifests: written by a start, read to undo a start revoked as stale
     expect(statements).toContainEqual({
       Effect: "Allow",
-      Action: ["s3:PutObject"],
+      Action: ["s3:PutObject", "s3:GetObject"],
       Resource: [`arn:aws:s3:::${app.outputs.controlBucketName}/manifests/*`],
     });
   });

@@ -40,7 +40,7 @@ describe("reconciler", () => {
     });
   });
 
-  it("may list and head input/ only, write manifests, use the ledger and start this job's runs — nothing else", () => {
+  it("may list and head input/ only, write and read manifests, use the ledger and start this job's runs — nothing else", () => {
     const bucket = `arn:aws:s3:::${app.outputs.bucketName}`;
     const table = `arn:aws:dynamodb:${REGION}:${ACCOUNT_ID}:table/${app.outputs.ledgerTableName}`;
     const role = roleOf(lambda("reconciler"));
@@ -56,14 +56,20 @@ describe("reconciler", () => {
       { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/input/*`] },
       {
         Effect: "Allow",
-        Action: ["s3:PutObject"],
+        Action: ["s3:PutObject", "s3:GetObject"],
         Resource: [`arn:aws:s3:::${app.outputs.controlBucketName}/manifests/*`],
+      },
+      {
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [`arn:aws:s3:::${app.outputs.controlBucketName}`],
+        Condition: { StringLike: { "s3:prefix": ["manifests/*"] } },
       },
       { Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], Resource: [table] },
       { Effect: "Allow", Action: ["dynamodb:Query"], Resource: [`${table}/index/pending`, table] },
       {
         Effect: "Allow",
-        Action: ["glue:StartJobRun", "glue:GetJobRuns"],
+        Action: ["glue:StartJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
         Resource: [`arn:aws:glue:${REGION}:${ACCOUNT_ID}:job/${app.outputs.glueJobName}`],
       },
       {
@@ -72,7 +78,7 @@ describe("reconciler", () => {
         Resource: [`arn:aws:logs:${REGION}:${ACCOUNT_ID}:log-group:/aws/lambda/csv-ingest-${STAGE}-reconciler:*`],
       },
     ]);
-    const ledger = grants[3]?.Action as string[];
+    const ledger = grants[4]?.Action as string[];
     expect(ledger.every((a) => a.startsWith("dynamodb:") && !a.includes("*"))).toBe(true);
     expect(ledger).not.toContain("dynamodb:Scan");
   });

@@ -75,6 +75,12 @@ export const GRANTS_NOT_SEEN: Record<string, string> = {
   "* sqs:ChangeMessageVisibility": "added by SST's queue subscriber; Lambda's SQS poller may extend visibility",
   "* sqs:GetQueueAttributes": "Lambda's SQS event source mapping reads the queue's attributes",
   "* sqs:GetQueueUrl": "added by SST's queue subscriber",
+  "* glue:BatchStopJobRun":
+    "a Glue run whose start the ledger had already given up (its starter paused past the start timeout between its launch fence and Glue's answer) is stopped; no twin run pauses a starter that long (packages/core/tests/unit/launch-fence.test.ts)",
+  "batcher s3:GetObject /manifests/*":
+    "undoing a start that died before launching, revoked as stale by the next batch; the twin's record has no crashed start (launch-fence.test.ts)",
+  "reconciler s3:GetObject /manifests/*":
+    "undoing a start that died before launching, revoked as stale by the reconciler's start (as the batcher)",
 };
 
 export function explained(grant: { role: string; action: string; resource?: string }): boolean {

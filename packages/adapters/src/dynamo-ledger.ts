@@ -534,7 +534,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       new UpdateCommand({
         TableName: this.table,
         Key: SLOT_KEY,
-        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no",
+        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no REMOVE launched",
         ConditionExpression: "attribute_not_exists(holder)",
         ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
       }),
@@ -543,21 +543,38 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
     );
   }
 
-  async releaseSlot(runKey: string) {
+  markLaunched(runKey: string) {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: SLOT_KEY,
+        UpdateExpression: "SET launched = :yes",
+        ConditionExpression: "holder = :rk",
+        ExpressionAttributeValues: { ":rk": runKey, ":yes": true },
+      }),
+      SLOT_KEY,
+      (old) => old?.holder === runKey && old.launched === true,
+    );
+  }
+
+  async releaseSlot(runKey: string, options: { readonly unlessLaunched?: boolean } = {}) {
     // The release records who released and the wake-up it saw, so a retry of it (after a lost answer) reports the
-    // same; the wake-up is read first and made part of the condition, so none requested meanwhile is lost.
+    // same; the wake-up is read first and made part of the condition, so none requested meanwhile is lost. A
+    // revocation (`unlessLaunched`) is also conditional on the holder not having passed its launch fence.
+    const unlessLaunched = options.unlessLaunched === true;
     for (let round = 0; round < 5; round++) {
       const slot = (await this.doc.send(new GetCommand({ TableName: this.table, Key: SLOT_KEY, ConsistentRead: true })))
         .Item;
       if (slot?.holder !== runKey) return releasedBefore(slot ?? null, runKey);
+      if (unlessLaunched && slot.launched === true) return { released: false, wakeup: false };
       const wakeup = slot.wakeup === true;
       let seen: Item | null = null;
       const released = await this.conditional(
         new UpdateCommand({
           TableName: this.table,
           Key: SLOT_KEY,
-          UpdateExpression: "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt",
-          ConditionExpression: "holder = :rk AND wakeup = :w",
+          UpdateExpression: "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, launched",
+          ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND attribute_not_exists(launched)" : ""}`,
           ExpressionAttributeValues: { ":rk": runKey, ":no": false, ":w": wakeup },
         }),
         SLOT_KEY,
@@ -568,32 +585,35 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       );
       if (released) return { released: true, wakeup: seen ? (seen as Item).releasedWakeup === true : wakeup };
       if ((seen as Item | null)?.holder !== runKey) return { released: false, wakeup: false };
-      // still ours: the wake-up flag changed under us; read it again
+      // still ours: the wake-up flag changed under us, or the holder launched (the next round's read says which)
     }
     throw new Error(`could not release the run slot held by ${runKey}: its wake-up flag kept changing`);
   }
 
-  requestWakeup() {
-    return this.conditional(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: SLOT_KEY,
-        UpdateExpression: "SET wakeup = :yes",
-        ConditionExpression: "attribute_exists(holder)",
-        ExpressionAttributeValues: { ":yes": true },
-      }),
-      SLOT_KEY,
-      () => false,
-    );
+  async requestWakeup(): Promise<SlotRecord | null> {
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: SLOT_KEY,
+          UpdateExpression: "SET wakeup = :yes",
+          ConditionExpression: "attribute_exists(holder)",
+          ExpressionAttributeValues: { ":yes": true },
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return toSlotRecord(r.Attributes ?? null);
+    } catch (e) {
+      // The slot is free (a retry after a lost answer may also land here: the slot was released in between, and its
+      // holder's release saw the first try's wake-up).
+      if (isConditionFailure(e)) return null;
+      throw e;
+    }
   }
 
   async getSlot(): Promise<SlotRecord> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: SLOT_KEY, ConsistentRead: true }));
-    return {
-      holder: (r.Item?.holder as string | undefined) ?? null,
-      takenAt: (r.Item?.takenAt as string | undefined) ?? null,
-      wakeup: r.Item?.wakeup === true,
-    };
+    return toSlotRecord(r.Item ?? null);
   }
 
   async getHealth(): Promise<HealthRecord> {
@@ -653,6 +673,15 @@ function toHealth(item: Item | null): HealthRecord {
 }
 
 /** A release of a slot no longer held by `runKey`: success when its own last release did it (a retry). */
+function toSlotRecord(item: Item | null): SlotRecord {
+  return {
+    holder: (item?.holder as string | undefined) ?? null,
+    takenAt: (item?.takenAt as string | undefined) ?? null,
+    wakeup: item?.wakeup === true,
+    launched: item?.launched === true,
+  };
+}
+
 function releasedBefore(slot: Item | null, runKey: string): { released: boolean; wakeup: boolean } {
   return slot?.releasedBy === runKey
     ? { released: true, wakeup: slot.releasedWakeup === true }

@@ -492,23 +492,23 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
 describe("DynamoLedger's run slot on the wire", () => {
   it("a fresh table: no holder, no wake-up; releasing a slot nobody took releases nothing", async () => {
     const { ledger } = wire();
-    expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false });
+    expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
     expect(await ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
-    expect(await ledger.requestWakeup()).toBe(false);
+    expect(await ledger.requestWakeup()).toBeNull();
     await ledger.takeSlot("r1", AT);
-    expect(await ledger.requestWakeup()).toBe(true);
-    expect(await ledger.getSlot()).toEqual({ holder: "r1", takenAt: AT, wakeup: true });
+    expect(await ledger.requestWakeup()).toMatchObject({ holder: "r1", wakeup: true });
+    expect(await ledger.getSlot()).toEqual({ holder: "r1", takenAt: AT, wakeup: true, launched: false });
   });
 
   it("a wake-up requested between the release's read and its write is not lost: the release reads again", async () => {
     const w = wire();
     await w.ledger.takeSlot("r1", AT);
     w.on("UpdateItem", async () => {
-      expect(await w.other.requestWakeup()).toBe(true);
+      expect(await w.other.requestWakeup()).toMatchObject({ holder: "r1", wakeup: true });
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false });
+    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
   });
 
   it("a release whose answer was lost reports the wake-up it released (from the retry's failed condition)", async () => {
@@ -533,7 +533,7 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-    expect(await w.ledger.getSlot()).toEqual({ holder: "r2", takenAt: AT, wakeup: false });
+    expect(await w.ledger.getSlot()).toEqual({ holder: "r2", takenAt: AT, wakeup: false, launched: false });
   });
 
   it("a release retried after another run took and released the slot reports nothing (only the last release is kept, as in MemoryLedger)", async () => {
@@ -548,7 +548,7 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
-    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false });
+    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
   });
 
   it("gives up after 5 rounds when the wake-up flag changes under every release", async () => {

@@ -1,5 +1,11 @@
 /** GlueJobs' reading of runs (GetJobRun, GetJobRuns), with the SDK client mocked: what it sends, reads back, when it stops. */
-import { GetJobRunCommand, GetJobRunsCommand, GlueClient, type JobRun } from "@aws-sdk/client-glue";
+import {
+  BatchStopJobRunCommand,
+  GetJobRunCommand,
+  GetJobRunsCommand,
+  GlueClient,
+  type JobRun,
+} from "@aws-sdk/client-glue";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { GlueJobs } from "../../src/glue-jobs.js";
@@ -99,5 +105,26 @@ describe("GlueJobs", () => {
   it("a job that never ran: GetJobRuns answers without JobRuns, and no run is listed", async () => {
     glue.on(GetJobRunsCommand).resolves({});
     expect(await jobs().recentRuns(new Date("2026-04-01T10:00:00Z"))).toEqual([]);
+  });
+
+  it("stops a run with BatchStopJobRun (the job and the one run id)", async () => {
+    glue.on(BatchStopJobRunCommand).resolves({ SuccessfulSubmissions: [{ JobRunId: "jr_1" }], Errors: [] });
+    await jobs().stopRun("jr_1");
+    expect(glue.commandCalls(BatchStopJobRunCommand)[0]?.args[0].input).toEqual({
+      JobName: "csv-ingest-dev-ingest-job",
+      JobRunIds: ["jr_1"],
+    });
+    expect(glue.commandCalls(GetJobRunCommand)).toHaveLength(0);
+  });
+
+  it("a stop refused for a run that has ended is done; refused for a run still running, it throws", async () => {
+    const refused = {
+      Errors: [{ JobRunId: "jr_1", ErrorDetail: { ErrorCode: "InvalidInputException", ErrorMessage: "no" } }],
+    };
+    glue.on(BatchStopJobRunCommand).resolves(refused);
+    glue.on(GetJobRunCommand).resolvesOnce({ JobRun: run("jr_1", "2026-04-01T10:00:00Z") });
+    await jobs().stopRun("jr_1");
+    glue.on(GetJobRunCommand).resolves({ JobRun: run("jr_1", "2026-04-01T10:00:00Z", { JobRunState: "RUNNING" }) });
+    await expect(jobs().stopRun("jr_1")).rejects.toThrow(/BatchStopJobRun jr_1: InvalidInputException: no/);
   });
 });

@@ -965,6 +965,7 @@ const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
   "linkGlueRun",
   "runKeyOfGlueRun",
   "takeSlot",
+  "markLaunched",
   "releaseSlot",
   "requestWakeup",
   "getSlot",

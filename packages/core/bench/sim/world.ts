@@ -336,6 +336,10 @@ class SimGlue implements GlueRunner {
   recentRuns(since: Date): Promise<GlueJobRun[]> {
     return this.inner.recentRuns(since);
   }
+
+  stopRun(id: string): Promise<void> {
+    return this.inner.stopRun(id);
+  }
 }
 
 // ── aws ─────────────────────────────────────────────────────────────────────────────────────────────────────────

@@ -149,7 +149,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   private readonly idsOfKey = new Map<string, string[]>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
-  slot: SlotRecord = { holder: null, takenAt: null, wakeup: false };
+  slot: SlotRecord = { holder: null, takenAt: null, wakeup: false, launched: false };
   /** Who released the slot last, and the wake-up it reported (a retried release reports the same). */
   lastRelease: { runKey: string; wakeup: boolean } | null = null;
   health: HealthRecord = HEALTHY;
@@ -298,28 +298,36 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   async takeSlot(runKey: string, now: string) {
     await this.enter("takeSlot");
     if (this.slot.holder !== null) return this.slot.holder === runKey;
-    this.slot = { holder: runKey, takenAt: now, wakeup: false };
+    this.slot = { holder: runKey, takenAt: now, wakeup: false, launched: false };
     return true;
   }
 
-  async releaseSlot(runKey: string) {
+  async markLaunched(runKey: string) {
+    await this.enter("markLaunched");
+    if (this.slot.holder !== runKey) return false;
+    this.slot = { ...this.slot, launched: true };
+    return true;
+  }
+
+  async releaseSlot(runKey: string, options: { readonly unlessLaunched?: boolean } = {}) {
     await this.enter("releaseSlot");
     if (this.slot.holder !== runKey) {
       return this.lastRelease?.runKey === runKey
         ? { released: true, wakeup: this.lastRelease.wakeup }
         : { released: false, wakeup: false };
     }
+    if (options.unlessLaunched && this.slot.launched) return { released: false, wakeup: false };
     const { wakeup } = this.slot;
-    this.slot = { holder: null, takenAt: null, wakeup: false };
+    this.slot = { holder: null, takenAt: null, wakeup: false, launched: false };
     this.lastRelease = { runKey, wakeup };
     return { released: true, wakeup };
   }
 
   async requestWakeup() {
     await this.enter("requestWakeup");
-    if (this.slot.holder === null) return false;
+    if (this.slot.holder === null) return null;
     this.slot = { ...this.slot, wakeup: true };
-    return true;
+    return this.slot;
   }
 
   async getSlot() {

@@ -85,10 +85,25 @@ export interface LedgerStore {
 
   /** Takes the run slot for `runKey` when nobody holds it. */
   takeSlot(runKey: string, now: string): Promise<boolean>;
-  /** Frees the slot if `runKey` holds it; says whether someone asked for a wake-up meanwhile. */
-  releaseSlot(runKey: string): Promise<{ readonly released: boolean; readonly wakeup: boolean }>;
-  /** Marks the held slot so its holder looks for pending uploads when it ends; false when the slot is free. */
-  requestWakeup(): Promise<boolean>;
+  /**
+   * The launch fence, a start's last write before StartJobRun: marks the slot launched by its holder `runKey`. false
+   * when `runKey` no longer holds the slot (its start was revoked as stale): the start must then not call Glue.
+   */
+  markLaunched(runKey: string): Promise<boolean>;
+  /**
+   * Frees the slot if `runKey` holds it; says whether someone asked for a wake-up meanwhile. `unlessLaunched`: only
+   * while the holder has not passed its launch fence (a repairer revoking a stale start that cannot have reached
+   * Glue); `released: false` otherwise.
+   */
+  releaseSlot(
+    runKey: string,
+    options?: { readonly unlessLaunched?: boolean },
+  ): Promise<{ readonly released: boolean; readonly wakeup: boolean }>;
+  /**
+   * Marks the held slot so its holder looks for pending uploads when it ends. Returns the slot as it is after the
+   * mark (who holds it, since when, launched or not); null when the slot is free.
+   */
+  requestWakeup(): Promise<SlotRecord | null>;
   getSlot(): Promise<SlotRecord>;
 
   /** The circuit breaker's state (see HealthRecord). */
@@ -164,6 +179,8 @@ export interface GlueRunner {
   getRun(glueRunId: string): Promise<GlueJobRun | null>;
   /** Recent runs of the job, newest first, back to `since`. */
   recentRuns(since: Date): Promise<GlueJobRun[]>;
+  /** Asks Glue to stop a run (BatchStopJobRun); a run that has already ended is left as it is. */
+  stopRun(glueRunId: string): Promise<void>;
 }
 
 export interface Clock {

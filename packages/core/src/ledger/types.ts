@@ -73,6 +73,12 @@ export interface SlotRecord {
   readonly takenAt: string | null;
   /** Set when someone recorded pending uploads while the slot was held: the holder's end must look for them. */
   readonly wakeup: boolean;
+  /**
+   * The holder passed its launch fence (`markLaunched`): it may have called StartJobRun, so a Glue run may exist. A
+   * start that has not is revocable (`releaseSlot` with `unlessLaunched`) by anyone once it is stale: it can then
+   * never call Glue.
+   */
+  readonly launched: boolean;
 }
 
 /**

@@ -15,7 +15,7 @@ import { GLUE_ARGUMENTS, type RunSettings } from "../config/pipeline.js";
 import { messageOf, StartRunError, startFailureKind } from "../errors.js";
 import { pendingOrder, sortedBy } from "../ledger/memory.js";
 import type { Deps, GlueJobRun } from "../ledger/ports.js";
-import type { RunRecord, UploadRecord } from "../ledger/types.js";
+import type { RunRecord, SlotRecord, UploadRecord } from "../ledger/types.js";
 import { buildManifest, type Manifest, manifestKey, parseManifest } from "../manifest/format.js";
 import { normalizeEtag, normalizeVersionId, type ObjectVersion } from "../upload/identity.js";
 import { runCapacity } from "./capacity.js";
@@ -60,7 +60,11 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       if (hold) return { started: false, reason: "slot-held" };
       // Someone holds the slot: make sure its end looks for our pending uploads. If it was released just now,
       // go round and try to take it ourselves.
-      if (await deps.ledger.requestWakeup()) return { started: false, reason: "slot-held" };
+      const slot = await deps.ledger.requestWakeup();
+      if (!slot) continue;
+      // Held by a start that died before launching: revoke it and go round (its uploads are pending again).
+      if (!(await revokeStaleStart(deps, runs, slot, now))) return { started: false, reason: "slot-held" };
+      woken = true;
       continue;
     }
     let chosen: UploadRecord[];
@@ -190,6 +194,7 @@ async function startClaimedRun(
   }
   let manifest: Manifest | null = null;
   let taken: UploadRecord[];
+  let revoked = false;
   try {
     // Two versions of one key pending together: only S3's current one is read (the job reads a key's current bytes);
     // the others are reported failed rather than processed with bytes that are not theirs.
@@ -218,6 +223,9 @@ async function startClaimedRun(
       if (!(await ledger.failPendingUpload(old.uploadId, runKey, error, nowIso))) return;
       log.info("upload not current", { key: old.key, uploadId: old.uploadId, error });
     });
+    // The launch fence: from here on a Glue run may exist, so only the sweeper (which asks Glue) may repair this
+    // start. Refused when a repairer revoked the start as stale meanwhile: then Glue must never be called.
+    revoked = taken.length > 0 && !(await ledger.markLaunched(runKey));
   } catch (error) {
     // Nothing was started: give the claims back now rather than leave them to the sweeper.
     log.error("run start failed before StartJobRun; undoing it", { runKey, error: messageOf(error) });
@@ -225,6 +233,12 @@ async function startClaimedRun(
       log.error("could not undo the start; the sweeper will", { runKey, error: messageOf(undoError) }),
     );
     throw error;
+  }
+  if (revoked) {
+    // Our claims may postdate the repairer's pass over the manifest: give them back ourselves (Glue never saw them).
+    log.warn("run start revoked as stale before it launched; giving its uploads back", { runKey });
+    await undoStart(deps, runKey, manifest, "the run start was revoked as stale before it launched");
+    return null;
   }
   if (taken.length === 0) {
     await ledger.updateRun(runKey, ["starting"], { state: "abandoned", endedAt: nowIso, error: "no upload claimed" });
@@ -246,7 +260,7 @@ async function startClaimedRun(
     const found = await findGlueRunOf(deps, runKey, nowIso).catch(() => null);
     if (found) {
       log.warn("StartJobRun failed but Glue has the run; adopting it", { runKey, glueRunId: found.id });
-      await adoptGlueRun(deps, runKey, found);
+      if (!(await adoptGlueRun(deps, runKey, found))) return null;
       metrics.add("RunsStarted", 1);
       metrics.add("FilesPerRun", taken.length);
       return { started: true, runKey, glueRunId: found.id, files: taken.length };
@@ -261,12 +275,7 @@ async function startClaimedRun(
     // start is stale) settles it.
     throw error instanceof StartRunError ? error : new StartRunError(runKey, started, error);
   }
-  await ledger.linkGlueRun(glueRunId, runKey);
-  await ledger.updateRun(runKey, ["starting"], {
-    state: "running",
-    glueRunId,
-    startedAt: deps.clock.now().toISOString(),
-  });
+  if (!(await adoptGlueRun(deps, runKey, { id: glueRunId, startedOn: deps.clock.now() }))) return null;
   metrics.add("RunsStarted", 1);
   metrics.add("FilesPerRun", taken.length);
   log.info("run started", { runKey, glueRunId, files: taken.length, keys: taken.slice(0, 20).map((u) => u.key) });
@@ -280,14 +289,66 @@ export async function findGlueRunOf(deps: Deps, runKey: string, createdAt: strin
   return runs.find((r) => r.arguments[`--${GLUE_ARGUMENTS.runKey}`] === runKey) ?? null;
 }
 
-/** Records that `runKey`'s start did happen as Glue run `found` (its answer was lost). */
-export async function adoptGlueRun(deps: Deps, runKey: string, found: GlueJobRun): Promise<void> {
+/**
+ * Records that `runKey`'s start happened as Glue run `found` (by its own answer, or found by run key when the answer
+ * was lost). false when the ledger had already given the start up (`start_failed`: the sweeper judged it dead after
+ * the start timeout and found no Glue run — a starter paused that long between its launch fence and Glue's answer):
+ * its uploads are pending again and may go into another run, so this Glue run is stopped.
+ */
+export async function adoptGlueRun(
+  deps: Deps,
+  runKey: string,
+  found: Pick<GlueJobRun, "id" | "startedOn">,
+): Promise<boolean> {
   await deps.ledger.linkGlueRun(found.id, runKey);
-  await deps.ledger.updateRun(runKey, ["starting"], {
+  const recorded = await deps.ledger.updateRun(runKey, ["starting"], {
     state: "running",
     glueRunId: found.id,
     startedAt: found.startedOn?.toISOString() ?? deps.clock.now().toISOString(),
   });
+  if (recorded) return true;
+  const run = await deps.ledger.getRun(runKey);
+  // Already ended (a short run whose end was recorded first) or adopted with another id by nobody: nothing to undo.
+  if (run?.state !== "start_failed") return true;
+  deps.log.error("a Glue run started for a run start the ledger had given up; stopping it", {
+    runKey,
+    glueRunId: found.id,
+  });
+  await deps.glue.stopRun(found.id);
+  return false;
+}
+
+/**
+ * A start that died before its launch fence (a crashed or timed-out starter) holds the slot: every batch would see
+ * slot-held until the sweeper's next pass. Whoever finds the slot held past the start timeout by a holder that has not
+ * launched revokes it — a release conditional on the holder still not having launched; the revoked starter's own
+ * fence then fails, so it never calls Glue however late it wakes up — then gives the start's claims back and closes
+ * its run. A launched start (a Glue run may exist) is left to the sweeper, which asks Glue. Returns the repair made,
+ * null when there was none to make.
+ */
+export async function revokeStaleStart(
+  deps: Deps,
+  runs: RunSettings,
+  slot: SlotRecord,
+  now: Date,
+): Promise<"freed-stale-slot" | "undid-failed-start" | null> {
+  const holder = slot.holder;
+  if (holder === null || slot.launched) return null;
+  const heldMs = now.getTime() - Date.parse(slot.takenAt ?? "1970-01-01T00:00:00Z");
+  if (heldMs <= runs.startTimeoutSeconds * 1000) return null;
+  const run = await deps.ledger.getRun(holder);
+  if (run && (run.state !== "starting" || run.glueRunId !== null)) return null; // not a dead start: the sweeper's
+  const { released } = await deps.ledger.releaseSlot(holder, { unlessLaunched: true });
+  if (!released) return null; // it launched (or was released) meanwhile
+  deps.log.warn("revoked a run start that died before launching", { runKey: holder, heldSeconds: heldMs / 1000 });
+  if (!run) return "freed-stale-slot";
+  await undoStart(
+    deps,
+    holder,
+    await readManifest(deps, run),
+    "the run start died before launching (revoked as stale)",
+  );
+  return "undid-failed-start";
 }
 
 /** Counts a system failure of `runKey` once; emits the metrics the breaker alarm watches. */
@@ -310,9 +371,25 @@ export async function noteSystemFailure(deps: Deps, runs: RunSettings, runKey: s
   }
 }
 
-/** A start that certainly did not happen: uploads back to pending (unchanged attempts), run closed, slot freed. */
-export async function undoStart(deps: Deps, runKey: string, manifest: Manifest | null, error: string): Promise<void> {
+/**
+ * A start that certainly did not reach Glue (or that Glue certainly does not have): run closed, uploads back to
+ * pending (unchanged attempts), slot freed. The run is closed FIRST, conditionally: a starter whose StartJobRun
+ * answer comes late records its run only while it is "starting", so either it records it (and the undo stops here,
+ * uploads untouched) or it finds the start given up and stops its Glue run. Closed by someone else as a start that
+ * never ran (start_failed, abandoned): the uploads are still given back (a revoked starter's claims may postdate the
+ * repairer's pass). Returns false when the run turned out to be running or ended (nothing undone).
+ */
+export async function undoStart(
+  deps: Deps,
+  runKey: string,
+  manifest: Manifest | null,
+  error: string,
+): Promise<boolean> {
   const now = deps.clock.now().toISOString();
+  if (!(await deps.ledger.updateRun(runKey, ["starting"], { state: "start_failed", endedAt: now, error }))) {
+    const run = await deps.ledger.getRun(runKey);
+    if (run && run.state !== "start_failed" && run.state !== "abandoned") return false;
+  }
   if (manifest) {
     await mapLimit(manifest.uploads, 32, async (u) => {
       const record = await deps.ledger.getUpload(u.uploadId);
@@ -326,8 +403,8 @@ export async function undoStart(deps: Deps, runKey: string, manifest: Manifest |
       );
     });
   }
-  await deps.ledger.updateRun(runKey, ["starting"], { state: "start_failed", endedAt: now, error });
   await deps.ledger.releaseSlot(runKey);
+  return true;
 }
 
 /** The manifest of a run, or null when it was never written. */

@@ -2,8 +2,11 @@
  * The sweeper (scheduled): repairs what lost events and crashes leave behind, through the same code paths as
  * completion and intake.
  *  - the slot's run is running but Glue says it ended (the state-change event was lost) → recordRunEnd
- *  - the slot's run never got a Glue run id and is older than the start timeout → adopt the Glue run that carries
- *    its run key (the start's answer was lost), or undo the start when Glue has none
+ *  - the slot is held past the start timeout by a start that has not passed its launch fence → revoke it (the
+ *    starter, if alive, can then never call Glue) and undo it, without asking Glue (runs/start.ts revokeStaleStart;
+ *    every starter does the same when it finds such a slot)
+ *  - the slot's run launched but never got a Glue run id and is older than the start timeout → adopt the Glue run
+ *    that carries its run key (the start's answer was lost), or undo the start when Glue has none
  *  - the slot is held by a run that has already ended, or by no run at all (crash between steps) → free it
  *  - uploads still running in a run that is not the slot's: a run still open in the ledger gets the same repairs as
  *    the slot's run (never settled behind Glue's back); uploads left running by a run that has ended (or by no run)
@@ -20,6 +23,7 @@ import {
   findGlueRunOf,
   isVersion,
   readManifest,
+  revokeStaleStart,
   type StartOutcome,
   startNextRun,
   undoStart,
@@ -52,14 +56,19 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     const run = await ledger.getRun(slot.holder);
     const heldFor = now.getTime() - new Date(slot.takenAt ?? 0).getTime();
     const stale = heldFor > staleMs;
-    if (!run) {
+    if (run && !isOpen(run)) {
+      await ledger.releaseSlot(run.runKey);
+      repairs.push("freed-stale-slot");
+    } else if (stale && !slot.launched) {
+      // Died before its launch fence (or before its run item): revoked, Glue is not asked (it cannot have the run).
+      const repair = await revokeStaleStart(deps, config.runs, slot, now);
+      if (repair) repairs.push(repair);
+    } else if (!run) {
+      // Launched without a run item cannot happen (the item is written first); free the slot rather than keep it.
       if (stale) {
         await ledger.releaseSlot(slot.holder);
         repairs.push("freed-stale-slot");
       }
-    } else if (!isOpen(run)) {
-      await ledger.releaseSlot(run.runKey);
-      repairs.push("freed-stale-slot");
     } else {
       ended = await repairOpenRun(deps, config, run, stale, repairs);
     }
@@ -97,11 +106,11 @@ async function repairOpenRun(
   if (!glueRunId && stale) {
     const found = await findGlueRunOf(deps, run.runKey, run.createdAt);
     if (found) {
-      glueRunId = found.id;
-      await adoptGlueRun(deps, run.runKey, found);
-      repairs.push("adopted-lost-start");
-    } else {
-      await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)");
+      if (await adoptGlueRun(deps, run.runKey, found)) {
+        glueRunId = found.id;
+        repairs.push("adopted-lost-start");
+      }
+    } else if (await undoStart(deps, run.runKey, await readManifest(deps, run), "the run never started (start lost)")) {
       repairs.push("undid-failed-start");
     }
   }

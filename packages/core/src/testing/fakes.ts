@@ -151,6 +151,15 @@ export class MemoryGlue implements GlueRunner {
     this.runs.set(id, { ...run, state, errorMessage });
   }
 
+  /** Stopped runs, in order (BatchStopJobRun). */
+  readonly stopped: string[] = [];
+
+  async stopRun(id: string) {
+    const run = this.runs.get(id);
+    this.stopped.push(id);
+    if (run?.state === "RUNNING") this.runs.set(id, { ...run, state: "STOPPED", errorMessage: "stopped" });
+  }
+
   active(): GlueJobRun[] {
     return [...this.runs.values()].filter((r) => r.state === "RUNNING");
   }

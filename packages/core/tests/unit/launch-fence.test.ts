@@ -1,0 +1,213 @@
+/**
+ * The launch fence (runs/start.ts): a start marks the slot launched right before StartJobRun. A start that died before
+ * it is revoked by whoever finds the slot stale (every starter, not only the sweeper), and a revoked starter that wakes
+ * up never calls Glue. A launched start is only repaired by the sweeper, which asks Glue; an undo closes the run
+ * before it touches the uploads, and a Glue run whose start was given up is stopped.
+ */
+import { describe, expect, it } from "vitest";
+import type { Deps } from "../../src/ledger/ports.js";
+import { handleUploadBatch } from "../../src/runs/intake.js";
+import { sweep } from "../../src/runs/sweeper.js";
+import { crashingAfter } from "../../src/testing/fakes.js";
+import { makeWorld } from "../helpers/world.js";
+
+/** `target` with `method`'s n-th call (1-based) held before (`when: "before"`) or after it applies until `open()`. */
+function gated<T extends object>(target: T, method: string, nth: number, when: "before" | "after") {
+  let calls = 0;
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let reached: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const proxy = new Proxy(target, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        if (String(prop) !== method || ++calls !== nth) return value.apply(obj, args);
+        reached();
+        if (when === "before") {
+          await gate;
+          return value.apply(obj, args);
+        }
+        const result: unknown = await value.apply(obj, args);
+        await gate;
+        return result;
+      };
+    },
+  });
+  return { proxy, open, arrived };
+}
+
+const START_TIMEOUT_MS = 180_000;
+
+/** Which runs' manifests list each key. */
+async function runsOfKeys(w: ReturnType<typeof makeWorld>): Promise<Map<string, string[]>> {
+  const byKey = new Map<string, string[]>();
+  for (const run of w.ledger.runs.values()) {
+    if (run.glueRunId === null) continue;
+    for (const u of (await w.manifestOf(run.runKey)).uploads)
+      byKey.set(u.key, [...(byKey.get(u.key) ?? []), run.runKey]);
+  }
+  return byKey;
+}
+
+describe("a start that died before its launch fence", () => {
+  it("is revoked by the next batch once older than the start timeout; its uploads run with the batch's", async () => {
+    const w = makeWorld();
+    // The batcher dies right after its first claim (the write lands, the process is gone).
+    const dead = crashingAfter(w.ledger, (method) => method === "claimUpload");
+    void handleUploadBatch({ ...w.deps, ledger: dead.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+      w.upload("input/b.csv").message,
+    ]);
+    await dead.died;
+    const [crashed] = [...w.ledger.runs.values()];
+    expect(crashed?.state).toBe("starting");
+    expect(w.ledger.slot).toMatchObject({ holder: crashed?.runKey, launched: false });
+
+    // Younger than the start timeout: left alone (the starter may be alive).
+    w.clock.advance(START_TIMEOUT_MS - 1_000);
+    const early = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+    expect(early.run).toEqual({ started: false, reason: "slot-held" });
+    expect(w.glue.runs.size).toBe(0);
+
+    w.clock.advance(2_000);
+    const late = await handleUploadBatch(w.deps, w.config, [w.upload("input/d.csv").message]);
+
+    expect(late.run).toMatchObject({ started: true, files: 4 });
+    expect(w.ledger.runs.get(crashed?.runKey ?? "")?.state).toBe("start_failed");
+    const started = late.run?.started ? late.run.runKey : "";
+    const keys = (await w.manifestOf(started)).uploads.map((u) => u.key).sort();
+    expect(keys).toEqual(["input/a.csv", "input/b.csv", "input/c.csv", "input/d.csv"]);
+    // a start that never reached Glue charges no attempt
+    for (const u of w.ledger.uploads.values()) expect(u.attempts).toBe(0);
+    expect(w.glue.runs.size).toBe(1);
+  });
+
+  it("a revoked starter that wakes up never calls Glue and gives back what it claimed after the repair", async () => {
+    const w = makeWorld();
+    // Starter 1 is paused after its second claim applied (a GC pause, a laptop lid closed): alive, just late.
+    const slow = gated(w.ledger, "claimUpload", 2, "after");
+    const first = handleUploadBatch({ ...w.deps, ledger: slow.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+      w.upload("input/b.csv").message,
+    ]);
+    await slow.arrived;
+    const [paused] = [...w.ledger.runs.values()];
+
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    const repairer = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
+    const second = repairer.run?.started ? repairer.run : null;
+    expect(second).not.toBeNull();
+    // Its Glue run ends (not yet recorded, so it still holds the slot): Glue would now accept another start.
+    w.glue.finish(second?.glueRunId ?? "", "SUCCEEDED");
+
+    slow.open();
+    const woke = await first;
+
+    expect(woke.run).toEqual({ started: false, reason: "slot-held" });
+    expect(w.glue.runs.size).toBe(1);
+    expect(w.ledger.runs.get(paused?.runKey ?? "")?.state).toBe("start_failed");
+    expect(w.ledger.runs.get(paused?.runKey ?? "")?.glueRunId).toBeNull();
+    // every upload is in exactly one Glue run, and none is left running in the revoked start
+    expect(await runsOfKeys(w)).toEqual(
+      new Map(["input/a.csv", "input/b.csv", "input/c.csv"].map((k) => [k, [second?.runKey]])),
+    );
+    for (const u of w.ledger.uploads.values()) expect(u.runKey).toBe(second?.runKey);
+  });
+
+  it("a launched start is not revoked by a batch: only the sweeper repairs it, asking Glue first", async () => {
+    const w = makeWorld();
+    const paused = gated(w.glue, "startRun", 1, "before");
+    const first = handleUploadBatch({ ...w.deps, glue: paused.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await paused.arrived;
+    const [launched] = [...w.ledger.runs.values()];
+    expect(w.ledger.slot).toMatchObject({ holder: launched?.runKey, launched: true });
+
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    const batch = await handleUploadBatch(w.deps, w.config, [w.upload("input/b.csv").message]);
+
+    expect(batch.run).toEqual({ started: false, reason: "slot-held" });
+    expect(w.ledger.slot.holder).toBe(launched?.runKey);
+    expect(w.ledger.runs.get(launched?.runKey ?? "")?.state).toBe("starting");
+    paused.open();
+    expect((await first).run).toMatchObject({ started: true, runKey: launched?.runKey, files: 1 });
+    expect(w.ledger.slot.wakeup).toBe(true); // b's batch asked the run's end to look for it
+  });
+});
+
+describe("the sweeper gives up a launched start whose Glue answer never came", () => {
+  it("when the start's StartJobRun lands after all, the starter stops that Glue run", async () => {
+    const w = makeWorld();
+    const paused = gated(w.glue, "startRun", 1, "before");
+    const first = handleUploadBatch({ ...w.deps, glue: paused.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await paused.arrived;
+    const [given] = [...w.ledger.runs.values()];
+
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    const report = await sweep(w.deps, w.config);
+    expect(report.repairs).toEqual(["undid-failed-start", "started-pending"]);
+    const next = report.next?.started ? report.next : null;
+    w.glue.finish(next?.glueRunId ?? "", "SUCCEEDED");
+
+    paused.open(); // the paused starter's StartJobRun now reaches Glue
+    const woke = await first;
+
+    const late = [...w.glue.runs.values()].find((r) => r.arguments["--run_key"] === given?.runKey);
+    expect(late).toBeDefined();
+    expect(w.glue.stopped).toEqual([late?.id]);
+    expect(late && w.glue.runs.get(late.id)?.state).toBe("STOPPED");
+    expect(woke.run).toMatchObject({ started: false });
+    expect(w.ledger.runs.get(given?.runKey ?? "")?.state).toBe("start_failed");
+    expect((await w.manifestOf(next?.runKey ?? "")).uploads.map((u) => u.key)).toEqual(["input/a.csv"]);
+  });
+
+  it("closes the run before it touches the uploads: a start recorded as running meanwhile keeps them", async () => {
+    const w = makeWorld();
+    const paused = gated(w.glue, "startRun", 1, "after"); // Glue has the run; its answer is late
+    const first = handleUploadBatch({ ...w.deps, glue: paused.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await paused.arrived;
+    const [run] = [...w.ledger.runs.values()];
+
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    // The sweeper's listing of Glue runs lags (it does not show the new run), and the starter's answer arrives just
+    // as the sweeper begins its undo.
+    const lagging = new Proxy(w.glue, {
+      get(obj, prop) {
+        if (prop === "recentRuns") return async () => [];
+        const v: unknown = Reflect.get(obj, prop);
+        return typeof v === "function" ? v.bind(obj) : v;
+      },
+    });
+    let raced = false;
+    const racing = new Proxy(w.ledger, {
+      get(obj, prop) {
+        const v: unknown = Reflect.get(obj, prop);
+        if (typeof v !== "function") return v;
+        return async (...args: unknown[]) => {
+          if (!raced && (prop === "updateRun" || prop === "settleUpload" || prop === "getUpload")) {
+            raced = true;
+            paused.open();
+            await first;
+          }
+          return v.apply(obj, args);
+        };
+      },
+    });
+    const deps: Deps = { ...w.deps, ledger: racing, glue: lagging };
+    const report = await sweep(deps, w.config);
+
+    expect(raced).toBe(true);
+    expect((await first).run).toMatchObject({ started: true, runKey: run?.runKey });
+    expect(report.repairs).not.toContain("undid-failed-start");
+    expect(w.ledger.runs.get(run?.runKey ?? "")?.state).toBe("running");
+    const a = [...w.ledger.uploads.values()][0];
+    expect(a).toMatchObject({ status: "running", runKey: run?.runKey });
+    expect(w.ledger.slot.holder).toBe(run?.runKey);
+    expect(w.glue.stopped).toEqual([]);
+  });
+});
