@@ -534,7 +534,9 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       new UpdateCommand({
         TableName: this.table,
         Key: SLOT_KEY,
-        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no REMOVE launched",
+        // launched = false explicitly: a held slot without the attribute was taken by code from before the launch
+        // fence, and counts as launched (toSlotRecord), so only the sweeper repairs it, asking Glue.
+        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no, launched = :no",
         ConditionExpression: "attribute_not_exists(holder)",
         ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
       }),
@@ -566,7 +568,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       const slot = (await this.doc.send(new GetCommand({ TableName: this.table, Key: SLOT_KEY, ConsistentRead: true })))
         .Item;
       if (slot?.holder !== runKey) return releasedBefore(slot ?? null, runKey);
-      if (unlessLaunched && slot.launched === true) return { released: false, wakeup: false };
+      if (unlessLaunched && slot.launched !== false) return { released: false, wakeup: false };
       const wakeup = slot.wakeup === true;
       let seen: Item | null = null;
       const released = await this.conditional(
@@ -574,7 +576,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
           TableName: this.table,
           Key: SLOT_KEY,
           UpdateExpression: "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, launched",
-          ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND attribute_not_exists(launched)" : ""}`,
+          ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND launched = :no" : ""}`,
           ExpressionAttributeValues: { ":rk": runKey, ":no": false, ":w": wakeup },
         }),
         SLOT_KEY,
@@ -678,7 +680,8 @@ function toSlotRecord(item: Item | null): SlotRecord {
     holder: (item?.holder as string | undefined) ?? null,
     takenAt: (item?.takenAt as string | undefined) ?? null,
     wakeup: item?.wakeup === true,
-    launched: item?.launched === true,
+    // held without the attribute: taken by code from before the launch fence, so it may have called Glue
+    launched: typeof item?.holder === "string" && item.launched !== false,
   };
 }
 

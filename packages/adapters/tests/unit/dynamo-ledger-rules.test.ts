@@ -490,6 +490,25 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
 });
 
 describe("DynamoLedger's run slot on the wire", () => {
+  it("a slot held without `launched` (taken by code from before the launch fence) counts as launched: not revocable", async () => {
+    const w = wire();
+    const raw = DynamoDBDocumentClient.from(w.fake.clients().dynamodb);
+    await raw.send(
+      new PutCommand({
+        TableName: "ledger",
+        Item: { pk: "SLOT", sk: "SLOT", holder: "r0", takenAt: AT, wakeup: false },
+      }),
+    );
+    expect(await w.ledger.getSlot()).toEqual({ holder: "r0", takenAt: AT, wakeup: false, launched: true });
+    expect(await w.ledger.releaseSlot("r0", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
+    expect(await w.ledger.requestWakeup()).toMatchObject({ holder: "r0", launched: true });
+    expect(await w.ledger.releaseSlot("r0")).toEqual({ released: true, wakeup: true });
+    // a slot taken now carries launched = false, so it is revocable until its holder's fence
+    await w.ledger.takeSlot("r1", AT);
+    expect((await w.ledger.getSlot()).launched).toBe(false);
+    expect(await w.ledger.releaseSlot("r1", { unlessLaunched: true })).toEqual({ released: true, wakeup: false });
+  });
+
   it("a fresh table: no holder, no wake-up; releasing a slot nobody took releases nothing", async () => {
     const { ledger } = wire();
     expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });

@@ -59,18 +59,19 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     if (run && !isOpen(run)) {
       await ledger.releaseSlot(run.runKey);
       repairs.push("freed-stale-slot");
-    } else if (stale && !slot.launched) {
-      // Died before its launch fence (or before its run item): revoked, Glue is not asked (it cannot have the run).
-      const repair = await revokeStaleStart(deps, config.runs, slot, now);
-      if (repair) repairs.push(repair);
-    } else if (!run) {
-      // Launched without a run item cannot happen (the item is written first); free the slot rather than keep it.
-      if (stale) {
-        await ledger.releaseSlot(slot.holder);
-        repairs.push("freed-stale-slot");
-      }
     } else {
-      ended = await repairOpenRun(deps, config, run, stale, repairs);
+      // Died before its launch fence (or before its run item): revoked, Glue is not asked (it cannot have the run).
+      const revoked = stale && !slot.launched ? await revokeStaleStart(deps, config.runs, slot, now) : null;
+      if (revoked) repairs.push(revoked);
+      else if (!run) {
+        // Launched without a run item cannot happen (the item is written first); free the slot rather than keep it.
+        if (stale) {
+          await ledger.releaseSlot(slot.holder);
+          repairs.push("freed-stale-slot");
+        }
+      } else {
+        ended = await repairOpenRun(deps, config, run, stale, repairs);
+      }
     }
   }
   const requeued = await repairOrphanedUploads(deps, config, now, repairs);

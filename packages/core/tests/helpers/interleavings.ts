@@ -125,7 +125,16 @@ export interface Outcome {
   readonly trace: string[];
 }
 
-export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<Outcome> {
+/**
+ * Options beyond the scenario. `clockJumpAfter`: a "clock" actor makes that many scheduled calls, then moves the clock
+ * past the start timeout while the others are mid-flight — every start in progress is then stale, so batchers, the
+ * sweeper and recorders revoke or repair starts whose starters are alive (the launch fence's case).
+ */
+export interface RunOptions {
+  readonly clockJumpAfter?: number;
+}
+
+export async function runScenario(scenario: Scenario, s: fc.Scheduler, options: RunOptions = {}): Promise<Outcome> {
   const clock = new ManualClock();
   const ledger = new MemoryLedger();
   const objects = new MemoryObjects(clock);
@@ -355,6 +364,16 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler): Promise<
   const sweeper = spawn("sweeper", async (deps) => {
     await sweep(deps, config);
   });
+  const jumpAfter = options.clockJumpAfter;
+  if (jumpAfter !== undefined) {
+    void spawn("clock", async (deps) => {
+      for (let i = 0; i < jumpAfter; i++) await deps.ledger.getSlot();
+      clock.advance(config.runs.startTimeoutSeconds * 1000 + 1000);
+      trace.push("clock moved past the start timeout");
+      // a second sweeper pass after the jump: it finds every start in progress stale
+      await sweep(deps, config);
+    });
+  }
   let recorders = 0;
   const live = () => actors.some((a) => !a.done && !a.dead) || endEvents.length > 0;
   for (let step = 0; step < 5_000; step++) {
