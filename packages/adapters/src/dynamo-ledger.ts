@@ -534,9 +534,10 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       new UpdateCommand({
         TableName: this.table,
         Key: SLOT_KEY,
-        // launched = false explicitly: a held slot without the attribute was taken by code from before the launch
-        // fence, and counts as launched (toSlotRecord), so only the sweeper repairs it, asking Glue.
-        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no, launched = :no",
+        // unlaunched = the holder itself, until its fence: a held slot whose `unlaunched` is not its holder was taken
+        // by code from before the fence (which neither sets nor clears it), and counts as launched (toSlotRecord),
+        // so only the sweeper repairs it, asking Glue.
+        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no, unlaunched = :rk REMOVE launchedAt",
         ConditionExpression: "attribute_not_exists(holder)",
         ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
       }),
@@ -545,17 +546,18 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
     );
   }
 
-  markLaunched(runKey: string) {
+  markLaunched(runKey: string, now: string) {
     return this.conditional(
       new UpdateCommand({
         TableName: this.table,
         Key: SLOT_KEY,
-        UpdateExpression: "SET launched = :yes",
-        ConditionExpression: "holder = :rk",
-        ExpressionAttributeValues: { ":rk": runKey, ":yes": true },
+        UpdateExpression: "SET launchedAt = :now REMOVE unlaunched",
+        ConditionExpression: "holder = :rk AND unlaunched = :rk",
+        ExpressionAttributeValues: { ":rk": runKey, ":now": now },
       }),
       SLOT_KEY,
-      (old) => old?.holder === runKey && old.launched === true,
+      // a retry after a lost answer: still ours, fence already passed
+      (old) => old?.holder === runKey && old.unlaunched !== runKey,
     );
   }
 
@@ -568,15 +570,16 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       const slot = (await this.doc.send(new GetCommand({ TableName: this.table, Key: SLOT_KEY, ConsistentRead: true })))
         .Item;
       if (slot?.holder !== runKey) return releasedBefore(slot ?? null, runKey);
-      if (unlessLaunched && slot.launched !== false) return { released: false, wakeup: false };
+      if (unlessLaunched && slot.unlaunched !== runKey) return { released: false, wakeup: false };
       const wakeup = slot.wakeup === true;
       let seen: Item | null = null;
       const released = await this.conditional(
         new UpdateCommand({
           TableName: this.table,
           Key: SLOT_KEY,
-          UpdateExpression: "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, launched",
-          ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND launched = :no" : ""}`,
+          UpdateExpression:
+            "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, unlaunched, launchedAt",
+          ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND unlaunched = :rk" : ""}`,
           ExpressionAttributeValues: { ":rk": runKey, ":no": false, ":w": wakeup },
         }),
         SLOT_KEY,
@@ -680,8 +683,9 @@ function toSlotRecord(item: Item | null): SlotRecord {
     holder: (item?.holder as string | undefined) ?? null,
     takenAt: (item?.takenAt as string | undefined) ?? null,
     wakeup: item?.wakeup === true,
-    // held without the attribute: taken by code from before the launch fence, so it may have called Glue
-    launched: typeof item?.holder === "string" && item.launched !== false,
+    // held, and not marked unlaunched by this holder: past its fence, or taken by code from before the fence
+    launched: typeof item?.holder === "string" && item.unlaunched !== item.holder,
+    launchedAt: typeof item?.holder === "string" ? ((item.launchedAt as string | undefined) ?? null) : null,
   };
 }
 

@@ -41,9 +41,6 @@ export interface GlueJobsOptions {
   readonly now?: () => Date;
 }
 
-/** Run states in which a run no longer needs stopping. */
-const STOPPED_OR_ENDED = new Set(["STOPPING", "STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"]);
-
 /** How far back a lookup by run key reads the job's runs (a start's tries span seconds). */
 const LOOKUP_WINDOW_MS = 60 * 60_000;
 
@@ -133,14 +130,12 @@ export class GlueJobs implements GlueRunner {
     }
   }
 
+  /** BatchStopJobRun of one run; throws with Glue's reason when it refuses (e.g. the run has ended already). */
   async stopRun(glueRunId: string): Promise<void> {
     const r = await this.glue.send(new BatchStopJobRunCommand({ JobName: this.jobName, JobRunIds: [glueRunId] }));
     const error = r.Errors?.find((e) => e.JobRunId === glueRunId)?.ErrorDetail;
-    if (!error) return;
-    // Refused: fine when the run has ended (or is stopping) already; anything else is a failure to report.
-    const run = await this.getRun(glueRunId);
-    if (run && STOPPED_OR_ENDED.has(run.state)) return;
-    throw new Error(`BatchStopJobRun ${glueRunId}: ${error.ErrorCode ?? "error"}: ${error.ErrorMessage ?? ""}`);
+    if (error)
+      throw new Error(`BatchStopJobRun ${glueRunId}: ${error.ErrorCode ?? "error"}: ${error.ErrorMessage ?? ""}`);
   }
 
   async recentRuns(since: Date): Promise<GlueJobRun[]> {

@@ -48,6 +48,7 @@ export function twinTarget(twin: Twin): Target {
     {
       stage: TWIN_STAGE,
       bucket: twin.names.bucket,
+      controlBucket: twin.names.controlBucket,
       ledgerTable: twin.names.ledgerTable,
       glueJob: twin.names.glueJob,
       ingestQueueUrl: twin.queues.ingest.url,

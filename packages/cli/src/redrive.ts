@@ -42,6 +42,8 @@ export function depsFor(target: Target): Deps {
     metrics: { add: quiet },
     newRunKey,
     bucket: target.bucket,
+    // as the handlers: manifests in the control bucket (a start the CLI makes or repairs reads and writes them there)
+    controlBucket: target.controlBucket,
   };
 }
 

@@ -16,6 +16,8 @@ import { StageNotFoundError } from "./errors.js";
 export interface TargetNames {
   readonly stage: string;
   readonly bucket: string;
+  /** Where run manifests live (the handlers' CONTROL_BUCKET): a run the CLI starts or repairs reads and writes there. */
+  readonly controlBucket: string;
   readonly ledgerTable: string;
   readonly glueJob: string;
   readonly ingestQueueUrl: string;
@@ -41,6 +43,7 @@ export interface Target extends TargetNames {
 interface SstOutputs {
   readonly stage?: string;
   readonly bucketName?: string;
+  readonly controlBucketName?: string;
   readonly ledgerTableName?: string;
   readonly glueJobName?: string;
   readonly ingestQueueUrl?: string;
@@ -76,6 +79,7 @@ export function stageNames(stage: string, outputsFile: string): TargetNames {
   return {
     stage,
     bucket: need("bucketName"),
+    controlBucket: need("controlBucketName"),
     ledgerTable: need("ledgerTableName"),
     glueJob: need("glueJobName"),
     ingestQueueUrl: need("ingestQueueUrl"),
@@ -102,6 +106,7 @@ export function resolveTarget(opts: TargetOptions): Target {
       {
         stage: TWIN_STAGE,
         bucket: state.names.bucket,
+        controlBucket: state.names.controlBucket,
         ledgerTable: state.names.ledgerTable,
         glueJob: state.names.glueJob,
         ingestQueueUrl: state.queues.ingestUrl,

@@ -490,33 +490,59 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
 });
 
 describe("DynamoLedger's run slot on the wire", () => {
-  it("a slot held without `launched` (taken by code from before the launch fence) counts as launched: not revocable", async () => {
+  it("a slot taken by code from before the launch fence counts as launched: only the sweeper repairs it", async () => {
     const w = wire();
     const raw = DynamoDBDocumentClient.from(w.fake.clients().dynamodb);
-    await raw.send(
-      new PutCommand({
-        TableName: "ledger",
-        Item: { pk: "SLOT", sk: "SLOT", holder: "r0", takenAt: AT, wakeup: false },
-      }),
-    );
-    expect(await w.ledger.getSlot()).toEqual({ holder: "r0", takenAt: AT, wakeup: false, launched: true });
+    const oldTake = (holder: string, leftOver: Record<string, unknown> = {}) =>
+      raw.send(
+        new PutCommand({
+          TableName: "ledger",
+          Item: { pk: "SLOT", sk: "SLOT", holder, takenAt: AT, wakeup: false, ...leftOver },
+        }),
+      );
+    await oldTake("r0");
+    expect(await w.ledger.getSlot()).toEqual({
+      holder: "r0",
+      takenAt: AT,
+      wakeup: false,
+      launched: true,
+      launchedAt: null,
+    });
     expect(await w.ledger.releaseSlot("r0", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
     expect(await w.ledger.requestWakeup()).toMatchObject({ holder: "r0", launched: true });
     expect(await w.ledger.releaseSlot("r0")).toEqual({ released: true, wakeup: true });
-    // a slot taken now carries launched = false, so it is revocable until its holder's fence
+    // An old holder's take over a slot a new holder left unlaunched (old code neither sets nor clears the mark)
     await w.ledger.takeSlot("r1", AT);
+    await oldTake("r2", { unlaunched: "r1" });
+    expect((await w.ledger.getSlot()).launched).toBe(true);
+    expect(await w.ledger.releaseSlot("r2", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
+    expect(await w.ledger.releaseSlot("r2")).toMatchObject({ released: true });
+    // a slot taken now is revocable until its holder's fence
+    await w.ledger.takeSlot("r3", AT);
     expect((await w.ledger.getSlot()).launched).toBe(false);
-    expect(await w.ledger.releaseSlot("r1", { unlessLaunched: true })).toEqual({ released: true, wakeup: false });
+    expect(await w.ledger.releaseSlot("r3", { unlessLaunched: true })).toEqual({ released: true, wakeup: false });
   });
 
   it("a fresh table: no holder, no wake-up; releasing a slot nobody took releases nothing", async () => {
     const { ledger } = wire();
-    expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
+    expect(await ledger.getSlot()).toEqual({
+      holder: null,
+      takenAt: null,
+      wakeup: false,
+      launched: false,
+      launchedAt: null,
+    });
     expect(await ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
     expect(await ledger.requestWakeup()).toBeNull();
     await ledger.takeSlot("r1", AT);
     expect(await ledger.requestWakeup()).toMatchObject({ holder: "r1", wakeup: true });
-    expect(await ledger.getSlot()).toEqual({ holder: "r1", takenAt: AT, wakeup: true, launched: false });
+    expect(await ledger.getSlot()).toEqual({
+      holder: "r1",
+      takenAt: AT,
+      wakeup: true,
+      launched: false,
+      launchedAt: null,
+    });
   });
 
   it("a wake-up requested between the release's read and its write is not lost: the release reads again", async () => {
@@ -527,7 +553,13 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
+    expect(await w.ledger.getSlot()).toEqual({
+      holder: null,
+      takenAt: null,
+      wakeup: false,
+      launched: false,
+      launchedAt: null,
+    });
   });
 
   it("a release whose answer was lost reports the wake-up it released (from the retry's failed condition)", async () => {
@@ -552,7 +584,13 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-    expect(await w.ledger.getSlot()).toEqual({ holder: "r2", takenAt: AT, wakeup: false, launched: false });
+    expect(await w.ledger.getSlot()).toEqual({
+      holder: "r2",
+      takenAt: AT,
+      wakeup: false,
+      launched: false,
+      launchedAt: null,
+    });
   });
 
   it("a release retried after another run took and released the slot reports nothing (only the last release is kept, as in MemoryLedger)", async () => {
@@ -567,7 +605,13 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
-    expect(await w.ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
+    expect(await w.ledger.getSlot()).toEqual({
+      holder: null,
+      takenAt: null,
+      wakeup: false,
+      launched: false,
+      launchedAt: null,
+    });
   });
 
   it("gives up after 5 rounds when the wake-up flag changes under every release", async () => {

@@ -7,6 +7,7 @@ import { stageNames } from "../../src/target.js";
 const outputs = {
   stage: "prod",
   bucketName: "csv-ingest-prod-databucket-abc",
+  controlBucketName: "csv-ingest-prod-controlbucket-def",
   ingestQueueUrl: "https://sqs.eu-west-1.amazonaws.com/1/ingest",
   ingestDlqUrl: "https://sqs.eu-west-1.amazonaws.com/1/ingest-dlq",
   recorderQueueUrl: "https://sqs.eu-west-1.amazonaws.com/1/recorder",
@@ -27,6 +28,7 @@ describe("stageNames (deployed stage from SST's outputs)", () => {
     expect(stageNames("prod", file(outputs))).toEqual({
       stage: "prod",
       bucket: outputs.bucketName,
+      controlBucket: outputs.controlBucketName,
       ledgerTable: outputs.ledgerTableName,
       glueJob: outputs.glueJobName,
       ingestQueueUrl: outputs.ingestQueueUrl,

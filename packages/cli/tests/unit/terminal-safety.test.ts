@@ -65,7 +65,7 @@ describe("status output", () => {
   it("escapes the whole status screen, and the JSON stays the exact ledger record", () => {
     const snapshot: Snapshot = {
       at: "",
-      slot: { holder: null, takenAt: null, wakeup: false, launched: false },
+      slot: { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null },
       runs: [],
       uploads: [record({})],
       ingestQueue: { waiting: 0, inFlight: 0 },

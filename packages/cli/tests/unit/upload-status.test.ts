@@ -34,7 +34,7 @@ const upload = (key: string, status: UploadRecord["status"], runKey: string | nu
 const run = (runKey: string) => ({ runKey, glueRunId: `jr_${runKey}` }) as RunRecord;
 const snap = (over: Partial<Snapshot> = {}): Snapshot => ({
   at: "",
-  slot: { holder: null, takenAt: null, wakeup: false, launched: false },
+  slot: { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null },
   runs: [run("r1"), run("r2")],
   uploads: [upload("input/a.csv", "processed", "r1"), upload("input/b.csv", "processed", "r2")],
   ingestQueue: { waiting: 0, inFlight: 0 },
@@ -52,9 +52,9 @@ describe("status", () => {
   it("is busy while events are queued, the slot is held or uploads are unsettled", () => {
     expect(busyReason(snap())).toBeNull();
     expect(busyReason(snap({ ingestQueue: { waiting: 2, inFlight: 1 } }))).toBe("3 event(s) queued");
-    expect(busyReason(snap({ slot: { holder: "r3", takenAt: "", wakeup: false, launched: false } }))).toBe(
-      "run r3 active",
-    );
+    expect(
+      busyReason(snap({ slot: { holder: "r3", takenAt: "", wakeup: false, launched: false, launchedAt: null } })),
+    ).toBe("run r3 active");
     expect(busyReason(snap({ uploads: [upload("input/c.csv", "pending", null)] }))).toBe("1 pending");
   });
 

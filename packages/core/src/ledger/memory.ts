@@ -149,7 +149,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   private readonly idsOfKey = new Map<string, string[]>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
-  slot: SlotRecord = { holder: null, takenAt: null, wakeup: false, launched: false };
+  slot: SlotRecord = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
   /** Who released the slot last, and the wake-up it reported (a retried release reports the same). */
   lastRelease: { runKey: string; wakeup: boolean } | null = null;
   health: HealthRecord = HEALTHY;
@@ -298,14 +298,14 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   async takeSlot(runKey: string, now: string) {
     await this.enter("takeSlot");
     if (this.slot.holder !== null) return this.slot.holder === runKey;
-    this.slot = { holder: runKey, takenAt: now, wakeup: false, launched: false };
+    this.slot = { holder: runKey, takenAt: now, wakeup: false, launched: false, launchedAt: null };
     return true;
   }
 
-  async markLaunched(runKey: string) {
+  async markLaunched(runKey: string, now: string) {
     await this.enter("markLaunched");
     if (this.slot.holder !== runKey) return false;
-    this.slot = { ...this.slot, launched: true };
+    if (!this.slot.launched) this.slot = { ...this.slot, launched: true, launchedAt: now };
     return true;
   }
 
@@ -318,7 +318,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     }
     if (options.unlessLaunched && this.slot.launched) return { released: false, wakeup: false };
     const { wakeup } = this.slot;
-    this.slot = { holder: null, takenAt: null, wakeup: false, launched: false };
+    this.slot = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
     this.lastRelease = { runKey, wakeup };
     return { released: true, wakeup };
   }

@@ -89,7 +89,7 @@ export interface LedgerStore {
    * The launch fence, a start's last write before StartJobRun: marks the slot launched by its holder `runKey`. false
    * when `runKey` no longer holds the slot (its start was revoked as stale): the start must then not call Glue.
    */
-  markLaunched(runKey: string): Promise<boolean>;
+  markLaunched(runKey: string, now: string): Promise<boolean>;
   /**
    * Frees the slot if `runKey` holds it; says whether someone asked for a wake-up meanwhile. `unlessLaunched`: only
    * while the holder has not passed its launch fence (a repairer revoking a stale start that cannot have reached

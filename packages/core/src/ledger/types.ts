@@ -76,9 +76,11 @@ export interface SlotRecord {
   /**
    * The holder passed its launch fence (`markLaunched`): it may have called StartJobRun, so a Glue run may exist. A
    * start that has not is revocable (`releaseSlot` with `unlessLaunched`) by anyone once it is stale: it can then
-   * never call Glue.
+   * never call Glue. A slot taken by code from before the fence counts as launched.
    */
   readonly launched: boolean;
+  /** When the holder passed its fence (its own clock); null when it has not, or when the slot predates the fence. */
+  readonly launchedAt: string | null;
 }
 
 /**

@@ -225,7 +225,7 @@ async function startClaimedRun(
     });
     // The launch fence: from here on a Glue run may exist, so only the sweeper (which asks Glue) may repair this
     // start. Refused when a repairer revoked the start as stale meanwhile: then Glue must never be called.
-    revoked = taken.length > 0 && !(await ledger.markLaunched(runKey));
+    revoked = taken.length > 0 && !(await ledger.markLaunched(runKey, deps.clock.now().toISOString()));
   } catch (error) {
     // Nothing was started: give the claims back now rather than leave them to the sweeper.
     log.error("run start failed before StartJobRun; undoing it", { runKey, error: messageOf(error) });
@@ -314,7 +314,14 @@ export async function adoptGlueRun(
     runKey,
     glueRunId: found.id,
   });
-  await deps.glue.stopRun(found.id);
+  // Refused stops are reported, not thrown: the run may have ended already (its files are the next run's anyway).
+  await deps.glue.stopRun(found.id).catch((error: unknown) =>
+    deps.log.error("could not stop the Glue run (it may have ended already)", {
+      runKey,
+      glueRunId: found.id,
+      error: messageOf(error),
+    }),
+  );
   return false;
 }
 

@@ -54,27 +54,30 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
   const slot = await ledger.getSlot();
   if (slot.holder) {
     const run = await ledger.getRun(slot.holder);
-    const heldFor = now.getTime() - new Date(slot.takenAt ?? 0).getTime();
-    const stale = heldFor > staleMs;
+    const olderThanTimeout = (at: string | null) => now.getTime() - new Date(at ?? 0).getTime() > staleMs;
     if (run && !isOpen(run)) {
       await ledger.releaseSlot(run.runKey);
       repairs.push("freed-stale-slot");
-    } else {
+    } else if (!slot.launched) {
       // Died before its launch fence (or before its run item): revoked, Glue is not asked (it cannot have the run).
-      const revoked = stale && !slot.launched ? await revokeStaleStart(deps, config.runs, slot, now) : null;
+      const revoked = olderThanTimeout(slot.takenAt) ? await revokeStaleStart(deps, config.runs, slot, now) : null;
       if (revoked) repairs.push(revoked);
-      else if (!run) {
-        // Launched without a run item cannot happen (the item is written first); free the slot rather than keep it.
-        if (stale) {
-          await ledger.releaseSlot(slot.holder);
-          repairs.push("freed-stale-slot");
-        }
-      } else {
-        ended = await repairOpenRun(deps, config, run, stale, repairs);
+      // Not revoked (young, or it passed its fence just now: its StartJobRun is on its way, so Glue is not asked
+      // this pass): only a Glue run it already recorded is looked at.
+      else if (run) ended = await repairOpenRun(deps, config, run, false, repairs);
+    } else if (!run) {
+      // Launched without a run item cannot happen (the item is written first); free the slot rather than keep it.
+      if (olderThanTimeout(slot.takenAt)) {
+        await ledger.releaseSlot(slot.holder);
+        repairs.push("freed-stale-slot");
       }
+    } else {
+      // Launched: the start timeout counts from the fence (from the take when the slot predates the fence).
+      ended = await repairOpenRun(deps, config, run, olderThanTimeout(slot.launchedAt ?? slot.takenAt), repairs);
     }
   }
   const requeued = await repairOrphanedUploads(deps, config, now, repairs);
+  await closeStartsLeftOpen(deps, config, now, repairs);
   let next: StartOutcome | null = ended ? ended.next : null;
   if (!ended || (requeued > 0 && !next?.started)) {
     next = await startNextRun(deps, config.runs);
@@ -125,6 +128,25 @@ async function repairOpenRun(
     }
   }
   return null;
+}
+
+/** Recent runs looked at for starts left open without the slot (normally none is). */
+export const OPEN_START_SCAN_LIMIT = 20;
+
+/**
+ * Runs still "starting" that do not hold the slot and are older than the start timeout: a starter that lost its
+ * slot (revoked as stale, or freed while it had no run item yet) and died before its own undo. They never launched
+ * (the fence needs the slot), so nothing reads their files; their running uploads are also found by
+ * repairOrphanedUploads, but one with none would stay open forever. Closed the way the slot's run is.
+ */
+async function closeStartsLeftOpen(deps: Deps, config: PipelineConfig, now: Date, repairs: Repair[]): Promise<void> {
+  const staleMs = config.runs.startTimeoutSeconds * 1000;
+  const holder = (await deps.ledger.getSlot()).holder;
+  for (const run of await deps.ledger.listRuns(OPEN_START_SCAN_LIMIT)) {
+    if (run.state !== "starting" || run.runKey === holder) continue;
+    if (now.getTime() - Date.parse(run.createdAt) <= staleMs) continue;
+    await repairOpenRun(deps, config, run, true, repairs);
+  }
 }
 
 /**

@@ -228,34 +228,48 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
     it("releases the slot only for its holder and reports a wake-up request", async () => {
       expect(await ledger.requestWakeup()).toBeNull();
       await ledger.takeSlot("r1", NOW);
-      expect(await ledger.requestWakeup()).toEqual({ holder: "r1", takenAt: NOW, wakeup: true, launched: false });
+      expect(await ledger.requestWakeup()).toEqual({
+        holder: "r1",
+        takenAt: NOW,
+        wakeup: true,
+        launched: false,
+        launchedAt: null,
+      });
       expect(await ledger.releaseSlot("r2")).toEqual({ released: false, wakeup: false });
       expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-      expect(await ledger.getSlot()).toEqual({ holder: null, takenAt: null, wakeup: false, launched: false });
+      expect(await ledger.getSlot()).toEqual({
+        holder: null,
+        takenAt: null,
+        wakeup: false,
+        launched: false,
+        launchedAt: null,
+      });
       expect(await ledger.takeSlot("r2", NOW)).toBe(true);
       expect(await ledger.releaseSlot("r2")).toEqual({ released: true, wakeup: false });
     });
 
     it("the launch fence: only the holder passes it; a launched slot cannot be revoked, an unlaunched one can", async () => {
-      expect(await ledger.markLaunched("r1")).toBe(false); // nobody holds the slot
+      const FENCE_AT = "2026-04-01T10:02:00.000Z";
+      expect(await ledger.markLaunched("r1", FENCE_AT)).toBe(false); // nobody holds the slot
       await ledger.takeSlot("r1", NOW);
-      expect(await ledger.markLaunched("r2")).toBe(false);
-      expect((await ledger.getSlot()).launched).toBe(false);
-      expect(await ledger.markLaunched("r1")).toBe(true);
-      expect(await ledger.getSlot()).toEqual({ holder: "r1", takenAt: NOW, wakeup: false, launched: true });
-      expect(await ledger.requestWakeup()).toEqual({ holder: "r1", takenAt: NOW, wakeup: true, launched: true });
+      expect(await ledger.markLaunched("r2", FENCE_AT)).toBe(false);
+      expect(await ledger.getSlot()).toMatchObject({ launched: false, launchedAt: null });
+      expect(await ledger.markLaunched("r1", FENCE_AT)).toBe(true);
+      const launched = { holder: "r1", takenAt: NOW, wakeup: false, launched: true, launchedAt: FENCE_AT };
+      expect(await ledger.getSlot()).toEqual(launched);
+      expect(await ledger.requestWakeup()).toEqual({ ...launched, wakeup: true });
       // A repairer's revocation is refused once the holder launched; its owner's own release is not.
       expect(await ledger.releaseSlot("r1", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
       expect((await ledger.getSlot()).holder).toBe("r1");
       expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
       // The next holder starts unlaunched; revoked before its fence, its fence then fails for good.
       expect(await ledger.takeSlot("r2", NOW)).toBe(true);
-      expect((await ledger.getSlot()).launched).toBe(false);
+      expect(await ledger.getSlot()).toMatchObject({ holder: "r2", launched: false, launchedAt: null });
       expect(await ledger.releaseSlot("r2", { unlessLaunched: true })).toEqual({ released: true, wakeup: false });
-      expect(await ledger.markLaunched("r2")).toBe(false);
+      expect(await ledger.markLaunched("r2", FENCE_AT)).toBe(false);
       expect(await ledger.takeSlot("r3", NOW)).toBe(true);
-      expect(await ledger.markLaunched("r2")).toBe(false);
-      expect((await ledger.getSlot()).launched).toBe(false);
+      expect(await ledger.markLaunched("r2", FENCE_AT)).toBe(false);
+      expect(await ledger.getSlot()).toMatchObject({ holder: "r3", launched: false, launchedAt: null });
     });
 
     it("moves a run only from the states it names", async () => {
@@ -317,8 +331,8 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
         expect(await ledger.takeSlot("r1", NOW)).toBe(true);
         expect(await ledger.takeSlot("r2", NOW)).toBe(false);
         expect(await ledger.requestWakeup()).toMatchObject({ holder: "r1", wakeup: true });
-        expect(await ledger.markLaunched("r1")).toBe(true);
-        expect(await ledger.markLaunched("r1")).toBe(true);
+        expect(await ledger.markLaunched("r1", NOW)).toBe(true);
+        expect(await ledger.markLaunched("r1", NOW)).toBe(true);
         expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
         expect(await ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
         expect(await ledger.releaseSlot("r2")).toEqual({ released: false, wakeup: false });

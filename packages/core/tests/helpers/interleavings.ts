@@ -404,7 +404,9 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler, options: 
       ledger.slot.holder !== null ||
       [...ledger.uploads.values()].some((u) => u.status === "pending" || u.status === "running") ||
       glue.active().length > 0 ||
-      undelivered.length > 0;
+      undelivered.length > 0 ||
+      // a start left open without the slot (its starter revoked, then dead) waits for a sweep to close it
+      [...ledger.runs.values()].some((r) => RUN_ACTIVE_STATES.includes(r.state));
     if (!busy) break;
     // past the start timeout and any backoff, so the sweeper repairs and starts whatever is left
     clock.advance(

@@ -211,3 +211,79 @@ describe("the sweeper gives up a launched start whose Glue answer never came", (
     expect(w.glue.stopped).toEqual([]);
   });
 });
+
+describe("found by review (1 Dec): repairs that met a start passing its fence, or a start left open without the slot", () => {
+  it("a sweeper whose revocation meets the holder's fence does not ask Glue this pass: the start is not given up", async () => {
+    const w = makeWorld();
+    // S is held just before its fence, then just before StartJobRun.
+    const atFence = gated(w.ledger, "markLaunched", 1, "before");
+    const atGlue = gated(w.glue, "startRun", 1, "before");
+    const s = handleUploadBatch({ ...w.deps, ledger: atFence.proxy, glue: atGlue.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+    ]);
+    await atFence.arrived;
+    const [run] = [...w.ledger.runs.values()];
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    // The sweeper read the slot unlaunched; S passes its fence just before the sweeper's revocation.
+    let met = false;
+    const sweeperLedger = new Proxy(w.ledger, {
+      get(obj, prop) {
+        const v: unknown = Reflect.get(obj, prop);
+        if (typeof v !== "function") return v;
+        return async (...args: unknown[]) => {
+          if (prop === "releaseSlot" && (args[1] as { unlessLaunched?: boolean } | undefined)?.unlessLaunched) {
+            met = true;
+            atFence.open();
+            await atGlue.arrived;
+          }
+          return v.apply(obj, args);
+        };
+      },
+    });
+    const report = await sweep({ ...w.deps, ledger: sweeperLedger }, w.config);
+
+    expect(met).toBe(true);
+    expect(report.repairs).toEqual([]);
+    expect(w.ledger.runs.get(run?.runKey ?? "")?.state).toBe("starting");
+    atGlue.open();
+    expect((await s).run).toMatchObject({ started: true, runKey: run?.runKey });
+    expect(w.glue.runs.size).toBe(1);
+    expect(w.glue.stopped).toEqual([]);
+  });
+
+  it("a launched start is judged stale from its fence, not from when it took the slot", async () => {
+    const w = makeWorld();
+    const claimed = gated(w.ledger, "claimUpload", 1, "after");
+    const atGlue = gated(w.glue, "startRun", 1, "before");
+    void handleUploadBatch({ ...w.deps, ledger: claimed.proxy, glue: atGlue.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+    ]);
+    await claimed.arrived;
+    w.clock.advance(START_TIMEOUT_MS); // slow before its fence (took the slot 180 s ago), not yet revocable
+    claimed.open();
+    await atGlue.arrived; // launched now
+    w.clock.advance(60_000); // 240 s after the take, 60 s after the fence
+    expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
+    w.clock.advance(START_TIMEOUT_MS); // now stale from its fence too, and Glue has no run: given up
+    expect((await sweep(w.deps, w.config)).repairs).toContain("undid-failed-start");
+  });
+
+  it("a start revoked before its run item existed, whose starter then wrote the item and died, is closed", async () => {
+    const w = makeWorld();
+    const dying = crashingAfter(w.ledger, (method) => method === "createRun");
+    const atCreate = gated(dying.proxy, "createRun", 1, "before");
+    void handleUploadBatch({ ...w.deps, ledger: atCreate.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await atCreate.arrived;
+    const holder = w.ledger.slot.holder ?? "";
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    expect((await sweep(w.deps, w.config)).repairs).toContain("freed-stale-slot"); // no run item yet: the slot freed
+    atCreate.open();
+    await dying.died; // its run item is written, then it dies: no slot, no claims
+    expect(w.ledger.runs.get(holder)?.state).toBe("starting");
+
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    await sweep(w.deps, w.config);
+
+    expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+  });
+});
