@@ -537,7 +537,8 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
         // unlaunched = the holder itself, until its fence: a held slot whose `unlaunched` is not its holder was taken
         // by code from before the fence (which neither sets nor clears it), and counts as launched (toSlotRecord),
         // so only the sweeper repairs it, asking Glue.
-        UpdateExpression: "SET holder = :rk, takenAt = :now, wakeup = :no, unlaunched = :rk REMOVE launchedAt",
+        UpdateExpression:
+          "SET holder = :rk, takenAt = :now, wakeup = :no, unlaunched = :rk REMOVE launchedAt, launchedBy",
         ConditionExpression: "attribute_not_exists(holder)",
         ExpressionAttributeValues: { ":rk": runKey, ":now": now, ":no": false },
       }),
@@ -551,7 +552,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       new UpdateCommand({
         TableName: this.table,
         Key: SLOT_KEY,
-        UpdateExpression: "SET launchedAt = :now REMOVE unlaunched",
+        UpdateExpression: "SET launchedAt = :now, launchedBy = :rk REMOVE unlaunched",
         ConditionExpression: "holder = :rk AND unlaunched = :rk",
         ExpressionAttributeValues: { ":rk": runKey, ":now": now },
       }),
@@ -578,7 +579,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
           TableName: this.table,
           Key: SLOT_KEY,
           UpdateExpression:
-            "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, unlaunched, launchedAt",
+            "SET wakeup = :no, releasedBy = :rk, releasedWakeup = :w REMOVE holder, takenAt, unlaunched, launchedAt, launchedBy",
           ConditionExpression: `holder = :rk AND wakeup = :w${unlessLaunched ? " AND unlaunched = :rk" : ""}`,
           ExpressionAttributeValues: { ":rk": runKey, ":no": false, ":w": wakeup },
         }),
@@ -685,7 +686,11 @@ function toSlotRecord(item: Item | null): SlotRecord {
     wakeup: item?.wakeup === true,
     // held, and not marked unlaunched by this holder: past its fence, or taken by code from before the fence
     launched: typeof item?.holder === "string" && item.unlaunched !== item.holder,
-    launchedAt: typeof item?.holder === "string" ? ((item.launchedAt as string | undefined) ?? null) : null,
+    // only this holder's fence time (an older version's release leaves an earlier holder's behind)
+    launchedAt:
+      typeof item?.holder === "string" && item.launchedBy === item.holder
+        ? ((item.launchedAt as string | undefined) ?? null)
+        : null,
   };
 }
 

@@ -517,6 +517,11 @@ describe("DynamoLedger's run slot on the wire", () => {
     expect((await w.ledger.getSlot()).launched).toBe(true);
     expect(await w.ledger.releaseSlot("r2", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
     expect(await w.ledger.releaseSlot("r2")).toMatchObject({ released: true });
+    // An old holder's take after a new holder's fence and an old version's release (which leaves the fence time):
+    // launched, but the earlier holder's fence time is not its own (the sweeper then counts from its take).
+    await oldTake("r4", { launchedAt: "2026-04-01T09:00:00.000Z", launchedBy: "r3x" });
+    expect(await w.ledger.getSlot()).toMatchObject({ holder: "r4", launched: true, launchedAt: null });
+    expect(await w.ledger.releaseSlot("r4")).toMatchObject({ released: true });
     // a slot taken now is revocable until its holder's fence
     await w.ledger.takeSlot("r3", AT);
     expect((await w.ledger.getSlot()).launched).toBe(false);

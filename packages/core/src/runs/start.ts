@@ -343,7 +343,19 @@ export async function revokeStaleStart(
   if (holder === null || slot.launched) return null;
   const heldMs = now.getTime() - Date.parse(slot.takenAt ?? "1970-01-01T00:00:00Z");
   if (heldMs <= runs.startTimeoutSeconds * 1000) return null;
-  const run = await deps.ledger.getRun(holder);
+  let run = await deps.ledger.getRun(holder);
+  if (!run) {
+    // No run item yet: write it, closed, before revoking — a starter stalled before its createRun would otherwise
+    // write an open one after our release and, dying then, leave a run no repair looks at. Its createRun now fails.
+    const nowIso = now.toISOString();
+    const closed = { ...newRunRecord(holder, manifestKey(holder), [], nowIso), state: "start_failed" as const };
+    try {
+      await deps.ledger.createRun({ ...closed, endedAt: nowIso, error: "the run start died before its run item" });
+    } catch {
+      run = await deps.ledger.getRun(holder); // its own landed first
+      if (!run) throw new Error(`run ${holder}: neither its item nor ours could be written`);
+    }
+  }
   if (run && (run.state !== "starting" || run.glueRunId !== null)) return null; // not a dead start: the sweeper's
   const { released } = await deps.ledger.releaseSlot(holder, { unlessLaunched: true });
   if (!released) return null; // it launched (or was released) meanwhile

@@ -131,13 +131,14 @@ async function repairOpenRun(
 }
 
 /** Recent runs looked at for starts left open without the slot (normally none is). */
-export const OPEN_START_SCAN_LIMIT = 20;
+export const OPEN_START_SCAN_LIMIT = 100;
 
 /**
  * Runs still "starting" that do not hold the slot and are older than the start timeout: a starter that lost its
  * slot (revoked as stale, or freed while it had no run item yet) and died before its own undo. They never launched
  * (the fence needs the slot), so nothing reads their files; their running uploads are also found by
- * repairOrphanedUploads, but one with none would stay open forever. Closed the way the slot's run is.
+ * repairOrphanedUploads, but one with none would stay open forever. Closed the way the slot's run is. A backstop: a
+ * revoker that finds no run item writes a closed one first, so a stalled starter cannot write its own after.
  */
 async function closeStartsLeftOpen(deps: Deps, config: PipelineConfig, now: Date, repairs: Repair[]): Promise<void> {
   const staleMs = config.runs.startTimeoutSeconds * 1000;

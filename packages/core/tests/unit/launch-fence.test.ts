@@ -268,22 +268,55 @@ describe("found by review (1 Dec): repairs that met a start passing its fence, o
     expect((await sweep(w.deps, w.config)).repairs).toContain("undid-failed-start");
   });
 
-  it("a start revoked before its run item existed, whose starter then wrote the item and died, is closed", async () => {
+  it("a start revoked before its run item existed cannot write it after: the revoker wrote it closed", async () => {
     const w = makeWorld();
-    const dying = crashingAfter(w.ledger, (method) => method === "createRun");
-    const atCreate = gated(dying.proxy, "createRun", 1, "before");
-    void handleUploadBatch({ ...w.deps, ledger: atCreate.proxy }, w.config, [w.upload("input/a.csv").message]);
+    const atCreate = gated(w.ledger, "createRun", 1, "before");
+    const stalled = handleUploadBatch({ ...w.deps, ledger: atCreate.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+    ]);
     await atCreate.arrived;
     const holder = w.ledger.slot.holder ?? "";
     w.clock.advance(START_TIMEOUT_MS + 1_000);
-    expect((await sweep(w.deps, w.config)).repairs).toContain("freed-stale-slot"); // no run item yet: the slot freed
-    atCreate.open();
-    await dying.died; // its run item is written, then it dies: no slot, no claims
-    expect(w.ledger.runs.get(holder)?.state).toBe("starting");
+    const report = await sweep(w.deps, w.config);
+    expect(report.repairs).toEqual(["freed-stale-slot", "started-pending"]);
+    expect(w.ledger.runs.get(holder)).toMatchObject({ state: "start_failed", glueRunId: null, fileCount: 0 });
 
-    w.clock.advance(START_TIMEOUT_MS + 1_000);
-    await sweep(w.deps, w.config);
+    atCreate.open(); // the stalled starter writes its run item now: refused
+    await stalled;
 
     expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+    expect(w.glue.runs.size).toBe(1); // the sweeper's run, with a.csv
+    const next = report.next?.started ? report.next : null;
+    expect((await w.manifestOf(next?.runKey ?? "")).uploads.map((u) => u.key)).toEqual(["input/a.csv"]);
+  });
+
+  it("a start left open without the slot (its revoker died mid-repair) is closed by the sweeper", async () => {
+    const w = makeWorld();
+    const createdAt = w.clock.now().toISOString();
+    await w.ledger.createRun({
+      runKey: "20260401T100000Z-left",
+      state: "starting",
+      glueRunId: null,
+      manifestKey: "manifests/20260401T100000Z-left.json",
+      fileCount: 1,
+      bytes: 10,
+      createdAt,
+      startedAt: null,
+      endedAt: null,
+      error: null,
+      rowsRead: null,
+      rowsProcessed: null,
+      rowsRejected: null,
+      filesProcessed: null,
+      filesFailed: null,
+    });
+    w.clock.advance(START_TIMEOUT_MS - 1_000);
+    await sweep(w.deps, w.config);
+    expect(w.ledger.runs.get("20260401T100000Z-left")?.state).toBe("starting"); // young: its starter may be alive
+
+    w.clock.advance(2_000);
+    await sweep(w.deps, w.config);
+
+    expect(w.ledger.runs.get("20260401T100000Z-left")?.state).toBe("start_failed");
   });
 });
