@@ -490,6 +490,26 @@ describe("DynamoLedger's conditional writes against races and lost answers", () 
 });
 
 describe("DynamoLedger's run slot on the wire", () => {
+  it("a revocation whose read saw the holder unlaunched is refused when the holder's fence lands before its write", async () => {
+    const w = wire();
+    await w.ledger.takeSlot("r1", AT);
+    w.on("UpdateItem", async () => {
+      // between the revoker's read and its conditional write, the holder passes its fence
+      expect(await w.other.markLaunched("r1", LATER)).toBe(true);
+      return undefined;
+    });
+    expect(await w.ledger.releaseSlot("r1", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });
+    expect(await w.ledger.getSlot()).toMatchObject({ holder: "r1", launched: true, launchedAt: LATER });
+  });
+
+  it("a wake-up request that fails for another reason than a free slot throws (it is not read as 'free')", async () => {
+    const w = wire();
+    await w.ledger.takeSlot("r1", AT);
+    w.on("UpdateItem", () => "refuse");
+    await expect(w.ledger.requestWakeup()).rejects.toThrow("fake: request refused");
+    expect(await w.ledger.requestWakeup()).toMatchObject({ holder: "r1", wakeup: true });
+  });
+
   it("a slot taken by code from before the launch fence counts as launched: only the sweeper repairs it", async () => {
     const w = wire();
     const raw = DynamoDBDocumentClient.from(w.fake.clients().dynamodb);

@@ -122,5 +122,13 @@ describe("GlueJobs", () => {
       Errors: [{ JobRunId: "jr_1", ErrorDetail: { ErrorCode: "InvalidInputException", ErrorMessage: "not running" } }],
     });
     await expect(jobs().stopRun("jr_1")).rejects.toThrow(/BatchStopJobRun jr_1: InvalidInputException: not running/);
+    // an error about another run id is not this run's
+    glue.on(BatchStopJobRunCommand).resolves({
+      SuccessfulSubmissions: [{ JobRunId: "jr_1" }],
+      Errors: [{ JobRunId: "jr_9", ErrorDetail: { ErrorCode: "InvalidInputException", ErrorMessage: "unknown" } }],
+    });
+    await jobs().stopRun("jr_1");
+    glue.on(BatchStopJobRunCommand).resolves({ Errors: [{ JobRunId: "jr_1", ErrorDetail: {} }] });
+    await expect(jobs().stopRun("jr_1")).rejects.toThrow(/^BatchStopJobRun jr_1: error: $/);
   });
 });

@@ -257,6 +257,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
       expect(await ledger.markLaunched("r1", FENCE_AT)).toBe(true);
       const launched = { holder: "r1", takenAt: NOW, wakeup: false, launched: true, launchedAt: FENCE_AT };
       expect(await ledger.getSlot()).toEqual(launched);
+      // repeated (the SDK's retry after a lost answer, later): still true, the first fence time kept
+      expect(await ledger.markLaunched("r1", "2026-04-01T10:03:00.000Z")).toBe(true);
+      expect(await ledger.getSlot()).toEqual(launched);
       expect(await ledger.requestWakeup()).toEqual({ ...launched, wakeup: true });
       // A repairer's revocation is refused once the holder launched; its owner's own release is not.
       expect(await ledger.releaseSlot("r1", { unlessLaunched: true })).toEqual({ released: false, wakeup: false });

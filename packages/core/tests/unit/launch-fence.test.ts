@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Deps } from "../../src/ledger/ports.js";
+import { recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
+import { revokeStaleStart } from "../../src/runs/start.js";
 import { sweep } from "../../src/runs/sweeper.js";
 import { crashingAfter } from "../../src/testing/fakes.js";
 import { makeWorld } from "../helpers/world.js";
@@ -318,5 +320,144 @@ describe("found by review (1 Dec): repairs that met a start passing its fence, o
     await sweep(w.deps, w.config);
 
     expect(w.ledger.runs.get("20260401T100000Z-left")?.state).toBe("start_failed");
+  });
+});
+
+describe("the fence's edges", () => {
+  it("a revoked starter gives back what it claimed after the repairer's pass, with no attempt charged", async () => {
+    const w = makeWorld();
+    // Starter 1 is paused before its second claim: b is still pending when the repairer undoes the start.
+    const slow = gated(w.ledger, "claimUpload", 2, "before");
+    const first = handleUploadBatch({ ...w.deps, ledger: slow.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+      w.upload("input/b.csv").message,
+    ]);
+    await slow.arrived;
+    const holder = w.ledger.slot.holder ?? "";
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    // the repairer only revokes and undoes (no start of its own): a is given back, b was never claimed
+    expect(await revokeStaleStart(w.deps, w.config.runs, w.ledger.slot, w.clock.now())).toBe("undid-failed-start");
+    expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+
+    slow.open(); // b's claim lands now, in the revoked start; its fence then fails and it gives b back
+    const woke = await first;
+
+    // ...then goes round, finds the slot free and starts a run with both (none left running in the revoked start)
+    const next = woke.run?.started ? woke.run : null;
+    expect(next).not.toBeNull();
+    for (const u of w.ledger.uploads.values()) expect(u).toMatchObject({ runKey: next?.runKey, attempts: 0 });
+    expect((await w.manifestOf(next?.runKey ?? "")).uploads.map((u) => u.key).sort()).toEqual([
+      "input/a.csv",
+      "input/b.csv",
+    ]);
+  });
+
+  it("a start whose Glue run ended (and was recorded) before the start recorded it is not stopped", async () => {
+    const w = makeWorld();
+    const atRecord = gated(w.ledger, "updateRun", 1, "before"); // the start's own write after StartJobRun's answer
+    const first = handleUploadBatch({ ...w.deps, ledger: atRecord.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await atRecord.arrived;
+    const [run] = [...w.ledger.runs.values()];
+    const [glueRun] = [...w.glue.runs.values()];
+    await w.writeStats(run?.runKey ?? "");
+    w.glue.finish(glueRun?.id ?? "", "SUCCEEDED");
+    await recordRunEnd(w.deps, w.config, { glueRunId: glueRun?.id ?? "", state: "SUCCEEDED", message: null });
+    expect(w.ledger.runs.get(run?.runKey ?? "")?.state).toBe("succeeded");
+
+    atRecord.open();
+
+    expect((await first).run).toMatchObject({ started: true, runKey: run?.runKey });
+    expect(w.glue.stopped).toEqual([]);
+    expect([...w.ledger.uploads.values()][0]?.status).toBe("processed");
+  });
+
+  it("a stop Glue refuses is logged; the given-up start still reports not started", async () => {
+    const w = makeWorld();
+    w.glue.stopRun = async () => {
+      throw new Error("BatchStopJobRun jr_x: InvalidInputException: not running");
+    };
+    const paused = gated(w.glue, "startRun", 1, "before");
+    const first = handleUploadBatch({ ...w.deps, glue: paused.proxy }, w.config, [w.upload("input/a.csv").message]);
+    await paused.arrived;
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    const report = await sweep(w.deps, w.config);
+    w.glue.finish(report.next?.started ? report.next.glueRunId : "", "SUCCEEDED");
+    paused.open();
+
+    expect((await first).run).toMatchObject({ started: false });
+    expect(w.log.lines.some((e) => e.message.startsWith("could not stop the Glue run"))).toBe(true);
+  });
+
+  it("a slot freed between a refused take and the wake-up request is taken on the next round", async () => {
+    const w = makeWorld();
+    const busy = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    const held = busy.run?.started ? busy.run : null;
+    // The run ends and its slot is freed just as the next batch asks for a wake-up.
+    const racing = new Proxy(w.ledger, {
+      get(obj, prop) {
+        const v: unknown = Reflect.get(obj, prop);
+        if (typeof v !== "function") return v;
+        return async (...args: unknown[]) => {
+          if (prop === "requestWakeup" && w.ledger.slot.holder === held?.runKey) {
+            await w.writeStats(held?.runKey ?? "");
+            w.glue.finish(held?.glueRunId ?? "", "SUCCEEDED");
+            await w.ledger.updateRun(held?.runKey ?? "", ["running"], { state: "succeeded" });
+            await w.ledger.releaseSlot(held?.runKey ?? "");
+          }
+          return v.apply(obj, args);
+        };
+      },
+    });
+    const next = await handleUploadBatch({ ...w.deps, ledger: racing }, w.config, [w.upload("input/b.csv").message]);
+    expect(next.run).toMatchObject({ started: true, files: 1 });
+  });
+
+  it("the revoker's closed run item meets the starter's own landing first: the start is revoked as one that exists", async () => {
+    const w = makeWorld();
+    const atFence = gated(w.ledger, "markLaunched", 1, "before");
+    const atCreate = gated(atFence.proxy, "createRun", 1, "before");
+    const stalled = handleUploadBatch({ ...w.deps, ledger: atCreate.proxy }, w.config, [
+      w.upload("input/a.csv").message,
+    ]);
+    await atCreate.arrived;
+    const holder = w.ledger.slot.holder ?? "";
+    w.clock.advance(START_TIMEOUT_MS + 1_000);
+    // the repairer reads no run item; the stalled starter's createRun lands just before the repairer's own (and the
+    // starter goes on to its fence, where it is held)
+    const repairer = new Proxy(w.ledger, {
+      get(obj, prop) {
+        const v: unknown = Reflect.get(obj, prop);
+        if (typeof v !== "function") return v;
+        return async (...args: unknown[]) => {
+          if (prop === "createRun") {
+            atCreate.open();
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          return v.apply(obj, args);
+        };
+      },
+    });
+    const repair = await revokeStaleStart({ ...w.deps, ledger: repairer }, w.config.runs, w.ledger.slot, w.clock.now());
+    expect(repair).toBe("undid-failed-start");
+    expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
+
+    atFence.open();
+    const woke = await stalled; // its fence fails; it goes round and starts a run of its own
+
+    expect(w.glue.runs.size).toBe(1);
+    const next = woke.run?.started ? woke.run : null;
+    expect(next?.runKey).not.toBe(holder);
+    for (const u of w.ledger.uploads.values()) expect(u.runKey).toBe(next?.runKey);
+  });
+
+  it("a slot an older version took (counted as launched) with no run item is freed by the sweeper once stale", async () => {
+    const w = makeWorld();
+    await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    w.ledger.slot = { ...w.ledger.slot, holder: "20260401T095959Z-old", launched: true, launchedAt: null };
+    w.clock.advance(START_TIMEOUT_MS - 1_000);
+    expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
+    w.clock.advance(2_000);
+    expect((await sweep(w.deps, w.config)).repairs).toContain("freed-stale-slot");
+    expect(w.ledger.slot.holder).not.toBe("20260401T095959Z-old");
   });
 });
