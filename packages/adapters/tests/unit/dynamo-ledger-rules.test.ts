@@ -111,6 +111,8 @@ const T0 = Date.parse("2026-04-01T10:00:00Z");
 const ABSENT = undefined as never;
 const AT = "2026-04-01T10:00:00.000Z";
 const LATER = "2026-04-01T10:00:05.000Z";
+/** The slot as a fresh table or a release leaves it. */
+const FREE_SLOT = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
 const PROCESSED = {
   status: "processed",
   output: "out/a",
@@ -550,13 +552,7 @@ describe("DynamoLedger's run slot on the wire", () => {
 
   it("a fresh table: no holder, no wake-up; releasing a slot nobody took releases nothing", async () => {
     const { ledger } = wire();
-    expect(await ledger.getSlot()).toEqual({
-      holder: null,
-      takenAt: null,
-      wakeup: false,
-      launched: false,
-      launchedAt: null,
-    });
+    expect(await ledger.getSlot()).toEqual(FREE_SLOT);
     expect(await ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
     expect(await ledger.requestWakeup()).toBeNull();
     await ledger.takeSlot("r1", AT);
@@ -578,13 +574,7 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: true, wakeup: true });
-    expect(await w.ledger.getSlot()).toEqual({
-      holder: null,
-      takenAt: null,
-      wakeup: false,
-      launched: false,
-      launchedAt: null,
-    });
+    expect(await w.ledger.getSlot()).toEqual(FREE_SLOT);
   });
 
   it("a release whose answer was lost reports the wake-up it released (from the retry's failed condition)", async () => {
@@ -630,13 +620,7 @@ describe("DynamoLedger's run slot on the wire", () => {
       return undefined;
     });
     expect(await w.ledger.releaseSlot("r1")).toEqual({ released: false, wakeup: false });
-    expect(await w.ledger.getSlot()).toEqual({
-      holder: null,
-      takenAt: null,
-      wakeup: false,
-      launched: false,
-      launchedAt: null,
-    });
+    expect(await w.ledger.getSlot()).toEqual(FREE_SLOT);
   });
 
   it("gives up after 5 rounds when the wake-up flag changes under every release", async () => {

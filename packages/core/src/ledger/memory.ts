@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { Upload } from "../upload/identity.js";
 import type { LedgerStore, ReconcilerPosition, ReconcilerPositionStore, Settlement } from "./ports.js";
 import {
+  FREE_SLOT,
   HEALTHY,
   type HealthRecord,
   type RunRecord,
@@ -149,7 +150,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   private readonly idsOfKey = new Map<string, string[]>();
   readonly runs = new Map<string, RunRecord>();
   readonly glueRuns = new Map<string, string>();
-  slot: SlotRecord = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
+  slot: SlotRecord = FREE_SLOT;
   /** Who released the slot last, and the wake-up it reported (a retried release reports the same). */
   lastRelease: { runKey: string; wakeup: boolean } | null = null;
   health: HealthRecord = HEALTHY;
@@ -318,7 +319,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     }
     if (options.unlessLaunched && this.slot.launched) return { released: false, wakeup: false };
     const { wakeup } = this.slot;
-    this.slot = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
+    this.slot = FREE_SLOT;
     this.lastRelease = { runKey, wakeup };
     return { released: true, wakeup };
   }

@@ -94,4 +94,7 @@ export interface HealthRecord {
   readonly lastFailureAt: string | null;
 }
 
+/** The run slot nobody holds. */
+export const FREE_SLOT: SlotRecord = { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null };
+
 export const HEALTHY: HealthRecord = { consecutiveSystemFailures: 0, lastRunKey: null, lastFailureAt: null };

@@ -49,12 +49,11 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
   const { ledger, log } = deps;
   const repairs: Repair[] = [];
   const now = deps.clock.now();
-  const staleMs = config.runs.startTimeoutSeconds * 1000;
   let ended: CompletionResult | null = null;
   const slot = await ledger.getSlot();
   if (slot.holder) {
     const run = await ledger.getRun(slot.holder);
-    const olderThanTimeout = (at: string | null) => now.getTime() - new Date(at ?? 0).getTime() > staleMs;
+    const olderThanTimeout = (at: string | null) => pastStartTimeout(at, now, config);
     if (run && !isOpen(run)) {
       await ledger.releaseSlot(run.runKey);
       repairs.push("freed-stale-slot");
@@ -88,6 +87,11 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     log.warn("sweeper repaired", { repairs });
   }
   return { repairs, next };
+}
+
+/** Whether `at` (ISO; null: the epoch) lies more than the start timeout before `now`. */
+function pastStartTimeout(at: string | null, now: Date, config: PipelineConfig): boolean {
+  return now.getTime() - new Date(at ?? 0).getTime() > config.runs.startTimeoutSeconds * 1000;
 }
 
 function isOpen(run: RunRecord): boolean {
@@ -141,11 +145,10 @@ export const OPEN_START_SCAN_LIMIT = 100;
  * revoker that finds no run item writes a closed one first, so a stalled starter cannot write its own after.
  */
 async function closeStartsLeftOpen(deps: Deps, config: PipelineConfig, now: Date, repairs: Repair[]): Promise<void> {
-  const staleMs = config.runs.startTimeoutSeconds * 1000;
   const holder = (await deps.ledger.getSlot()).holder;
   for (const run of await deps.ledger.listRuns(OPEN_START_SCAN_LIMIT)) {
     if (run.state !== "starting" || run.runKey === holder) continue;
-    if (now.getTime() - Date.parse(run.createdAt) <= staleMs) continue;
+    if (!pastStartTimeout(run.createdAt, now, config)) continue;
     await repairOpenRun(deps, config, run, true, repairs);
   }
 }
@@ -162,7 +165,6 @@ async function repairOrphanedUploads(
   repairs: Repair[],
 ): Promise<number> {
   const { ledger, log, metrics } = deps;
-  const staleMs = config.runs.startTimeoutSeconds * 1000;
   const nowIso = now.toISOString();
   // Read again: the slot's repair above may have ended its run and started another.
   const holder = (await ledger.getSlot()).holder;
@@ -180,7 +182,7 @@ async function repairOrphanedUploads(
     if (run && isOpen(run)) {
       // Open but not the slot's (a start that was slower than the start timeout and lost its slot): Glue may be
       // reading these files now, so the run is closed the way the slot's run is, never its uploads behind its back.
-      if (now.getTime() - Date.parse(run.createdAt) <= staleMs) continue;
+      if (!pastStartTimeout(run.createdAt, now, config)) continue;
       await repairOpenRun(deps, config, run, true, repairs);
       run = await ledger.getRun(runKey);
       if (!run || isOpen(run)) continue;
@@ -189,7 +191,7 @@ async function repairOrphanedUploads(
       const u = await ledger.getUpload(seen.uploadId);
       if (u?.status !== "running" || u.runKey !== runKey) continue;
       // A run item is written before any claim, so a missing run is a crash mid-start: wait out the start timeout.
-      if (!run && now.getTime() - Date.parse(u.updatedAt) <= staleMs) continue;
+      if (!run && !pastStartTimeout(u.updatedAt, now, config)) continue;
       // S3 says whether it is still the key's current version (never an order of version ids or etags).
       const head = await deps.objects.head(u.bucket, u.key);
       const notCurrent = head === null ? "deleted" : isVersion(u, head) ? null : `etag ${head.etag}`;

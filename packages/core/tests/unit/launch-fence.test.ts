@@ -11,6 +11,7 @@ import { handleUploadBatch } from "../../src/runs/intake.js";
 import { revokeStaleStart } from "../../src/runs/start.js";
 import { sweep } from "../../src/runs/sweeper.js";
 import { crashingAfter } from "../../src/testing/fakes.js";
+import { runRecord } from "../helpers/records.js";
 import { makeWorld } from "../helpers/world.js";
 
 /** `target` with `method`'s n-th call (1-based) held before (`when: "before"`) or after it applies until `open()`. */
@@ -42,6 +43,29 @@ function gated<T extends object>(target: T, method: string, nth: number, when: "
     },
   });
   return { proxy, open, arrived };
+}
+
+/** `target` whose first call matching `match` runs `action` first (another actor's move, landing just before it). */
+function racedBefore<T extends object>(
+  target: T,
+  match: (method: string, args: readonly unknown[]) => boolean,
+  action: () => Promise<void>,
+) {
+  let fired = false;
+  const proxy = new Proxy(target, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        if (!fired && match(String(prop), args)) {
+          fired = true;
+          await action();
+        }
+        return value.apply(obj, args);
+      };
+    },
+  });
+  return { proxy, fired: () => fired };
 }
 
 const START_TIMEOUT_MS = 180_000;
@@ -185,25 +209,18 @@ describe("the sweeper gives up a launched start whose Glue answer never came", (
         return typeof v === "function" ? v.bind(obj) : v;
       },
     });
-    let raced = false;
-    const racing = new Proxy(w.ledger, {
-      get(obj, prop) {
-        const v: unknown = Reflect.get(obj, prop);
-        if (typeof v !== "function") return v;
-        return async (...args: unknown[]) => {
-          if (!raced && (prop === "updateRun" || prop === "settleUpload" || prop === "getUpload")) {
-            raced = true;
-            paused.open();
-            await first;
-          }
-          return v.apply(obj, args);
-        };
+    const racing = racedBefore(
+      w.ledger,
+      (method) => method === "updateRun" || method === "settleUpload" || method === "getUpload",
+      async () => {
+        paused.open();
+        await first;
       },
-    });
-    const deps: Deps = { ...w.deps, ledger: racing, glue: lagging };
+    );
+    const deps: Deps = { ...w.deps, ledger: racing.proxy, glue: lagging };
     const report = await sweep(deps, w.config);
 
-    expect(raced).toBe(true);
+    expect(racing.fired()).toBe(true);
     expect((await first).run).toMatchObject({ started: true, runKey: run?.runKey });
     expect(report.repairs).not.toContain("undid-failed-start");
     expect(w.ledger.runs.get(run?.runKey ?? "")?.state).toBe("running");
@@ -227,24 +244,18 @@ describe("found by review (1 Dec): repairs that met a start passing its fence, o
     const [run] = [...w.ledger.runs.values()];
     w.clock.advance(START_TIMEOUT_MS + 1_000);
     // The sweeper read the slot unlaunched; S passes its fence just before the sweeper's revocation.
-    let met = false;
-    const sweeperLedger = new Proxy(w.ledger, {
-      get(obj, prop) {
-        const v: unknown = Reflect.get(obj, prop);
-        if (typeof v !== "function") return v;
-        return async (...args: unknown[]) => {
-          if (prop === "releaseSlot" && (args[1] as { unlessLaunched?: boolean } | undefined)?.unlessLaunched) {
-            met = true;
-            atFence.open();
-            await atGlue.arrived;
-          }
-          return v.apply(obj, args);
-        };
+    const sweeperLedger = racedBefore(
+      w.ledger,
+      (method, args) =>
+        method === "releaseSlot" && (args[1] as { unlessLaunched?: boolean } | undefined)?.unlessLaunched === true,
+      async () => {
+        atFence.open();
+        await atGlue.arrived;
       },
-    });
-    const report = await sweep({ ...w.deps, ledger: sweeperLedger }, w.config);
+    );
+    const report = await sweep({ ...w.deps, ledger: sweeperLedger.proxy }, w.config);
 
-    expect(met).toBe(true);
+    expect(sweeperLedger.fired()).toBe(true);
     expect(report.repairs).toEqual([]);
     expect(w.ledger.runs.get(run?.runKey ?? "")?.state).toBe("starting");
     atGlue.open();
@@ -295,23 +306,7 @@ describe("found by review (1 Dec): repairs that met a start passing its fence, o
   it("a start left open without the slot (its revoker died mid-repair) is closed by the sweeper", async () => {
     const w = makeWorld();
     const createdAt = w.clock.now().toISOString();
-    await w.ledger.createRun({
-      runKey: "20260401T100000Z-left",
-      state: "starting",
-      glueRunId: null,
-      manifestKey: "manifests/20260401T100000Z-left.json",
-      fileCount: 1,
-      bytes: 10,
-      createdAt,
-      startedAt: null,
-      endedAt: null,
-      error: null,
-      rowsRead: null,
-      rowsProcessed: null,
-      rowsRejected: null,
-      filesProcessed: null,
-      filesFailed: null,
-    });
+    await w.ledger.createRun(runRecord("20260401T100000Z-left", createdAt));
     w.clock.advance(START_TIMEOUT_MS - 1_000);
     await sweep(w.deps, w.config);
     expect(w.ledger.runs.get("20260401T100000Z-left")?.state).toBe("starting"); // young: its starter may be alive
@@ -393,22 +388,19 @@ describe("the fence's edges", () => {
     const busy = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
     const held = busy.run?.started ? busy.run : null;
     // The run ends and its slot is freed just as the next batch asks for a wake-up.
-    const racing = new Proxy(w.ledger, {
-      get(obj, prop) {
-        const v: unknown = Reflect.get(obj, prop);
-        if (typeof v !== "function") return v;
-        return async (...args: unknown[]) => {
-          if (prop === "requestWakeup" && w.ledger.slot.holder === held?.runKey) {
-            await w.writeStats(held?.runKey ?? "");
-            w.glue.finish(held?.glueRunId ?? "", "SUCCEEDED");
-            await w.ledger.updateRun(held?.runKey ?? "", ["running"], { state: "succeeded" });
-            await w.ledger.releaseSlot(held?.runKey ?? "");
-          }
-          return v.apply(obj, args);
-        };
+    const racing = racedBefore(
+      w.ledger,
+      (method) => method === "requestWakeup" && w.ledger.slot.holder === held?.runKey,
+      async () => {
+        await w.writeStats(held?.runKey ?? "");
+        w.glue.finish(held?.glueRunId ?? "", "SUCCEEDED");
+        await w.ledger.updateRun(held?.runKey ?? "", ["running"], { state: "succeeded" });
+        await w.ledger.releaseSlot(held?.runKey ?? "");
       },
-    });
-    const next = await handleUploadBatch({ ...w.deps, ledger: racing }, w.config, [w.upload("input/b.csv").message]);
+    );
+    const next = await handleUploadBatch({ ...w.deps, ledger: racing.proxy }, w.config, [
+      w.upload("input/b.csv").message,
+    ]);
     expect(next.run).toMatchObject({ started: true, files: 1 });
   });
 
@@ -424,20 +416,20 @@ describe("the fence's edges", () => {
     w.clock.advance(START_TIMEOUT_MS + 1_000);
     // the repairer reads no run item; the stalled starter's createRun lands just before the repairer's own (and the
     // starter goes on to its fence, where it is held)
-    const repairer = new Proxy(w.ledger, {
-      get(obj, prop) {
-        const v: unknown = Reflect.get(obj, prop);
-        if (typeof v !== "function") return v;
-        return async (...args: unknown[]) => {
-          if (prop === "createRun") {
-            atCreate.open();
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          }
-          return v.apply(obj, args);
-        };
+    const repairer = racedBefore(
+      w.ledger,
+      (method) => method === "createRun",
+      async () => {
+        atCreate.open();
+        await new Promise<void>((resolve) => setImmediate(resolve));
       },
-    });
-    const repair = await revokeStaleStart({ ...w.deps, ledger: repairer }, w.config.runs, w.ledger.slot, w.clock.now());
+    );
+    const repair = await revokeStaleStart(
+      { ...w.deps, ledger: repairer.proxy },
+      w.config.runs,
+      w.ledger.slot,
+      w.clock.now(),
+    );
     expect(repair).toBe("undid-failed-start");
     expect(w.ledger.runs.get(holder)?.state).toBe("start_failed");
 
