@@ -47,6 +47,10 @@ describe("stageNames (deployed stage from SST's outputs)", () => {
     expect(() => stageNames("prod", file({ ...outputs, ledgerTableName: undefined }))).toThrow(
       /no output ledgerTableName/,
     );
+    // the control bucket names where a start the CLI makes or repairs finds its manifests: required, never guessed
+    expect(() => stageNames("prod", file({ ...outputs, controlBucketName: "" }))).toThrow(
+      /no output controlBucketName/,
+    );
     expect(() => stageNames("prod", "/nonexistent/outputs.json")).toThrow(/no SST outputs .* deploy first/);
     expect(() => stageNames("prod", file("{not json"))).toThrow(/is not JSON/);
   });
