@@ -46,6 +46,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     handlerFunction(config, account, targets, {
       name: "recorder",
       timeoutSeconds: config.recorder.timeoutSeconds,
+      sourceQueue: { url: queue.url, arn: queue.arn },
       // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument; GetJobRuns: a
       // next run whose start answer is lost is looked for before it is undone.
       // BatchStopJobRun: a Glue run whose start the ledger had already given up is stopped.

@@ -34,6 +34,11 @@ export interface HandlerFunctionArgs {
   readonly name: string;
   readonly timeoutSeconds: number;
   readonly permissions: Permission[];
+  /**
+   * The queue the function consumes: SOURCE_QUEUE_URL and ChangeMessageVisibility on it, for the crash lease (core
+   * `queue/lease.ts`). SST's subscription grants that action too (among others); this states the handler's own need.
+   */
+  readonly sourceQueue?: { readonly url: $util.Input<string>; readonly arn: $util.Input<string> };
 }
 
 export function handlerFunction(
@@ -58,9 +63,11 @@ export function handlerFunction(
       [HANDLER_ENV.controlBucket]: targets.controlBucketName,
       [HANDLER_ENV.ledgerTable]: targets.tableName,
       [HANDLER_ENV.glueJobName]: targets.glueJobName,
+      ...(fn.sourceQueue ? { [HANDLER_ENV.sourceQueueUrl]: fn.sourceQueue.url } : {}),
     },
     permissions: [
       ...fn.permissions,
+      ...(fn.sourceQueue ? [{ actions: ["sqs:ChangeMessageVisibility"], resources: [fn.sourceQueue.arn] }] : []),
       { actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [$interpolate`${logGroupArn}:*`] },
     ],
     transform: {

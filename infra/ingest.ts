@@ -29,6 +29,7 @@ export function createIngest(config: PipelineConfig, account: AccountContext, in
     handlerFunction(config, account, targets, {
       name: "batcher",
       timeoutSeconds: config.queue.consumerTimeoutSeconds,
+      sourceQueue: { url: queue.url, arn: queue.arn },
       permissions: [
         // HeadObject of the upload (authorised as GetObject); ListBucket so a deleted upload is a clean 404.
         { actions: ["s3:GetObject"], resources: objectArns(bucket.arn, [INPUT_PREFIX]) },

@@ -337,6 +337,32 @@ describe("handlers", () => {
     expect(grants).toContainEqual({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${control}/manifests/*`] });
   });
 
+  it.each([
+    ["batcher", "Ingest"],
+    ["recorder", "Recorder"],
+  ])("%s leases its own queue's messages for its crash lease, and no other queue's", (handler, prefix) => {
+    const queue = queueByPhysicalPrefix(`${prefix}QueueQueue`);
+    const fn = lambda(handler);
+    expect(fn.inputs.environment.variables[HANDLER_ENV.sourceQueueUrl]).toBe(queue.state.url);
+    const statements = inlineStatements(roleOf(fn));
+    expect(statements).toContainEqual({
+      Effect: "Allow",
+      Action: ["sqs:ChangeMessageVisibility"],
+      Resource: [queue.state.arn],
+    });
+    for (const s of statements) {
+      if (![s.Action].flat().includes("sqs:ChangeMessageVisibility")) continue;
+      expect([s.Resource].flat()).toEqual([queue.state.arn]);
+    }
+  });
+
+  it("the sweeper reads no queue: no source queue, no SQS grant", () => {
+    const fn = lambda("sweeper");
+    expect(fn.inputs.environment.variables[HANDLER_ENV.sourceQueueUrl]).toBeUndefined();
+    const actions = inlineStatements(roleOf(fn)).flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => String(a).startsWith("sqs:"))).toEqual([]);
+  });
+
   it("the batcher never reads a single Glue run; no handler may delete ledger items", () => {
     const actions = (handler: string) => inlineStatements(roleOf(lambda(handler))).flatMap((s) => [s.Action].flat());
     for (const handler of ["recorder", "sweeper"]) {

@@ -5,6 +5,7 @@ export * from "./ledger/memory.js";
 export * from "./ledger/ports.js";
 export * from "./ledger/types.js";
 export * from "./manifest/format.js";
+export * from "./queue/lease.js";
 export * from "./runs/capacity.js";
 export * from "./runs/completion.js";
 export * from "./runs/intake.js";

@@ -2,21 +2,33 @@
  * The batching Lambda (ingest queue → ledger → at most one Glue run). The batch is handled as a whole — its
  * uploads are recorded, then one run start is tried for all of them — and failures are reported per record
  * (ReportBatchItemFailures), so SQS redelivers exactly the messages whose upload is not safely recorded or whose
- * run could not be started. It never waits on Glue.
+ * run could not be started. It never waits on Glue. Its first step is the crash lease (core `queue/lease.ts`): if
+ * this invocation dies, its batch comes back ~90 s after it began instead of after the queue's 420 s.
  */
 import { handleUploadBatch } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { logger, metrics, runtime } from "./runtime.js";
+import { crashLease, logger, metrics, runtime } from "./runtime.js";
 
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) logger.addContext(context);
   const { deps, config } = runtime();
+  const lease = crashLease(event, context, {
+    visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+    timeoutSeconds: config.queue.consumerTimeoutSeconds,
+  });
   try {
-    const result = await handleUploadBatch(
-      deps,
-      config,
-      event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
-    );
+    let result: Awaited<ReturnType<typeof handleUploadBatch>>;
+    try {
+      result = await handleUploadBatch(
+        deps,
+        config,
+        event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
+      );
+    } catch (error) {
+      // The whole batch fails: it waits the queue's whole visibility, as a reported failure does.
+      await lease.giveBack(event.Records.map((r) => r.messageId));
+      throw error;
+    }
     logger.info("batch handled", {
       records: event.Records.length,
       recorded: result.recorded,
@@ -25,6 +37,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
       failed: result.failedMessageIds.length,
       run: result.run,
     });
+    await lease.giveBack(result.failedMessageIds);
     return { batchItemFailures: result.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   } finally {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();

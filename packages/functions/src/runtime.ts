@@ -10,17 +10,23 @@ import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
-import { DynamoLedger, GlueJobs, S3Objects } from "@ingest/adapters";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoLedger, GlueJobs, S3Objects, SqsMessageVisibility } from "@ingest/adapters";
 import {
+  CRASH_LEASE_MARGIN_SECONDS,
+  type CrashLease,
   type Deps,
   HANDLER_ENV,
   type Log,
+  type MessageVisibility,
   newRunKey,
   OBSERVABILITY,
   type PipelineConfig,
   pipelineConfig,
   type ReconcilerSources,
+  startCrashLease,
 } from "@ingest/core";
+import type { Context, SQSEvent } from "aws-lambda";
 
 export const logger = new Logger({ serviceName: OBSERVABILITY.service });
 export const metrics = new Metrics({ namespace: OBSERVABILITY.metricsNamespace, serviceName: OBSERVABILITY.service });
@@ -47,6 +53,10 @@ export interface Runtime {
   readonly jobName: string;
   /** The reconciler's listing and position (the same S3 and DynamoDB clients as `deps`). */
   readonly reconcilerSources: ReconcilerSources;
+  /** The consumer's own queue (SOURCE_QUEUE_URL), for its crash lease; null when the function reads no queue. */
+  readonly visibility: MessageVisibility | null;
+  /** The twin's override of the source queue's visibility timeout (its tests shorten it); null on AWS. */
+  readonly sourceVisibilitySeconds: number | null;
 }
 
 /**
@@ -57,6 +67,8 @@ export interface Runtime {
 export interface FunctionCaller {
   readonly name: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** The queue this function consumes (one process serves every function, so one SOURCE_QUEUE_URL cannot). */
+  readonly sourceQueue?: { readonly url: string; readonly visibilityTimeoutSeconds: number };
 }
 export const functionCaller = new AsyncLocalStorage<FunctionCaller>();
 
@@ -66,12 +78,12 @@ export function runtime(): Runtime {
   const caller = functionCaller.getStore();
   const hit = cache.get(caller?.name ?? "");
   if (hit) return hit;
-  const cached = build(caller?.credentials);
+  const cached = build(caller?.credentials, caller?.sourceQueue);
   cache.set(caller?.name ?? "", cached);
   return cached;
 }
 
-function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
+function build(caller: FunctionCaller["credentials"] | undefined, sourceQueue: FunctionCaller["sourceQueue"]): Runtime {
   const creds = caller ? { credentials: { ...caller } } : {};
   const bucket = env(HANDLER_ENV.dataBucket);
   const jobName = env(HANDLER_ENV.glueJobName);
@@ -96,8 +108,58 @@ function build(caller: FunctionCaller["credentials"] | undefined): Runtime {
     bucket,
     ...(process.env[HANDLER_ENV.controlBucket] ? { controlBucket: env(HANDLER_ENV.controlBucket) } : {}),
   };
-  return { deps, config, jobName, reconcilerSources: { lister: objects, positions: ledger } };
+  const queueUrl = sourceQueue?.url ?? process.env[HANDLER_ENV.sourceQueueUrl];
+  // The configured endpoint, not the queue URL's host: on AWS the queue is in the function's own region; in the twin
+  // the call must go through the fault layer's proxy (AWS_ENDPOINT_URL), not straight to moto.
+  const visibility = queueUrl
+    ? new SqsMessageVisibility(new SQSClient({ ...creds, useQueueUrlAsEndpoint: false }), queueUrl)
+    : null;
+  return {
+    deps,
+    config,
+    jobName,
+    reconcilerSources: { lister: objects, positions: ledger },
+    visibility,
+    sourceVisibilitySeconds: sourceQueue?.visibilityTimeoutSeconds ?? null,
+  };
 }
+
+const NO_LEASE: CrashLease = { leased: Promise.resolve(new Set<string>()), giveBack: async () => undefined };
+
+/**
+ * A consumer's first step: its crash lease (core `queue/lease.ts`) on the messages of this invocation — a crash
+ * brings them back when the lease ends instead of after the queue's whole visibility timeout. Without a source
+ * queue (SOURCE_QUEUE_URL unset) it does nothing and says so once.
+ */
+export function crashLease(
+  event: SQSEvent,
+  context: Context | undefined,
+  queue: { readonly visibilityTimeoutSeconds: number; readonly timeoutSeconds: number },
+): CrashLease {
+  const rt = runtime();
+  if (!rt.visibility) {
+    if (!warnedNoQueue) logger.warn(`${HANDLER_ENV.sourceQueueUrl} is not set: no crash lease`);
+    warnedNoQueue = true;
+    return NO_LEASE;
+  }
+  const deadline = Date.now() + queue.timeoutSeconds * 1000;
+  const timeLeftMs = context ? () => context.getRemainingTimeInMillis() : () => deadline - Date.now();
+  return startCrashLease(
+    rt.visibility,
+    log,
+    event.Records.map((r) => ({
+      messageId: r.messageId,
+      receiptHandle: r.receiptHandle,
+      receiveCount: r.attributes?.ApproximateReceiveCount,
+    })),
+    timeLeftMs,
+    {
+      visibilityTimeoutSeconds: rt.sourceVisibilitySeconds ?? queue.visibilityTimeoutSeconds,
+      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
+    },
+  );
+}
+let warnedNoQueue = false;
 
 /** The stage's config with the per-file cap from the environment, when it is set (the twin's tests use a small one). */
 function withLimits(config: PipelineConfig): PipelineConfig {

@@ -279,8 +279,14 @@ export class Twin {
       const loaded = await loadHandlers(opts.handlers ?? {}, metrics);
       const batcher = opts.wrapBatcher ? opts.wrapBatcher(loaded.batcher) : loaded.batcher;
       const handlers: TwinHandlers = {
-        batcher: asPrincipal("batcher", batcher, loaded.scope, dice),
-        recorder: asPrincipal("recorder", loaded.recorder, loaded.scope, dice),
+        batcher: asPrincipal("batcher", batcher, loaded.scope, dice, {
+          url: queues.ingest.url,
+          visibilityTimeoutSeconds: opts.queueVisibilityTimeoutSeconds ?? config.queue.visibilityTimeoutSeconds,
+        }),
+        recorder: asPrincipal("recorder", loaded.recorder, loaded.scope, dice, {
+          url: queues.recorder.url,
+          visibilityTimeoutSeconds: opts.queueVisibilityTimeoutSeconds ?? config.recorder.visibilityTimeoutSeconds,
+        }),
         sweeper: asPrincipal("sweeper", loaded.sweeper, loaded.scope, dice),
         reconciler: asPrincipal("reconciler", loaded.reconciler, loaded.scope, dice),
       };

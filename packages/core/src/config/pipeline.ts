@@ -405,6 +405,8 @@ export const HANDLER_ENV = {
   controlBucket: "CONTROL_BUCKET",
   /** Optional override of `limits.maxFileBytes` (the twin's tests set a small cap). */
   maxFileBytes: "PIPELINE_MAX_FILE_BYTES",
+  /** The queue a consumer (batcher, recorder) reads: its crash lease changes its messages' visibility there. */
+  sourceQueueUrl: "SOURCE_QUEUE_URL",
 } as const;
 
 // ---- Untrusted uploads (issue 12): per-file cap, storage hygiene ----

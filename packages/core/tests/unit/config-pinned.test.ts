@@ -136,6 +136,7 @@ describe("the names and constants, pinned", () => {
         glueJobName: "GLUE_JOB_NAME",
         controlBucket: "CONTROL_BUCKET",
         maxFileBytes: "PIPELINE_MAX_FILE_BYTES",
+        sourceQueueUrl: "SOURCE_QUEUE_URL",
       },
       INGEST_DATE_PARTITION: "ingest_date",
       INPUT_PREFIX: "input/",

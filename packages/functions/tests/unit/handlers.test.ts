@@ -6,8 +6,9 @@ import {
   StartJobRunCommand,
 } from "@aws-sdk/client-glue";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { SQSEvent, SQSRecord } from "aws-lambda";
+import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler as batcher } from "../../src/batcher.js";
@@ -17,6 +18,7 @@ import { resetRuntime } from "../../src/runtime.js";
 const s3 = mockClient(S3Client);
 const ddb = mockClient(DynamoDBDocumentClient);
 const glue = mockClient(GlueClient);
+const sqs = mockClient(SQSClient);
 const savedEnv = { ...process.env };
 
 function sqsRecord(messageId: string, body: unknown): SQSRecord {
@@ -65,6 +67,7 @@ beforeEach(() => {
   s3.reset();
   ddb.reset();
   glue.reset();
+  sqs.reset();
   s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({
     ETag: `"etag-${input.Key}"`,
     LastModified: new Date("2026-04-01T10:00:00Z"),
@@ -297,5 +300,101 @@ describe("recorder handler", () => {
       ddb.commandCalls(UpdateCommand).some((c) => c.args[0].input.UpdateExpression?.includes("REMOVE holder")),
     ).toBe(true);
     expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+  });
+});
+
+describe("crash lease (SOURCE_QUEUE_URL set)", () => {
+  const QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ingest";
+  const context = (remainingMs: number) =>
+    ({
+      functionName: "csv-ingest-test-batcher",
+      awsRequestId: "req-1",
+      getRemainingTimeInMillis: () => remainingMs,
+    }) as unknown as Context;
+  const visibilityCalls = () =>
+    sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((c) => ({
+      url: c.args[0].input.QueueUrl,
+      entries: (c.args[0].input.Entries ?? []).map((e) => [e.ReceiptHandle, e.VisibilityTimeout]),
+    }));
+  const withCount = (r: SQSRecord, n: string): SQSRecord => ({
+    ...r,
+    attributes: { ...r.attributes, ApproximateReceiveCount: n },
+  });
+
+  beforeEach(() => {
+    process.env.SOURCE_QUEUE_URL = QUEUE;
+    sqs.on(ChangeMessageVisibilityBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
+      Successful: input.Entries.map((e) => ({ Id: e.Id })),
+      Failed: [],
+    }));
+  });
+
+  it("batcher: leases the batch for its remaining time + 30 s (doubled per receive), then gives the failed record the queue's 362 s", async () => {
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    s3.on(HeadObjectCommand, { Key: "input/b.csv" }).rejects(
+      Object.assign(new Error("We encountered an internal error"), {
+        name: "InternalError",
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord("m1", objectCreated("input/a.csv")),
+        withCount(sqsRecord("m2", objectCreated("input/b.csv")), "2"),
+      ],
+    };
+
+    const response = await onFakeClock(batcher(event, context(45_000)));
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m2" }] });
+    expect(visibilityCalls()).toEqual([
+      {
+        url: QUEUE,
+        entries: [
+          ["rh-m1", 75],
+          ["rh-m2", 150],
+        ],
+      },
+      { url: QUEUE, entries: [["rh-m2", 362]] },
+    ]);
+  });
+
+  it("batcher: a lease SQS refuses changes nothing in the answer; the batch is handled as without a lease", async () => {
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    sqs.on(ChangeMessageVisibilityBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
+    const response = await onFakeClock(
+      batcher({ Records: [sqsRecord("m1", objectCreated("input/a.csv"))] }, context(60_000)),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(1);
+  });
+
+  it("recorder: a run end that could not be recorded gets the recorder queue's 360 s back", async () => {
+    ddb.on(GetCommand).rejects(new Error("ProvisionedThroughputExceededException"));
+    const event = {
+      source: "aws.glue",
+      "detail-type": "Glue Job State Change",
+      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" },
+    };
+    const response = await onFakeClock(recorder({ Records: [sqsRecord("r1", event)] }, context(60_000)));
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "r1" }] });
+    expect(visibilityCalls()).toEqual([
+      { url: QUEUE, entries: [["rh-r1", 90]] },
+      { url: QUEUE, entries: [["rh-r1", 360]] },
+    ]);
+  });
+
+  it("no SOURCE_QUEUE_URL: no SQS call at all", async () => {
+    delete process.env.SOURCE_QUEUE_URL;
+    resetRuntime();
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    const response = await onFakeClock(
+      batcher({ Records: [sqsRecord("m1", objectCreated("input/a.csv"))] }, context(60_000)),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sqs.calls()).toHaveLength(0);
   });
 });

@@ -5,7 +5,11 @@ import { credentialsOf, type Principal } from "./principals.js";
 
 /** How the functions package scopes a caller (`functionCaller.run` of @ingest/functions). */
 export type CallerScope = <R>(
-  caller: { name: string; credentials: { accessKeyId: string; secretAccessKey: string } },
+  caller: {
+    name: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    sourceQueue?: { url: string; visibilityTimeoutSeconds: number };
+  },
   fn: () => R,
 ) => R;
 
@@ -14,8 +18,10 @@ export function asPrincipal<A extends unknown[], R>(
   handler: (...args: A) => Promise<R>,
   scope: CallerScope,
   dice: FaultDice,
+  /** The queue a consumer reads (its crash lease changes visibility there). */
+  sourceQueue?: { url: string; visibilityTimeoutSeconds: number },
 ): (...args: A) => Promise<R> {
-  const caller = { name: principal, credentials: credentialsOf(principal) };
+  const caller = { name: principal, credentials: credentialsOf(principal), ...(sourceQueue ? { sourceQueue } : {}) };
   return (...args: A) => {
     const inv: Invocation = { principal, crashed: false };
     return invocationScope.run(inv, () =>
