@@ -23,6 +23,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pipelineConfig } from "../src/config/pipeline.js";
+import { CRASH_LEASE_MARGIN_SECONDS } from "../src/queue/lease.js";
 import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
 import { measureBatch } from "./sim/batch-cost.js";
 import { glueUsd, totalUsd } from "./sim/cost.js";
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
     `coalescing simulation of packages/core/src @ ${srcVersion} — seed ${seed}${quick ? ", QUICK" : ""}${faults === "on" ? "" : `, faults ${faults.toUpperCase()}`}; prod config: batch ${config.queue.batchSize} / ` +
       `window ${config.queue.batchingWindowSeconds} s / ${config.queue.maximumConcurrency} consumers, ` +
       `visibility ${config.queue.visibilityTimeoutSeconds} s, maxReceiveCount ${config.queue.maxReceiveCount}, ` +
+      `${process.env.BENCH_LEASE === "0" ? "NO crash lease (BENCH_LEASE=0)" : `crash lease ${config.queue.consumerTimeoutSeconds + CRASH_LEASE_MARGIN_SECONDS} s doubling per receive`}, ` +
       `≤ ${maxFilesPerRun} files per run${maxFilesPerRun === config.runs.maxFilesPerRun ? "" : " (BENCH_MAX_FILES)"}, sweeper every ${config.runs.sweepIntervalMinutes} min`,
   );
   console.log(

@@ -12,11 +12,17 @@
  *  - SQS + the Lambda event source mapping: `maximumConcurrency` consumers (2) poll the queue; each visible message
  *    goes to the next consumer with room (round robin), which starts its batching window at its first message and
  *    invokes when the window ends or the batch is full (batchSize). A received message is invisible for the
- *    visibility timeout from its receipt; messages the handler reports failed, or all messages of a crashed
- *    invocation, come back then. A message received maxReceiveCount times goes to the DLQ on its next receipt.
+ *    visibility timeout from its receipt. A message received maxReceiveCount times goes to the DLQ on its next
+ *    receipt.
+ *  - The crash lease (src/queue/lease.ts, as packages/functions wires it): each consumer invocation first leases its
+ *    messages for its timeout + 30 s, doubling per receive (`crashLeaseSeconds`); messages it reports failed, or a
+ *    whole batch it fails by throwing, get the queue's visibility back from that moment (a ChangeMessageVisibility
+ *    call per 10 messages, each way). `BENCH_LEASE=0` runs without it (the visibility from receipt, as before).
  *  - Crashes: a crashed invocation stops at a random call into the ledger/S3/Glue (that call takes effect, its
  *    answer and everything after it never happen), or after all its work but before answering; either way SQS sees
- *    a failed invocation and redelivers the whole batch (the recorder's one message) after the visibility timeout.
+ *    a failed invocation and redelivers the whole batch (the recorder's one message) when its lease ends — or after
+ *    the visibility timeout when the crash came at its first call (the lease, sent beside that call, is then not
+ *    counted as landed) or the lease would not be shorter.
  *  - Transient ledger faults: MemoryLedger.failNext on a random method (a throttle).
  *  - Glue: MemoryGlue (MaxConcurrentRuns=1); a started run ends after its duration, writes stats saying every file
  *    of its manifest was processed (unless the run fails), and its "Glue Job State Change" goes through the
@@ -35,6 +41,7 @@ import {
 import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
+import { CRASH_LEASE_MARGIN_SECONDS, crashLeaseSeconds } from "../../src/queue/lease.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
 import { reconcile } from "../../src/runs/reconciler.js";
@@ -195,7 +202,11 @@ type SimEvent =
   | { readonly kind: "reconcile"; readonly retry?: number };
 
 type HandlerKind = "batcher" | "recorder" | "sweeper" | "reconciler";
-type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "crash" };
+/** A crash reports the call it died at (1 = the first: the crash lease, sent beside it, is not counted as landed). */
+type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "crash"; atCall: number };
+
+/** The crash lease is on unless BENCH_LEASE=0 (the behaviour before it, for comparison). */
+const LEASE_ON = process.env.BENCH_LEASE !== "0";
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -502,6 +513,9 @@ class Simulation {
       handleUploadBatch(deps, this.config, batch),
     );
     let again: SqsMessage[] = batch;
+    const leaseOf = (m: SqsMessage) => this.leaseSeconds("queue", m.receiveCount);
+    const leased = LEASE_ON ? batch.filter((m) => leaseOf(m) !== null).length : 0;
+    this.usage.sqsRequests += Math.ceil(leased / 10); // the crash lease: ChangeMessageVisibilityBatch, 10 a call
     if (traced(t)) {
       const v = outcome.kind === "ok" ? outcome.value : null;
       console.log(
@@ -514,11 +528,23 @@ class Simulation {
       const failed = new Set(outcome.value.failedMessageIds);
       again = batch.filter((m) => failed.has(m.messageId));
     }
+    const crashLeaseLanded = LEASE_ON && outcome.kind === "crash" && outcome.atCall > 1;
+    let givenBack = 0;
     for (const m of again) {
       this.counts.messagesRedelivered++;
-      const at = Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+      const lease = LEASE_ON ? leaseOf(m) : null;
+      let at: number;
+      if (lease === null) at = Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+      else if (outcome.kind === "crash") {
+        at = crashLeaseLanded ? t + lease : Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+      } else {
+        // reported failed, or the handler threw: the queue's visibility back, from now
+        givenBack++;
+        at = t + this.config.queue.visibilityTimeoutSeconds;
+      }
       this.calendar.add(at, { kind: "message", message: m });
     }
+    this.usage.sqsRequests += Math.ceil(givenBack / 10);
   }
 
   /** The Glue job's end: state, stats (when it succeeded), then its state-change event (or not). */
@@ -570,9 +596,22 @@ class Simulation {
     }
   }
 
+  /** The crash lease of a consumer invocation on a message's n-th receive (null: none sent), as the handlers ask it. */
+  private leaseSeconds(queue: "queue" | "recorder", receiveCount: number): number | null {
+    const q =
+      queue === "queue"
+        ? { timeout: this.config.queue.consumerTimeoutSeconds, visibility: this.config.queue.visibilityTimeoutSeconds }
+        : { timeout: this.config.recorder.timeoutSeconds, visibility: this.config.recorder.visibilityTimeoutSeconds };
+    return crashLeaseSeconds(receiveCount, q.timeout * 1000, {
+      visibilityTimeoutSeconds: q.visibility,
+      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
+    });
+  }
+
   /** The recorder Lambda with one SQS record: the EventBridge event, parsed as the real handler does. */
   private async deliverRunEnded(run: SimRun, receives: number, t: number): Promise<void> {
     this.usage.sqsRequests += receives === 0 ? 3 : 2; // SendMessage (first delivery), ReceiveMessage, DeleteMessage
+    if (LEASE_ON && this.leaseSeconds("recorder", receives + 1) !== null) this.usage.sqsRequests++; // its lease
     const state = run.fails ? "FAILED" : "SUCCEEDED";
     const body = JSON.stringify(glueStateChange(JOB_NAME, run.glueRunId, state, run.fails ? run.message : ""));
     const parsed = parseRunEnded(body, JOB_NAME);
@@ -594,7 +633,12 @@ class Simulation {
       this.counts.endEventsToDlq++;
       return;
     }
-    const at = t + this.config.recorder.visibilityTimeoutSeconds;
+    // This was receive n = receives + 1. A crash after its lease landed: back when the lease ends; a failure it
+    // reported (an error): the queue's visibility back, from now (one more call).
+    const lease = LEASE_ON ? this.leaseSeconds("recorder", receives + 1) : null;
+    let at = t + this.config.recorder.visibilityTimeoutSeconds;
+    if (lease !== null && outcome.kind === "crash" && outcome.atCall > 1) at = t + lease;
+    else if (lease !== null && outcome.kind === "error") this.usage.sqsRequests++;
     this.calendar.add(at, { kind: "run-ended-event", run, receives: receives + 1 });
   }
 
@@ -807,7 +851,7 @@ class Simulation {
     await Promise.race([fn(deps).then(noop, noop), died]);
     point.dead = true;
     billInvocation(this.usage, meter, !this.world.wireUsage);
-    return { kind: "crash" };
+    return { kind: "crash", atCall: point.at };
   }
 
   private drained(): boolean {
