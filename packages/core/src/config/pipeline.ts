@@ -96,6 +96,15 @@ export interface RunSettings {
    */
   readonly startTimeoutSeconds: number;
   /**
+   * A slot held this long by a start that has not passed its launch fence (no Glue run can exist) is revoked by
+   * whoever finds it — the next batch, the recorder, the reconciler, the sweeper (runs/start.ts, revokeStaleStart).
+   * Longer than the batcher's and the recorder's timeouts, so such a starter is dead; a slower one that is still alive
+   * (a sweeper or reconciler start, 120 s timeout; the CLI) is revoked safely — its fence then fails and it never
+   * calls Glue. Glue is never asked here, so no listing lag bounds it from below (launched starts keep
+   * startTimeoutSeconds, counted from the fence).
+   */
+  readonly revokeUnlaunchedAfterSeconds: number;
+  /**
    * The settle window: after taking the run slot, the holder re-reads the pending uploads every `settleMs` until the
    * list stops growing (at most `maxSettleRounds` times), so a burst split across concurrent invocations (Lambda runs
    * two batches at once) joins one run instead of two.
@@ -218,6 +227,7 @@ export function pipelineConfig(stage: string): PipelineConfig {
       maxBytesPerRun: 50 * 1024 ** 3,
       maxAttempts: 3,
       startTimeoutSeconds: 3 * 60,
+      revokeUnlaunchedAfterSeconds: 75,
       settleMs: 1_000,
       maxSettleRounds: 5,
       sweepIntervalMinutes: 5,

@@ -327,10 +327,10 @@ export async function adoptGlueRun(
 
 /**
  * A start that died before its launch fence (a crashed or timed-out starter) holds the slot: every batch would see
- * slot-held until the sweeper's next pass. Whoever finds the slot held past the start timeout by a holder that has not
- * launched revokes it — a release conditional on the holder still not having launched; the revoked starter's own
- * fence then fails, so it never calls Glue however late it wakes up — then gives the start's claims back and closes
- * its run. A launched start (a Glue run may exist) is left to the sweeper, which asks Glue. Returns the repair made,
+ * slot-held until the sweeper's next pass. Whoever finds the slot held longer than `revokeUnlaunchedAfterSeconds`
+ * (75 s, past the batcher's and recorder's timeouts) by a holder that has not launched revokes it — a release
+ * conditional on the holder still not having launched; the revoked starter's own fence then fails, so it never calls
+ * Glue however late it wakes up — then gives the start's claims back and closes its run. A launched start (a Glue run may exist) is left to the sweeper, which asks Glue. Returns the repair made,
  * null when there was none to make.
  */
 export async function revokeStaleStart(
@@ -342,7 +342,7 @@ export async function revokeStaleStart(
   const holder = slot.holder;
   if (holder === null || slot.launched) return null;
   const heldMs = now.getTime() - Date.parse(slot.takenAt ?? "1970-01-01T00:00:00Z");
-  if (heldMs <= runs.startTimeoutSeconds * 1000) return null;
+  if (heldMs <= runs.revokeUnlaunchedAfterSeconds * 1000) return null;
   let run = await deps.ledger.getRun(holder);
   if (!run) {
     // No run item yet: write it, closed, before revoking — a starter stalled before its createRun would otherwise

@@ -59,7 +59,7 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
       repairs.push("freed-stale-slot");
     } else if (!slot.launched) {
       // Died before its launch fence (or before its run item): revoked, Glue is not asked (it cannot have the run).
-      const revoked = olderThanTimeout(slot.takenAt) ? await revokeStaleStart(deps, config.runs, slot, now) : null;
+      const revoked = await revokeStaleStart(deps, config.runs, slot, now); // null while younger than the revocation age
       if (revoked) repairs.push(revoked);
       // Not revoked (young, or it passed its fence just now: its StartJobRun is on its way, so Glue is not asked
       // this pass): only a Glue run it already recorded is looked at.

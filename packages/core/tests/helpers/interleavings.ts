@@ -128,10 +128,13 @@ export interface Outcome {
 /**
  * Options beyond the scenario. `clockJumpAfter`: a "clock" actor makes that many scheduled calls, then moves the clock
  * past the start timeout while the others are mid-flight — every start in progress is then stale, so batchers, the
- * sweeper and recorders revoke or repair starts whose starters are alive (the launch fence's case).
+ * sweeper and recorders revoke or repair starts whose starters are alive (the launch fence's case). With
+ * `clockJumpTo: "revocation"` it moves only past the revocation age (75 s): unlaunched starts may be revoked while
+ * launched ones are not yet stale.
  */
 export interface RunOptions {
   readonly clockJumpAfter?: number;
+  readonly clockJumpTo?: "start-timeout" | "revocation";
 }
 
 export async function runScenario(scenario: Scenario, s: fc.Scheduler, options: RunOptions = {}): Promise<Outcome> {
@@ -368,8 +371,11 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler, options: 
   if (jumpAfter !== undefined) {
     void spawn("clock", async (deps) => {
       for (let i = 0; i < jumpAfter; i++) await deps.ledger.getSlot();
-      clock.advance(config.runs.startTimeoutSeconds * 1000 + 1000);
-      trace.push("clock moved past the start timeout");
+      const toRevocation = options.clockJumpTo === "revocation";
+      clock.advance(
+        (toRevocation ? config.runs.revokeUnlaunchedAfterSeconds : config.runs.startTimeoutSeconds) * 1000 + 1000,
+      );
+      trace.push(`clock moved past the ${toRevocation ? "revocation age" : "start timeout"}`);
       // a second sweeper pass after the jump: it finds every start in progress stale
       await sweep(deps, config);
     });

@@ -33,6 +33,7 @@ const nonProd = {
     maxBytesPerRun: 50 * GiB,
     maxAttempts: 3,
     startTimeoutSeconds: 180,
+    revokeUnlaunchedAfterSeconds: 75,
     settleMs: 1_000,
     maxSettleRounds: 5,
     sweepIntervalMinutes: 5,

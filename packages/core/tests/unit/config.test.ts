@@ -21,6 +21,7 @@ describe("pipeline config", () => {
       maxBytesPerRun: 50 * 1024 ** 3,
       maxAttempts: 3,
       startTimeoutSeconds: 180,
+      revokeUnlaunchedAfterSeconds: 75,
       settleMs: 1_000,
       maxSettleRounds: 5,
       sweepIntervalMinutes: 5,
@@ -46,6 +47,16 @@ describe("pipeline config", () => {
       expect(queue.batchSize).toBeLessThanOrEqual(10_000);
       expect(queue.batchingWindowSeconds).toBeLessThanOrEqual(300);
       expect(queue.maximumConcurrency).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it.each(["dev", "prod", TWIN_STAGE])(
+    "revokes an unlaunched start only once the batcher and the recorder would have timed out, never later than the start timeout (%s)",
+    (stage) => {
+      const c = pipelineConfig(stage);
+      const consumers = Math.max(c.queue.consumerTimeoutSeconds, c.recorder.timeoutSeconds);
+      expect(c.runs.revokeUnlaunchedAfterSeconds).toBeGreaterThan(consumers);
+      expect(c.runs.revokeUnlaunchedAfterSeconds).toBeLessThanOrEqual(c.runs.startTimeoutSeconds);
     },
   );
 

@@ -69,6 +69,8 @@ function racedBefore<T extends object>(
 }
 
 const START_TIMEOUT_MS = 180_000;
+/** An unlaunched start is revoked once held longer than this (RunSettings.revokeUnlaunchedAfterSeconds). */
+const REVOKE_AFTER_MS = 75_000;
 
 /** Which runs' manifests list each key. */
 async function runsOfKeys(w: ReturnType<typeof makeWorld>): Promise<Map<string, string[]>> {
@@ -82,7 +84,7 @@ async function runsOfKeys(w: ReturnType<typeof makeWorld>): Promise<Map<string, 
 }
 
 describe("a start that died before its launch fence", () => {
-  it("is revoked by the next batch once older than the start timeout; its uploads run with the batch's", async () => {
+  it("is revoked by the next batch once held longer than 75 s; its uploads run with the batch's", async () => {
     const w = makeWorld();
     // The batcher dies right after its first claim (the write lands, the process is gone).
     const dead = crashingAfter(w.ledger, (method) => method === "claimUpload");
@@ -95,8 +97,8 @@ describe("a start that died before its launch fence", () => {
     expect(crashed?.state).toBe("starting");
     expect(w.ledger.slot).toMatchObject({ holder: crashed?.runKey, launched: false });
 
-    // Younger than the start timeout: left alone (the starter may be alive).
-    w.clock.advance(START_TIMEOUT_MS - 1_000);
+    // Not yet past the batcher's and the recorder's timeouts + 15 s: left alone (the starter may be alive).
+    w.clock.advance(REVOKE_AFTER_MS - 1_000);
     const early = await handleUploadBatch(w.deps, w.config, [w.upload("input/c.csv").message]);
     expect(early.run).toEqual({ started: false, reason: "slot-held" });
     expect(w.glue.runs.size).toBe(0);
@@ -272,7 +274,7 @@ describe("found by review (1 Dec): repairs that met a start passing its fence, o
       w.upload("input/a.csv").message,
     ]);
     await claimed.arrived;
-    w.clock.advance(START_TIMEOUT_MS); // slow before its fence (took the slot 180 s ago), not yet revocable
+    w.clock.advance(START_TIMEOUT_MS); // slow before its fence (took the slot 180 s ago); nobody looked meanwhile
     claimed.open();
     await atGlue.arrived; // launched now
     w.clock.advance(60_000); // 240 s after the take, 60 s after the fence

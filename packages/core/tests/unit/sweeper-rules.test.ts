@@ -29,11 +29,11 @@ async function leftRunning(w: World, key: string, runKey: string, run: Partial<R
 }
 
 describe("sweeper: the slot", () => {
-  it("a slot held by no run is freed only once it is older than the start timeout", async () => {
+  it("a slot held by an unlaunched start with no run is freed only once older than the revocation age (75 s)", async () => {
     const w = makeWorld();
     await w.ledger.takeSlot("ghost", T0);
 
-    w.clock.advance(TIMEOUT_MS);
+    w.clock.advance(75_000);
     expect((await sweep(w.deps, w.config)).repairs).toEqual([]);
     expect(w.ledger.slot.holder).toBe("ghost");
 
