@@ -35,7 +35,7 @@ describe("least privilege, proven by the twin's calls", () => {
     const report = checkTraffic(app, fixture());
     expect(report.unmapped).toEqual([]);
     expect(report.denied).toEqual([]);
-    expect(report.checked).toBe(43);
+    expect(report.checked).toBe(45);
     expect(report.twinOnly).toBe(2);
     expect(report.notPipeline).toBe(1);
   });
@@ -50,7 +50,7 @@ describe("least privilege, proven by the twin's calls", () => {
     );
   });
 
-  it("flags a call outside a role's grants: a batcher write to processed/ or manifests/, a batcher reading a run", () => {
+  it("flags a call outside a role's grants: a batcher write to processed/ or manifests/, a batcher reading a run, a lease on the other queue", () => {
     const bad: CallLine[] = [
       {
         t: "",
@@ -76,12 +76,31 @@ describe("least privilege, proven by the twin's calls", () => {
         resources: ["arn:aws:s3:::csv-ingest-local-data/manifests/r.json"],
         outcome: "ok",
       },
+      // a crash lease on the other consumer's queue
+      {
+        t: "",
+        principal: "batcher",
+        service: "sqs",
+        action: "sqs:ChangeMessageVisibility",
+        resources: ["arn:aws:sqs:us-east-1:123456789012:csv-ingest-local-recorder"],
+        outcome: "ok",
+      },
+      {
+        t: "",
+        principal: "recorder",
+        service: "sqs",
+        action: "sqs:ChangeMessageVisibility",
+        resources: ["arn:aws:sqs:us-east-1:123456789012:csv-ingest-local-ingest"],
+        outcome: "ok",
+      },
     ];
     const report = checkTraffic(app, bad);
     expect(report.denied.map((d) => `${d.principal} ${d.action} ${d.resource.replace(/^.*:::[^/]*\//, "")}`)).toEqual([
       "batcher s3:PutObject processed/x/v=1/p.csv",
       `batcher glue:GetJobRun arn:aws:glue:us-east-1:123456789012:job/${app.outputs.glueJobName}`,
       "batcher s3:PutObject manifests/r.json",
+      expect.stringMatching(/^batcher sqs:ChangeMessageVisibility arn:aws:sqs:.*RecorderQueue/),
+      expect.stringMatching(/^recorder sqs:ChangeMessageVisibility arn:aws:sqs:.*IngestQueue/),
     ]);
   });
 

@@ -72,7 +72,6 @@ export const GRANTS_NOT_SEEN: Record<string, string> = {
   "glue-job s3:GetObject /glue-assets/*": "Glue loads the job's script and --extra-py-files modules as the role",
   "glue-job s3:AbortMultipartUpload":
     "s3transfer aborts a multipart upload whose part failed (the job's record has its multipart calls, no failure)",
-  "* sqs:ChangeMessageVisibility": "added by SST's queue subscriber; Lambda's SQS poller may extend visibility",
   "* sqs:GetQueueAttributes": "Lambda's SQS event source mapping reads the queue's attributes",
   "* sqs:GetQueueUrl": "added by SST's queue subscriber",
   "* glue:BatchStopJobRun":
