@@ -386,6 +386,14 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
     ]);
   });
 
+  it("batcher without a Lambda context (the twin's CLI paths): the lease counts from the configured 60 s timeout", async () => {
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    const response = await onFakeClock(batcher({ Records: [sqsRecord("m1", objectCreated("input/a.csv"))] }));
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(visibilityCalls()).toEqual([{ url: QUEUE, entries: [["rh-m1", 90]] }]);
+  });
+
   it("no SOURCE_QUEUE_URL: no SQS call at all", async () => {
     delete process.env.SOURCE_QUEUE_URL;
     resetRuntime();
