@@ -3,7 +3,7 @@
  * uploads are recorded, then one run start is tried for all of them — and failures are reported per record
  * (ReportBatchItemFailures), so SQS redelivers exactly the messages whose upload is not safely recorded or whose
  * run could not be started. It never waits on Glue. Its first step is the crash lease (core `queue/lease.ts`): if
- * this invocation dies, its batch comes back ~90 s after it began instead of after the queue's 420 s.
+ * this invocation dies, its batch comes back ~90 s after it began instead of up to the queue's 420 s later.
  */
 import { handleUploadBatch } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -14,6 +14,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const { deps, config } = runtime();
   const lease = crashLease(event, context, {
     visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+    batchingWindowSeconds: config.queue.batchingWindowSeconds,
     timeoutSeconds: config.queue.consumerTimeoutSeconds,
   });
   try {
@@ -25,7 +26,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
         event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
       );
     } catch (error) {
-      // The whole batch fails: it waits the queue's whole visibility, as a reported failure does.
+      // The whole batch fails: given back what is left of the queue's visibility, as a reported failure is.
       await lease.giveBack(event.Records.map((r) => r.messageId));
       throw error;
     }

@@ -124,7 +124,10 @@ function build(caller: FunctionCaller["credentials"] | undefined, sourceQueue: F
   };
 }
 
-const NO_LEASE: CrashLease = { leased: Promise.resolve(new Set<string>()), giveBack: async () => undefined };
+const NO_LEASE: CrashLease = {
+  leased: Promise.resolve({ applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() }),
+  giveBack: async () => undefined,
+};
 
 /**
  * A consumer's first step: its crash lease (core `queue/lease.ts`) on the messages of this invocation — a crash
@@ -134,7 +137,11 @@ const NO_LEASE: CrashLease = { leased: Promise.resolve(new Set<string>()), giveB
 export function crashLease(
   event: SQSEvent,
   context: Context | undefined,
-  queue: { readonly visibilityTimeoutSeconds: number; readonly timeoutSeconds: number },
+  queue: {
+    readonly visibilityTimeoutSeconds: number;
+    readonly batchingWindowSeconds: number;
+    readonly timeoutSeconds: number;
+  },
 ): CrashLease {
   const rt = runtime();
   if (!rt.visibility) {
@@ -155,6 +162,7 @@ export function crashLease(
     timeLeftMs,
     {
       visibilityTimeoutSeconds: rt.sourceVisibilitySeconds ?? queue.visibilityTimeoutSeconds,
+      batchingWindowSeconds: queue.batchingWindowSeconds,
       marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
     },
   );

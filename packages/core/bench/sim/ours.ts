@@ -15,14 +15,15 @@
  *    visibility timeout from its receipt. A message received maxReceiveCount times goes to the DLQ on its next
  *    receipt.
  *  - The crash lease (src/queue/lease.ts, as packages/functions wires it): each consumer invocation first leases its
- *    messages for its timeout + 30 s, doubling per receive (`crashLeaseSeconds`); messages it reports failed, or a
- *    whole batch it fails by throwing, get the queue's visibility back from that moment (a ChangeMessageVisibility
- *    call per 10 messages, each way). `BENCH_LEASE=0` runs without it (the visibility from receipt, as before).
+ *    messages for its timeout + 30 s, doubling per receive while shorter than visibility − window
+ *    (`crashLeaseSeconds`); messages it reports failed, or a whole batch it fails by throwing, are given back
+ *    visibility − window from that moment (`giveBackSeconds`; a ChangeMessageVisibility call per 10 messages, each
+ *    way). `BENCH_LEASE=0` runs without it (the visibility from receipt, as before).
  *  - Crashes: a crashed invocation stops at a random call into the ledger/S3/Glue (that call takes effect, its
  *    answer and everything after it never happen), or after all its work but before answering; either way SQS sees
- *    a failed invocation and redelivers the whole batch (the recorder's one message) when its lease ends — or after
- *    the visibility timeout when the crash came at its first call (the lease, sent beside that call, is then not
- *    counted as landed) or the lease would not be shorter.
+ *    a failed invocation and redelivers the whole batch (the recorder's one message) when its lease ends — a message
+ *    whose lease call (the k-th, 10 messages each) is not before the crash point counts as not leased and waits the
+ *    visibility timeout, as does one whose lease would not be shorter.
  *  - Transient ledger faults: MemoryLedger.failNext on a random method (a throttle).
  *  - Glue: MemoryGlue (MaxConcurrentRuns=1); a started run ends after its duration, writes stats saying every file
  *    of its manifest was processed (unless the run fails), and its "Glue Job State Change" goes through the
@@ -41,7 +42,12 @@ import {
 import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
-import { CRASH_LEASE_MARGIN_SECONDS, crashLeaseSeconds } from "../../src/queue/lease.js";
+import {
+  CRASH_LEASE_MARGIN_SECONDS,
+  crashLeaseSeconds,
+  giveBackSeconds,
+  type LeaseSettings,
+} from "../../src/queue/lease.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
 import { reconcile } from "../../src/runs/reconciler.js";
@@ -513,9 +519,11 @@ class Simulation {
       handleUploadBatch(deps, this.config, batch),
     );
     let again: SqsMessage[] = batch;
-    const leaseOf = (m: SqsMessage) => this.leaseSeconds("queue", m.receiveCount);
-    const leased = LEASE_ON ? batch.filter((m) => leaseOf(m) !== null).length : 0;
-    this.usage.sqsRequests += Math.ceil(leased / 10); // the crash lease: ChangeMessageVisibilityBatch, 10 a call
+    // The crash lease, as the handler sends it: the messages it leases, in batch order, 10 per call.
+    const leaseOf = (m: SqsMessage) => (LEASE_ON ? this.leaseSeconds("queue", m.receiveCount) : null);
+    const leasedCall = new Map<SqsMessage, number>();
+    for (const m of batch) if (leaseOf(m) !== null) leasedCall.set(m, Math.floor(leasedCall.size / 10) + 1);
+    this.usage.sqsRequests += Math.ceil(leasedCall.size / 10); // ChangeMessageVisibilityBatch, 10 a call
     if (traced(t)) {
       const v = outcome.kind === "ok" ? outcome.value : null;
       console.log(
@@ -528,19 +536,22 @@ class Simulation {
       const failed = new Set(outcome.value.failedMessageIds);
       again = batch.filter((m) => failed.has(m.messageId));
     }
-    const crashLeaseLanded = LEASE_ON && outcome.kind === "crash" && outcome.atCall > 1;
+    const queueReturn = (m: SqsMessage) => Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
     let givenBack = 0;
     for (const m of again) {
       this.counts.messagesRedelivered++;
-      const lease = LEASE_ON ? leaseOf(m) : null;
+      const lease = leaseOf(m);
+      const call = leasedCall.get(m);
       let at: number;
-      if (lease === null) at = Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+      if (lease === null || call === undefined) at = queueReturn(m);
       else if (outcome.kind === "crash") {
-        at = crashLeaseLanded ? t + lease : Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
+        // Its lease call counts as landed only if the invocation died after that many of its own calls (the lease's
+        // calls go beside the handler's, 8 at a time in the handler; counted here one by one, the kinder side).
+        at = call < outcome.atCall ? t + lease : queueReturn(m);
       } else {
-        // reported failed, or the handler threw: the queue's visibility back, from now
+        // reported failed, or the handler threw: what is left of visibility − window (handlers take no sim time)
         givenBack++;
-        at = t + this.config.queue.visibilityTimeoutSeconds;
+        at = t + giveBackSeconds(0, this.leaseSettings("queue"));
       }
       this.calendar.add(at, { kind: "message", message: m });
     }
@@ -596,16 +607,20 @@ class Simulation {
     }
   }
 
+  /** The crash lease settings each consumer's handler uses (packages/functions: crashLease). */
+  private leaseSettings(queue: "queue" | "recorder"): LeaseSettings {
+    const q = queue === "queue" ? this.config.queue : this.config.recorder;
+    return {
+      visibilityTimeoutSeconds: q.visibilityTimeoutSeconds,
+      batchingWindowSeconds: q.batchingWindowSeconds,
+      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
+    };
+  }
+
   /** The crash lease of a consumer invocation on a message's n-th receive (null: none sent), as the handlers ask it. */
   private leaseSeconds(queue: "queue" | "recorder", receiveCount: number): number | null {
-    const q =
-      queue === "queue"
-        ? { timeout: this.config.queue.consumerTimeoutSeconds, visibility: this.config.queue.visibilityTimeoutSeconds }
-        : { timeout: this.config.recorder.timeoutSeconds, visibility: this.config.recorder.visibilityTimeoutSeconds };
-    return crashLeaseSeconds(receiveCount, q.timeout * 1000, {
-      visibilityTimeoutSeconds: q.visibility,
-      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
-    });
+    const timeout = queue === "queue" ? this.config.queue.consumerTimeoutSeconds : this.config.recorder.timeoutSeconds;
+    return crashLeaseSeconds(receiveCount, timeout * 1000, this.leaseSettings(queue));
   }
 
   /** The recorder Lambda with one SQS record: the EventBridge event, parsed as the real handler does. */
@@ -633,12 +648,15 @@ class Simulation {
       this.counts.endEventsToDlq++;
       return;
     }
-    // This was receive n = receives + 1. A crash after its lease landed: back when the lease ends; a failure it
-    // reported (an error): the queue's visibility back, from now (one more call).
+    // This was receive n = receives + 1. A crash after its lease landed (its one call came before the crash point):
+    // back when the lease ends; a failure it reported (an error): given back visibility − window (one more call).
     const lease = LEASE_ON ? this.leaseSeconds("recorder", receives + 1) : null;
     let at = t + this.config.recorder.visibilityTimeoutSeconds;
     if (lease !== null && outcome.kind === "crash" && outcome.atCall > 1) at = t + lease;
-    else if (lease !== null && outcome.kind === "error") this.usage.sqsRequests++;
+    else if (lease !== null && outcome.kind === "error") {
+      this.usage.sqsRequests++;
+      at = t + giveBackSeconds(0, this.leaseSettings("recorder"));
+    }
     this.calendar.add(at, { kind: "run-ended-event", run, receives: receives + 1 });
   }
 

@@ -4,18 +4,28 @@
  * queue's visibility timeout ends: 420 s in prod (AWS asks for at least 6 × the function timeout + the batching
  * window, to cover Lambda's own retries of a throttled invocation before the function runs). Once the function IS
  * running, it knows better: it cannot live past its remaining time. So its first step leases its messages for just
- * that long plus a margin (ChangeMessageVisibility from now); a crash brings the batch back when the lease ends, a
- * minute and a half later instead of seven.
+ * that long plus a margin (ChangeMessageVisibility, counted by SQS from the call); a crash brings the batch back when
+ * the lease ends, a minute and a half later instead of seven.
  *
- * The lease doubles with each receive (`ApproximateReceiveCount`), up to the queue's visibility: a batch that
- * crashes every time still reaches its DLQ after about the same number of minutes as before (prod ingest: 90 +
- * 180 + 360 + 420 + 420 s, ~25 min + windows, instead of 5 × 420 s). Records the function REPORTS failed (and a
- * whole batch it fails by throwing) are given the queue's full visibility back, from the moment they failed: a
- * failure that is reported keeps exactly its old retry cadence and DLQ horizon.
+ * Never later than before. SQS counts the queue's visibility from the RECEIVE, and Lambda's poller receives a
+ * message up to one batching window before it invokes; a lease counts from the call. So a lease is sent only when it
+ * ends before the earliest the queue's own visibility could (visibility − window), and a record the function reports
+ * failed — or every record, when it throws — is given back what is left of that (visibility − window − the time
+ * since the lease began): it comes back no later than it did before the lease, and at most one window sooner. (A
+ * Lambda invoke retried after a throttle can start later than one window after the receive: then a lease can end a
+ * little after the queue's visibility would have, by the throttle's delay less the window; the message reappears
+ * either way.)
+ *
+ * The lease doubles with each receive (`ApproximateReceiveCount`) while it stays below that bound: prod ingest 90,
+ * 180 s, then the queue's 420 s. A batch that crashes every time reaches its DLQ sooner than before (90 + 180 + 3 ×
+ * 420 s + windows, ~26 min instead of ~35); a batch that fails by reporting keeps its cadence to within a window.
  *
  * Everything here is best effort and never throws: a refused or failed visibility call is logged, and that message
- * simply keeps the visibility it had (the queue's), as if there were no lease. Nothing is lost either way — a
- * message redelivered while its first invocation still runs is a duplicate event, which the ledger records once.
+ * keeps the visibility it had (unless SQS applied the change before its answer was lost: then it has the lease).
+ * The lease calls are meant for the invocation's first seconds: none starts later than 10 s after the lease began
+ * or with less than 5 s of the invocation left, so a slow SQS costs an invocation at most ~13 s. Nothing is lost
+ * either way — a message redelivered while its first invocation still runs is a duplicate event, which the ledger
+ * records once.
  */
 import type { Log } from "../ledger/ports.js";
 
@@ -41,8 +51,10 @@ export interface DeliveredMessage {
 }
 
 export interface LeaseSettings {
-  /** The queue's visibility timeout: the longest a lease can be (a lease never lengthens a message's wait). */
+  /** The queue's visibility timeout, counted by SQS from each receive. */
   readonly visibilityTimeoutSeconds: number;
+  /** How long Lambda's poller may hold a received message before invoking (the mapping's batching window). */
+  readonly batchingWindowSeconds: number;
   /** Added to the invocation's remaining time: Lambda deletes acknowledged messages after the function returns. */
   readonly marginSeconds: number;
 }
@@ -51,49 +63,72 @@ export interface LeaseSettings {
 export const VISIBILITY_BATCH = 10;
 /** Calls in flight at once (a full batch of 4,000 records is 400 calls). */
 export const VISIBILITY_CONCURRENCY = 8;
-
-/** The prod ingest queue's lease: 60 s timeout + 30 s margin = 90 s on the first receive. */
+/** The lease's margin: prod's 60 s timeout + 30 s = 90 s on the first receive. */
 export const CRASH_LEASE_MARGIN_SECONDS = 30;
-/**
- * No visibility call is started with less of the invocation left than this (the adapter abandons a call after 3 s):
- * a slow SQS must not keep the function past its timeout, which would fail the whole batch.
- */
+/** No visibility call starts with less of the invocation left (the adapter abandons a call after 3 s). */
 export const VISIBILITY_MIN_TIME_LEFT_MS = 5_000;
+/** No lease call starts later than this after the lease began: it is the invocation's first step, not its work. */
+export const LEASE_PHASE_MS = 10_000;
 
 export function parseReceiveCount(raw: string | number | undefined): number {
-  const n = typeof raw === "number" ? raw : Number.parseInt(String(raw ?? ""), 10);
-  return Number.isSafeInteger(n) && n >= 1 ? n : 1;
+  const n = Number.parseInt(String(raw ?? ""), 10);
+  return Number.isSafeInteger(n) && n > 1 ? n : 1;
+}
+
+/** The soonest the queue's own visibility could end after an invocation began: visibility − window. */
+function earliestQueueReturnSeconds(settings: LeaseSettings): number {
+  return settings.visibilityTimeoutSeconds - settings.batchingWindowSeconds;
 }
 
 /**
- * The lease for a message on its n-th receive, or null when it would not be shorter than the queue's visibility
- * (then nothing is sent): (remaining time + margin) × 2^(n−1), rounded up to whole seconds.
+ * The lease for a message on its n-th receive, or null when it would not end before the earliest the queue's own
+ * visibility could (then nothing is sent): (remaining time + margin) × 2^(n−1), rounded up to whole seconds.
  */
 export function crashLeaseSeconds(receiveCount: number, remainingMs: number, settings: LeaseSettings): number | null {
   const n = Math.max(1, Math.min(32, Math.floor(receiveCount)));
   const base = Math.ceil(Math.max(0, remainingMs) / 1000) + settings.marginSeconds;
   const lease = base * 2 ** (n - 1);
-  return lease < settings.visibilityTimeoutSeconds ? lease : null;
+  return lease < earliestQueueReturnSeconds(settings) ? lease : null;
 }
 
-/** Sets the changes, ≤ 10 per call, a few calls at a time; returns the ids applied. Never throws. */
+/**
+ * What a failed record is given back, `elapsedMs` after its lease began: the rest of visibility − window (≥ 0), so
+ * it reappears no later than the queue's visibility would have shown it, and at most one window sooner.
+ */
+export function giveBackSeconds(elapsedMs: number, settings: LeaseSettings): number {
+  return Math.max(0, earliestQueueReturnSeconds(settings) - Math.ceil(Math.max(0, elapsedMs) / 1000));
+}
+
+/** What became of each change: applied, refused by SQS, or unknown (the call failed; it may have applied). */
+export interface ChangeOutcome {
+  readonly applied: Set<string>;
+  readonly refused: Set<string>;
+  readonly unknown: Set<string>;
+  /** Not sent: too little time left, or past the phase's end. */
+  readonly skipped: Set<string>;
+}
+
+/**
+ * Sets the changes, ≤ 10 per call, a few calls at a time, none started once `mayStart()` says no. Never throws.
+ */
 export async function changeVisibility(
   port: MessageVisibility,
   log: Log,
   changes: readonly VisibilityChange[],
   purpose: string,
-  timeLeftMs: () => number = () => Number.POSITIVE_INFINITY,
-): Promise<Set<string>> {
+  mayStart: () => boolean,
+): Promise<ChangeOutcome> {
   const chunks: VisibilityChange[][] = [];
   for (let i = 0; i < changes.length; i += VISIBILITY_BATCH) chunks.push(changes.slice(i, i + VISIBILITY_BATCH));
-  const applied = new Set<string>();
+  const out: ChangeOutcome = { applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() };
   let next = 0;
   const worker = async () => {
     while (next < chunks.length) {
-      if (timeLeftMs() < VISIBILITY_MIN_TIME_LEFT_MS) {
+      if (!mayStart()) {
         const left = chunks.slice(next).flat();
         next = chunks.length;
-        log.warn(`${purpose}: too little time left; those messages keep the visibility they had`, {
+        for (const c of left) out.skipped.add(c.id);
+        log.warn(`${purpose}: no time left to send; those messages keep the visibility they had`, {
           messageIds: left.map((c) => c.id),
         });
         return;
@@ -101,35 +136,39 @@ export async function changeVisibility(
       const chunk = chunks[next++] as VisibilityChange[];
       try {
         const refused = new Set(await port.change(chunk));
-        for (const c of chunk) if (!refused.has(c.id)) applied.add(c.id);
+        for (const c of chunk) (refused.has(c.id) ? out.refused : out.applied).add(c.id);
         if (refused.size > 0) log.warn(`${purpose}: SQS refused some visibility changes`, { messageIds: [...refused] });
       } catch (error) {
-        log.warn(`${purpose}: visibility change failed; those messages keep the visibility they had`, {
-          messageIds: chunk.map((c) => c.id),
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-        });
+        for (const c of chunk) out.unknown.add(c.id);
+        log.warn(
+          `${purpose}: visibility change failed; unless SQS applied it before the answer was lost, those messages keep the visibility they had`,
+          {
+            messageIds: chunk.map((c) => c.id),
+            error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          },
+        );
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(VISIBILITY_CONCURRENCY, chunks.length) }, worker));
-  return applied;
+  return out;
 }
 
 export interface CrashLease {
-  /** Resolves (never rejects) with the ids whose lease SQS applied. */
-  readonly leased: Promise<ReadonlySet<string>>;
+  /** Resolves (never rejects) when the lease calls are done, with what became of each. */
+  readonly leased: Promise<ChangeOutcome>;
   /**
    * The last step when records failed (reported, or the whole batch when the handler throws): once the lease calls
-   * are done, every leased one among them gets the queue's whole visibility back, from now — a reported failure
-   * waits as long as it did before there was a lease. Never throws.
+   * are done, each of them whose lease may have applied (not refused, not skipped) gets what is left of the queue's
+   * visibility (`giveBackSeconds`) — no later than before the lease. Never throws.
    */
   giveBack(failedIds: Iterable<string>): Promise<void>;
 }
 
 /**
  * The first step of a consumer invocation: lease every message for its crash lease (the calls run while the
- * handler works; `leased` tells when they are done). Messages without a receipt handle, or whose lease would not be
- * shorter than the queue's visibility, are left alone.
+ * handler works; `leased` tells when they are done). Messages without a receipt handle, or whose lease would not end
+ * before the queue's visibility could, are left alone.
  */
 export function startCrashLease(
   port: MessageVisibility,
@@ -139,33 +178,37 @@ export function startCrashLease(
   timeLeftMs: () => number,
   settings: LeaseSettings,
 ): CrashLease {
-  const remainingMs = timeLeftMs();
+  const remainingAtStart = timeLeftMs();
+  const elapsedMs = () => remainingAtStart - timeLeftMs();
+  const enoughTime = () => timeLeftMs() >= VISIBILITY_MIN_TIME_LEFT_MS;
   const byId = new Map<string, DeliveredMessage>();
   const changes: VisibilityChange[] = [];
   for (const m of messages) {
     if (!m.receiptHandle) continue;
-    const seconds = crashLeaseSeconds(parseReceiveCount(m.receiveCount), remainingMs, settings);
+    const seconds = crashLeaseSeconds(parseReceiveCount(m.receiveCount), remainingAtStart, settings);
     if (seconds === null) continue;
     byId.set(m.messageId, m);
     changes.push({ id: m.messageId, receiptHandle: m.receiptHandle, seconds });
   }
-  const leased: Promise<ReadonlySet<string>> =
+  const none: ChangeOutcome = { applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() };
+  const leased: Promise<ChangeOutcome> =
     changes.length === 0
-      ? Promise.resolve(new Set<string>())
-      : changeVisibility(port, log, changes, "crash lease", timeLeftMs);
+      ? Promise.resolve(none)
+      : changeVisibility(port, log, changes, "crash lease", () => enoughTime() && elapsedMs() <= LEASE_PHASE_MS);
   return {
     leased,
     async giveBack(failedIds) {
       const done = await leased;
+      const seconds = giveBackSeconds(elapsedMs(), settings);
       const back: VisibilityChange[] = [];
       for (const id of new Set(failedIds)) {
         const m = byId.get(id);
-        if (m && done.has(id)) {
-          back.push({ id, receiptHandle: m.receiptHandle, seconds: settings.visibilityTimeoutSeconds });
-        }
+        if (m && (done.applied.has(id) || done.unknown.has(id)))
+          back.push({ id, receiptHandle: m.receiptHandle, seconds });
       }
-      if (back.length > 0)
-        await changeVisibility(port, log, back, "failed records back to the queue's visibility", timeLeftMs);
+      if (back.length > 0) {
+        await changeVisibility(port, log, back, "failed records given back the queue's visibility", enoughTime);
+      }
     },
   };
 }

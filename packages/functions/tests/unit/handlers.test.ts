@@ -329,7 +329,7 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
     }));
   });
 
-  it("batcher: leases the batch for its remaining time + 30 s (doubled per receive), then gives the failed record the queue's 362 s", async () => {
+  it("batcher: leases the batch for its remaining time + 30 s (doubled per receive), then gives the failed record the queue's 362 s less the 2 s window", async () => {
     pendingFromPuts();
     glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
     s3.on(HeadObjectCommand, { Key: "input/b.csv" }).rejects(
@@ -356,7 +356,40 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
           ["rh-m2", 150],
         ],
       },
-      { url: QUEUE, entries: [["rh-m2", 362]] },
+      { url: QUEUE, entries: [["rh-m2", 360]] },
+    ]);
+  });
+
+  it("batcher: a batch the handler fails by throwing is given back whole, then the error goes to Lambda", async () => {
+    const broken = sqsRecord("m2", objectCreated("input/b.csv"));
+    Object.defineProperty(broken, "body", {
+      get() {
+        throw new Error("unreadable record");
+      },
+    });
+    const event: SQSEvent = { Records: [sqsRecord("m1", objectCreated("input/a.csv")), broken] };
+    const thrown = await onFakeClock(
+      batcher(event, context(60_000)).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    );
+    expect(thrown).toEqual(new Error("unreadable record"));
+    expect(visibilityCalls()).toEqual([
+      {
+        url: QUEUE,
+        entries: [
+          ["rh-m1", 90],
+          ["rh-m2", 90],
+        ],
+      },
+      {
+        url: QUEUE,
+        entries: [
+          ["rh-m1", 360],
+          ["rh-m2", 360],
+        ],
+      },
     ]);
   });
 
