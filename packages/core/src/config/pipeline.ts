@@ -156,7 +156,8 @@ export interface PipelineConfig {
 export interface AlarmSettings {
   /**
    * The ingest queue's oldest message may be this old before it alarms: two visibility timeouts plus the batching
-   * window, i.e. a message that has already failed twice (a healthy one is consumed within the window).
+   * window, i.e. a message that has already failed twice (a healthy one is consumed within the window) — or whose
+   * invocation crashed about four times (crash leases of 90 and 180 s come first, queue/lease.ts).
    */
   readonly ingestOldestMessageSeconds: number;
 }
