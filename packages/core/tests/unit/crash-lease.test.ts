@@ -256,6 +256,21 @@ describe("startCrashLease", () => {
     expect(calls[0]?.changes[0]?.seconds).toBe(35);
   });
 
+  it("a lease call may still start exactly 10 s after the lease began", async () => {
+    const { port, calls } = fakeQueue();
+    const reads = [60_000, 50_000, 50_000, 49_000, 49_000];
+    const timeLeft = () => reads.shift() ?? 0;
+    // two calls' worth: the first starts at 10.0 s elapsed, the second would at 11 s
+    await startCrashLease(
+      port,
+      recordingLog().log,
+      Array.from({ length: 20 }, (_, i) => msg(i)),
+      timeLeft,
+      PROD,
+    ).leased;
+    expect(calls).toHaveLength(1);
+  });
+
   it("starts no lease call later than 10 s after the lease began; the warning names only what was not sent", async () => {
     const { port, calls } = fakeQueue();
     const { log, warnings } = recordingLog();
