@@ -307,8 +307,9 @@ const GiB = 1024 ** 3;
  * run's 1–3 minutes of startup and fixed work on all its workers, and a small upload's own work is about 0.2
  * worker-seconds (its S3 round trips; rows run at about 50 MiB/s per G.1X worker), one worker being Spark's driver.
  * So a run takes the FEWEST workers that keep its duration from growing run after run: 2 for a handful of files, 3
- * for up to 2,500 (a steady stream's runs: 2 executors keep up with ~5 uploads/s), and a burst's big runs 16, sized
- * for the p99 of the uploads queued behind them. Timeouts leave ≥ 10× the expected run time so a slow healthy run is
+ * for up to 2,500 (a steady stream's runs: 2 executors keep up with ~5 uploads/s), and a burst's big runs 12, sized
+ * for the p99 of the uploads queued behind them (the fewest that kept the 1M-upload day's p99 better than fixed
+ * capacity's on three seeds once crashed batches came back after their crash lease; 11 did not; session 13). Timeouts leave ≥ 10× the expected run time so a slow healthy run is
  * never failed for time.
  */
 function capacitySettings(isProd: boolean): CapacitySettings {
@@ -316,7 +317,7 @@ function capacitySettings(isProd: boolean): CapacitySettings {
     tiers: [
       { maxFiles: 50, maxBytes: 256 * MiB, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
       { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
-      { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 16, timeoutMinutes: 120 },
+      { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 12, timeoutMinutes: 120 },
     ],
     maxWorkers: isProd ? 16 : 2,
     executionClass: "STANDARD",

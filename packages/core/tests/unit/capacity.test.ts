@@ -60,17 +60,17 @@ describe("capacity per run", () => {
     expect(() => runCapacity({ files: 1, bytes: 1 }, { ...table, tiers: [] })).toThrow(/has no tier/);
   });
 
-  it("pins prod's table: one small file gets 2 workers, a steady stream's run 3, a 10,000-file burst 16", () => {
+  it("pins prod's table: one small file gets 2 workers, a steady stream's run 3, a 10,000-file burst 12", () => {
     expect(runCapacity({ files: 1, bytes: 2_000 }, prod)).toMatchObject({ numberOfWorkers: 2, timeoutMinutes: 30 });
     expect(runCapacity({ files: 50, bytes: 256 * MiB }, prod)).toMatchObject({ numberOfWorkers: 2 });
     expect(runCapacity({ files: 50, bytes: 256 * MiB + 1 }, prod)).toMatchObject({ numberOfWorkers: 3 });
     expect(runCapacity({ files: 51, bytes: 1 }, prod)).toMatchObject({ numberOfWorkers: 3, timeoutMinutes: 60 });
     expect(runCapacity({ files: 2_500, bytes: 10 * GiB }, prod)).toMatchObject({ numberOfWorkers: 3 });
-    expect(runCapacity({ files: 2_501, bytes: 1 }, prod)).toMatchObject({ numberOfWorkers: 16, timeoutMinutes: 120 });
-    expect(runCapacity({ files: 1, bytes: 10 * GiB + 1 }, prod)).toMatchObject({ numberOfWorkers: 16 });
-    expect(runCapacity({ files: 10_000, bytes: 1 }, prod)).toMatchObject({ numberOfWorkers: 16, timeoutMinutes: 120 });
+    expect(runCapacity({ files: 2_501, bytes: 1 }, prod)).toMatchObject({ numberOfWorkers: 12, timeoutMinutes: 120 });
+    expect(runCapacity({ files: 1, bytes: 10 * GiB + 1 }, prod)).toMatchObject({ numberOfWorkers: 12 });
+    expect(runCapacity({ files: 10_000, bytes: 1 }, prod)).toMatchObject({ numberOfWorkers: 12, timeoutMinutes: 120 });
     expect(runCapacity({ files: 1, bytes: 40 * GiB }, prod)).toMatchObject({
-      numberOfWorkers: 16,
+      numberOfWorkers: 12,
       timeoutMinutes: 120,
     });
   });
@@ -80,7 +80,7 @@ describe("capacity per run", () => {
       tiers: [
         { maxFiles: 50, maxBytes: 256 * MiB, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
         { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
-        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 16, timeoutMinutes: 120 },
+        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 12, timeoutMinutes: 120 },
       ],
       maxWorkers: 16,
       executionClass: "STANDARD",

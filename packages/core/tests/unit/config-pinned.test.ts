@@ -45,7 +45,7 @@ const nonProd = {
       tiers: [
         { maxFiles: 50, maxBytes: 256 * 1024 ** 2, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
         { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
-        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 16, timeoutMinutes: 120 },
+        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 12, timeoutMinutes: 120 },
       ],
       maxWorkers: 2,
       executionClass: "STANDARD",
@@ -79,7 +79,7 @@ describe("pipelineConfig, pinned", () => {
     expect(config.pipelineConfig("local")).toEqual({ stage: "local", ...nonProd });
   });
 
-  it("prod: the long batching window, 10 workers, a 2 h job, 16 workers for the biggest tier, 15 min grace", () => {
+  it("prod: the long batching window, 10 workers, a 2 h job, 12 workers for the biggest tier (16 at most), 15 min grace", () => {
     expect(config.pipelineConfig("prod")).toEqual({
       ...nonProd,
       stage: "prod",
