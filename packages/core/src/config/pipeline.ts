@@ -91,8 +91,10 @@ export interface RunSettings {
   /** Failed attempts of an upload in a run of its own before it is reported failed. */
   readonly maxAttempts: number;
   /**
-   * A slot held this long by a run that never got a Glue run id is repaired by the sweeper. Starts happen inside
-   * one handler invocation, so anything older than the longest handler timeout (plus a margin) is stale.
+   * A launched start (past its fence) held this long since its fence without a Glue run id is repaired by the
+   * sweeper, which asks Glue (adopt or undo); runs and uploads left open without the slot are closed after it too.
+   * Starts happen inside one handler invocation, so anything older than the longest handler timeout (plus a margin,
+   * for Glue's run listing to catch up) is stale. Unlaunched starts: `revokeUnlaunchedAfterSeconds`.
    */
   readonly startTimeoutSeconds: number;
   /**
@@ -309,8 +311,8 @@ const GiB = 1024 ** 3;
  * So a run takes the FEWEST workers that keep its duration from growing run after run: 2 for a handful of files, 3
  * for up to 2,500 (a steady stream's runs: 2 executors keep up with ~5 uploads/s), and a burst's big runs 12, sized
  * for the p99 of the uploads queued behind them (the fewest that kept the 1M-upload day's p99 better than fixed
- * capacity's on three seeds once crashed batches came back after their crash lease; 11 did not; session 13). Timeouts leave ≥ 10× the expected run time so a slow healthy run is
- * never failed for time.
+ * capacity's on three seeds once crashed batches came back after their crash lease; 11 did not; session 13).
+ * Timeouts leave ≥ 10× the expected run time so a slow healthy run is never failed for time.
  */
 function capacitySettings(isProd: boolean): CapacitySettings {
   return {

@@ -330,8 +330,8 @@ export async function adoptGlueRun(
  * slot-held until the sweeper's next pass. Whoever finds the slot held longer than `revokeUnlaunchedAfterSeconds`
  * (75 s, past the batcher's and recorder's timeouts) by a holder that has not launched revokes it — a release
  * conditional on the holder still not having launched; the revoked starter's own fence then fails, so it never calls
- * Glue however late it wakes up — then gives the start's claims back and closes its run. A launched start (a Glue run may exist) is left to the sweeper, which asks Glue. Returns the repair made,
- * null when there was none to make.
+ * Glue however late it wakes up — then gives the start's claims back and closes its run. A launched start (a Glue
+ * run may exist) is left to the sweeper, which asks Glue. Returns the repair made, null when there was none to make.
  */
 export async function revokeStaleStart(
   deps: Deps,
