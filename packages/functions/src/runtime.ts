@@ -13,13 +13,14 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoLedger, GlueJobs, S3Objects, SqsMessageVisibility } from "@ingest/adapters";
 import {
-  CRASH_LEASE_MARGIN_SECONDS,
   type CrashLease,
   type Deps,
   HANDLER_ENV,
   type Log,
+  leaseSettingsOf,
   type MessageVisibility,
   newRunKey,
+  noChanges,
   OBSERVABILITY,
   type PipelineConfig,
   pipelineConfig,
@@ -125,7 +126,7 @@ function build(caller: FunctionCaller["credentials"] | undefined, sourceQueue: F
 }
 
 const NO_LEASE: CrashLease = {
-  leased: Promise.resolve({ applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() }),
+  leased: Promise.resolve(noChanges()),
   giveBack: async () => undefined,
 };
 
@@ -160,11 +161,10 @@ export function crashLease(
       receiveCount: r.attributes?.ApproximateReceiveCount,
     })),
     timeLeftMs,
-    {
+    leaseSettingsOf({
       visibilityTimeoutSeconds: rt.sourceVisibilitySeconds ?? queue.visibilityTimeoutSeconds,
       batchingWindowSeconds: queue.batchingWindowSeconds,
-      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
-    },
+    }),
   );
 }
 let warnedNoQueue = false;

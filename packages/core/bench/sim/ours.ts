@@ -42,12 +42,7 @@ import {
 import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
-import {
-  CRASH_LEASE_MARGIN_SECONDS,
-  crashLeaseSeconds,
-  giveBackSeconds,
-  type LeaseSettings,
-} from "../../src/queue/lease.js";
+import { crashLeaseSeconds, giveBackSeconds, type LeaseSettings, leaseSettingsOf } from "../../src/queue/lease.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
 import { reconcile } from "../../src/runs/reconciler.js";
@@ -609,12 +604,7 @@ class Simulation {
 
   /** The crash lease settings each consumer's handler uses (packages/functions: crashLease). */
   private leaseSettings(queue: "queue" | "recorder"): LeaseSettings {
-    const q = queue === "queue" ? this.config.queue : this.config.recorder;
-    return {
-      visibilityTimeoutSeconds: q.visibilityTimeoutSeconds,
-      batchingWindowSeconds: q.batchingWindowSeconds,
-      marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
-    };
+    return leaseSettingsOf(queue === "queue" ? this.config.queue : this.config.recorder);
   }
 
   /** The crash lease of a consumer invocation on a message's n-th receive (null: none sent), as the handlers ask it. */

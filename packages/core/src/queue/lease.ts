@@ -108,6 +108,23 @@ export interface ChangeOutcome {
   readonly skipped: Set<string>;
 }
 
+/** An outcome with nothing in it (nothing sent yet, or nothing to send). */
+export function noChanges(): ChangeOutcome {
+  return { applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() };
+}
+
+/** What a consumer's lease is computed from: its queue's visibility and window, and the margin. */
+export function leaseSettingsOf(queue: {
+  readonly visibilityTimeoutSeconds: number;
+  readonly batchingWindowSeconds: number;
+}): LeaseSettings {
+  return {
+    visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds,
+    batchingWindowSeconds: queue.batchingWindowSeconds,
+    marginSeconds: CRASH_LEASE_MARGIN_SECONDS,
+  };
+}
+
 /**
  * Sets the changes, ≤ 10 per call, a few calls at a time, none started once `mayStart()` says no. Never throws.
  */
@@ -120,7 +137,7 @@ export async function changeVisibility(
 ): Promise<ChangeOutcome> {
   const chunks: VisibilityChange[][] = [];
   for (let i = 0; i < changes.length; i += VISIBILITY_BATCH) chunks.push(changes.slice(i, i + VISIBILITY_BATCH));
-  const out: ChangeOutcome = { applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() };
+  const out = noChanges();
   let next = 0;
   const worker = async () => {
     while (next < chunks.length) {
@@ -190,10 +207,9 @@ export function startCrashLease(
     byId.set(m.messageId, m);
     changes.push({ id: m.messageId, receiptHandle: m.receiptHandle, seconds });
   }
-  const none: ChangeOutcome = { applied: new Set(), refused: new Set(), unknown: new Set(), skipped: new Set() };
   const leased: Promise<ChangeOutcome> =
     changes.length === 0
-      ? Promise.resolve(none)
+      ? Promise.resolve(noChanges())
       : changeVisibility(port, log, changes, "crash lease", () => enoughTime() && elapsedMs() <= LEASE_PHASE_MS);
   return {
     leased,

@@ -61,6 +61,8 @@ const msg = (i: number, receiveCount: DeliveredMessage["receiveCount"] = "1"): D
   receiptHandle: `rh-${i}`,
   receiveCount,
 });
+/** n messages m0…m(n−1), first receive. */
+const msgs = (n: number): DeliveredMessage[] => Array.from({ length: n }, (_, i) => msg(i));
 const sixtySeconds = () => 60_000;
 
 describe("crashLeaseSeconds", () => {
@@ -120,7 +122,7 @@ describe("startCrashLease", () => {
   it("leases every message for its own receive's lease, at most 10 per call, and logs nothing when all applied", async () => {
     const { port, calls } = fakeQueue();
     const { log, warnings } = recordingLog();
-    const messages = [...Array.from({ length: 23 }, (_, i) => msg(i)), msg(23, "2"), msg(24, "3")];
+    const messages = [...msgs(23), msg(23, "2"), msg(24, "3")];
     const lease = startCrashLease(port, log, messages, sixtySeconds, PROD);
     const done = await lease.leased;
     // m24 (3rd receive: 360 s) is left to the queue's visibility
@@ -139,26 +141,14 @@ describe("startCrashLease", () => {
       [11, [10, 1]],
     ] as const) {
       const { port, calls } = fakeQueue();
-      await startCrashLease(
-        port,
-        recordingLog().log,
-        Array.from({ length: n }, (_, i) => msg(i)),
-        sixtySeconds,
-        PROD,
-      ).leased;
+      await startCrashLease(port, recordingLog().log, msgs(n), sixtySeconds, PROD).leased;
       expect(calls.map((c) => c.changes.length)).toEqual(expected);
     }
   });
 
   it("sends at most 8 calls at once", async () => {
     const { port, calls, seen } = fakeQueue({ delayMs: 2 });
-    await startCrashLease(
-      port,
-      recordingLog().log,
-      Array.from({ length: 400 }, (_, i) => msg(i)),
-      sixtySeconds,
-      PROD,
-    ).leased;
+    await startCrashLease(port, recordingLog().log, msgs(400), sixtySeconds, PROD).leased;
     expect(calls).toHaveLength(40);
     expect(seen.maxInFlight).toBe(8);
   });
@@ -219,7 +209,7 @@ describe("startCrashLease", () => {
   it("a failed call is logged and swallowed; its records may have been leased, so a failed one is given back too", async () => {
     const { port, calls } = fakeQueue({ failCall: 1 });
     const { log, warnings } = recordingLog();
-    const messages = Array.from({ length: 12 }, (_, i) => msg(i));
+    const messages = msgs(12);
     const lease = startCrashLease(port, log, messages, sixtySeconds, PROD);
     const done = await lease.leased;
     expect([...done.applied]).toEqual(["m10", "m11"]);
@@ -261,13 +251,7 @@ describe("startCrashLease", () => {
     const reads = [60_000, 50_000, 50_000, 49_000, 49_000];
     const timeLeft = () => reads.shift() ?? 0;
     // two calls' worth: the first starts at 10.0 s elapsed, the second would at 11 s
-    await startCrashLease(
-      port,
-      recordingLog().log,
-      Array.from({ length: 20 }, (_, i) => msg(i)),
-      timeLeft,
-      PROD,
-    ).leased;
+    await startCrashLease(port, recordingLog().log, msgs(20), timeLeft, PROD).leased;
     expect(calls).toHaveLength(1);
   });
 
@@ -281,7 +265,7 @@ describe("startCrashLease", () => {
       left -= 4_000;
       return now;
     };
-    const messages = Array.from({ length: 95 }, (_, i) => msg(i));
+    const messages = msgs(95);
     const lease = startCrashLease(port, log, messages, timeLeft, PROD);
     await lease.leased;
     // each check reads the clock twice: the first finds 8 s elapsed (go), the second 16 s (stop)

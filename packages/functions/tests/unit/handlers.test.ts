@@ -49,6 +49,11 @@ function objectCreated(key: string) {
   };
 }
 
+/** A Glue Job State Change event as the rule delivers it to the recorder queue. */
+function runEnded(detail: Record<string, unknown>) {
+  return { source: "aws.glue", "detail-type": "Glue Job State Change", detail };
+}
+
 /** The part of GetObject's streaming body the adapter uses. */
 function body(text: string) {
   // biome-ignore lint/suspicious/noExplicitAny: a minimal stand-in for the SDK's streaming payload
@@ -205,11 +210,7 @@ describe("batcher handler", () => {
 
 describe("recorder handler", () => {
   it("ignores another job's state change without touching the ledger", async () => {
-    const event = {
-      source: "aws.glue",
-      "detail-type": "Glue Job State Change",
-      detail: { jobName: "other", state: "SUCCEEDED", jobRunId: "jr_9" },
-    };
+    const event = runEnded({ jobName: "other", state: "SUCCEEDED", jobRunId: "jr_9" });
     const response = await onFakeClock(recorder({ Records: [sqsRecord("m1", event)] }));
     expect(response).toEqual({ batchItemFailures: [] });
     expect(ddb.calls()).toHaveLength(0);
@@ -217,11 +218,7 @@ describe("recorder handler", () => {
 
   it("returns the record when the ledger cannot be read, so SQS retries it", async () => {
     ddb.on(GetCommand).rejects(new Error("ProvisionedThroughputExceededException"));
-    const event = {
-      source: "aws.glue",
-      "detail-type": "Glue Job State Change",
-      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" },
-    };
+    const event = runEnded({ jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" });
     const response = await onFakeClock(recorder({ Records: [sqsRecord("m1", event)] }));
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m1" }] });
   });
@@ -274,11 +271,7 @@ describe("recorder handler", () => {
       ),
     });
     glue.on(GetJobRunCommand).rejects(new Error("must not be needed"));
-    const event = {
-      source: "aws.glue",
-      "detail-type": "Glue Job State Change",
-      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1", message: "" },
-    };
+    const event = runEnded({ jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1", message: "" });
 
     const response = await onFakeClock(recorder({ Records: [sqsRecord("m1", event)] }));
 
@@ -406,11 +399,7 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
 
   it("recorder: a run end that could not be recorded gets the recorder queue's 360 s back", async () => {
     ddb.on(GetCommand).rejects(new Error("ProvisionedThroughputExceededException"));
-    const event = {
-      source: "aws.glue",
-      "detail-type": "Glue Job State Change",
-      detail: { jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" },
-    };
+    const event = runEnded({ jobName: "csv-ingest-job", state: "SUCCEEDED", jobRunId: "jr_1" });
     const response = await onFakeClock(recorder({ Records: [sqsRecord("r1", event)] }, context(60_000)));
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "r1" }] });
     expect(visibilityCalls()).toEqual([
