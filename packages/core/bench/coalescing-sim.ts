@@ -22,7 +22,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pipelineConfig } from "../src/config/pipeline.js";
+import { pipelineConfig, type RunSettings } from "../src/config/pipeline.js";
 import { CRASH_LEASE_MARGIN_SECONDS } from "../src/queue/lease.js";
 import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, steady } from "./sim/arrivals.js";
 import { measureBatch } from "./sim/batch-cost.js";
@@ -131,6 +131,10 @@ const NATIVE: NativeTrigger = {
   workers: config.glue.numberOfWorkers,
 };
 
+function fillHoldText(h: RunSettings["fillHold"]): string {
+  return h ? `${h.minFiles} files / ${h.maxWaitSeconds} s / quiet ${h.quietSeconds} s` : "off";
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   console.log(
@@ -138,7 +142,8 @@ async function main(): Promise<void> {
       `window ${config.queue.batchingWindowSeconds} s / ${config.queue.maximumConcurrency} consumers, ` +
       `visibility ${config.queue.visibilityTimeoutSeconds} s, maxReceiveCount ${config.queue.maxReceiveCount}, ` +
       `${process.env.BENCH_LEASE === "0" ? "NO crash lease (BENCH_LEASE=0)" : `crash lease ${config.queue.consumerTimeoutSeconds + CRASH_LEASE_MARGIN_SECONDS} s doubling per receive`}, ` +
-      `≤ ${maxFilesPerRun} files per run${maxFilesPerRun === config.runs.maxFilesPerRun ? "" : " (BENCH_MAX_FILES)"}, sweeper every ${config.runs.sweepIntervalMinutes} min`,
+      `≤ ${maxFilesPerRun} files per run${maxFilesPerRun === config.runs.maxFilesPerRun ? "" : " (BENCH_MAX_FILES)"}, sweeper every ${process.env.BENCH_SWEEP_MINUTES ?? config.runs.sweepIntervalMinutes} min, ` +
+      `fill hold ${process.env.BENCH_FILL ?? fillHoldText(config.runs.fillHold)}${process.env.BENCH_FILL ? " (BENCH_FILL)" : ""}`,
   );
   console.log(
     `model: Glue run ${MODEL.glueBaseSeconds.join("–")} s + ${MODEL.glueWorkerSecondsPerFile} worker-s/file over workers − 1, ${pct(MODEL.glueFailureShare)} fail; ` +

@@ -38,6 +38,7 @@ import {
   GLUE_WORKER_DPUS,
   type PipelineConfig,
   pipelineConfig,
+  type RunSettings,
 } from "../../src/config/pipeline.js";
 import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
@@ -140,6 +141,8 @@ export interface OursOptions {
   readonly capacity?: CapacitySettings;
   /** Run against the real adapters on the fake AWS with this profile (default: the in-memory world). */
   readonly aws?: AwsProfile;
+  /** runs.fillHold (default: env BENCH_FILL, else the prod config's). */
+  readonly fillHold?: RunSettings["fillHold"];
   /** runs.maxFilesPerRun (default: env BENCH_MAX_FILES, else the prod config's): an experiment knob for the cap. */
   readonly maxFilesPerRun?: number;
 }
@@ -312,6 +315,7 @@ class Simulation {
         sweepIntervalMinutes: sweep,
         maxFilesPerRun,
         capacity: options.capacity ?? experimentTiers(base.runs.capacity) ?? base.runs.capacity,
+        fillHold: options.fillHold !== undefined ? options.fillHold : (experimentFillHold() ?? base.runs.fillHold),
       },
     };
     this.world = options.aws
@@ -1154,4 +1158,16 @@ class Calendar {
     }
     h[i] = last;
   }
+}
+
+/** BENCH_FILL="minFiles:maxWaitSeconds" runs ours with that fill hold (RunSettings.fillHold), "off" without one. */
+function experimentFillHold(): RunSettings["fillHold"] | undefined {
+  const spec = process.env.BENCH_FILL;
+  if (spec === undefined) return undefined;
+  if (spec === "off") return null;
+  const [minFiles, maxWaitSeconds, quietSeconds = 1e9] = spec.split(":").map(Number);
+  if (!Number.isInteger(minFiles) || !(Number(maxWaitSeconds) > 0)) {
+    throw new Error(`BENCH_FILL: want "files:seconds[:quiet]", got ${spec}`);
+  }
+  return { minFiles: Number(minFiles), maxWaitSeconds: Number(maxWaitSeconds), quietSeconds: Number(quietSeconds) };
 }

@@ -25,7 +25,7 @@ export type StartOutcome =
   | { readonly started: true; readonly runKey: string; readonly glueRunId: string; readonly files: number }
   | {
       readonly started: false;
-      readonly reason: "slot-held" | "nothing-pending" | "backing-off" | "holding-burst";
+      readonly reason: "slot-held" | "nothing-pending" | "backing-off" | "holding-burst" | "filling";
     };
 
 /** Wake-ups are retried this many times before leaving the rest to the sweeper (guards against a hot loop). */
@@ -78,6 +78,12 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
         continue;
       }
       chosen = selectRunUploads(await settledPending(deps, runs, known, woken), runs);
+      if (fillingUp(runs, chosen, now)) {
+        const { wakeup } = await deps.ledger.releaseSlot(runKey);
+        if (!wakeup) return { started: false, reason: "filling" };
+        woken = true;
+        continue;
+      }
     } catch (error) {
       // Failed (a throttled read) before the run item exists: give the slot back now. Kept, it would be held by a
       // run key with no run: every batch sees slot-held until the sweeper judges it stale (minutes).
@@ -112,6 +118,22 @@ async function burstIsYoung(
   const [oldest] = withKnown(await deps.ledger.listPending(1), known, 1);
   if (!oldest) return false;
   return now.getTime() - Date.parse(oldest.receivedAt) < runs.burstHoldSeconds * 1000;
+}
+
+/**
+ * Whether a run of `chosen` should wait for the stream to fill it (RunSettings.fillHold): fewer than `minFiles` fresh
+ * uploads, one recorded in the last `quietSeconds` (the stream still flows), and at the rate they came (count / the
+ * oldest's age) the run would reach `minFiles` before the oldest is `maxWaitSeconds` old. Retries never wait.
+ */
+export function fillingUp(runs: RunSettings, chosen: readonly UploadRecord[], now: Date): boolean {
+  const hold = runs.fillHold;
+  const oldest = chosen[0];
+  if (!hold || !oldest || oldest.retryGroupSize !== null || chosen.length >= hold.minFiles) return false;
+  const ageSeconds = (now.getTime() - Date.parse(oldest.receivedAt)) / 1000;
+  const newest = chosen.reduce((t, u) => Math.max(t, Date.parse(u.receivedAt)), 0);
+  if (!((now.getTime() - newest) / 1000 < hold.quietSeconds)) return false;
+  // With fewer than minFiles, this also bounds the hold: it implies ageSeconds < maxWaitSeconds.
+  return chosen.length * hold.maxWaitSeconds >= hold.minFiles * Math.max(ageSeconds, 1);
 }
 
 /** How long starts wait after `n` consecutive system failures (the breaker is open from `breakerThreshold` on). */

@@ -145,11 +145,12 @@ export async function runScenario(scenario: Scenario, s: fc.Scheduler, options: 
   const metrics = new CountingMetrics();
   const log = new MemoryLog(false);
   const base = pipelineConfig("test");
-  // small caps so runs fill up and batches of 3 are "full" (the burst hold is explored too)
+  // small caps so runs fill up and batches of 3 are "full" (the burst hold is explored too); a fill hold of 3 files,
+  // so runs of 1–2 uploads made within a second or two of each other are held (the quiescence's clock moves past it)
   const config: PipelineConfig = {
     ...base,
     queue: { ...base.queue, batchSize: 3 },
-    runs: { ...base.runs, maxFilesPerRun: 4 },
+    runs: { ...base.runs, maxFilesPerRun: 4, fillHold: { minFiles: 3, maxWaitSeconds: 300, quietSeconds: 75 } },
   };
   const newRunKey = sequentialRunKeys();
   const trace: string[] = [];

@@ -41,6 +41,7 @@ const nonProd = {
     systemRetryMaxSeconds: 1_800,
     breakerThreshold: 5,
     burstHoldSeconds: 90,
+    fillHold: null,
     capacity: {
       tiers: [
         { maxFiles: 50, maxBytes: 256 * 1024 ** 2, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
