@@ -315,7 +315,7 @@ class Simulation {
         sweepIntervalMinutes: sweep,
         maxFilesPerRun,
         capacity: options.capacity ?? experimentTiers(base.runs.capacity) ?? base.runs.capacity,
-        fillHold: options.fillHold !== undefined ? options.fillHold : (experimentFillHold() ?? base.runs.fillHold),
+        fillHold: options.fillHold !== undefined ? options.fillHold : experimentFillHold(base.runs.fillHold),
       },
     };
     this.world = options.aws
@@ -1160,10 +1160,10 @@ class Calendar {
   }
 }
 
-/** BENCH_FILL="minFiles:maxWaitSeconds" runs ours with that fill hold (RunSettings.fillHold), "off" without one. */
-function experimentFillHold(): RunSettings["fillHold"] | undefined {
+/** BENCH_FILL="minFiles:maxWaitSeconds[:quietSeconds]" runs ours and fixed with that fill hold, "off" without one. */
+function experimentFillHold(config: RunSettings["fillHold"]): RunSettings["fillHold"] {
   const spec = process.env.BENCH_FILL;
-  if (spec === undefined) return undefined;
+  if (spec === undefined) return config;
   if (spec === "off") return null;
   const [minFiles, maxWaitSeconds, quietSeconds = 1e9] = spec.split(":").map(Number);
   if (!Number.isInteger(minFiles) || !(Number(maxWaitSeconds) > 0)) {

@@ -134,14 +134,12 @@ export interface RunSettings {
   /**
    * Fill hold (null: off, in every stage; a stage option for pipelines that trade latency for cost). Glue bills each
    * run's startup (a minute or more) on all its workers, and a fast steady stream chains small runs back to back,
-   * paying it once per run end. So a run of fewer than `minFiles` fresh uploads is not started while (a) its oldest
-   * upload is younger than `maxWaitSeconds`, (b) the rate they came at (count / the oldest's age) would fill it to
-   * `minFiles` by then, and (c) the stream is still flowing (an upload recorded in the last `quietSeconds`: the
-   * batching window + 15 s). A slow stream, a burst that has ended, a failed run's retries are never held. Whoever
-   * looks next starts it once the hold ends — the next batch, or the sweeper (give it `sweepIntervalMinutes` 1 with a
-   * hold) — so a held upload waits at most maxWaitSeconds + one sweep interval. Measured (bench:coalescing,
-   * BENCH_FILL; docs/notes/cost.md): 1,500 files / 330 s / quiet 75 s cut the 1M day's Glue 9 % with capacity per
-   * run and 31 % with fixed capacity, at +60 s p50.
+   * paying it once per run end. So a run of fewer than `minFiles` fresh uploads is not started while (a) the rate they
+   * came at (count / the oldest's age) would fill it to `minFiles` before the oldest is `maxWaitSeconds` old, and
+   * (b) the stream is still flowing (an upload recorded in the last `quietSeconds`: the batching window + 15 s). A slow
+   * stream, a burst that has ended, a failed run's retries are never held. Whoever looks next starts it once the hold
+   * ends — the next batch, a run's end, or the sweeper — so a held upload waits at most maxWaitSeconds + one sweep
+   * interval. Measured with `BENCH_FILL` (docs/notes/cost.md, session 14).
    */
   readonly fillHold: {
     readonly minFiles: number;
