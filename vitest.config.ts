@@ -21,7 +21,9 @@ export default defineConfig({
           include: ["packages/twin/tests/e2e/**/*.test.ts"],
           testTimeout: 600_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          // two files at once, each with its own twin (own emulator, ports, state folder): most of an e2e test is
+          // waiting (batching windows, visibility timeouts, a Spark JVM starting), so two overlap well on 2 cores
+          maxWorkers: 2,
         },
       },
     ],

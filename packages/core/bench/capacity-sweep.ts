@@ -16,7 +16,7 @@ import { type CapacitySettings, pipelineConfig } from "../src/config/pipeline.js
 import { day } from "./sim/arrivals.js";
 import { glueUsd } from "./sim/cost.js";
 import { disableFaults } from "./sim/model.js";
-import { fixedCapacity, simulateOurs, tiersFromSpec } from "./sim/ours.js";
+import { fixedCapacity, fixedFillHold, simulateOurs, tiersFromSpec } from "./sim/ours.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -50,7 +50,7 @@ row(
 for (const seed of seeds) {
   const arrivals = day(seed, uploads);
   const fixedAt = (maxFilesPerRun: number) =>
-    simulateOurs(arrivals, seed, { capacity: fixedCapacity(config), maxFilesPerRun });
+    simulateOurs(arrivals, seed, { capacity: fixedCapacity(config), maxFilesPerRun, ...fixedFillHold() });
   const figures = (r: Awaited<ReturnType<typeof simulateOurs>>) => {
     const { glueRunsStarted, runsPerBurst, latencySeconds } = r.figures;
     return [glueRunsStarted, runsPerBurst?.mean.toFixed(2), latencySeconds.p50, latencySeconds.p99];

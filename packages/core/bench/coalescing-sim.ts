@@ -28,7 +28,7 @@ import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, stead
 import { measureBatch } from "./sim/batch-cost.js";
 import { glueUsd, totalUsd } from "./sim/cost.js";
 import { AWS_SEMANTICS, disableFaults, MODEL, type Model, stressFaults, withModel } from "./sim/model.js";
-import { fixedCapacity, simulateOurs } from "./sim/ours.js";
+import { fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
 import { PRICES } from "./sim/prices.js";
 import { batchTable, comparisonTable, diagnosticsLines } from "./sim/report.js";
 import { type BookmarkResult, type NativeTrigger, simulateNative, simulateSeed } from "./sim/seed.js";
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     const outage = scenario.aws?.glueOutageSeconds ?? null;
     const { ours, fixed, native, seedResult } = await withModel(scenario.model ?? {}, async () => ({
       ours: await simulateOurs(a, seed, aws),
-      fixed: await simulateOurs(a, seed, { ...aws, capacity: fixedCapacity(config) }),
+      fixed: await simulateOurs(a, seed, { ...aws, capacity: fixedCapacity(config), ...fixedFillHold() }),
       native: simulateNative(a, seed, NATIVE, outage),
       seedResult: simulateSeed(a, seed, outage),
     }));

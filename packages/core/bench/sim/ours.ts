@@ -1160,14 +1160,28 @@ class Calendar {
   }
 }
 
-/** BENCH_FILL="minFiles:maxWaitSeconds[:quietSeconds]" runs ours and fixed with that fill hold, "off" without one. */
+/**
+ * BENCH_FILL="minFiles:maxWaitSeconds:quietSeconds" runs ours and the fixed variant with that fill hold
+ * (RunSettings.fillHold), "off" without one; BENCH_FILL_FIXED=off denies it to the fixed variant (see fixedFillHold).
+ */
 function experimentFillHold(config: RunSettings["fillHold"]): RunSettings["fillHold"] {
   const spec = process.env.BENCH_FILL;
   if (spec === undefined) return config;
   if (spec === "off") return null;
-  const [minFiles, maxWaitSeconds, quietSeconds = 1e9] = spec.split(":").map(Number);
-  if (!Number.isInteger(minFiles) || !(Number(maxWaitSeconds) > 0)) {
-    throw new Error(`BENCH_FILL: want "files:seconds[:quiet]", got ${spec}`);
+  const parts = spec.split(":");
+  const [minFiles, maxWaitSeconds, quietSeconds] = parts.map(Number);
+  const positive = (n: number | undefined): n is number => n !== undefined && Number.isFinite(n) && n > 0;
+  if (parts.length !== 3 || !Number.isInteger(minFiles) || ![minFiles, maxWaitSeconds, quietSeconds].every(positive)) {
+    throw new Error(`BENCH_FILL: want "files:seconds:quietSeconds" (positive numbers) or "off", got "${spec}"`);
   }
-  return { minFiles: Number(minFiles), maxWaitSeconds: Number(maxWaitSeconds), quietSeconds: Number(quietSeconds) };
+  return {
+    minFiles: minFiles as number,
+    maxWaitSeconds: maxWaitSeconds as number,
+    quietSeconds: quietSeconds as number,
+  };
+}
+
+/** The fixed variant's fill hold: ours' (the same pipeline, only its capacity fixed) unless BENCH_FILL_FIXED=off. */
+export function fixedFillHold(): { fillHold?: null } {
+  return process.env.BENCH_FILL_FIXED === "off" ? { fillHold: null } : {};
 }

@@ -51,6 +51,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
   if (await backingOff(deps, runs)) return { started: false, reason: "backing-off" };
   let woken = context.woken ?? false;
   let hold = context.burst ?? false;
+  let notStarted: "nothing-pending" | "filling" = "nothing-pending";
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = deps.clock.now();
     const runKey = deps.newRunKey(now);
@@ -77,10 +78,13 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
         woken = true;
         continue;
       }
-      chosen = selectRunUploads(await settledPending(deps, runs, known, woken), runs);
-      if (fillingUp(runs, chosen, now)) {
+      const pending = await settledPending(deps, runs, known, woken);
+      chosen = selectRunUploads(pending, runs);
+      if (chosen.length === pending.length && fillingUp(runs, chosen, deps.clock.now())) {
         const { wakeup } = await deps.ledger.releaseSlot(runKey);
         if (!wakeup) return { started: false, reason: "filling" };
+        // Someone recorded uploads meanwhile: look again (they may fill the run); past MAX_ROUNDS, still filling.
+        notStarted = "filling";
         woken = true;
         continue;
       }
@@ -105,7 +109,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
     const outcome = await startClaimedRun(deps, runs, runKey, now, chosen);
     if (outcome) return outcome;
   }
-  return { started: false, reason: "nothing-pending" };
+  return { started: false, reason: notStarted };
 }
 
 /** Whether the oldest pending upload (the index's, or the caller's own) is younger than the burst hold. */
@@ -121,19 +125,26 @@ async function burstIsYoung(
 }
 
 /**
- * Whether a run of `chosen` should wait for the stream to fill it (RunSettings.fillHold): fewer than `minFiles` fresh
- * uploads, one recorded in the last `quietSeconds` (the stream still flows), and at the rate they came (count / the
- * oldest's age) the run would reach `minFiles` before the oldest is `maxWaitSeconds` old. Retries never wait.
+ * Whether a run of `chosen` should wait for the stream to fill it (RunSettings.fillHold). Only when all of:
+ *  - fewer than `minFiles` fresh uploads (and fewer than the manifest cap: a full run never waits);
+ *  - a stream, not one batch: the uploads were recorded over at least a second, the newest in the last
+ *    `quietSeconds` (a burst that has ended, a reconciler's pass, a one-off batch are not held);
+ *  - at the rate they came (count / the oldest's age) the run would reach `minFiles` before the oldest is
+ *    `maxWaitSeconds` old — with fewer than minFiles this also bounds the hold: it implies age < maxWaitSeconds.
+ * A record time in the future (a writer's clock ahead of ours) or unreadable: no hold. Retries never wait. The caller
+ * also never holds a selection the caps cut short (more pending than chosen).
  */
 export function fillingUp(runs: RunSettings, chosen: readonly UploadRecord[], now: Date): boolean {
   const hold = runs.fillHold;
   const oldest = chosen[0];
-  if (!hold || !oldest || oldest.retryGroupSize !== null || chosen.length >= hold.minFiles) return false;
-  const ageSeconds = (now.getTime() - Date.parse(oldest.receivedAt)) / 1000;
-  const newest = chosen.reduce((t, u) => Math.max(t, Date.parse(u.receivedAt)), 0);
-  if (!((now.getTime() - newest) / 1000 < hold.quietSeconds)) return false;
-  // With fewer than minFiles, this also bounds the hold: it implies ageSeconds < maxWaitSeconds.
-  return chosen.length * hold.maxWaitSeconds >= hold.minFiles * Math.max(ageSeconds, 1);
+  if (!hold || !oldest || oldest.retryGroupSize !== null) return false;
+  if (chosen.length >= Math.min(hold.minFiles, runs.maxFilesPerRun)) return false;
+  const nowMs = now.getTime();
+  const oldestMs = Date.parse(oldest.receivedAt);
+  const newestMs = chosen.reduce((t, u) => Math.max(t, Date.parse(u.receivedAt)), oldestMs);
+  if (!(newestMs <= nowMs && newestMs - oldestMs >= 1000)) return false;
+  if (!(nowMs - newestMs < hold.quietSeconds * 1000)) return false;
+  return chosen.length * hold.maxWaitSeconds * 1000 >= hold.minFiles * (nowMs - oldestMs);
 }
 
 /** How long starts wait after `n` consecutive system failures (the breaker is open from `breakerThreshold` on). */

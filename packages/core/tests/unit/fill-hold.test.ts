@@ -1,10 +1,12 @@
 /**
- * The fill hold (RunSettings.fillHold, runs/start.ts fillingUp): a small run waits while a fast stream fills it, never
- * past maxWaitSeconds, never once the stream has gone quiet, never for a failed run's retries. Literal expectations.
+ * The fill hold (RunSettings.fillHold, runs/start.ts fillingUp): a small run waits while a fast, still-flowing stream
+ * fills it — never past maxWaitSeconds, never for one batch, a burst that has ended or a failed run's retries, never
+ * when the caps already cut the run. Literal expectations.
  */
 import { describe, expect, it } from "vitest";
 import type { RunSettings } from "../../src/config/pipeline.js";
 import type { UploadRecord } from "../../src/ledger/types.js";
+import { handleUploadBatch } from "../../src/runs/intake.js";
 import { fillingUp, startNextRun } from "../../src/runs/start.js";
 import { sweep } from "../../src/runs/sweeper.js";
 import { toUpload } from "../../src/upload/identity.js";
@@ -13,7 +15,7 @@ import { BUCKET, makeWorld } from "../helpers/world.js";
 const HOLD = { minFiles: 1_500, maxWaitSeconds: 330, quietSeconds: 75 };
 const NOW = new Date("2026-04-01T10:10:00.000Z");
 
-/** `n` fresh uploads, the oldest `oldestAgeS` before NOW, the newest `newestAgeS` before NOW (evenly between). */
+/** `n` fresh uploads recorded evenly from `oldestAgeS` to `newestAgeS` seconds before NOW. */
 function uploads(n: number, oldestAgeS: number, newestAgeS = 0, retryGroupSize: number | null = null): UploadRecord[] {
   return Array.from({ length: n }, (_, i) => {
     const ageS = n === 1 ? oldestAgeS : oldestAgeS - ((oldestAgeS - newestAgeS) * i) / (n - 1);
@@ -21,8 +23,8 @@ function uploads(n: number, oldestAgeS: number, newestAgeS = 0, retryGroupSize: 
   }) as unknown as UploadRecord[];
 }
 
-function settings(fillHold: RunSettings["fillHold"]): RunSettings {
-  return { ...makeWorld().config.runs, fillHold };
+function settings(fillHold: RunSettings["fillHold"], maxFilesPerRun = 10_000): RunSettings {
+  return { ...makeWorld().config.runs, fillHold, maxFilesPerRun };
 }
 
 describe("fillingUp: when a small run waits for the stream to fill it", () => {
@@ -41,9 +43,11 @@ describe("fillingUp: when a small run waits for the stream to fill it", () => {
     expect(fillingUp(settings(HOLD), uploads(500, 110), NOW)).toBe(true);
   });
 
-  it("starts a run that is full enough (1,500 uploads)", () => {
+  it("starts a run that is full enough (1,500 uploads), or as full as the manifest cap allows", () => {
     expect(fillingUp(settings(HOLD), uploads(1_500, 100), NOW)).toBe(false);
     expect(fillingUp(settings(HOLD), uploads(1_499, 100), NOW)).toBe(true);
+    expect(fillingUp(settings(HOLD, 400), uploads(400, 60), NOW)).toBe(false);
+    expect(fillingUp(settings(HOLD, 400), uploads(399, 60), NOW)).toBe(true);
   });
 
   it("never holds past maxWaitSeconds, however fast the stream", () => {
@@ -57,61 +61,108 @@ describe("fillingUp: when a small run waits for the stream to fill it", () => {
     expect(fillingUp(settings(HOLD), uploads(900, 100, 75), NOW)).toBe(false);
   });
 
+  it("one batch (everything recorded within the same second) is not a stream: not held", () => {
+    expect(fillingUp(settings(HOLD), uploads(900, 0.999, 0), NOW)).toBe(false);
+    expect(fillingUp(settings(HOLD), uploads(900, 1, 0), NOW)).toBe(true);
+  });
+
+  it("a record time ahead of our clock (a writer's clock skewed) or unreadable: no hold", () => {
+    // 10 uploads from 1 s ago to 600 s "ahead": read as they stand they would be held (10 × 330 ≥ 1,500 × 1)
+    expect(fillingUp(settings(HOLD), uploads(10, 1, -600), NOW)).toBe(false);
+    const unreadable = uploads(10, 20);
+    (unreadable[0] as { receivedAt: string }).receivedAt = "not a date";
+    expect(fillingUp(settings(HOLD), unreadable, NOW)).toBe(false);
+  });
+
   it("never holds a failed run's retries, an empty run, or with the hold off", () => {
     expect(fillingUp(settings(HOLD), uploads(500, 60, 0, 250), NOW)).toBe(false);
     expect(fillingUp(settings(HOLD), [], NOW)).toBe(false);
     expect(fillingUp(settings(null), uploads(500, 60), NOW)).toBe(false);
   });
-
-  it("reads a just-recorded upload (age 0) as 1 s old: 5 uploads hold, 4 do not", () => {
-    // 5 × 330 = 1,650 ≥ 1,500 × 1; 4 × 330 = 1,320 < 1,500
-    expect(fillingUp(settings(HOLD), uploads(5, 0), NOW)).toBe(true);
-    expect(fillingUp(settings(HOLD), uploads(4, 0), NOW)).toBe(false);
-  });
 });
 
 describe("startNextRun with a fill hold", () => {
-  async function worldWithPending(n: number) {
-    const w = makeWorld();
-    const runs: RunSettings = { ...w.config.runs, fillHold: HOLD };
+  type World = ReturnType<typeof makeWorld>;
+  /** Records `n` uploads one second apart (a stream), the clock ending at the last. */
+  async function stream(w: World, n: number, prefix = "f"): Promise<UploadRecord[]> {
     const known: UploadRecord[] = [];
     for (let i = 0; i < n; i++) {
+      if (i > 0) w.clock.advance(1_000);
       const { record } = await w.ledger.recordUpload(
-        toUpload(w.objects.put(BUCKET, `input/f${i}.csv`, "id\n1\n")),
+        toUpload(w.objects.put(BUCKET, `input/${prefix}${i}.csv`, "id\n1\n")),
         w.clock.now().toISOString(),
       );
       known.push(record);
     }
-    return { w, runs, known };
+    return known;
   }
 
   it("gives the slot back while filling; a sweep starts the run once the hold ends", async () => {
-    const { w, runs, known } = await worldWithPending(200);
+    const w = makeWorld();
+    const runs: RunSettings = { ...w.config.runs, fillHold: { ...HOLD, minFiles: 200 } };
+    const known = await stream(w, 100); // 100 uploads over 99 s: 100 × 330 = 33,000 ≥ 200 × 99
     expect(await startNextRun(w.deps, runs, { known })).toEqual({ started: false, reason: "filling" });
     expect(w.ledger.slot.holder).toBeNull();
     expect(w.glue.runs.size).toBe(0);
 
-    // 30 s on, 200 uploads still project past 1,500 by 330 s (200 × 330 ≥ 1,500 × 30): a sweep leaves them waiting
-    w.clock.advance(30_000);
+    // 10 s on (33,000 ≥ 200 × 109, the newest 10 s old): still filling, a sweep leaves it
+    w.clock.advance(10_000);
     await sweep(w.deps, { ...w.config, runs });
     expect(w.glue.runs.size).toBe(0);
 
-    // 75 s on, nothing new was recorded: the stream is quiet, the sweep starts all 200
-    w.clock.advance(45_000);
+    // 75 s after the newest upload, nothing new: the stream is quiet, the sweep starts all 100
+    w.clock.advance(65_000);
     await sweep(w.deps, { ...w.config, runs });
     expect(w.glue.runs.size).toBe(1);
     expect(await w.ledger.listPending(1_000)).toEqual([]);
   });
 
-  it("a wake-up that arrives while the holder looks is not lost: the holder looks again, then holds", async () => {
-    const { w, runs, known } = await worldWithPending(20);
+  it("a one-off batch is started at once, not held", async () => {
+    const w = makeWorld();
+    const config = { ...w.config, runs: { ...w.config.runs, fillHold: HOLD } };
+    const messages = Array.from({ length: 5 }, (_, i) => w.upload(`input/one-off-${i}.csv`).message);
+    const r = await handleUploadBatch(w.deps, config, messages);
+    expect(r.run).toMatchObject({ started: true, files: 5 });
+  });
+
+  it("a selection cut short by the byte cap is started, not held", async () => {
+    const w = makeWorld();
+    // 20 over 19 s would be held for 21 (20 × 330 ≥ 21 × 19); 5 bytes each: 6 fit under 30, the run is full
+    const runs: RunSettings = { ...w.config.runs, fillHold: { ...HOLD, minFiles: 21 }, maxBytesPerRun: 30 };
+    const known = await stream(w, 20);
+    expect(await startNextRun(w.deps, runs, { known })).toMatchObject({ started: true, files: 6 });
+  });
+
+  it("a wake-up during the hold whose upload fills the run: the holder looks again and starts it", async () => {
+    const w = makeWorld();
+    const runs: RunSettings = { ...w.config.runs, fillHold: { ...HOLD, minFiles: 21 } };
+    const known = await stream(w, 20);
+    const release = w.ledger.releaseSlot.bind(w.ledger);
+    let first = true;
+    w.ledger.releaseSlot = async (...args) => {
+      if (first) {
+        first = false;
+        await w.ledger.recordUpload(
+          toUpload(w.objects.put(BUCKET, "input/late.csv", "id\n1\n")),
+          w.clock.now().toISOString(),
+        );
+        await w.ledger.requestWakeup();
+      }
+      return release(...args);
+    };
+    expect(await startNextRun(w.deps, runs, { known })).toMatchObject({ started: true, files: 21 });
+  });
+
+  it("wake-ups on every look: after its last round the holder reports filling (uploads still pending)", async () => {
+    const w = makeWorld();
+    const runs: RunSettings = { ...w.config.runs, fillHold: { ...HOLD, minFiles: 21 } };
+    const known = await stream(w, 20);
     const list = w.ledger.listPending.bind(w.ledger);
-    let calls = 0;
     w.ledger.listPending = async (limit) => {
-      if (calls++ === 0) await w.ledger.requestWakeup();
+      await w.ledger.requestWakeup();
       return list(limit);
     };
     expect(await startNextRun(w.deps, runs, { known })).toEqual({ started: false, reason: "filling" });
-    expect(w.ledger.slot).toMatchObject({ holder: null, wakeup: false });
+    expect(await list(100)).toHaveLength(20);
   });
 });
