@@ -136,10 +136,11 @@ export interface RunSettings {
    * run's startup (a minute or more) on all its workers, and a fast steady stream chains small runs back to back,
    * paying it once per run end. So a run of fewer than `minFiles` fresh uploads is not started while (a) the rate they
    * came at (count / the oldest's age) would fill it to `minFiles` before the oldest is `maxWaitSeconds` old, and
-   * (b) the stream is still flowing (an upload recorded in the last `quietSeconds`: the batching window + 15 s). A slow
-   * stream, a burst that has ended, a failed run's retries are never held. Whoever looks next starts it once the hold
-   * ends — the next batch, a run's end, or the sweeper — so a held upload waits at most maxWaitSeconds + one sweep
-   * interval. Measured with `BENCH_FILL` (docs/notes/cost.md, session 14).
+   * (b) they are a stream that still flows (recorded over at least a second, the newest in the last `quietSeconds`:
+   * the batching window + 15 s). A slow stream, one batch, a burst that has ended, a run the caps already cut, a failed
+   * run's retries are never held (runs/start.ts fillingUp). Whoever looks next starts it once the hold ends — the next
+   * batch, a run's end, or the sweeper — so a held upload waits at most maxWaitSeconds + one sweep interval. Measured
+   * with `BENCH_FILL` (docs/notes/cost.md, session 14).
    */
   readonly fillHold: {
     readonly minFiles: number;
