@@ -7,7 +7,8 @@
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts --quick    # smaller pattern 3, a smoke check
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
  *   options: --seed=N (default 42), --only=burst,burst-ontime,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
- *   (see sim/model.ts). Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
+ *   (see sim/model.ts), --late=on|off (off: no S3 event is delivered late, for attributing a latency gap).
+ *   Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
  *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob);
  *   BENCH_MAX_FILES=N runs ours and the fixed variant with N files per run at most (runs.maxFilesPerRun); with a
  *   cap above the capacity table's last tier, give ours a tier for it with BENCH_TIERS (sim/ours.ts);
@@ -28,7 +29,7 @@ import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, stead
 import { measureBatch } from "./sim/batch-cost.js";
 import { glueUsd, totalUsd } from "./sim/cost.js";
 import { AWS_SEMANTICS, disableFaults, MODEL, type Model, stressFaults, withModel } from "./sim/model.js";
-import { fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
+import { capacityText, fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
 import { PRICES } from "./sim/prices.js";
 import { batchTable, comparisonTable, diagnosticsLines } from "./sim/report.js";
 import { type BookmarkResult, type NativeTrigger, simulateNative, simulateSeed } from "./sim/seed.js";
@@ -40,6 +41,11 @@ const faults = args.find((x) => x.startsWith("--faults="))?.slice(9) ?? "on";
 if (faults === "off") disableFaults();
 else if (faults === "stress") stressFaults();
 else if (faults !== "on") throw new Error(`--faults=${faults}: want on, off or stress`);
+// --late=off: every S3 event delivered 1–3 s after its upload (an attribution experiment: how much of a p99 gap is
+// late events, which a job that lists its prefix never waits for). Scenarios that set their own share keep it.
+const late = args.find((x) => x.startsWith("--late="))?.slice(7) ?? "on";
+if (late === "off") MODEL.lateEventShare = 0;
+else if (late !== "on") throw new Error(`--late=${late}: want on or off`);
 const seed = Number(args.find((x) => x.startsWith("--seed="))?.slice(7) ?? 42);
 const only = args
   .find((x) => x.startsWith("--only="))
@@ -153,7 +159,7 @@ async function main(): Promise<void> {
       `${pct(MODEL.endEventDuplicateShare)} twice`,
   );
   console.log(
-    `contenders: ours (capacity per run), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
+    `contenders: ours (capacity per run: ${capacityText(config.runs.capacity)}), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
       `trigger (BatchSize ${NATIVE.batchSize}, BatchWindow ${NATIVE.batchWindowSeconds} s, job G.1X × ${NATIVE.workers}, bookmarks), ` +
       `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (sim/prices.ts)\n`,
   );

@@ -991,16 +991,38 @@ function experimentTiers(config: CapacitySettings): CapacitySettings | null {
   return spec ? tiersFromSpec(spec, config) : null;
 }
 
-/** "50:2,2500:3,10000:16" (max files : G.1X workers) → a capacity table, bytes and timeouts as `config`'s tier of the same rank. */
+/** The capacity table ours runs with (the config's, or BENCH_TIERS'), as the header prints it. */
+export function capacityText(config: CapacitySettings): string {
+  const c = experimentTiers(config) ?? config;
+  const tiers = c.tiers
+    .map((t) => `≤ ${t.maxFiles} → ${t.numberOfWorkers}${t.backlogWorkers === undefined ? "" : `/${t.backlogWorkers}`}`)
+    .join(", ");
+  return `files → G.1X workers (/N: N when uploads wait behind the run) ${tiers}, at most ${c.maxWorkers}${process.env.BENCH_TIERS ? " (BENCH_TIERS)" : ""}`;
+}
+
+/**
+ * "50:2,2500:3,10000:6/16" (max files : G.1X workers, "/N": N workers when uploads wait behind the run) → a capacity
+ * table, bytes and timeouts as `config`'s tier of the same rank.
+ */
 export function tiersFromSpec(spec: string, config: CapacitySettings): CapacitySettings {
   const tiers = spec.split(",").map((part, k) => {
-    const [files, workers] = part.split(":").map(Number);
+    const [files, workerSpec = ""] = part.split(":");
+    const [workers, backlog, ...rest] = workerSpec.split("/").map(Number);
     const like = config.tiers[Math.min(k, config.tiers.length - 1)];
-    if (!like || !Number.isInteger(files) || !Number.isInteger(workers))
-      throw new Error(`capacity table: bad tier "${part}" (want maxFiles:workers)`);
-    return { ...like, maxFiles: files as number, numberOfWorkers: workers as number };
+    const positive = (n: number | undefined) => Number.isInteger(n) && (n as number) > 0;
+    if (!like || !positive(Number(files)) || !positive(workers) || rest.length > 0)
+      throw new Error(`capacity table: bad tier "${part}" (want maxFiles:workers or maxFiles:workers/backlogWorkers)`);
+    if (backlog !== undefined && !positive(backlog))
+      throw new Error(`capacity table: bad backlog workers in "${part}"`);
+    const { backlogWorkers: _likes, ...rank } = like;
+    return {
+      ...rank,
+      maxFiles: Number(files),
+      numberOfWorkers: workers as number,
+      ...(backlog === undefined ? {} : { backlogWorkers: backlog }),
+    };
   });
-  const maxWorkers = Math.max(config.maxWorkers, ...tiers.map((t) => t.numberOfWorkers));
+  const maxWorkers = Math.max(config.maxWorkers, ...tiers.flatMap((t) => [t.numberOfWorkers, t.backlogWorkers ?? 0]));
   return { ...config, tiers, maxWorkers };
 }
 

@@ -307,7 +307,13 @@ export interface CapacityTier {
   readonly maxFiles: number;
   readonly maxBytes: number;
   readonly workerType: GlueWorkerType;
+  /** Workers for a run that takes every pending upload: only uploads made during it wait for it to end. */
   readonly numberOfWorkers: number;
+  /**
+   * Workers for a run that leaves uploads waiting behind it (the manifest caps cut its selection): they wait its
+   * whole duration, so its speed is their latency. Absent: `numberOfWorkers` either way.
+   */
+  readonly backlogWorkers?: number;
   readonly timeoutMinutes: number;
 }
 
@@ -323,23 +329,31 @@ const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
 /**
- * Worker counts chosen with the cost simulation (`pnpm run bench:coalescing`, docs/notes/cost.md): Glue bills every
+ * Worker counts chosen with the cost simulation (`pnpm run bench:capacity`, docs/notes/cost.md): Glue bills every
  * run's 1–3 minutes of startup and fixed work on all its workers, and a small upload's own work is about 0.2
  * worker-seconds (its S3 round trips; rows run at about 50 MiB/s per G.1X worker), one worker being Spark's driver.
- * So a run takes the FEWEST workers that keep its duration from growing run after run: 2 for a handful of files, 3
- * for up to 2,500 (a steady stream's runs: 2 executors keep up with ~5 uploads/s), and a burst's big runs 12, sized
- * for the p99 of the uploads queued behind them (the fewest that kept the 1M-upload day's p99 better than fixed
- * capacity's on three seeds once crashed batches came back after their crash lease; 11 did not; session 13).
- * Timeouts leave ≥ 10× the expected run time so a slow healthy run is never failed for time.
+ * So a run takes the FEWEST workers that keep its duration from growing run after run: 2 (one executor) for up to
+ * 1,000 files, 3 for up to 2,500 (a steady stream of ~5 uploads/s settles between the two), and a big run 6 — near
+ * the fewest DPU-seconds for 10,000 files — unless the caps left uploads waiting behind it: they wait its whole
+ * duration, so it gets 12 (backlogWorkers; session 15: the 1M-upload day's p99 stays better than fixed capacity's
+ * on three seeds at 2.1× less Glue). Timeouts leave ≥ 10× the expected run time so a slow healthy run is never
+ * failed for time.
  */
 function capacitySettings(isProd: boolean): CapacitySettings {
   return {
     tiers: [
-      { maxFiles: 50, maxBytes: 256 * MiB, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
+      { maxFiles: 1_000, maxBytes: 256 * MiB, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 60 },
       { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
-      { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 12, timeoutMinutes: 120 },
+      {
+        maxFiles: 10_000,
+        maxBytes: 50 * GiB,
+        workerType: "G.1X",
+        numberOfWorkers: 6,
+        backlogWorkers: 12,
+        timeoutMinutes: 120,
+      },
     ],
-    maxWorkers: isProd ? 16 : 2,
+    maxWorkers: isProd ? 12 : 2,
     executionClass: "STANDARD",
   };
 }

@@ -9,6 +9,8 @@ import { IngestError } from "../errors.js";
 export interface RunSize {
   readonly files: number;
   readonly bytes: number;
+  /** Pending uploads are left waiting behind this run (the caps cut its selection); absent: none. */
+  readonly backlog?: boolean;
 }
 
 export class CapacityError extends IngestError {
@@ -17,8 +19,9 @@ export class CapacityError extends IngestError {
 
 /**
  * The first tier the run fits (files ≤ maxFiles and bytes ≤ maxBytes), the last tier for a run past every tier
- * (the manifest cap keeps runs within it), with at most `maxWorkers` workers and never fewer than 2 (Glue's minimum
- * for Spark jobs: a driver and one executor).
+ * (the manifest cap keeps runs within it); its `backlogWorkers` when uploads are left waiting behind the run, else
+ * its `numberOfWorkers`; at most `maxWorkers` workers and never fewer than 2 (Glue's minimum for Spark jobs: a
+ * driver and one executor).
  */
 export function runCapacity(size: RunSize, settings: CapacitySettings): RunCapacity {
   if (!Number.isInteger(size.files) || size.files < 1) {
@@ -30,9 +33,10 @@ export function runCapacity(size: RunSize, settings: CapacitySettings): RunCapac
   const tier =
     settings.tiers.find((t) => size.files <= t.maxFiles && size.bytes <= t.maxBytes) ?? settings.tiers.at(-1);
   if (!tier) throw new CapacityError("capacity: the capacity table has no tier");
+  const workers = size.backlog === true ? (tier.backlogWorkers ?? tier.numberOfWorkers) : tier.numberOfWorkers;
   return {
     workerType: tier.workerType,
-    numberOfWorkers: Math.max(2, Math.min(tier.numberOfWorkers, settings.maxWorkers)),
+    numberOfWorkers: Math.max(2, Math.min(workers, settings.maxWorkers)),
     timeoutMinutes: tier.timeoutMinutes,
     executionClass: settings.executionClass,
   };

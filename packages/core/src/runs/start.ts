@@ -69,6 +69,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       continue;
     }
     let chosen: UploadRecord[];
+    let backlog: boolean;
     try {
       if (hold && (await burstIsYoung(deps, runs, known, now))) {
         const { wakeup } = await deps.ledger.releaseSlot(runKey);
@@ -80,7 +81,9 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       }
       const pending = await settledPending(deps, runs, known, woken);
       chosen = selectRunUploads(pending, runs);
-      if (chosen.length === pending.length && fillingUp(runs, chosen, deps.clock.now())) {
+      // The read goes one past the cap, so a run of exactly maxFilesPerRun knows whether anything waits behind it.
+      backlog = chosen.length < pending.length;
+      if (!backlog && fillingUp(runs, chosen, deps.clock.now())) {
         const { wakeup } = await deps.ledger.releaseSlot(runKey);
         if (!wakeup) return { started: false, reason: "filling" };
         // Someone recorded uploads meanwhile: look again (they may fill the run); past MAX_ROUNDS, still filling.
@@ -106,7 +109,7 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
       }
       return { started: false, reason: "nothing-pending" };
     }
-    const outcome = await startClaimedRun(deps, runs, runKey, now, chosen);
+    const outcome = await startClaimedRun(deps, runs, runKey, now, chosen, backlog);
     if (outcome) return outcome;
   }
   return { started: false, reason: notStarted };
@@ -180,7 +183,9 @@ async function settledPending(
   known: readonly UploadRecord[],
   woken: boolean,
 ): Promise<UploadRecord[]> {
-  const read = async () => withKnown(await deps.ledger.listPending(runs.maxFilesPerRun), known, runs.maxFilesPerRun);
+  // One past the cap: a full run also learns whether uploads are left waiting behind it (its capacity depends on it).
+  const limit = runs.maxFilesPerRun + 1;
+  const read = async () => withKnown(await deps.ledger.listPending(limit), known, limit);
   let pending = await read();
   for (let round = 0; round < runs.maxSettleRounds && pending.length < runs.maxFilesPerRun; round++) {
     // Woken and the index shows nothing yet: wait WOKEN_PATIENCE_ROUNDS settle rounds at most (the index lags
@@ -194,13 +199,17 @@ async function settledPending(
   return pending;
 }
 
-/** With the slot held by `runKey`: manifest, claims, StartJobRun. Returns null when no upload could be claimed. */
+/**
+ * With the slot held by `runKey`: manifest, claims, StartJobRun. Returns null when no upload could be claimed.
+ * `backlog`: pending uploads are left waiting behind this run (its capacity tier's backlogWorkers).
+ */
 async function startClaimedRun(
   deps: Deps,
   runs: RunSettings,
   runKey: string,
   now: Date,
   candidates: readonly UploadRecord[],
+  backlog: boolean,
 ): Promise<StartOutcome | null> {
   const { ledger, objects, glue, log, metrics } = deps;
   const key = manifestKey(runKey);
@@ -286,7 +295,7 @@ async function startClaimedRun(
         [`--${GLUE_ARGUMENTS.manifestUri}`]: `s3://${manifestBucket(deps)}/${key}`,
         [`--${GLUE_ARGUMENTS.runKey}`]: runKey,
       },
-      runCapacity({ files: taken.length, bytes: sumBytes(taken) }, runs.capacity),
+      runCapacity({ files: taken.length, bytes: sumBytes(taken), backlog }, runs.capacity),
     );
   } catch (error) {
     // Before deciding anything, ask Glue: a run carrying our run key is ours, whatever the error said.

@@ -44,9 +44,16 @@ const nonProd = {
     fillHold: null,
     capacity: {
       tiers: [
-        { maxFiles: 50, maxBytes: 256 * 1024 ** 2, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 30 },
+        { maxFiles: 1_000, maxBytes: 256 * 1024 ** 2, workerType: "G.1X", numberOfWorkers: 2, timeoutMinutes: 60 },
         { maxFiles: 2_500, maxBytes: 10 * GiB, workerType: "G.1X", numberOfWorkers: 3, timeoutMinutes: 60 },
-        { maxFiles: 10_000, maxBytes: 50 * GiB, workerType: "G.1X", numberOfWorkers: 12, timeoutMinutes: 120 },
+        {
+          maxFiles: 10_000,
+          maxBytes: 50 * GiB,
+          workerType: "G.1X",
+          numberOfWorkers: 6,
+          backlogWorkers: 12,
+          timeoutMinutes: 120,
+        },
       ],
       maxWorkers: 2,
       executionClass: "STANDARD",
@@ -87,7 +94,7 @@ describe("pipelineConfig, pinned", () => {
       isProd: true,
       queue: { ...nonProd.queue, batchingWindowSeconds: 60, visibilityTimeoutSeconds: 420 },
       glue: { ...nonProd.glue, numberOfWorkers: 10, timeoutMinutes: 120 },
-      runs: { ...nonProd.runs, capacity: { ...nonProd.runs.capacity, maxWorkers: 16 } },
+      runs: { ...nonProd.runs, capacity: { ...nonProd.runs.capacity, maxWorkers: 12 } },
       reconciler: { ...nonProd.reconciler, graceSeconds: 900 },
       alarms: { ingestOldestMessageSeconds: 900 },
     });
