@@ -4,9 +4,10 @@
  * (docs/notes/cost.md). One line per (table, seed): runs, upload → run start p50 / p99, Glue $ and how many times
  * less Glue than the fixed variant on the same seed.
  *
- *   pnpm exec tsx packages/core/bench/capacity-sweep.ts --tables="config;50:2,2500:3,10000:12" --seeds=42,7,1234
+ *   pnpm exec tsx packages/core/bench/capacity-sweep.ts --tables="config;1000:2,2500:3,10000:6/16" --seeds=42,7,1234
  *   options: --uploads=N (default 1,000,000), --faults=on|off (default on). A table is "config" (prod's) or
- *   "maxFiles:workers,..." (bytes and timeouts as the config's tier of the same rank, see BENCH_TIERS in sim/ours.ts).
+ *   "maxFiles:workers[/backlogWorkers],..." (bytes and timeouts as the config's tier of the same rank, see BENCH_TIERS
+ *   in sim/ours.ts; "/N": N workers when the caps leave uploads waiting behind the run).
  *   --caps=N,M (default the config's runs.maxFilesPerRun): files per run at most, for ours AND the fixed variant
  *   (compared at the same cap); a cap other than the config's also prints the fixed variant at the config's cap
  *   ("fixed@config" lines; --reference=off skips them). A run past every tier gets the last one, so give a cap above

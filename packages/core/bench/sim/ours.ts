@@ -983,8 +983,8 @@ class Simulation {
 const noop = () => {};
 
 /**
- * BENCH_TIERS="50:2,500:3,2500:10,10000:20" (max files : G.1X workers, bytes and timeouts as the config's tier of
- * the same rank): an experiment knob to try another capacity table for "ours" (the fixed variant is unchanged).
+ * BENCH_TIERS="50:2,500:3,2500:10,10000:6/20" (max files : G.1X workers [/ workers with uploads waiting behind the
+ * run], bytes and timeouts as the config's tier of the same rank): an experiment knob to try another capacity table for "ours" (the fixed variant is unchanged).
  */
 function experimentTiers(config: CapacitySettings): CapacitySettings | null {
   const spec = process.env.BENCH_TIERS;
