@@ -17,7 +17,8 @@ import { type CapacitySettings, pipelineConfig } from "../src/config/pipeline.js
 import { day } from "./sim/arrivals.js";
 import { glueUsd } from "./sim/cost.js";
 import { disableFaults } from "./sim/model.js";
-import { fixedCapacity, fixedFillHold, simulateOurs, tiersFromSpec } from "./sim/ours.js";
+import { fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
+import { tiersFromSpec } from "./sim/tiers.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

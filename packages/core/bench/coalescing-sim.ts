@@ -29,10 +29,11 @@ import { type Arrivals, awsMix, day, idleSingles, oneBurst, reuploadStorm, stead
 import { measureBatch } from "./sim/batch-cost.js";
 import { glueUsd, totalUsd } from "./sim/cost.js";
 import { AWS_SEMANTICS, disableFaults, MODEL, type Model, stressFaults, withModel } from "./sim/model.js";
-import { capacityText, fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
+import { fixedCapacity, fixedFillHold, simulateOurs } from "./sim/ours.js";
 import { PRICES } from "./sim/prices.js";
 import { batchTable, comparisonTable, diagnosticsLines } from "./sim/report.js";
 import { type BookmarkResult, type NativeTrigger, simulateNative, simulateSeed } from "./sim/seed.js";
+import { capacityText, experimentTiers } from "./sim/tiers.js";
 import type { AwsProfile } from "./sim/world.js";
 
 const args = process.argv.slice(2);
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
       `${pct(MODEL.endEventDuplicateShare)} twice`,
   );
   console.log(
-    `contenders: ours (capacity per run: ${capacityText(config.runs.capacity)}), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
+    `contenders: ours (capacity per run: ${capacityText(experimentTiers(config.runs.capacity) ?? config.runs.capacity)}${process.env.BENCH_TIERS ? " (BENCH_TIERS)" : ""}), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
       `trigger (BatchSize ${NATIVE.batchSize}, BatchWindow ${NATIVE.batchWindowSeconds} s, job G.1X × ${NATIVE.workers}, bookmarks), ` +
       `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (sim/prices.ts)\n`,
   );

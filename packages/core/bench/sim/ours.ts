@@ -55,6 +55,7 @@ import { type Figures, figuresOf, newOutcomes } from "./figures.js";
 import { billInvocation, meteredDeps, newMeter } from "./meter.js";
 import { eventDeliveries, glueRun, inRange, MODEL } from "./model.js";
 import { Rng } from "./prng.js";
+import { experimentTiers } from "./tiers.js";
 import { type AwsProfile, awsWorld, BUCKET, JOB_NAME, memoryWorld, type SimWorld } from "./world.js";
 
 const T0 = Date.parse("2026-04-01T00:00:00Z");
@@ -981,50 +982,6 @@ class Simulation {
 }
 
 const noop = () => {};
-
-/**
- * BENCH_TIERS="50:2,500:3,2500:10,10000:6/20" (max files : G.1X workers [/ workers with uploads waiting behind the
- * run], bytes and timeouts as the config's tier of the same rank): an experiment knob to try another capacity table for "ours" (the fixed variant is unchanged).
- */
-function experimentTiers(config: CapacitySettings): CapacitySettings | null {
-  const spec = process.env.BENCH_TIERS;
-  return spec ? tiersFromSpec(spec, config) : null;
-}
-
-/** The capacity table ours runs with (the config's, or BENCH_TIERS'), as the header prints it. */
-export function capacityText(config: CapacitySettings): string {
-  const c = experimentTiers(config) ?? config;
-  const tiers = c.tiers
-    .map((t) => `≤ ${t.maxFiles} → ${t.numberOfWorkers}${t.backlogWorkers === undefined ? "" : `/${t.backlogWorkers}`}`)
-    .join(", ");
-  return `files → G.1X workers (/N: N when uploads wait behind the run) ${tiers}, at most ${c.maxWorkers}${process.env.BENCH_TIERS ? " (BENCH_TIERS)" : ""}`;
-}
-
-/**
- * "50:2,2500:3,10000:6/16" (max files : G.1X workers, "/N": N workers when uploads wait behind the run) → a capacity
- * table, bytes and timeouts as `config`'s tier of the same rank.
- */
-export function tiersFromSpec(spec: string, config: CapacitySettings): CapacitySettings {
-  const tiers = spec.split(",").map((part, k) => {
-    const [files, workerSpec = ""] = part.split(":");
-    const [workers, backlog, ...rest] = workerSpec.split("/").map(Number);
-    const like = config.tiers[Math.min(k, config.tiers.length - 1)];
-    const positive = (n: number | undefined) => Number.isInteger(n) && (n as number) > 0;
-    if (!like || !positive(Number(files)) || !positive(workers) || rest.length > 0)
-      throw new Error(`capacity table: bad tier "${part}" (want maxFiles:workers or maxFiles:workers/backlogWorkers)`);
-    if (backlog !== undefined && !positive(backlog))
-      throw new Error(`capacity table: bad backlog workers in "${part}"`);
-    const { backlogWorkers: _likes, ...rank } = like;
-    return {
-      ...rank,
-      maxFiles: Number(files),
-      numberOfWorkers: workers as number,
-      ...(backlog === undefined ? {} : { backlogWorkers: backlog }),
-    };
-  });
-  const maxWorkers = Math.max(config.maxWorkers, ...tiers.flatMap((t) => [t.numberOfWorkers, t.backlogWorkers ?? 0]));
-  return { ...config, tiers, maxWorkers };
-}
 
 /** Lambda's asynchronous invocation: 2 retries of a failed invocation, after 1 and then 2 more minutes. */
 const ASYNC_RETRY_DELAYS = [60, 120] as const;

@@ -209,6 +209,22 @@ describe("a run's capacity knows whether uploads wait behind it", () => {
     expect(workersOfRuns(w)).toEqual([9]);
   });
 
+  it.each([
+    [3, 9], // a failed run's retry group (2) taken alone: the fresh upload waits behind it
+    [2, 2], // the retry group is everything pending
+  ])("a retry group of 2 with %i pending → %i workers", async (pending, workers) => {
+    const w = makeWorld();
+    await record(w, pending);
+    // the two oldest come back from a failed run of 4: retried in groups of at most 2 (bisection)
+    for (const u of [...w.ledger.uploads.values()].slice(0, 2)) {
+      const earlier = new Date(Date.parse(u.receivedAt) - 60_000).toISOString(); // oldest first: the head retries
+      w.ledger.uploads.set(u.uploadId, { ...u, receivedAt: earlier, attempts: 1, retryGroupSize: 2 });
+    }
+    const runs: RunSettings = { ...w.config.runs, capacity: queued };
+    expect(await startNextRun(w.deps, runs)).toMatchObject({ started: true, files: 2 });
+    expect(workersOfRuns(w)).toEqual([workers]);
+  });
+
   it("through the batch handler: a batch past the cap starts a run on backlog workers", async () => {
     const w = makeWorld({ maxFilesPerRun: 5 });
     const config = { ...w.config, runs: { ...w.config.runs, capacity: queued } };

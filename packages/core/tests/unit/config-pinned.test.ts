@@ -87,7 +87,7 @@ describe("pipelineConfig, pinned", () => {
     expect(config.pipelineConfig("local")).toEqual({ stage: "local", ...nonProd });
   });
 
-  it("prod: the long batching window, 10 workers, a 2 h job, 12 workers for the biggest tier (16 at most), 15 min grace", () => {
+  it("prod: the long batching window, 10 workers, a 2 h job, 6 workers for the biggest tier or 12 with uploads waiting (12 at most), 15 min grace", () => {
     expect(config.pipelineConfig("prod")).toEqual({
       ...nonProd,
       stage: "prod",
