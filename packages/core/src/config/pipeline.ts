@@ -336,8 +336,8 @@ const GiB = 1024 ** 3;
  * 1,000 files, 3 for up to 2,500 (a steady stream of ~5 uploads/s settles between the two), and a big run 6 — near
  * the fewest DPU-seconds for 10,000 files — unless the caps left uploads waiting behind it: they wait its whole
  * duration, so it gets 12 (backlogWorkers; session 15: on the 1M-upload day 2.04–2.12× less Glue than fixed capacity
- * over seven seeds, its p99 better than fixed's on five of them, not on seeds 99 and 11). Timeouts leave ≥ 10× the expected run time so a slow healthy run is never
- * failed for time.
+ * over seven seeds, its p99 better than fixed's on five of them, not on seeds 99 and 11). Timeouts leave ≥ 10× the
+ * expected run time so a slow healthy run is never failed for time.
  */
 function capacitySettings(isProd: boolean): CapacitySettings {
   return {
