@@ -315,7 +315,7 @@ class Simulation {
         ...base.runs,
         sweepIntervalMinutes: sweep,
         maxFilesPerRun,
-        capacity: options.capacity ?? experimentTiers(base.runs.capacity) ?? base.runs.capacity,
+        capacity: options.capacity ?? experimentTiers(base.runs.capacity),
         fillHold: options.fillHold !== undefined ? options.fillHold : experimentFillHold(base.runs.fillHold),
       },
     };

@@ -53,8 +53,8 @@ export function capacityText(c: CapacitySettings): string {
   return `files → G.1X workers (/N: N when uploads wait behind the run) ${tiers}, at most ${c.maxWorkers}`;
 }
 
-/** BENCH_TIERS, if set: the capacity table "ours" runs with instead of the config's (the fixed variant unchanged). */
-export function experimentTiers(config: CapacitySettings): CapacitySettings | null {
+/** The capacity table "ours" runs with: BENCH_TIERS's if set, else `config` (the fixed variant passes its own). */
+export function experimentTiers(config: CapacitySettings): CapacitySettings {
   const spec = process.env.BENCH_TIERS;
-  return spec ? tiersFromSpec(spec, config) : null;
+  return spec ? tiersFromSpec(spec, config) : config;
 }
