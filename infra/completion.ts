@@ -47,8 +47,9 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
       name: "recorder",
       timeoutSeconds: config.recorder.timeoutSeconds,
       sourceQueue: { url: queue.url, arn: queue.arn },
-      // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument; GetJobRuns: a
-      // next run whose start answer is lost is looked for before it is undone.
+      // GetJobRun: an ended run whose start answer was lost is identified by its --run_key argument, and every ended
+      // run's capacity and time are read for the ledger's cost figures; GetJobRuns: a next run whose start answer is
+      // lost is looked for before it is undone.
       // BatchStopJobRun: a Glue run whose start the ledger had already given up is stopped.
       permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]),
     }),

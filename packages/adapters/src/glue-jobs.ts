@@ -23,6 +23,13 @@ function toRun(r: JobRun): GlueJobRun {
     arguments: r.Arguments ?? {},
     errorMessage: r.ErrorMessage ?? null,
     startedOn: r.StartedOn ?? null,
+    usage: {
+      workerType: r.WorkerType ?? null,
+      numberOfWorkers: r.NumberOfWorkers ?? null,
+      executionClass: r.ExecutionClass ?? null,
+      executionSeconds: r.ExecutionTime ?? null,
+      dpuSeconds: r.DPUSeconds ?? null,
+    },
   };
 }
 

@@ -14,7 +14,7 @@ import { CliError } from "./errors.js";
 import { stderrLog } from "./local.js";
 import { printable } from "./output.js";
 import { demoCatalogDir, type QueryAnswer, renderAnswer, renderCatalog, runQuery, saveCatalog } from "./query.js";
-import { filesTable, runsTable, type Snapshot, waitUntilIdle } from "./status.js";
+import { filesTable, glueCostLine, runsTable, type Snapshot, waitUntilIdle } from "./status.js";
 import { type Target, withClients } from "./target.js";
 import { planUploads, uploadFiles } from "./upload.js";
 
@@ -163,6 +163,8 @@ function printDemo(r: DemoReport, bucket: string, tables: Parameters<typeof rend
     "",
     `Glue runs for the bulk upload of ${r.files} files: ${r.glueRuns}`,
     runsTable(s.runs),
+    // The twin's Glue service reports capacity and time as Glue does; priced as if on AWS (local Spark costs nothing).
+    ...(glueCostLine(s.runs) ? [`${glueCostLine(s.runs)} (what these runs would cost on AWS)`] : []),
     "",
     `Files: ${processed} processed, ${failed} failed`,
     filesTable([...s.uploads].sort((a, b) => a.key.localeCompare(b.key))),

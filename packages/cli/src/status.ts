@@ -2,10 +2,13 @@
 import { ListObjectVersionsCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import {
+  type GlueUsage,
+  glueRunCost,
   INPUT_PREFIX,
   isInputKey,
   normalizeEtag,
   normalizeVersionId,
+  PRICES,
   type RunRecord,
   type SlotRecord,
   type UploadRecord,
@@ -117,8 +120,46 @@ export function runsTable(runs: readonly RunRecord[]): string {
     { header: "ROWS", value: (r) => num(r.rowsProcessed), align: "right" },
     { header: "REJECTED", value: (r) => num(r.rowsRejected), align: "right" },
     { header: "DURATION", value: (r) => duration(between(r.startedAt ?? r.createdAt, r.endedAt)), align: "right" },
+    { header: "WORKERS", value: (r) => workers(r.glue ?? null) },
+    { header: "GLUE $", value: (r) => dollars(r.glue ? (glueRunCost(r.glue)?.dollars ?? null) : null), align: "right" },
     { header: "ERROR", value: (r) => (r.error ?? "").slice(0, 80) },
   ]);
+}
+
+/** "6 × G.1X" (", flex" for the Flex class), as Glue reported the run; "-" when it did not. */
+export function workers(u: GlueUsage | null): string {
+  if (!u || u.numberOfWorkers === null || u.workerType === null) return "-";
+  return `${u.numberOfWorkers} × ${u.workerType}${u.executionClass === "FLEX" ? ", flex" : ""}`;
+}
+
+/** Dollars for the tables: four decimals below $1 (a one-minute G.1X × 2 run is $0.0147), two above; "-" for none. */
+export function dollars(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return "-";
+  return v < 1 ? `$${v.toFixed(4)}` : `$${v.toFixed(2)}`;
+}
+
+/**
+ * The Glue line under the runs table: the priced runs' total at list price and per 1,000 files they processed, with
+ * the price table's region and date; null when no run has Glue's figures.
+ */
+export function glueCostLine(runs: readonly RunRecord[]): string | null {
+  let total = 0;
+  let priced = 0;
+  let files = 0;
+  for (const r of runs) {
+    const cost = r.glue ? glueRunCost(r.glue) : null;
+    if (!cost) continue;
+    total += cost.dollars;
+    priced++;
+    files += r.filesProcessed ?? 0;
+  }
+  if (priced === 0) return null;
+  const perThousand = files > 0 ? `, ${dollars((total / files) * 1000)} per 1,000 files processed` : "";
+  const unpriced = runs.length - priced;
+  return (
+    `Glue at list price (${PRICES.region}, prices of ${PRICES.asOf}): ${dollars(total)} for ${priced} run(s)${perThousand}` +
+    (unpriced > 0 ? ` · ${unpriced} run(s) without Glue's figures not counted` : "")
+  );
 }
 
 export function filesTable(uploads: readonly UploadRecord[]): string {
@@ -145,6 +186,7 @@ export function renderStatus(s: Snapshot, target: { kind: string; stage: string;
     "",
     `Runs (${runs.length})`,
     runs.length ? runsTable(runs) : "  none",
+    ...(glueCostLine(runs) ? [glueCostLine(runs) as string] : []),
     "",
     `Files (${uploads.length})`,
     uploads.length ? filesTable(uploads) : "  none",

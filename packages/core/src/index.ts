@@ -1,5 +1,6 @@
 export * from "./catalog/tables.js";
 export * from "./config/pipeline.js";
+export * from "./config/prices.js";
 export * from "./errors.js";
 export * from "./ledger/memory.js";
 export * from "./ledger/ports.js";
@@ -8,6 +9,7 @@ export * from "./manifest/format.js";
 export * from "./queue/lease.js";
 export * from "./runs/capacity.js";
 export * from "./runs/completion.js";
+export * from "./runs/glue-cost.js";
 export * from "./runs/intake.js";
 export * from "./runs/keys.js";
 export * from "./runs/reconciler.js";

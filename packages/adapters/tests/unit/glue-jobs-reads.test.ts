@@ -22,12 +22,17 @@ beforeEach(() => {
 });
 
 describe("GlueJobs", () => {
-  it("reads a run: id, state, arguments, error, start time", async () => {
+  it("reads a run: id, state, arguments, error, start time, and the capacity and time Glue reports", async () => {
     glue.on(GetJobRunCommand).resolves({
       JobRun: run("jr_1", "2026-04-01T10:00:00Z", {
         JobRunState: "FAILED",
         Arguments: { "--run_key": "r1" },
         ErrorMessage: "boom",
+        WorkerType: "G.2X",
+        NumberOfWorkers: 6,
+        ExecutionClass: "FLEX",
+        ExecutionTime: 312,
+        DPUSeconds: 3744,
       }),
     });
 
@@ -37,6 +42,13 @@ describe("GlueJobs", () => {
       arguments: { "--run_key": "r1" },
       errorMessage: "boom",
       startedOn: new Date("2026-04-01T10:00:00Z"),
+      usage: {
+        workerType: "G.2X",
+        numberOfWorkers: 6,
+        executionClass: "FLEX",
+        executionSeconds: 312,
+        dpuSeconds: 3744,
+      },
     });
     expect(glue.commandCalls(GetJobRunCommand)[0]?.args[0].input).toEqual({
       JobName: "csv-ingest-dev-ingest-job",
@@ -53,6 +65,13 @@ describe("GlueJobs", () => {
       arguments: {},
       errorMessage: null,
       startedOn: null,
+      usage: {
+        workerType: null,
+        numberOfWorkers: null,
+        executionClass: null,
+        executionSeconds: null,
+        dpuSeconds: null,
+      },
     });
   });
 

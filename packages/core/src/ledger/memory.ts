@@ -120,8 +120,18 @@ export function matchesRequeued(r: UploadRecord, now: string): boolean {
 /** Whether every field of `patch` already has its value in `run` (read-back test of updateRun). */
 export function matchesPatch(run: RunRecord, patch: Partial<Omit<RunRecord, "runKey">>): boolean {
   return Object.entries(patch).every(
-    ([k, v]) =>
-      v === undefined || JSON.stringify((run as unknown as Record<string, unknown>)[k] ?? null) === JSON.stringify(v),
+    ([k, v]) => v === undefined || canonical((run as unknown as Record<string, unknown>)[k] ?? null) === canonical(v),
+  );
+}
+
+/** JSON with object keys sorted: a map read back from DynamoDB need not keep the order it was written in. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : x,
   );
 }
 

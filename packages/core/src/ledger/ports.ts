@@ -4,6 +4,7 @@
  */
 import type { GlueTerminalState, RunCapacity } from "../config/pipeline.js";
 import type { Manifest } from "../manifest/format.js";
+import type { GlueUsage } from "../runs/glue-cost.js";
 import type { ObjectVersion, Upload } from "../upload/identity.js";
 import type { HealthRecord, RunRecord, RunState, SlotRecord, UploadRecord } from "./types.js";
 
@@ -166,6 +167,8 @@ export interface GlueJobRun {
   readonly arguments: Readonly<Record<string, string>>;
   readonly errorMessage: string | null;
   readonly startedOn: Date | null;
+  /** The capacity and time Glue reports for the run (GetJobRun); meaningful once the run has ended. */
+  readonly usage?: GlueUsage | null;
 }
 
 export interface GlueRunner {

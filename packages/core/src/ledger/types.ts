@@ -3,6 +3,7 @@
  * `LedgerStore` is the port; `MemoryLedger` (core, for tests and the benchmark) and `DynamoLedger` (adapters) implement
  * it with the same conditional semantics.
  */
+import type { GlueUsage } from "../runs/glue-cost.js";
 import type { Upload } from "../upload/identity.js";
 
 export const UPLOAD_STATUSES = ["pending", "running", "processed", "failed"] as const;
@@ -66,6 +67,12 @@ export interface RunRecord {
    * moment with the same counts", so a run end's metrics are emitted once. Absent on runs closed otherwise.
    */
   readonly closedBy?: string;
+  /**
+   * What Glue reported for the run when it was settled (GetJobRun: workers, worker type, execution class, execution
+   * time): what `ingest status` prices. null when Glue could not be asked (the settle does not wait for it); absent on
+   * runs settled before it was recorded.
+   */
+  readonly glue?: GlueUsage | null;
 }
 
 export interface SlotRecord {

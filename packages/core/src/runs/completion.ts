@@ -9,6 +9,7 @@ import { settledRecord } from "../ledger/memory.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
 import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
+import type { GlueUsage } from "./glue-cost.js";
 import { settlerToken } from "./keys.js";
 import { mapLimit, noteSystemFailure, readManifest, type StartOutcome, startNextRun } from "./start.js";
 
@@ -16,6 +17,8 @@ export interface RunEnded {
   readonly glueRunId: string;
   readonly state: string;
   readonly message: string | null;
+  /** Glue's figures for the run when the caller has just read them (the sweeper's GetJobRun); else they are asked. */
+  readonly usage?: GlueUsage | null;
 }
 
 export type ParsedRunEnded =
@@ -109,8 +112,11 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   const state = STATE_OF_GLUE[ended.state] ?? "failed";
   const runError =
     state === "succeeded" ? null : `Glue run ${ended.glueRunId} ${ended.state}: ${ended.message ?? "no message"}`;
-  const manifest = await readManifest(deps, run);
-  const stats = await readStats(deps, run.runKey);
+  const [manifest, stats, glue] = await Promise.all([
+    readManifest(deps, run),
+    readStats(deps, run.runKey),
+    ended.usage !== undefined ? Promise.resolve(ended.usage) : glueUsage(deps, ended.glueRunId),
+  ]);
   const statsOf = new Map<string, FileStats>((stats?.files ?? []).map((f) => [f.uploadId, f]));
   const uploads = manifest?.uploads ?? [];
   const system = ended.state === "ERROR" || isSystemFailure(state, ended.message, stats);
@@ -170,6 +176,7 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
     filesProcessed: processed.length,
     filesFailed: failed,
     closedBy: settlerToken(),
+    glue,
   });
   if (changed) {
     if (state !== "succeeded") metrics.add("RunsFailed", 1);
@@ -185,6 +192,23 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
     });
   }
   return changed;
+}
+
+/**
+ * What Glue reports for the ended run (capacity, execution time), for the ledger's cost figures. Best effort: a failed
+ * or lost GetJobRun (after the SDK's retries) records null and never holds up the settle.
+ */
+async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | null> {
+  if (!glueRunId) return null;
+  try {
+    return (await deps.glue.getRun(glueRunId))?.usage ?? null;
+  } catch (error) {
+    deps.log.warn("could not read the run's capacity and time from Glue; its cost will not be shown", {
+      glueRunId,
+      error: messageOf(error),
+    });
+    return null;
+  }
 }
 
 /** What the run's counts need of one upload's outcome (a settled record has it; so does a settlement just written). */

@@ -125,7 +125,12 @@ async function repairOpenRun(
   if (glueRunId) {
     const jr = await glue.getRun(glueRunId);
     if (jr && isTerminalGlueState(jr.state)) {
-      const result = await recordRunEnd(deps, config, { glueRunId, state: jr.state, message: jr.errorMessage });
+      const result = await recordRunEnd(deps, config, {
+        glueRunId,
+        state: jr.state,
+        message: jr.errorMessage,
+        usage: jr.usage ?? null,
+      });
       if (result.applied) repairs.push("recorded-lost-end");
       log.info("sweeper recorded a run end", { runKey: run.runKey, glueRunId, state: jr.state });
       return result;

@@ -14,6 +14,7 @@ import type {
   ObjectLister,
   ObjectStore,
 } from "../ledger/ports.js";
+import type { GlueUsage } from "../runs/glue-cost.js";
 import type { ObjectVersion } from "../upload/identity.js";
 
 export class ManualClock implements Clock {
@@ -148,7 +149,20 @@ export class MemoryGlue implements GlueRunner {
   finish(id: string, state: "SUCCEEDED" | "FAILED" | "TIMEOUT" | "STOPPED", errorMessage: string | null = null) {
     const run = this.runs.get(id);
     if (!run) throw new Error(`no run ${id}`);
-    this.runs.set(id, { ...run, state, errorMessage });
+    this.runs.set(id, { ...run, state, errorMessage, usage: this.usageAtEnd(run) });
+  }
+
+  /** What GetJobRun reports once a run has ended: the capacity it asked for and its time since start. */
+  private usageAtEnd(run: GlueJobRun): GlueUsage {
+    const capacity = this.capacities.get(run.id);
+    const started = run.startedOn?.getTime();
+    return {
+      workerType: capacity?.workerType ?? null,
+      numberOfWorkers: capacity?.numberOfWorkers ?? null,
+      executionClass: capacity?.executionClass ?? null,
+      executionSeconds: started === undefined ? null : Math.round((this.clock.now().getTime() - started) / 1000),
+      dpuSeconds: null,
+    };
   }
 
   /** Stopped runs, in order (BatchStopJobRun). */
@@ -157,7 +171,9 @@ export class MemoryGlue implements GlueRunner {
   async stopRun(id: string) {
     const run = this.runs.get(id);
     this.stopped.push(id);
-    if (run?.state === "RUNNING") this.runs.set(id, { ...run, state: "STOPPED", errorMessage: "stopped" });
+    if (run?.state === "RUNNING") {
+      this.runs.set(id, { ...run, state: "STOPPED", errorMessage: "stopped", usage: this.usageAtEnd(run) });
+    }
   }
 
   active(): GlueJobRun[] {

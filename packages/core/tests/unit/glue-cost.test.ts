@@ -1,0 +1,162 @@
+/**
+ * A run's Glue cost from Glue's own figures (runs/glue-cost.ts), and completion recording those figures on the run.
+ * Expected dollars are worked out by hand from the published rates ($0.44 / $0.29 per DPU-hour, 1-minute minimum),
+ * never from the code under test.
+ */
+import { describe, expect, it } from "vitest";
+import { matchesPatch } from "../../src/ledger/memory.js";
+import type { RunRecord } from "../../src/ledger/types.js";
+import { recordRunEnd } from "../../src/runs/completion.js";
+import { type GlueUsage, glueRunCost } from "../../src/runs/glue-cost.js";
+import { handleUploadBatch } from "../../src/runs/intake.js";
+import { makeWorld } from "../helpers/world.js";
+
+const usage = (u: Partial<GlueUsage>): GlueUsage => ({
+  workerType: "G.1X",
+  numberOfWorkers: 2,
+  executionClass: "STANDARD",
+  executionSeconds: 100,
+  dpuSeconds: null,
+  ...u,
+});
+
+describe("glueRunCost", () => {
+  it("prices workers × DPUs × seconds at the standard rate", () => {
+    // 6 × G.1X for 312 s = 1,872 DPU-s = 0.52 DPU-h × $0.44 = $0.2288
+    const c = glueRunCost(usage({ numberOfWorkers: 6, executionSeconds: 312 }));
+    expect(c?.dpuSeconds).toBe(1872);
+    expect(c?.dollars).toBeCloseTo(0.2288, 10);
+    expect(c?.executionClass).toBe("STANDARD");
+  });
+
+  it("bills a short run its 1-minute minimum", () => {
+    // 2 × G.1X for 10 s is billed 60 s: 120 DPU-s = $0.44 / 30 = $0.014666…
+    const c = glueRunCost(usage({ executionSeconds: 10 }));
+    expect(c?.dpuSeconds).toBe(120);
+    expect(c?.dollars).toBeCloseTo(0.44 / 30, 12);
+    expect(glueRunCost(usage({ executionSeconds: 60 }))?.dpuSeconds).toBe(120);
+    expect(glueRunCost(usage({ executionSeconds: 61 }))?.dpuSeconds).toBe(122);
+  });
+
+  it("counts G.2X as 2 DPUs a worker", () => {
+    // 3 × G.2X for 200 s = 1,200 DPU-s = $0.44 / 3
+    expect(glueRunCost(usage({ workerType: "G.2X", numberOfWorkers: 3, executionSeconds: 200 }))?.dollars).toBeCloseTo(
+      0.44 / 3,
+      12,
+    );
+  });
+
+  it("prices Flex at its own rate and takes Glue's DPUSeconds when it reports them, never below the minimum", () => {
+    // Glue's 3,744 DPU-s at $0.29 per DPU-h = $0.3016
+    const flex = glueRunCost(usage({ executionClass: "FLEX", numberOfWorkers: 6, dpuSeconds: 3744 }));
+    expect(flex?.dpuSeconds).toBe(3744);
+    expect(flex?.dollars).toBeCloseTo(0.3016, 10);
+    expect(flex?.executionClass).toBe("FLEX");
+    // 2 × G.1X reported at 100 DPU-s: the minimum is 2 × 60 = 120
+    expect(glueRunCost(usage({ executionClass: "FLEX", dpuSeconds: 100 }))?.dpuSeconds).toBe(120);
+  });
+
+  it("takes an absent execution class as the standard one", () => {
+    expect(glueRunCost(usage({ executionClass: null }))?.dollars).toBeCloseTo((200 / 3600) * 0.44, 12);
+  });
+
+  it("shows no cost when Glue's figures do not allow one", () => {
+    for (const bad of [
+      usage({ workerType: "R.2X" }), // another rate: no price recorded
+      usage({ workerType: "Standard" }),
+      usage({ workerType: null }),
+      usage({ numberOfWorkers: null }),
+      usage({ numberOfWorkers: 0 }),
+      usage({ numberOfWorkers: -2 }),
+      usage({ executionSeconds: null }),
+      usage({ executionSeconds: Number.NaN }),
+      usage({ executionSeconds: -5 }),
+      usage({ executionClass: "SPOT" }),
+    ]) {
+      expect(glueRunCost(bad), JSON.stringify(bad)).toBeNull();
+    }
+  });
+});
+
+describe("completion records Glue's figures on the run", () => {
+  async function endedRun(seconds: number) {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    if (!r.run?.started) throw new Error("no run started");
+    await w.writeStats(r.run.runKey);
+    w.clock.advance(seconds * 1000);
+    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    return { w, run: r.run };
+  }
+
+  it("asks Glue (GetJobRun) for the capacity and time of a run whose state change it records", async () => {
+    const { w, run } = await endedRun(312);
+    const asked = w.glue.capacities.get(run.glueRunId);
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+
+    expect(w.ledger.runs.get(run.runKey)?.glue).toEqual({
+      workerType: asked?.workerType,
+      numberOfWorkers: asked?.numberOfWorkers,
+      executionClass: asked?.executionClass,
+      executionSeconds: 312,
+      dpuSeconds: null,
+    });
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+  });
+
+  it("settles the run all the same when Glue cannot be asked, recording no figures", async () => {
+    const { w, run } = await endedRun(90);
+    w.glue.getRun = async () => {
+      throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+    };
+
+    const r = await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+
+    expect(r.applied).toBe(true);
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+    expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["processed"]);
+    expect(w.log.lines.some((l) => l.level === "warn" && /could not read the run's capacity/.test(l.message))).toBe(
+      true,
+    );
+  });
+
+  it("uses the figures its caller has just read (the sweeper) without asking again", async () => {
+    const { w, run } = await endedRun(90);
+    let asked = 0;
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => {
+      asked++;
+      return getRun(id);
+    };
+    const figures: GlueUsage = usage({ numberOfWorkers: 12, executionSeconds: 400 });
+
+    await recordRunEnd(w.deps, w.config, {
+      glueRunId: run.glueRunId,
+      state: "SUCCEEDED",
+      message: null,
+      usage: figures,
+    });
+
+    expect(w.ledger.runs.get(run.runKey)?.glue).toEqual(figures);
+    expect(asked).toBe(0);
+  });
+});
+
+describe("a settle's read-back (matchesPatch)", () => {
+  it("matches Glue's figures whatever order DynamoDB gives a map's keys back in, and only the same figures", () => {
+    const written = usage({ numberOfWorkers: 6 });
+    const readBack = {
+      dpuSeconds: null,
+      executionSeconds: 100,
+      executionClass: "STANDARD",
+      numberOfWorkers: 6,
+      workerType: "G.1X",
+    } as GlueUsage;
+    const run = { runKey: "r1", state: "succeeded", glue: readBack } as unknown as RunRecord;
+    expect(matchesPatch(run, { state: "succeeded", glue: written })).toBe(true);
+    expect(matchesPatch(run, { glue: usage({ numberOfWorkers: 7 }) })).toBe(false);
+    expect(matchesPatch(run, { glue: null })).toBe(false);
+  });
+});
