@@ -87,6 +87,20 @@ describe("the pipeline on the twin (real handlers, real Glue job)", () => {
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ state: "succeeded", fileCount: 50, filesProcessed: 50, rowsProcessed: 100 });
     expect(twin.glue.listRuns().length - before).toBe(1);
+    // The recorder read the ended run back from the twin's Glue service (GetJobRun through the real adapter) and
+    // recorded what it ran with and for how long: what `ingest status` prices.
+    const glueRun = twin.glue.listRuns().find((r) => r.id === runs[0]?.glueRunId);
+    const seconds = glueRun?.completedOn
+      ? Math.round((glueRun.completedOn.getTime() - glueRun.startedOn.getTime()) / 1000)
+      : -1;
+    expect(runs[0]?.glue).toEqual({
+      workerType: glueRun?.workerType,
+      numberOfWorkers: glueRun?.numberOfWorkers,
+      executionClass: glueRun?.executionClass,
+      executionSeconds: seconds,
+      dpuSeconds: null,
+    });
+    expect(seconds).toBeGreaterThan(0);
     expect(uploads.every((u) => u.runs === 1)).toBe(true);
   });
 
