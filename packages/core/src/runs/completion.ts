@@ -196,12 +196,14 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
 
 /**
  * What Glue reports for the ended run (capacity, execution time), for the ledger's cost figures. Best effort: a failed
- * or lost GetJobRun (after the SDK's retries) records null and never holds up the settle.
+ * or lost GetJobRun (after the SDK's retries) records null and never holds up the settle; so does an answer that
+ * still shows the run going (a read behind the state change): its time would be a part of the run's.
  */
 async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | null> {
   if (!glueRunId) return null;
   try {
-    return (await deps.glue.getRun(glueRunId))?.usage ?? null;
+    const run = await deps.glue.getRun(glueRunId);
+    return run && isTerminalGlueState(run.state) ? (run.usage ?? null) : null;
   } catch (error) {
     deps.log.warn("could not read the run's capacity and time from Glue; its cost will not be shown", {
       glueRunId,

@@ -122,6 +122,17 @@ describe("completion records Glue's figures on the run", () => {
     );
   });
 
+  it("records no figures from an answer that still shows the run going (a read behind the state change)", async () => {
+    const { w, run } = await endedRun(90);
+    const ended = await w.glue.getRun(run.glueRunId);
+    w.glue.getRun = async () => (ended ? { ...ended, state: "RUNNING" } : null);
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+    expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+  });
+
   it("uses the figures its caller has just read (the sweeper) without asking again", async () => {
     const { w, run } = await endedRun(90);
     let asked = 0;
