@@ -214,6 +214,8 @@ export const METRICS = {
   circuitOpen: "CircuitOpen",
   /** Uploads the reconciler found under input/ that the ledger lacked (their events were lost or are very late). */
   reconciled: "UploadsReconciled",
+  /** A run's billed Glue DPU-seconds, from Glue's own figures (runs/glue-cost.ts), once per run end: spend to graph. */
+  glueDpuSeconds: "GlueDpuSeconds",
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

@@ -9,7 +9,7 @@ import { settledRecord } from "../ledger/memory.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
 import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
-import type { GlueUsage } from "./glue-cost.js";
+import { type GlueUsage, glueRunCost } from "./glue-cost.js";
 import { settlerToken } from "./keys.js";
 import { mapLimit, noteSystemFailure, readManifest, type StartOutcome, startNextRun } from "./start.js";
 
@@ -181,6 +181,8 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   if (changed) {
     if (state !== "succeeded") metrics.add("RunsFailed", 1);
     metrics.add("FilesProcessed", processed.length);
+    const cost = glue ? glueRunCost(glue) : null;
+    if (cost) metrics.add("GlueDpuSeconds", cost.dpuSeconds);
     if (failed > 0) metrics.add("FilesFailed", failed);
     log.info("run recorded", {
       runKey: run.runKey,

@@ -103,6 +103,11 @@ describe("completion records Glue's figures on the run", () => {
       dpuSeconds: null,
     });
     expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+    // Billed once, as a metric to graph: workers × DPUs × 312 s.
+    const dpus = (asked?.numberOfWorkers ?? 0) * (asked?.workerType === "G.2X" ? 2 : 1);
+    expect(w.metrics.get("GlueDpuSeconds")).toBe(dpus * 312);
+    await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+    expect(w.metrics.get("GlueDpuSeconds")).toBe(dpus * 312);
   });
 
   it("settles the run all the same when Glue cannot be asked, recording no figures", async () => {
@@ -116,6 +121,7 @@ describe("completion records Glue's figures on the run", () => {
     expect(r.applied).toBe(true);
     expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
     expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+    expect(w.metrics.get("GlueDpuSeconds")).toBe(0);
     expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["processed"]);
     expect(w.log.lines.some((l) => l.level === "warn" && /could not read the run's capacity/.test(l.message))).toBe(
       true,
