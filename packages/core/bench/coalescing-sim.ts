@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   console.log(
     `contenders: ours (capacity per run: ${capacityText(experimentTiers(config.runs.capacity))}${process.env.BENCH_TIERS ? " (BENCH_TIERS)" : ""}), ours fixed (every run G.1X × ${config.glue.numberOfWorkers}), Glue's native ` +
       `trigger (BatchSize ${NATIVE.batchSize}, BatchWindow ${NATIVE.batchWindowSeconds} s, job G.1X × ${NATIVE.workers}, bookmarks), ` +
-      `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (sim/prices.ts)\n`,
+      `seed (a StartJobRun per event, G.1X × 2, bookmarks); prices ${PRICES.region} as of ${PRICES.asOf} (src/config/prices.ts)\n`,
   );
 
   // The handler's own cost first, in a process that has not yet built a million-upload ledger.

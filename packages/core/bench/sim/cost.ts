@@ -1,6 +1,6 @@
 /**
  * What a strategy used (Glue DPU-seconds, Lambda GB-seconds and requests, DynamoDB request units, SQS, S3 and
- * EventBridge requests) and what that costs at sim/prices.ts. Each contender fills a Usage while it runs; the
+ * EventBridge requests) and what that costs at src/config/prices.ts. Each contender fills a Usage while it runs; the
  * report prints every line item.
  */
 import { PRICES } from "./prices.js";
