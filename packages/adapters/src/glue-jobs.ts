@@ -46,6 +46,11 @@ export interface GlueJobsOptions {
   readonly startBackoffMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly now?: () => Date;
+  /**
+   * GetJobRun is abandoned (SDK retries included) after this long (default 5,000 ms): the recorder reads each ended
+   * run's figures before closing it, and a hanging endpoint must not keep the close past its Lambda's timeout.
+   */
+  readonly readTimeoutMs?: number;
 }
 
 /** How far back a lookup by run key reads the job's runs (a start's tries span seconds). */
@@ -57,6 +62,7 @@ export class GlueJobs implements GlueRunner {
   private readonly startBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => Date;
+  private readonly readTimeoutMs: number;
 
   constructor(
     private readonly glue: GlueClient,
@@ -68,6 +74,7 @@ export class GlueJobs implements GlueRunner {
     this.startBackoffMs = options.startBackoffMs ?? 250;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.now = options.now ?? (() => new Date());
+    this.readTimeoutMs = options.readTimeoutMs ?? 5_000;
   }
 
   /**
@@ -129,7 +136,18 @@ export class GlueJobs implements GlueRunner {
 
   async getRun(glueRunId: string): Promise<GlueJobRun | null> {
     try {
-      const r = await this.glue.send(new GetJobRunCommand({ JobName: this.jobName, RunId: glueRunId }));
+      const signal = AbortSignal.timeout(this.readTimeoutMs);
+      const timedOut = new Promise<never>((_, reject) =>
+        signal.addEventListener(
+          "abort",
+          () => reject(new Error(`GetJobRun ${glueRunId}: no answer within ${this.readTimeoutMs} ms`)),
+          { once: true },
+        ),
+      );
+      const r = await Promise.race([
+        this.glue.send(new GetJobRunCommand({ JobName: this.jobName, RunId: glueRunId }), { abortSignal: signal }),
+        timedOut,
+      ]);
       return r.JobRun ? toRun(r.JobRun) : null;
     } catch (e) {
       if ((e as { name?: string }).name === "EntityNotFoundException") return null;

@@ -128,7 +128,7 @@ export function runsTable(runs: readonly RunRecord[]): string {
 
 /** "6 × G.1X" (", flex" for the Flex class), as Glue reported the run; "-" when it did not. */
 export function workers(u: GlueUsage | null): string {
-  if (!u || u.numberOfWorkers === null || u.workerType === null) return "-";
+  if (!u || u.numberOfWorkers == null || u.workerType == null) return "-";
   return `${u.numberOfWorkers} × ${u.workerType}${u.executionClass === "FLEX" ? ", flex" : ""}`;
 }
 
@@ -138,16 +138,24 @@ export function dollars(v: number | null): string {
   return v < 1 ? `$${v.toFixed(4)}` : `$${v.toFixed(2)}`;
 }
 
+/** Runs that ran on Glue and have ended: the ones a cost is owed for (not starting/running, never-started ones). */
+const ENDED_ON_GLUE: ReadonlySet<string> = new Set(["succeeded", "failed", "timeout", "stopped"]);
+
 /**
- * The Glue line under the runs table: the priced runs' total at list price and per 1,000 files they processed, with
- * the price table's region and date; null when no run has Glue's figures.
+ * The Glue line under the runs table: the ended runs' total at list price and per 1,000 files they processed, with
+ * the price table's region and date, and how many ended runs it could not price (and why); null when it priced none.
  */
 export function glueCostLine(runs: readonly RunRecord[]): string | null {
   let total = 0;
   let priced = 0;
   let files = 0;
+  let noFigures = 0;
+  let noPrice = 0;
   for (const r of runs) {
+    if (!ENDED_ON_GLUE.has(r.state)) continue;
     const cost = r.glue ? glueRunCost(r.glue) : null;
+    if (!r.glue) noFigures++;
+    else if (!cost) noPrice++;
     if (!cost) continue;
     total += cost.dollars;
     priced++;
@@ -155,10 +163,13 @@ export function glueCostLine(runs: readonly RunRecord[]): string | null {
   }
   if (priced === 0) return null;
   const perThousand = files > 0 ? `, ${dollars((total / files) * 1000)} per 1,000 files processed` : "";
-  const unpriced = runs.length - priced;
+  const left = [
+    ...(noFigures > 0 ? [`${noFigures} without Glue's figures`] : []),
+    ...(noPrice > 0 ? [`${noPrice} with no price recorded for their worker type`] : []),
+  ];
   return (
-    `Glue at list price (${PRICES.region}, prices of ${PRICES.asOf}): ${dollars(total)} for ${priced} run(s)${perThousand}` +
-    (unpriced > 0 ? ` · ${unpriced} run(s) without Glue's figures not counted` : "")
+    `Glue at list price (${PRICES.region}, prices of ${PRICES.asOf}): ${dollars(total)} for ${priced} ended run(s)${perThousand}` +
+    (left.length > 0 ? ` · not counted: ${left.join(", ")}` : "")
   );
 }
 

@@ -75,6 +75,16 @@ describe("GlueJobs", () => {
     });
   });
 
+  it("abandons a GetJobRun that gets no answer in time (a hanging endpoint must not hold a run's close)", async () => {
+    glue.on(GetJobRunCommand).callsFake(() => new Promise(() => undefined));
+    const quick = new GlueJobs(new GlueClient({ region: "us-east-1" }), "csv-ingest-dev-ingest-job", {
+      readTimeoutMs: 30,
+    });
+    const started = Date.now();
+    await expect(quick.getRun("jr_1")).rejects.toThrow("GetJobRun jr_1: no answer within 30 ms");
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it("answers null for a run Glue does not know (or an empty answer), and throws any other error", async () => {
     glue
       .on(GetJobRunCommand, { RunId: "gone" })

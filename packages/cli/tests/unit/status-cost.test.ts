@@ -4,7 +4,7 @@
  */
 import type { GlueUsage, RunRecord } from "@ingest/core";
 import { describe, expect, it } from "vitest";
-import { dollars, glueCostLine, runsTable, workers } from "../../src/status.js";
+import { dollars, glueCostLine, renderStatus, runsTable, type Snapshot, workers } from "../../src/status.js";
 
 const figures = (u: Partial<GlueUsage> = {}): GlueUsage => ({
   workerType: "G.1X",
@@ -50,25 +50,48 @@ describe("status: Glue cost per run", () => {
     expect(lines[4]).toMatch(/^r4 .* -\s+-$/);
   });
 
-  it("totals the priced runs and says how many were not counted", () => {
+  it("totals the ended runs it can price and says which ended runs it could not, and why", () => {
     // $0.2288 + 2 × G.1X for 10 s billed 60 s at $0.44 ($0.014666…) = $0.243466… over 101 files = $2.41 per 1,000
     const line = glueCostLine([
       run("r1", figures(), 100),
       run("r2", figures({ numberOfWorkers: 2, executionSeconds: 10 }), 1),
       run("r3", null, 5),
+      run("r4", figures({ workerType: "R.2X" }), 5),
+      // not ended on Glue: owed no cost, not "not counted"
+      { ...run("r5", undefined, null), state: "running" } as RunRecord,
+      { ...run("r6", undefined, null), state: "start_failed" } as RunRecord,
+      { ...run("r7", undefined, null), state: "abandoned" } as RunRecord,
     ]);
     expect(line).toBe(
-      "Glue at list price (us-east-1, prices of 2026-11-30): $0.2435 for 2 run(s), $2.41 per 1,000 files processed · 1 run(s) without Glue's figures not counted",
+      "Glue at list price (us-east-1, prices of 2026-11-30): $0.2435 for 2 ended run(s), $2.41 per 1,000 files processed · not counted: 1 without Glue's figures, 1 with no price recorded for their worker type",
     );
     expect(glueCostLine([run("r3", null, 5)])).toBeNull();
-    expect(glueCostLine([run("r1", figures(), 0)])).toBe(
-      "Glue at list price (us-east-1, prices of 2026-11-30): $0.2288 for 1 run(s)",
+    expect(
+      glueCostLine([run("r1", figures(), 0), { ...run("r5", undefined, null), state: "running" } as RunRecord]),
+    ).toBe("Glue at list price (us-east-1, prices of 2026-11-30): $0.2288 for 1 ended run(s)");
+  });
+
+  it("puts the line under the runs table of `ingest status`", () => {
+    const snapshot: Snapshot = {
+      at: "",
+      slot: { holder: null, takenAt: null, wakeup: false, launched: false, launchedAt: null },
+      runs: [run("r1", figures(), 100)],
+      uploads: [],
+      ingestQueue: { waiting: 0, inFlight: 0 },
+      dlq: { ingest: 0, recorder: 0 },
+    };
+    const lines = renderStatus(snapshot, { kind: "twin", stage: "local", bucket: "b" }).split("\n");
+    const header = lines.findIndex((l) => l.startsWith("RUN "));
+    expect(lines[header + 1]).toMatch(/^r1 /);
+    expect(lines[header + 2]).toBe(
+      "Glue at list price (us-east-1, prices of 2026-11-30): $0.2288 for 1 ended run(s), $2.29 per 1,000 files processed",
     );
   });
 
   it("formats workers and dollars plainly", () => {
     expect(workers(null)).toBe("-");
     expect(workers(figures({ numberOfWorkers: null }))).toBe("-");
+    expect(workers({ workerType: "G.1X" } as GlueUsage)).toBe("-");
     expect(workers(figures({ workerType: "G.2X", numberOfWorkers: 12 }))).toBe("12 × G.2X");
     expect(dollars(null)).toBe("-");
     expect(dollars(Number.NaN)).toBe("-");

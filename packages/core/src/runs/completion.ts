@@ -9,7 +9,7 @@ import { settledRecord } from "../ledger/memory.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import type { RunRecord, RunState, UploadRecord } from "../ledger/types.js";
 import { type FileStats, FormatError, parseRunStats, type RunStats, statsKey } from "../manifest/format.js";
-import { type GlueUsage, glueRunCost } from "./glue-cost.js";
+import { cleanUsage, type GlueUsage, glueRunCost } from "./glue-cost.js";
 import { settlerToken } from "./keys.js";
 import { mapLimit, noteSystemFailure, readManifest, type StartOutcome, startNextRun } from "./start.js";
 
@@ -112,11 +112,11 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
   const state = STATE_OF_GLUE[ended.state] ?? "failed";
   const runError =
     state === "succeeded" ? null : `Glue run ${ended.glueRunId} ${ended.state}: ${ended.message ?? "no message"}`;
-  const [manifest, stats, glue] = await Promise.all([
-    readManifest(deps, run),
-    readStats(deps, run.runKey),
-    ended.usage !== undefined ? Promise.resolve(ended.usage) : glueUsage(deps, ended.glueRunId),
-  ]);
+  // Glue's figures for the run's cost: asked now, awaited only for the close, so the read overlaps the settles and a
+  // slow answer delays nothing before them (glueUsage never rejects).
+  const glueFigures =
+    ended.usage !== undefined ? Promise.resolve(cleanUsage(ended.usage)) : glueUsage(deps, ended.glueRunId);
+  const [manifest, stats] = await Promise.all([readManifest(deps, run), readStats(deps, run.runKey)]);
   const statsOf = new Map<string, FileStats>((stats?.files ?? []).map((f) => [f.uploadId, f]));
   const uploads = manifest?.uploads ?? [];
   const system = ended.state === "ERROR" || isSystemFailure(state, ended.message, stats);
@@ -165,6 +165,7 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
     log.info("circuit breaker closed: a run ended without a system failure", { runKey: run.runKey });
   }
 
+  const glue = await glueFigures;
   const changed = await ledger.updateRun(run.runKey, ["starting", "running"], {
     state,
     glueRunId: run.glueRunId ?? ended.glueRunId,
@@ -205,7 +206,7 @@ async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | nul
   if (!glueRunId) return null;
   try {
     const run = await deps.glue.getRun(glueRunId);
-    return run && isTerminalGlueState(run.state) ? (run.usage ?? null) : null;
+    return run && isTerminalGlueState(run.state) ? cleanUsage(run.usage) : null;
   } catch (error) {
     deps.log.warn("could not read the run's capacity and time from Glue; its cost will not be shown", {
       glueRunId,

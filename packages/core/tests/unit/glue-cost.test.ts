@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest";
 import { matchesPatch } from "../../src/ledger/memory.js";
 import type { RunRecord } from "../../src/ledger/types.js";
 import { recordRunEnd } from "../../src/runs/completion.js";
-import { type GlueUsage, glueRunCost } from "../../src/runs/glue-cost.js";
+import { cleanUsage, type GlueUsage, glueRunCost } from "../../src/runs/glue-cost.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
+import { sweep } from "../../src/runs/sweeper.js";
 import { makeWorld } from "../helpers/world.js";
 
 const usage = (u: Partial<GlueUsage>): GlueUsage => ({
@@ -56,6 +57,29 @@ describe("glueRunCost", () => {
     expect(glueRunCost(usage({ executionClass: "FLEX", dpuSeconds: 100 }))?.dpuSeconds).toBe(120);
   });
 
+  it("prices a run that consumed nothing (ExecutionTime 0: it never got its workers) at 0, not the minimum", () => {
+    expect(glueRunCost(usage({ executionSeconds: 0 }))).toEqual({
+      dpuSeconds: 0,
+      dollars: 0,
+      executionClass: "STANDARD",
+    });
+    expect(glueRunCost(usage({ executionClass: "FLEX", dpuSeconds: 0 }))?.dollars).toBe(0);
+  });
+
+  it("bills a standard run for all its workers: a DPUSeconds figure counts only for Flex (auto scaling is off)", () => {
+    // 2 × G.1X × 312 s = 624 DPU-s, whatever smaller executor figure Glue reports
+    expect(glueRunCost(usage({ executionSeconds: 312, dpuSeconds: 50 }))?.dpuSeconds).toBe(624);
+  });
+
+  it("knows the bigger G types' DPUs and no object property as a worker type", () => {
+    // 2 × G.4X × 100 s = 800 DPU-s; 2 × G.025X × 100 s = 50 DPU-s
+    expect(glueRunCost(usage({ workerType: "G.4X" }))?.dpuSeconds).toBe(800);
+    expect(glueRunCost(usage({ workerType: "G.025X" }))?.dpuSeconds).toBe(50);
+    for (const odd of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      expect(glueRunCost(usage({ workerType: odd })), odd).toBeNull();
+    }
+  });
+
   it("takes an absent execution class as the standard one", () => {
     expect(glueRunCost(usage({ executionClass: null }))?.dollars).toBeCloseTo((200 / 3600) * 0.44, 12);
   });
@@ -75,6 +99,36 @@ describe("glueRunCost", () => {
     ]) {
       expect(glueRunCost(bad), JSON.stringify(bad)).toBeNull();
     }
+  });
+});
+
+describe("cleanUsage: Glue's answer as it may be stored (DynamoDB refuses NaN, Infinity, numbers past 2^53)", () => {
+  it("keeps sane figures and turns every odd one into null", () => {
+    expect(cleanUsage(usage({ numberOfWorkers: 6 }))).toEqual(usage({ numberOfWorkers: 6 }));
+    expect(
+      cleanUsage({
+        workerType: "G.1X\u001b[31m",
+        numberOfWorkers: Number.POSITIVE_INFINITY,
+        executionClass: "x".repeat(33),
+        executionSeconds: 1e300,
+        dpuSeconds: Number.NaN,
+      }),
+    ).toEqual({
+      workerType: null,
+      numberOfWorkers: null,
+      executionClass: null,
+      executionSeconds: null,
+      dpuSeconds: null,
+    });
+    expect(cleanUsage({ numberOfWorkers: "6", executionSeconds: -1, workerType: 7 })).toEqual({
+      workerType: null,
+      numberOfWorkers: null,
+      executionClass: null,
+      executionSeconds: null,
+      dpuSeconds: null,
+    });
+    expect(cleanUsage(null)).toBeNull();
+    expect(cleanUsage(undefined)).toBeNull();
   });
 });
 
@@ -137,6 +191,71 @@ describe("completion records Glue's figures on the run", () => {
 
     expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
     expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+  });
+
+  it("stores odd figures from Glue cleaned, and closes the run", async () => {
+    const { w, run } = await endedRun(90);
+    const ended = await w.glue.getRun(run.glueRunId);
+    w.glue.getRun = async () =>
+      ended
+        ? { ...ended, usage: { ...usage({}), executionSeconds: Number.POSITIVE_INFINITY, dpuSeconds: 1e300 } }
+        : null;
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+
+    expect(w.ledger.runs.get(run.runKey)).toMatchObject({
+      state: "succeeded",
+      glue: usage({ executionSeconds: null, dpuSeconds: null }),
+    });
+  });
+
+  it("settles the uploads before Glue's answer comes: only the run's close waits for it", async () => {
+    const { w, run } = await endedRun(90);
+    const ended = await w.glue.getRun(run.glueRunId);
+    let answer: (v: typeof ended) => void = () => undefined;
+    w.glue.getRun = () => new Promise((resolve) => (answer = resolve));
+
+    const closing = recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+    for (let i = 0; i < 100 && [...w.ledger.uploads.values()][0]?.status !== "processed"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+
+    expect([...w.ledger.uploads.values()].map((u) => u.status)).toEqual(["processed"]);
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("running");
+    answer(ended);
+    expect((await closing).applied).toBe(true);
+    expect(w.ledger.runs.get(run.runKey)?.glue?.executionSeconds).toBe(90);
+  });
+
+  it("counts the GlueDpuSeconds metric once when a second settler read the run before the first closed it", async () => {
+    const { w, run } = await endedRun(312);
+    const asked = w.glue.capacities.get(run.glueRunId);
+    const running = w.ledger.runs.get(run.runKey);
+    const ended = { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null };
+    await recordRunEnd(w.deps, w.config, ended);
+    const get = w.ledger.getRun.bind(w.ledger);
+    w.ledger.getRun = async (key) => (key === run.runKey ? (running ?? null) : get(key));
+
+    const late = await recordRunEnd(w.deps, w.config, ended);
+
+    expect(late.applied).toBe(false);
+    expect(w.metrics.get("GlueDpuSeconds")).toBe((asked?.numberOfWorkers ?? 0) * 312);
+  });
+
+  it("the sweeper's recorded lost end carries the figures its own GetJobRun read, with no second read", async () => {
+    const { w, run } = await endedRun(312);
+    let reads = 0;
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => {
+      reads++;
+      return getRun(id);
+    };
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.repairs).toContain("recorded-lost-end");
+    expect(w.ledger.runs.get(run.runKey)?.glue?.executionSeconds).toBe(312);
+    expect(reads).toBe(1);
   });
 
   it("uses the figures its caller has just read (the sweeper) without asking again", async () => {
