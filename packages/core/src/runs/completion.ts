@@ -198,9 +198,10 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
 }
 
 /**
- * What Glue reports for the ended run (capacity, execution time), for the ledger's cost figures. Best effort: a failed
- * or lost GetJobRun (after the SDK's retries) records null and never holds up the settle; so does an answer that
- * still shows the run going (a read behind the state change): its time would be a part of the run's.
+ * What Glue reports for the ended run (capacity, execution time), for the ledger's cost figures. Best effort, never
+ * rejects: a failed or lost GetJobRun (after the SDK's retries; the adapter abandons it after 5 s) records null, and
+ * so does an answer that still shows the run going (a read behind the state change): its time would be a part of the
+ * run's. Only the run's close awaits it; the uploads are settled meanwhile.
  */
 async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | null> {
   if (!glueRunId) return null;
