@@ -75,6 +75,11 @@ describe("glueRunCost", () => {
     // 2 × G.4X × 100 s = 800 DPU-s; 2 × G.025X × 100 s = 50 DPU-s
     expect(glueRunCost(usage({ workerType: "G.4X" }))?.dpuSeconds).toBe(800);
     expect(glueRunCost(usage({ workerType: "G.025X" }))?.dpuSeconds).toBe(50);
+    // 2 workers × 100 s × 8 / 12 / 16 DPUs
+    expect(glueRunCost(usage({ workerType: "G.8X" }))?.dpuSeconds).toBe(1600);
+    expect(glueRunCost(usage({ workerType: "G.12X" }))?.dpuSeconds).toBe(2400);
+    expect(glueRunCost(usage({ workerType: "G.16X" }))?.dpuSeconds).toBe(3200);
+    expect(glueRunCost(usage({ workerType: "" }))).toBeNull();
     for (const odd of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
       expect(glueRunCost(usage({ workerType: odd })), odd).toBeNull();
     }
@@ -127,6 +132,9 @@ describe("cleanUsage: Glue's answer as it may be stored (DynamoDB refuses NaN, I
       executionSeconds: null,
       dpuSeconds: null,
     });
+    // 2^53 − 1 is the largest integer DynamoDB's client takes: kept; anything past it is not
+    expect(cleanUsage({ executionSeconds: Number.MAX_SAFE_INTEGER })?.executionSeconds).toBe(Number.MAX_SAFE_INTEGER);
+    expect(cleanUsage({ executionSeconds: Number.MAX_SAFE_INTEGER + 2 })?.executionSeconds).toBeNull();
     expect(cleanUsage(null)).toBeNull();
     expect(cleanUsage(undefined)).toBeNull();
   });
