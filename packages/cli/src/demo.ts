@@ -159,12 +159,13 @@ function printDemo(r: DemoReport, bucket: string, tables: Parameters<typeof rend
   const s = r.snapshot;
   const processed = s.uploads.filter((u) => u.status === "processed").length;
   const failed = s.uploads.filter((u) => u.status === "failed").length;
+  const costLine = glueCostLine(s.runs);
   const lines = [
     "",
     `Glue runs for the bulk upload of ${r.files} files: ${r.glueRuns}`,
     runsTable(s.runs),
     // The twin's Glue service reports capacity and time as Glue does; priced as if on AWS (local Spark costs nothing).
-    ...(glueCostLine(s.runs) ? [`${glueCostLine(s.runs)} (what these runs would cost on AWS)`] : []),
+    ...(costLine ? [`${costLine} (what these runs would cost on AWS)`] : []),
     "",
     `Files: ${processed} processed, ${failed} failed`,
     filesTable([...s.uploads].sort((a, b) => a.key.localeCompare(b.key))),

@@ -189,6 +189,7 @@ export function renderStatus(s: Snapshot, target: { kind: string; stage: string;
   const c = counts(s.uploads);
   const runs = [...s.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const uploads = [...s.uploads].sort((a, b) => a.key.localeCompare(b.key) || a.versionTag.localeCompare(b.versionTag));
+  const costLine = glueCostLine(runs);
   const lines = [
     printable(
       `${target.kind === "twin" ? "local twin" : `stage ${target.stage}`} · s3://${target.bucket}/ · ${busyReason(s) ?? "idle"}`,
@@ -197,7 +198,7 @@ export function renderStatus(s: Snapshot, target: { kind: string; stage: string;
     "",
     `Runs (${runs.length})`,
     runs.length ? runsTable(runs) : "  none",
-    ...(glueCostLine(runs) ? [glueCostLine(runs) as string] : []),
+    ...(costLine ? [costLine] : []),
     "",
     `Files (${uploads.length})`,
     uploads.length ? filesTable(uploads) : "  none",

@@ -3,6 +3,7 @@
  * EventBridge requests) and what that costs at src/config/prices.ts. Each contender fills a Usage while it runs; the
  * report prints every line item.
  */
+import { billed } from "../../src/runs/glue-cost.js";
 import { PRICES } from "./prices.js";
 
 export interface Usage {
@@ -41,10 +42,10 @@ export function newUsage(): Usage {
 
 /** One Glue run's bill: every worker for the whole run, at least the minimum. */
 export function billGlueRun(u: Usage, dpus: number, seconds: number, flex = false): void {
-  const billed = dpus * Math.max(seconds, PRICES.glue.minimumBilledSeconds);
+  const dpuSeconds = dpus * billed(seconds, PRICES.glue.minimumBilledSeconds);
   u.glueRuns++;
-  if (flex) u.glueFlexDpuSeconds += billed;
-  else u.glueDpuSeconds += billed;
+  if (flex) u.glueFlexDpuSeconds += dpuSeconds;
+  else u.glueDpuSeconds += dpuSeconds;
 }
 
 export interface CostLine {

@@ -3,6 +3,7 @@
  * it consumed resources. Recorded on the run item by completion (`RunRecord.glue`), shown by `ingest status`, priced
  * with the one price table (config/prices.ts). An estimate at list price: no free tier, no Savings Plans, no tax.
  */
+import { GLUE_WORKER_DPUS } from "../config/pipeline.js";
 import { PRICES } from "../config/prices.js";
 
 /** Glue's own figures for one ended run; each null when Glue did not say (or said something unreadable). */
@@ -23,9 +24,8 @@ export interface GlueUsage {
  * is Glue's text, and must never find an object's own properties ("constructor").
  */
 export const DPUS_PER_WORKER: ReadonlyMap<string, number> = new Map([
+  ...Object.entries(GLUE_WORKER_DPUS), // the types our capacity table asks for (G.1X, G.2X)
   ["G.025X", 0.25],
-  ["G.1X", 1],
-  ["G.2X", 2],
   ["G.4X", 4],
   ["G.8X", 8],
   ["G.12X", 12],
@@ -70,6 +70,14 @@ export function cleanUsage(u: Partial<Record<keyof GlueUsage, unknown>> | null |
 }
 
 /**
+ * Glue's billing of consumed resources (DPU-seconds, or seconds): per second, at least `minimum` — and nothing for a
+ * run that consumed nothing. The one rule both this module and the simulation's billing (bench/sim/cost.ts) apply.
+ */
+export function billed(consumed: number, minimum: number): number {
+  return consumed === 0 ? 0 : Math.max(consumed, minimum);
+}
+
+/**
  * The run's Glue cost at list price, or null when Glue's figures do not allow one (see DPUS_PER_WORKER). Auto
  * scaling is off for this job (infra/glue.ts), so a standard run is billed for all its workers for its execution time;
  * DPUSeconds is taken only for Flex, where Glue reports the billed amount.
@@ -85,7 +93,6 @@ export function glueRunCost(usage: GlueUsage, prices: typeof PRICES.glue = PRICE
   const dpus = perWorker * workers;
   const reported = executionClass === "FLEX" ? amount(usage.dpuSeconds) : null;
   const seconds = amount(usage.executionSeconds);
-  const billed = (consumed: number, minimum: number) => (consumed === 0 ? 0 : Math.max(consumed, minimum));
   let dpuSeconds: number;
   if (reported !== null) dpuSeconds = billed(reported, dpus * prices.minimumBilledSeconds);
   else if (seconds !== null) dpuSeconds = dpus * billed(seconds, prices.minimumBilledSeconds);
