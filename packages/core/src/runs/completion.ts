@@ -69,26 +69,33 @@ export interface CompletionResult {
 
 export async function recordRunEnd(deps: Deps, config: PipelineConfig, ended: RunEnded): Promise<CompletionResult> {
   const { ledger, log } = deps;
-  const runKey = await findRunKey(deps, ended.glueRunId);
+  const found = await findRunKey(deps, ended);
+  const runKey = found.runKey;
   const run = runKey ? await ledger.getRun(runKey) : null;
   if (!runKey || !run) {
     log.warn("state change for a run the ledger does not know; ignored", { glueRunId: ended.glueRunId });
     return { runKey, applied: false, next: null };
   }
-  const applied = await settleRun(deps, config, run, ended);
+  const applied = await settleRun(deps, config, run, found.ended);
   const { wakeup } = await ledger.releaseSlot(runKey);
   const next = await startNextRun(deps, config.runs, { woken: wakeup });
   return { runKey, applied, next };
 }
 
-async function findRunKey(deps: Deps, glueRunId: string): Promise<string | null> {
-  const linked = await deps.ledger.runKeyOfGlueRun(glueRunId);
-  if (linked) return linked;
-  // The start's answer was lost (crash or timeout after StartJobRun): the run key is in the run's arguments.
-  const run = await deps.glue.getRun(glueRunId);
+/**
+ * The run key of Glue run `ended.glueRunId`. When the ledger has no link (the start's answer was lost: crash or
+ * timeout after StartJobRun), the key is in the run's arguments, read with GetJobRun; that answer also carries the
+ * run's figures, so `ended` comes back with them (when it shows the run ended) and the close does not ask again.
+ */
+async function findRunKey(deps: Deps, ended: RunEnded): Promise<{ runKey: string | null; ended: RunEnded }> {
+  const linked = await deps.ledger.runKeyOfGlueRun(ended.glueRunId);
+  if (linked) return { runKey: linked, ended };
+  const run = await deps.glue.getRun(ended.glueRunId);
   const runKey = run?.arguments["--run_key"] ?? null;
-  if (runKey) await deps.ledger.linkGlueRun(glueRunId, runKey);
-  return runKey;
+  if (runKey) await deps.ledger.linkGlueRun(ended.glueRunId, runKey);
+  const figures =
+    run && isTerminalGlueState(run.state) && ended.usage === undefined ? { usage: run.usage ?? null } : {};
+  return { runKey, ended: { ...ended, ...figures } };
 }
 
 /**
@@ -203,7 +210,7 @@ async function settleRun(deps: Deps, config: PipelineConfig, run: RunRecord, end
  * so does an answer that still shows the run going (a read behind the state change): its time would be a part of the
  * run's. Only the run's close awaits it; the uploads are settled meanwhile.
  */
-async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | null> {
+export async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsage | null> {
   if (!glueRunId) return null;
   try {
     const run = await deps.glue.getRun(glueRunId);

@@ -13,15 +13,19 @@
  *    are settled: failed as superseded when S3's current version of the key is another, otherwise back to pending with one
  *    more attempt (failed after maxAttempts), so no upload stays "running" forever
  *  - uploads are pending and no run is active → startNextRun
+ *  - a recently closed run whose Glue figures (capacity, execution time: its cost) could not be read at its close →
+ *    read them again and record them (best effort, never a repair of the protocol, never fails the sweep)
  */
 import type { PipelineConfig } from "../config/pipeline.js";
+import { messageOf } from "../errors.js";
 import type { Deps, Settlement } from "../ledger/ports.js";
 import { RUN_ACTIVE_STATES, type RunRecord, type UploadRecord } from "../ledger/types.js";
-import { type CompletionResult, isTerminalGlueState, recordRunEnd } from "./completion.js";
+import { type CompletionResult, glueUsage, isTerminalGlueState, recordRunEnd } from "./completion.js";
 import {
   adoptGlueRun,
   findGlueRunOf,
   isVersion,
+  mapLimit,
   readManifest,
   revokeStaleStart,
   type StartOutcome,
@@ -40,6 +44,8 @@ export type Repair =
 export interface SweepReport {
   readonly repairs: Repair[];
   readonly next: StartOutcome | null;
+  /** Closed runs whose missing Glue figures this sweep read and recorded (see fillMissingFigures). */
+  readonly figuresFilled: number;
 }
 
 /** Running uploads outside the slot's run looked at per sweep (normally there are none; the rest waits a sweep). */
@@ -76,7 +82,7 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     }
   }
   const requeued = await repairOrphanedUploads(deps, config, now, repairs);
-  await closeStartsLeftOpen(deps, config, now, repairs);
+  const recent = await closeStartsLeftOpen(deps, config, now, repairs);
   let next: StartOutcome | null = ended ? ended.next : null;
   if (!ended || (requeued > 0 && !next?.started)) {
     next = await startNextRun(deps, config.runs);
@@ -86,7 +92,42 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     deps.metrics.add("SweeperRepairs", repairs.length);
     log.warn("sweeper repaired", { repairs });
   }
-  return { repairs, next };
+  const figuresFilled = await fillMissingFigures(deps, recent, now);
+  return { repairs, next, figuresFilled };
+}
+
+/** Closed runs whose missing Glue figures are asked again per sweep, newest first (each read bounded by the adapter). */
+export const FIGURES_FILL_LIMIT = 10;
+/** How long after its end a run's missing figures are still asked for (Glue keeps a job's runs for 90 days). */
+export const FIGURES_FILL_HOURS = 24;
+
+/**
+ * Runs closed without Glue's figures (`glue: null`: GetJobRun failed, was throttled, timed out or answered behind the
+ * state change at the close) get them now, so `ingest status` can price them: at most FIGURES_FILL_LIMIT of the
+ * recent runs, ended within FIGURES_FILL_HOURS, after the protocol's repairs and the next start. The write is
+ * conditional on the run's closed state, which never changes again, and writes what Glue says, so two sweepers
+ * writing at once write the same. No metric: GlueDpuSeconds counts runs as they close. Never fails the sweep.
+ */
+async function fillMissingFigures(deps: Deps, recent: readonly RunRecord[], now: Date): Promise<number> {
+  const since = now.getTime() - FIGURES_FILL_HOURS * 3_600_000;
+  const missing = recent
+    .filter((r) => !isOpen(r) && r.glue === null && r.glueRunId && r.endedAt && Date.parse(r.endedAt) >= since)
+    .slice(0, FIGURES_FILL_LIMIT);
+  const filled = await mapLimit(missing, 5, async (run) => {
+    try {
+      const glue = await glueUsage(deps, run.glueRunId as string);
+      return glue !== null && (await deps.ledger.updateRun(run.runKey, [run.state], { glue }));
+    } catch (error) {
+      deps.log.warn("could not record a run's Glue figures; the next sweep tries again", {
+        runKey: run.runKey,
+        error: messageOf(error),
+      });
+      return false;
+    }
+  });
+  const count = filled.filter(Boolean).length;
+  if (count > 0) deps.log.info("recorded Glue figures missing since their runs closed", { runs: count });
+  return count;
 }
 
 /** Whether `at` (ISO; null: the epoch) lies more than the start timeout before `now`. */
@@ -149,13 +190,20 @@ export const OPEN_START_SCAN_LIMIT = 100;
  * repairOrphanedUploads, but one with none would stay open forever. Closed the way the slot's run is. A backstop: a
  * revoker that finds no run item writes a closed one first, so a stalled starter cannot write its own after.
  */
-async function closeStartsLeftOpen(deps: Deps, config: PipelineConfig, now: Date, repairs: Repair[]): Promise<void> {
+async function closeStartsLeftOpen(
+  deps: Deps,
+  config: PipelineConfig,
+  now: Date,
+  repairs: Repair[],
+): Promise<RunRecord[]> {
   const holder = (await deps.ledger.getSlot()).holder;
-  for (const run of await deps.ledger.listRuns(OPEN_START_SCAN_LIMIT)) {
+  const recent = await deps.ledger.listRuns(OPEN_START_SCAN_LIMIT);
+  for (const run of recent) {
     if (run.state !== "starting" || run.runKey === holder) continue;
     if (!pastStartTimeout(run.createdAt, now, config)) continue;
     await repairOpenRun(deps, config, run, true, repairs);
   }
+  return recent;
 }
 
 /**

@@ -10,6 +10,7 @@ import { recordRunEnd } from "../../src/runs/completion.js";
 import { cleanUsage, type GlueUsage, glueRunCost } from "../../src/runs/glue-cost.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
 import { sweep } from "../../src/runs/sweeper.js";
+import { runRecord } from "../helpers/records.js";
 import { makeWorld } from "../helpers/world.js";
 
 const usage = (u: Partial<GlueUsage>): GlueUsage => ({
@@ -302,5 +303,185 @@ describe("a settle's read-back (matchesPatch)", () => {
     expect(matchesPatch(run, { state: "succeeded", glue: written })).toBe(true);
     expect(matchesPatch(run, { glue: usage({ numberOfWorkers: 7 }) })).toBe(false);
     expect(matchesPatch(run, { glue: null })).toBe(false);
+  });
+});
+
+describe("figures a close could not read are filled in later", () => {
+  /** A run closed while GetJobRun was throttled: its `glue` is null. Returns the world with Glue answering again. */
+  async function closedWithoutFigures(seconds = 200) {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    if (!r.run?.started) throw new Error("no run started");
+    await w.writeStats(r.run.runKey);
+    w.clock.advance(seconds * 1000);
+    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    const getRun = w.glue.getRun.bind(w.glue);
+    let reads = 0;
+    let throttled = true;
+    w.glue.getRun = async (id: string) => {
+      reads++;
+      if (throttled) throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      return getRun(id);
+    };
+    await recordRunEnd(w.deps, w.config, { glueRunId: r.run.glueRunId, state: "SUCCEEDED", message: null });
+    expect(w.ledger.runs.get(r.run.runKey)?.glue).toBeNull();
+    throttled = false;
+    reads = 0;
+    return { w, run: r.run, reads: () => reads, throttle: (on: boolean) => (throttled = on) };
+  }
+
+  it("the next sweep reads them from Glue and records them on the run, once", async () => {
+    const { w, run, reads } = await closedWithoutFigures(200);
+    const asked = w.glue.capacities.get(run.glueRunId);
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.figuresFilled).toBe(1);
+    expect(report.repairs).toEqual([]);
+    expect(w.ledger.runs.get(run.runKey)?.glue).toEqual({
+      workerType: asked?.workerType,
+      numberOfWorkers: asked?.numberOfWorkers,
+      executionClass: asked?.executionClass,
+      executionSeconds: 200,
+      dpuSeconds: null,
+    });
+    expect(w.ledger.runs.get(run.runKey)?.state).toBe("succeeded");
+    expect(reads()).toBe(1);
+    // Not a close: the metric counts runs as they close, and this one closed before.
+    expect(w.metrics.get("GlueDpuSeconds")).toBe(0);
+
+    const again = await sweep(w.deps, w.config);
+    expect(again.figuresFilled).toBe(0);
+    expect(reads()).toBe(1);
+  });
+
+  it("keeps asking while Glue cannot answer, without failing the sweep", async () => {
+    const { w, run, reads, throttle } = await closedWithoutFigures();
+    throttle(true);
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.figuresFilled).toBe(0);
+    expect(reads()).toBe(1);
+    expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+    throttle(false);
+    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(1);
+    expect(w.ledger.runs.get(run.runKey)?.glue?.executionSeconds).toBe(200);
+  });
+
+  it("does not fail the sweep when the ledger refuses the write", async () => {
+    const { w, run } = await closedWithoutFigures();
+    w.ledger.updateRun = async () => {
+      throw Object.assign(new Error("Throughput exceeded"), { name: "ProvisionedThroughputExceededException" });
+    };
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.figuresFilled).toBe(0);
+    expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
+    expect(w.log.lines.some((l) => l.level === "warn" && /could not record a run's Glue figures/.test(l.message))).toBe(
+      true,
+    );
+  });
+
+  it("stops asking a day after the run ended", async () => {
+    const { w, reads } = await closedWithoutFigures();
+    w.clock.advance((24 * 3600 + 1) * 1000);
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.figuresFilled).toBe(0);
+    expect(reads()).toBe(0);
+  });
+
+  it("asks for at most 10 runs a sweep, the newest first, and leaves runs that never reached Glue alone", async () => {
+    const w = makeWorld();
+    const ended = "2026-04-01T10:10:00.000Z";
+    w.clock.advance(3_600_000); // 11:00, 50 minutes after the runs ended
+    for (let i = 0; i < 12; i++) {
+      const id = await w.glue.startRun({ "--run_key": `k${i}` });
+      w.glue.finish(id, "SUCCEEDED");
+      const key = `20260401T10${String(i).padStart(2, "0")}00Z-0000000${i % 10}`;
+      await w.ledger.createRun(
+        runRecord(key, "2026-04-01T10:00:00.000Z", { state: "succeeded", glueRunId: id, endedAt: ended, glue: null }),
+      );
+    }
+    await w.ledger.createRun(
+      runRecord("20260401T105900Z-ffffffff", "2026-04-01T10:59:00.000Z", {
+        state: "failed",
+        endedAt: ended,
+        glue: null,
+        error: "the run never started (start lost)",
+      }),
+    );
+    const asked: string[] = [];
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => {
+      asked.push(id);
+      return getRun(id);
+    };
+
+    const report = await sweep(w.deps, w.config);
+
+    expect(report.figuresFilled).toBe(10);
+    expect(asked.sort()).toEqual([
+      "jr_000003",
+      "jr_000004",
+      "jr_000005",
+      "jr_000006",
+      "jr_000007",
+      "jr_000008",
+      "jr_000009",
+      "jr_000010",
+      "jr_000011",
+      "jr_000012",
+    ]);
+    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(2);
+  });
+});
+
+describe("a state change for a run the ledger has not linked (the start's answer was lost)", () => {
+  it("finds the run key and the figures in one GetJobRun", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    if (!r.run?.started) throw new Error("no run started");
+    await w.writeStats(r.run.runKey);
+    w.clock.advance(150_000);
+    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    w.ledger.runKeyOfGlueRun = async () => null;
+    let reads = 0;
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => {
+      reads++;
+      return getRun(id);
+    };
+
+    const result = await recordRunEnd(w.deps, w.config, {
+      glueRunId: r.run.glueRunId,
+      state: "SUCCEEDED",
+      message: null,
+    });
+
+    expect(result.runKey).toBe(r.run.runKey);
+    expect(w.ledger.runs.get(r.run.runKey)?.glue?.executionSeconds).toBe(150);
+    expect(reads).toBe(1);
+  });
+
+  it("asks again for the figures when that answer still showed the run going", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    if (!r.run?.started) throw new Error("no run started");
+    await w.writeStats(r.run.runKey);
+    w.clock.advance(150_000);
+    const going = await w.glue.getRun(r.run.glueRunId);
+    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    w.ledger.runKeyOfGlueRun = async () => null;
+    const answers = [going];
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => (answers.length > 0 ? (answers.shift() ?? null) : getRun(id));
+
+    await recordRunEnd(w.deps, w.config, { glueRunId: r.run.glueRunId, state: "SUCCEEDED", message: null });
+
+    expect(w.ledger.runs.get(r.run.runKey)?.glue?.executionSeconds).toBe(150);
   });
 });
