@@ -62,6 +62,7 @@ export function createCompletion(config: PipelineConfig, account: AccountContext
     function: handlerFunction(config, account, targets, {
       name: "sweeper",
       timeoutSeconds: config.sweeper.timeoutSeconds,
+      // GetJobRun: a run whose end event was lost, and the capacity and time of a run closed without them (its cost).
       permissions: permissions(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"], {
         queryTable: true,
       }),

@@ -70,8 +70,8 @@ export interface RunRecord {
   /**
    * What Glue reported for the run when it was settled (GetJobRun: workers, worker type, execution class, execution
    * time): what `ingest status` prices. null when Glue could not be asked or gave no ended run's figures (the read runs
-   * beside the settles; only the close waits for it, bounded by the adapter); absent on
-   * runs settled before it was recorded.
+   * beside the settles; only the close waits for it, bounded by the adapter) — the sweeper then asks again for a day
+   * (runs/sweeper.ts fillMissingFigures); absent on runs settled before it was recorded.
    */
   readonly glue?: GlueUsage | null;
 }
