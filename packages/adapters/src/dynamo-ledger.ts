@@ -35,6 +35,7 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import {
   failedPendingRecord,
+  type GlueUsage,
   HEALTHY,
   type HealthRecord,
   indexIdOf,
@@ -499,6 +500,23 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
       }),
       key,
       (old) => old !== null && matchesPatch(toRunRecord(old), patch),
+    );
+  }
+
+  fillRunGlue(runKey: string, glue: GlueUsage) {
+    const key = { pk: "RUN", sk: runKey };
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key,
+        UpdateExpression: "SET #glue = :glue",
+        // Only a closed run whose close recorded no figures (null; absent: closed before they were recorded).
+        ConditionExpression: "attribute_exists(pk) AND attribute_type(#glue, :null) AND NOT (#state IN (:starting, :running))",
+        ExpressionAttributeNames: { "#glue": "glue", "#state": "state" },
+        ExpressionAttributeValues: { ":glue": glue, ":null": "NULL", ":starting": "starting", ":running": "running" },
+      }),
+      key,
+      (old) => old !== null && old.glue != null && matchesPatch(toRunRecord(old), { glue }),
     );
   }
 

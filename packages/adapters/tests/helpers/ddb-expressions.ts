@@ -169,6 +169,28 @@ class Parser {
             const p = arg ? read(arg, it) : undefined;
             return typeof v === "string" && typeof p === "string" && v.startsWith(p);
           };
+        case "attribute_type":
+          // DynamoDB's type names for the values this fake holds (sets are not modelled)
+          return (it) => {
+            const v = it?.[name];
+            const type =
+              v === undefined
+                ? undefined
+                : v === null
+                  ? "NULL"
+                  : typeof v === "string"
+                    ? "S"
+                    : typeof v === "number"
+                      ? "N"
+                      : typeof v === "boolean"
+                        ? "BOOL"
+                        : v instanceof Uint8Array
+                          ? "B"
+                          : Array.isArray(v)
+                            ? "L"
+                            : "M";
+            return type !== undefined && type === (arg ? read(arg, it) : undefined);
+          };
         case "contains":
           return (it) => {
             const v = it?.[name];

@@ -4,12 +4,14 @@
  * the run slot happen in tests as they do against DynamoDB.
  */
 import { createHash } from "node:crypto";
+import type { GlueUsage } from "../runs/glue-cost.js";
 import type { Upload } from "../upload/identity.js";
 import type { LedgerStore, ReconcilerPosition, ReconcilerPositionStore, Settlement } from "./ports.js";
 import {
   FREE_SLOT,
   HEALTHY,
   type HealthRecord,
+  RUN_ACTIVE_STATES,
   type RunRecord,
   type RunState,
   type SlotRecord,
@@ -288,6 +290,15 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     if (!r) return false;
     if (!from.includes(r.state)) return matchesPatch(r, patch);
     this.runs.set(runKey, { ...r, ...patch });
+    return true;
+  }
+
+  async fillRunGlue(runKey: string, glue: GlueUsage) {
+    await this.enter("fillRunGlue");
+    const r = this.runs.get(runKey);
+    if (!r) return false;
+    if (RUN_ACTIVE_STATES.includes(r.state) || r.glue !== null) return r.glue != null && matchesPatch(r, { glue });
+    this.runs.set(runKey, { ...r, glue });
     return true;
   }
 

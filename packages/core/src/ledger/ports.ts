@@ -79,6 +79,13 @@ export interface LedgerStore {
   getRun(runKey: string): Promise<RunRecord | null>;
   /** Applies `patch` only while the run is in one of `from`; false otherwise (this is what makes ends idempotent). */
   updateRun(runKey: string, from: readonly RunState[], patch: Partial<Omit<RunRecord, "runKey">>): Promise<boolean>;
+  /**
+   * Records Glue's figures on a CLOSED run whose `glue` is null (its close could not read them): one conditional write,
+   * so of two writers the first wins and nothing else of the run changes. false when the run is missing, still open,
+   * already has figures, or has no `glue` at all (closed before figures were recorded); true when it already holds
+   * exactly these (a retried write whose answer was lost).
+   */
+  fillRunGlue(runKey: string, glue: GlueUsage): Promise<boolean>;
   linkGlueRun(glueRunId: string, runKey: string): Promise<void>;
   runKeyOfGlueRun(glueRunId: string): Promise<string | null>;
   /** Newest first. */

@@ -216,7 +216,7 @@ export async function glueUsage(deps: Deps, glueRunId: string): Promise<GlueUsag
     const run = await deps.glue.getRun(glueRunId);
     return run && isTerminalGlueState(run.state) ? cleanUsage(run.usage) : null;
   } catch (error) {
-    deps.log.warn("could not read the run's capacity and time from Glue; its cost will not be shown", {
+    deps.log.warn("could not read the run's capacity and time from Glue; the sweeper asks again for a day", {
       glueRunId,
       error: messageOf(error),
     });

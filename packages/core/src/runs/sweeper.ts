@@ -92,31 +92,49 @@ export async function sweep(deps: Deps, config: PipelineConfig): Promise<SweepRe
     deps.metrics.add("SweeperRepairs", repairs.length);
     log.warn("sweeper repaired", { repairs });
   }
-  const figuresFilled = await fillMissingFigures(deps, recent, now);
+  const figuresFilled = await fillMissingFigures(deps, config, recent, now);
   return { repairs, next, figuresFilled };
 }
 
-/** Closed runs whose missing Glue figures are asked again per sweep, newest first (each read bounded by the adapter). */
+/** Closed runs whose missing Glue figures are asked again per sweep (each read bounded by the adapter at 5 s). */
 export const FIGURES_FILL_LIMIT = 10;
 /** How long after its end a run's missing figures are still asked for (Glue keeps a job's runs for 90 days). */
 export const FIGURES_FILL_HOURS = 24;
+/**
+ * A run is asked for only once it ended this long ago: longer than any closer's invocation (the recorder's 60 s, the
+ * sweeper's 120 s) with room for their clocks, so no retry of its close can still be on its way — a close whose
+ * answer was lost reads its write back, and must find its own `glue: null` there, not figures filled meanwhile.
+ */
+export const FIGURES_FILL_AFTER_SECONDS = 300;
 
 /**
  * Runs closed without Glue's figures (`glue: null`: GetJobRun failed, was throttled, timed out or answered behind the
- * state change at the close) get them now, so `ingest status` can price them: at most FIGURES_FILL_LIMIT of the
- * recent runs, ended within FIGURES_FILL_HOURS, after the protocol's repairs and the next start. The write is
- * conditional on the run's closed state, which never changes again, and writes what Glue says, so two sweepers
- * writing at once write the same. No metric: GlueDpuSeconds counts runs as they close. Never fails the sweep.
+ * state change at the close) get them now, so `ingest status` can price them: among the newest OPEN_START_SCAN_LIMIT
+ * runs, those that ended between FIGURES_FILL_AFTER_SECONDS and FIGURES_FILL_HOURS ago, FIGURES_FILL_LIMIT a sweep —
+ * a different slice each sweep when more wait, so runs Glue never answers for cannot keep the others out —, after the
+ * protocol's repairs and the next start. `fillRunGlue` writes only while the run's `glue` is null, so of two sweepers
+ * the first wins. No metric: GlueDpuSeconds counts runs as they close. Never fails the sweep.
  */
-async function fillMissingFigures(deps: Deps, recent: readonly RunRecord[], now: Date): Promise<number> {
-  const since = now.getTime() - FIGURES_FILL_HOURS * 3_600_000;
-  const missing = recent
-    .filter((r) => !isOpen(r) && r.glue === null && r.glueRunId && r.endedAt && Date.parse(r.endedAt) >= since)
-    .slice(0, FIGURES_FILL_LIMIT);
+async function fillMissingFigures(
+  deps: Deps,
+  config: PipelineConfig,
+  recent: readonly RunRecord[],
+  now: Date,
+): Promise<number> {
+  const newest = now.getTime() - FIGURES_FILL_AFTER_SECONDS * 1000;
+  const oldest = now.getTime() - FIGURES_FILL_HOURS * 3_600_000;
+  const waiting = recent.filter((r) => {
+    const ended = r.endedAt ? Date.parse(r.endedAt) : Number.NaN;
+    return !isOpen(r) && r.glue === null && r.glueRunId && ended >= oldest && ended <= newest;
+  });
+  // The slice turns with the sweep's schedule: sweep n asks for runs [n × limit, (n + 1) × limit) mod how many wait.
+  const sweepNumber = Math.floor(now.getTime() / (config.runs.sweepIntervalMinutes * 60_000));
+  const from = waiting.length > FIGURES_FILL_LIMIT ? (sweepNumber * FIGURES_FILL_LIMIT) % waiting.length : 0;
+  const missing = [...waiting.slice(from), ...waiting.slice(0, from)].slice(0, FIGURES_FILL_LIMIT);
   const filled = await mapLimit(missing, 5, async (run) => {
     try {
       const glue = await glueUsage(deps, run.glueRunId as string);
-      return glue !== null && (await deps.ledger.updateRun(run.runKey, [run.state], { glue }));
+      return glue !== null && (await deps.ledger.fillRunGlue(run.runKey, glue));
     } catch (error) {
       deps.log.warn("could not record a run's Glue figures; the next sweep tries again", {
         runKey: run.runKey,

@@ -329,6 +329,39 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerSto
         expect(await ledger.getRun(r.runKey)).toMatchObject(patch);
       });
 
+      it("fillRunGlue: only a closed run whose close recorded no figures (glue null); the first writer wins", async () => {
+        const figures = {
+          workerType: "G.1X",
+          numberOfWorkers: 2,
+          executionClass: "STANDARD",
+          executionSeconds: 200,
+          dpuSeconds: null,
+        };
+        const other = { ...figures, executionSeconds: 999 };
+        const closed = run("20260401T100000Z-1");
+        await ledger.createRun(closed);
+        await ledger.updateRun(closed.runKey, ["starting"], { state: "succeeded", endedAt: LATER, glue: null });
+        expect(await ledger.fillRunGlue(closed.runKey, figures)).toBe(true);
+        expect(await ledger.fillRunGlue(closed.runKey, figures)).toBe(true); // a retry whose answer was lost
+        expect(await ledger.fillRunGlue(closed.runKey, other)).toBe(false); // a second writer
+        expect((await ledger.getRun(closed.runKey))?.glue).toEqual(figures);
+        expect((await ledger.getRun(closed.runKey))?.state).toBe("succeeded");
+
+        const open = run("20260401T100000Z-2");
+        await ledger.createRun(open);
+        await ledger.updateRun(open.runKey, ["starting"], { state: "running", glue: null });
+        expect(await ledger.fillRunGlue(open.runKey, figures)).toBe(false);
+        expect((await ledger.getRun(open.runKey))?.glue).toBeNull();
+
+        const before = run("20260401T100000Z-3"); // closed before figures were recorded: no glue at all
+        await ledger.createRun(before);
+        await ledger.updateRun(before.runKey, ["starting"], { state: "failed", endedAt: LATER });
+        expect(await ledger.fillRunGlue(before.runKey, figures)).toBe(false);
+        expect((await ledger.getRun(before.runKey))?.glue).toBeUndefined();
+
+        expect(await ledger.fillRunGlue("20260401T100000Z-none", figures)).toBe(false);
+      });
+
       it("takeSlot and releaseSlot (a retried release reports the wake-up the release saw)", async () => {
         expect(await ledger.takeSlot("r1", NOW)).toBe(true);
         expect(await ledger.takeSlot("r1", NOW)).toBe(true);

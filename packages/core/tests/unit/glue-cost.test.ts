@@ -9,7 +9,8 @@ import type { RunRecord } from "../../src/ledger/types.js";
 import { recordRunEnd } from "../../src/runs/completion.js";
 import { cleanUsage, type GlueUsage, glueRunCost } from "../../src/runs/glue-cost.js";
 import { handleUploadBatch } from "../../src/runs/intake.js";
-import { sweep } from "../../src/runs/sweeper.js";
+import { FIGURES_FILL_AFTER_SECONDS, FIGURES_FILL_HOURS, sweep } from "../../src/runs/sweeper.js";
+import { toUpload } from "../../src/upload/identity.js";
 import { runRecord } from "../helpers/records.js";
 import { makeWorld } from "../helpers/world.js";
 
@@ -307,8 +308,11 @@ describe("a settle's read-back (matchesPatch)", () => {
 });
 
 describe("figures a close could not read are filled in later", () => {
-  /** A run closed while GetJobRun was throttled: its `glue` is null. Returns the world with Glue answering again. */
-  async function closedWithoutFigures(seconds = 200) {
+  /**
+   * A run closed while GetJobRun was throttled: its `glue` is null. Returns the world with Glue answering again, the
+   * clock `after` seconds past the close (by default past FIGURES_FILL_AFTER_SECONDS, so a sweep may fill it).
+   */
+  async function closedWithoutFigures(seconds = 200, after = FIGURES_FILL_AFTER_SECONDS) {
     const w = makeWorld();
     const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
     if (!r.run?.started) throw new Error("no run started");
@@ -327,10 +331,11 @@ describe("figures a close could not read are filled in later", () => {
     expect(w.ledger.runs.get(r.run.runKey)?.glue).toBeNull();
     throttled = false;
     reads = 0;
+    w.clock.advance(after * 1000);
     return { w, run: r.run, reads: () => reads, throttle: (on: boolean) => (throttled = on) };
   }
 
-  it("the next sweep reads them from Glue and records them on the run, once", async () => {
+  it("a sweep 5 minutes after the close reads them from Glue and records them on the run, once", async () => {
     const { w, run, reads } = await closedWithoutFigures(200);
     const asked = w.glue.capacities.get(run.glueRunId);
 
@@ -355,6 +360,54 @@ describe("figures a close could not read are filled in later", () => {
     expect(reads()).toBe(1);
   });
 
+  it("leaves a run closed less than 5 minutes ago alone: a retry of its close may still be on its way", async () => {
+    const { w, run, reads } = await closedWithoutFigures(200, FIGURES_FILL_AFTER_SECONDS - 1);
+
+    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(0);
+    expect(reads()).toBe(0);
+
+    w.clock.advance(1_000);
+    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(1);
+    expect(w.ledger.runs.get(run.runKey)?.glue?.executionSeconds).toBe(200);
+  });
+
+  it("a close whose answer was lost still reads its own write back as applied when a sweep ran meanwhile", async () => {
+    const w = makeWorld();
+    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+    if (!r.run?.started) throw new Error("no run started");
+    await w.writeStats(r.run.runKey);
+    w.clock.advance(200_000);
+    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    const getRun = w.glue.getRun.bind(w.glue);
+    w.glue.getRun = async () => {
+      throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+    };
+    // The close applies, its answer is lost; before the SDK's retry lands, a sweep runs with Glue answering again.
+    const update = w.ledger.updateRun.bind(w.ledger);
+    let retried: boolean | null = null;
+    w.ledger.updateRun = async (key, from, patch) => {
+      const applied = await update(key, from, patch);
+      if (patch.closedBy !== undefined && retried === null) {
+        w.glue.getRun = getRun;
+        w.clock.advance(30_000);
+        await sweep(w.deps, w.config);
+        retried = await update(key, from, patch);
+        return retried;
+      }
+      return applied;
+    };
+
+    const result = await recordRunEnd(w.deps, w.config, {
+      glueRunId: r.run.glueRunId,
+      state: "SUCCEEDED",
+      message: null,
+    });
+
+    expect(retried).toBe(true);
+    expect(result.applied).toBe(true);
+    expect(w.metrics.get("FilesProcessed")).toBe(1);
+  });
+
   it("keeps asking while Glue cannot answer, without failing the sweep", async () => {
     const { w, run, reads, throttle } = await closedWithoutFigures();
     throttle(true);
@@ -371,7 +424,7 @@ describe("figures a close could not read are filled in later", () => {
 
   it("does not fail the sweep when the ledger refuses the write", async () => {
     const { w, run } = await closedWithoutFigures();
-    w.ledger.updateRun = async () => {
+    w.ledger.fillRunGlue = async () => {
       throw Object.assign(new Error("Throughput exceeded"), { name: "ProvisionedThroughputExceededException" });
     };
 
@@ -384,59 +437,100 @@ describe("figures a close could not read are filled in later", () => {
     );
   });
 
-  it("stops asking a day after the run ended", async () => {
-    const { w, reads } = await closedWithoutFigures();
-    w.clock.advance((24 * 3600 + 1) * 1000);
+  it("asks up to a day after the run ended, not a second later", async () => {
+    const day = FIGURES_FILL_HOURS * 3600;
+    const { w, reads, throttle } = await closedWithoutFigures(200, day);
+    throttle(true);
+    await sweep(w.deps, w.config);
+    expect(reads()).toBe(1);
 
-    const report = await sweep(w.deps, w.config);
-
-    expect(report.figuresFilled).toBe(0);
-    expect(reads()).toBe(0);
+    w.clock.advance(1_000);
+    await sweep(w.deps, w.config);
+    expect(reads()).toBe(1);
   });
 
-  it("asks for at most 10 runs a sweep, the newest first, and leaves runs that never reached Glue alone", async () => {
+  it("leaves alone a run closed before figures were recorded (no glue at all) and one that never reached Glue", async () => {
+    const w = makeWorld();
+    const id = await w.glue.startRun({ "--run_key": "k" });
+    w.glue.finish(id, "SUCCEEDED");
+    const ended = "2026-04-01T10:00:00.000Z";
+    await w.ledger.createRun(
+      runRecord("20260401T100000Z-00000001", ended, { state: "succeeded", glueRunId: id, endedAt: ended }),
+    );
+    await w.ledger.createRun(
+      runRecord("20260401T100000Z-00000002", ended, { state: "failed", endedAt: ended, glue: null }),
+    );
+    w.clock.advance(3_600_000);
+    let reads = 0;
+    w.glue.getRun = async () => {
+      reads++;
+      return null;
+    };
+
+    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(0);
+    expect(reads).toBe(0);
+  });
+
+  it("asks for at most 10 runs a sweep, and a different 10 the next sweep, so runs Glue never answers for cannot keep the rest out", async () => {
     const w = makeWorld();
     const ended = "2026-04-01T10:10:00.000Z";
     w.clock.advance(3_600_000); // 11:00, 50 minutes after the runs ended
+    const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       const id = await w.glue.startRun({ "--run_key": `k${i}` });
       w.glue.finish(id, "SUCCEEDED");
+      ids.push(id);
       const key = `20260401T10${String(i).padStart(2, "0")}00Z-0000000${i % 10}`;
       await w.ledger.createRun(
         runRecord(key, "2026-04-01T10:00:00.000Z", { state: "succeeded", glueRunId: id, endedAt: ended, glue: null }),
       );
     }
-    await w.ledger.createRun(
-      runRecord("20260401T105900Z-ffffffff", "2026-04-01T10:59:00.000Z", {
-        state: "failed",
-        endedAt: ended,
-        glue: null,
-        error: "the run never started (start lost)",
-      }),
-    );
+    // Glue never has figures for the 10 newest runs (e.g. the job was replaced): only the 2 oldest can be filled.
+    const answering = new Set(ids.slice(0, 2));
     const asked: string[] = [];
     const getRun = w.glue.getRun.bind(w.glue);
     w.glue.getRun = async (id: string) => {
       asked.push(id);
+      return answering.has(id) ? getRun(id) : null;
+    };
+
+    const first = await sweep(w.deps, w.config);
+    expect(asked).toHaveLength(10);
+    w.clock.advance(w.config.runs.sweepIntervalMinutes * 60_000);
+    const second = await sweep(w.deps, w.config);
+
+    expect(first.figuresFilled + second.figuresFilled).toBe(2);
+    expect(asked).toHaveLength(20);
+    expect(new Set(asked)).toEqual(new Set(ids));
+    for (const id of answering)
+      expect(
+        w.ledger.runs.get([...w.ledger.runs.values()].find((r) => r.glueRunId === id)?.runKey ?? "")?.glue,
+      ).not.toBeNull();
+  });
+
+  it("reads Glue for figures only after the sweep has started the next run", async () => {
+    const { w, run } = await closedWithoutFigures();
+    // input/b.csv is pending with no run active (its batch could not start one): the sweeper starts it.
+    const { version } = w.upload("input/b.csv");
+    await w.ledger.recordUpload(toUpload(version), w.clock.now().toISOString());
+    const calls: string[] = [];
+    const getRun = w.glue.getRun.bind(w.glue);
+    const startRun = w.glue.startRun.bind(w.glue);
+    w.glue.getRun = async (id: string) => {
+      calls.push("GetJobRun");
       return getRun(id);
+    };
+    w.glue.startRun = async (...args: Parameters<typeof startRun>) => {
+      calls.push("StartJobRun");
+      return startRun(...args);
     };
 
     const report = await sweep(w.deps, w.config);
 
-    expect(report.figuresFilled).toBe(10);
-    expect(asked.sort()).toEqual([
-      "jr_000003",
-      "jr_000004",
-      "jr_000005",
-      "jr_000006",
-      "jr_000007",
-      "jr_000008",
-      "jr_000009",
-      "jr_000010",
-      "jr_000011",
-      "jr_000012",
-    ]);
-    expect((await sweep(w.deps, w.config)).figuresFilled).toBe(2);
+    expect(report.next?.started).toBe(true);
+    expect(report.figuresFilled).toBe(1);
+    expect(calls).toEqual(["StartJobRun", "GetJobRun"]);
+    expect(w.ledger.runs.get(run.runKey)?.glue).not.toBeNull();
   });
 });
 
