@@ -511,7 +511,8 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
         Key: key,
         UpdateExpression: "SET #glue = :glue",
         // Only a closed run whose close recorded no figures (null; absent: closed before they were recorded).
-        ConditionExpression: "attribute_exists(pk) AND attribute_type(#glue, :null) AND NOT (#state IN (:starting, :running))",
+        ConditionExpression:
+          "attribute_exists(pk) AND attribute_type(#glue, :null) AND NOT (#state IN (:starting, :running))",
         ExpressionAttributeNames: { "#glue": "glue", "#state": "state" },
         ExpressionAttributeValues: { ":glue": glue, ":null": "NULL", ":starting": "starting", ":running": "running" },
       }),
