@@ -5,7 +5,7 @@
  * run could not be started. It never waits on Glue. Its first step is the crash lease (core `queue/lease.ts`): if
  * this invocation dies, its batch comes back ~90 s after it began instead of up to the queue's 420 s later.
  */
-import { handleUploadBatch } from "@ingest/core";
+import { handleUploadBatch, messageToSendBack } from "@ingest/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { crashLease, logger, metrics, runtime } from "./runtime.js";
 
@@ -39,7 +39,20 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
       run: result.run,
     });
     await lease.giveBack(result.failedMessageIds);
-    return { batchItemFailures: result.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+    const failures = [...result.failedMessageIds];
+    if (result.heldBurst) {
+      // The burst hold: one message comes back when the hold ends and its batch starts the run, so a burst whose last
+      // batch was full does not wait for the sweeper. Reported failed only when SQS took its new visibility.
+      const back = messageToSendBack(
+        result.heldBurst.messageIds,
+        event.Records.map((r) => ({ messageId: r.messageId, receiveCount: r.attributes?.ApproximateReceiveCount })),
+        config.queue.maxReceiveCount,
+      );
+      const sent = back !== null && (await lease.sendBack(back, result.heldBurst.seconds));
+      if (back !== null && sent) failures.push(back);
+      logger.info("burst held", { sentBack: sent ? back : null, inSeconds: result.heldBurst.seconds });
+    }
+    return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
   } finally {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }

@@ -128,6 +128,7 @@ function build(caller: FunctionCaller["credentials"] | undefined, sourceQueue: F
 const NO_LEASE: CrashLease = {
   leased: Promise.resolve(noChanges()),
   giveBack: async () => undefined,
+  sendBack: async () => false,
 };
 
 /**

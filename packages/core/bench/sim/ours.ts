@@ -43,7 +43,13 @@ import {
 import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
-import { crashLeaseSeconds, giveBackSeconds, type LeaseSettings, leaseSettingsOf } from "../../src/queue/lease.js";
+import {
+  crashLeaseSeconds,
+  giveBackSeconds,
+  type LeaseSettings,
+  leaseSettingsOf,
+  messageToSendBack,
+} from "../../src/queue/lease.js";
 import { parseRunEnded, recordRunEnd } from "../../src/runs/completion.js";
 import { handleUploadBatch, type QueueMessage } from "../../src/runs/intake.js";
 import { reconcile } from "../../src/runs/reconciler.js";
@@ -116,6 +122,8 @@ export interface OursDiagnostics {
   readonly staleWithoutNewerInRun: number;
   readonly endEventsLate: number;
   readonly glueRunsFailedByOutage: number;
+  /** Held bursts whose batch sent one message back to come back when the hold ends (the batcher's wake-up). */
+  readonly burstsSentBack: number;
   /** Current versions of their key reported failed as superseded (must be 0). */
   readonly currentSuperseded: number;
   /** Uploads failed although their file was fine (not broken, not superseded): must be 0. */
@@ -267,6 +275,7 @@ class Simulation {
     endEventsToDlq: 0,
     endEventsLate: 0,
     glueRunsFailedByOutage: 0,
+    burstsSentBack: 0,
     staleManifestEntries: 0,
     olderVersionInSameRun: 0,
     staleWithoutNewerInRun: 0,
@@ -535,6 +544,22 @@ class Simulation {
       if (r?.started) this.starterOf.set(r.runKey, "batcher");
       const failed = new Set(outcome.value.failedMessageIds);
       again = batch.filter((m) => failed.has(m.messageId));
+      const held = outcome.value.heldBurst;
+      // The burst hold's wake-up, as the batcher sends it: one message (the fewest receives, room under
+      // maxReceiveCount) gets the hold's remaining seconds of visibility and is reported failed, so it comes back then.
+      const backId = held
+        ? messageToSendBack(
+            held.messageIds,
+            batch.map((m) => ({ messageId: m.messageId, receiveCount: m.receiveCount })),
+            this.config.queue.maxReceiveCount,
+          )
+        : null;
+      const back = backId === null ? undefined : batch.find((m) => m.messageId === backId);
+      if (held && back) {
+        this.counts.burstsSentBack++;
+        this.usage.sqsRequests++;
+        this.calendar.add(t + held.seconds, { kind: "message", message: back });
+      }
     }
     const queueReturn = (m: SqsMessage) => Math.max(t + 1, m.receivedAt + this.config.queue.visibilityTimeoutSeconds);
     let givenBack = 0;
@@ -974,6 +999,7 @@ class Simulation {
         batchesCutByPayload: c.batchesCutByPayload,
         endEventsLate: c.endEventsLate,
         glueRunsFailedByOutage: c.glueRunsFailedByOutage,
+        burstsSentBack: c.burstsSentBack,
         world: this.world.kind,
         injected: this.world.injected(),
       },
@@ -997,6 +1023,7 @@ const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
   "createRun",
   "getRun",
   "updateRun",
+  "fillRunGlue",
   "linkGlueRun",
   "runKeyOfGlueRun",
   "takeSlot",

@@ -103,7 +103,8 @@ export function diagnosticsLines(d: OursDiagnostics, others: readonly string[]):
     `  ours: INVARIANTS current versions superseded ${num(d.currentSuperseded)}, healthy files failed ${num(d.healthyFailed)}, ` +
       `ledger/Glue mismatches ${num(d.ledgerVsGlueMismatches)} (broken files failed with their reason ${num(d.brokenFailed)})`,
     `  ours: world ${d.world}; S3 events lost ${num(d.eventsLost)}, Glue end events late ${num(d.endEventsLate)}, ` +
-      `runs failed by the outage ${num(d.glueRunsFailedByOutage)}, batches cut by the 6 MB payload ${num(d.batchesCutByPayload)}` +
+      `runs failed by the outage ${num(d.glueRunsFailedByOutage)}, batches cut by the 6 MB payload ${num(d.batchesCutByPayload)}, ` +
+      `held bursts that sent a message back ${num(d.burstsSentBack)}` +
       (d.injected ? `; fake AWS injected ${JSON.stringify(d.injected)}` : ""),
     `  ours: manifest entries with a newer version of their key in the same run ${num(d.olderVersionInSameRun)}; ` +
       `entries already overwritten at run start ${num(d.staleManifestEntries)}, ` +

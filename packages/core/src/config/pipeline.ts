@@ -128,7 +128,9 @@ export interface RunSettings {
    * Burst hold: a batch that arrives FULL (queue.batchSize records) means more of the burst is still queued or in
    * Lambda's batching buffers, so its run is not started while the oldest pending upload is younger than this; the
    * burst's last (not full) batch starts one run of all of it. A run end, the sweeper and any batch that is not full
-   * start at once; past this age a full batch starts too. Bounds the wait: batching window + this.
+   * start at once; past this age a full batch starts too. A held batch also sends one of its messages back to come
+   * back when the hold ends (functions/batcher.ts), so a burst whose last batch was full (a multiple of the batch
+   * size) starts then, not at the sweeper's next pass. Bounds the wait: batching window + this.
    */
   readonly burstHoldSeconds: number;
   /**

@@ -180,6 +180,33 @@ export interface CrashLease {
    * visibility (`giveBackSeconds`) — no later than before the lease. Never throws.
    */
   giveBack(failedIds: Iterable<string>): Promise<void>;
+  /**
+   * The burst hold's wake-up (RunSettings.burstHoldSeconds): once the lease calls are done, message `id` is given
+   * `seconds` of visibility from now, so that, reported failed, it comes back then and its batch starts the held
+   * run. true only when SQS applied it (the caller then reports it failed; otherwise it is acknowledged as usual and
+   * the next batch, a run's end or the sweeper starts the run). Never throws.
+   */
+  sendBack(id: string, seconds: number): Promise<boolean>;
+}
+
+/**
+ * Which message a held batch sends back: of `candidates` (messages whose upload is pending), the one received the
+ * fewest times, provided it can come back and still be received once more before the queue's maxReceiveCount —
+ * a wake-up must never be what moves a message to the DLQ. null when none can.
+ */
+export function messageToSendBack(
+  candidates: readonly string[],
+  messages: readonly Pick<DeliveredMessage, "messageId" | "receiveCount">[],
+  maxReceiveCount: number,
+): string | null {
+  const wanted = new Set(candidates);
+  let best: { id: string; count: number } | null = null;
+  for (const m of messages) {
+    if (!wanted.has(m.messageId)) continue;
+    const count = parseReceiveCount(m.receiveCount);
+    if (count < maxReceiveCount - 1 && (best === null || count < best.count)) best = { id: m.messageId, count };
+  }
+  return best?.id ?? null;
 }
 
 /**
@@ -199,9 +226,11 @@ export function startCrashLease(
   const elapsedMs = () => remainingAtStart - timeLeftMs();
   const enoughTime = () => timeLeftMs() >= VISIBILITY_MIN_TIME_LEFT_MS;
   const byId = new Map<string, DeliveredMessage>();
+  const handles = new Map<string, string>();
   const changes: VisibilityChange[] = [];
   for (const m of messages) {
     if (!m.receiptHandle) continue;
+    handles.set(m.messageId, m.receiptHandle);
     const seconds = crashLeaseSeconds(parseReceiveCount(m.receiveCount), remainingAtStart, settings);
     if (seconds === null) continue;
     byId.set(m.messageId, m);
@@ -225,6 +254,14 @@ export function startCrashLease(
       if (back.length > 0) {
         await changeVisibility(port, log, back, "failed records given back the queue's visibility", enoughTime);
       }
+    },
+    async sendBack(id, seconds) {
+      const receiptHandle = handles.get(id);
+      if (!receiptHandle) return false;
+      await leased;
+      const change = { id, receiptHandle, seconds: Math.max(0, Math.ceil(seconds)) };
+      const done = await changeVisibility(port, log, [change], "held burst: one message sent back", enoughTime);
+      return done.applied.has(id);
     },
   };
 }

@@ -25,6 +25,12 @@ export interface IntakeResult {
   readonly duplicates: number;
   readonly ignored: number;
   readonly run: StartOutcome | null;
+  /**
+   * The burst hold held this batch's start: the caller has ONE of `messageIds` (messages whose upload is pending) come
+   * back in `seconds`, when the hold ends, so its batch starts the run even if no other batch comes (see
+   * RunSettings.burstHoldSeconds). null otherwise. Not among failedMessageIds.
+   */
+  readonly heldBurst: { readonly messageIds: readonly string[]; readonly seconds: number } | null;
 }
 
 /** Requests in flight per invocation (S3 HeadObject, DynamoDB writes). */
@@ -132,7 +138,11 @@ export async function handleUploadBatch(
       }
     }
   }
-  return { failedMessageIds: [...failed], recorded, duplicates, ignored, run };
+  const heldBurst =
+    run?.started === false && run.reason === "holding-burst"
+      ? { messageIds: [...needsRun].filter((id) => !failed.has(id)), seconds: run.retryInSeconds }
+      : null;
+  return { failedMessageIds: [...failed], recorded, duplicates, ignored, run, heldBurst };
 }
 
 async function resolveUpload(deps: Deps, event: ObjectCreated, maxFileBytes: number): Promise<Resolved> {

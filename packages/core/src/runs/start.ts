@@ -25,8 +25,14 @@ export type StartOutcome =
   | { readonly started: true; readonly runKey: string; readonly glueRunId: string; readonly files: number }
   | {
       readonly started: false;
-      readonly reason: "slot-held" | "nothing-pending" | "backing-off" | "holding-burst" | "filling";
-    };
+      readonly reason: "slot-held" | "nothing-pending" | "backing-off" | "filling";
+    }
+  /**
+   * A young burst held (RunSettings.burstHoldSeconds): its oldest pending upload reaches the hold's age in
+   * `retryInSeconds`. The batcher has one of its messages come back then, so the start does not depend on another
+   * batch arriving (a burst whose last batch was full) or on the sweeper.
+   */
+  | { readonly started: false; readonly reason: "holding-burst"; readonly retryInSeconds: number };
 
 /** Wake-ups are retried this many times before leaving the rest to the sweeper (guards against a hot loop). */
 const MAX_ROUNDS = 3;
@@ -71,10 +77,13 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
     let chosen: UploadRecord[];
     let backlog: boolean;
     try {
-      if (hold && (await burstIsYoung(deps, runs, known, now))) {
+      const age = hold ? await oldestPendingAge(deps, known, now) : null;
+      if (age !== null && age < runs.burstHoldSeconds) {
         const { wakeup } = await deps.ledger.releaseSlot(runKey);
         // A wake-up may come from the burst's last batch, which relies on us: then no more holding.
-        if (!wakeup) return { started: false, reason: "holding-burst" };
+        if (!wakeup) {
+          return { started: false, reason: "holding-burst", retryInSeconds: Math.ceil(runs.burstHoldSeconds - age) };
+        }
         hold = false;
         woken = true;
         continue;
@@ -115,16 +124,11 @@ export async function startNextRun(deps: Deps, runs: RunSettings, context: Start
   return { started: false, reason: notStarted };
 }
 
-/** Whether the oldest pending upload (the index's, or the caller's own) is younger than the burst hold. */
-async function burstIsYoung(
-  deps: Deps,
-  runs: RunSettings,
-  known: readonly UploadRecord[],
-  now: Date,
-): Promise<boolean> {
+/** How long ago (s) the oldest pending upload (the index's, or the caller's own) was recorded; null: none. */
+async function oldestPendingAge(deps: Deps, known: readonly UploadRecord[], now: Date): Promise<number | null> {
   const [oldest] = withKnown(await deps.ledger.listPending(1), known, 1);
-  if (!oldest) return false;
-  return now.getTime() - Date.parse(oldest.receivedAt) < runs.burstHoldSeconds * 1000;
+  if (!oldest) return null;
+  return (now.getTime() - Date.parse(oldest.receivedAt)) / 1000;
 }
 
 /**

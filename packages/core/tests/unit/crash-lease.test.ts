@@ -10,6 +10,7 @@ import {
   type DeliveredMessage,
   giveBackSeconds,
   type MessageVisibility,
+  messageToSendBack,
   parseReceiveCount,
   startCrashLease,
   type VisibilityChange,
@@ -271,5 +272,52 @@ describe("startCrashLease", () => {
     // each check reads the clock twice: the first finds 8 s elapsed (go), the second 16 s (stop)
     expect(calls).toHaveLength(1);
     expect(warnings[0]?.fields).toEqual({ messageIds: messages.slice(10).map((m) => m.messageId) });
+  });
+});
+
+describe("the burst hold's wake-up: one message sent back", () => {
+  it("messageToSendBack picks the candidate received the fewest times, never one the return could push to the DLQ", () => {
+    const messages = [
+      { messageId: "a", receiveCount: "3" },
+      { messageId: "b", receiveCount: "2" },
+      { messageId: "c", receiveCount: "1" },
+      { messageId: "d", receiveCount: "1" },
+    ];
+    expect(messageToSendBack(["a", "b", "c", "d"], messages, 5)).toBe("c");
+    expect(messageToSendBack(["a", "b"], messages, 5)).toBe("b");
+    // maxReceiveCount 5: a message on its 4th receive would come back as its 5th, the last before the DLQ.
+    expect(messageToSendBack(["x"], [{ messageId: "x", receiveCount: "3" }], 5)).toBe("x");
+    expect(messageToSendBack(["x"], [{ messageId: "x", receiveCount: "4" }], 5)).toBeNull();
+    // only the candidates (messages whose upload is pending), and none when there are none
+    expect(messageToSendBack(["a"], messages, 5)).toBe("a");
+    expect(messageToSendBack([], messages, 5)).toBeNull();
+    expect(messageToSendBack(["c"], messages, 2)).toBeNull();
+  });
+
+  it("sendBack sets that message's visibility after the lease calls, and says whether SQS applied it", async () => {
+    const { port, calls } = fakeQueue({ delayMs: 5 });
+    const { log } = recordingLog();
+    const lease = startCrashLease(port, log, [msg(1), msg(2)], sixtySeconds, PROD);
+
+    expect(await lease.sendBack("m2", 59.2)).toBe(true);
+
+    expect(calls).toHaveLength(2);
+    expect(calls[0]?.changes.map((c) => c.seconds)).toEqual([90, 90]);
+    expect(calls[1]?.changes).toEqual([{ id: "m2", receiptHandle: "rh-2", seconds: 60 }]);
+  });
+
+  it("sendBack is false when SQS refuses or the call fails (the message is then acknowledged as usual) and never throws", async () => {
+    const refused = fakeQueue({ refuse: ["m1"] });
+    const lease = startCrashLease(refused.port, recordingLog().log, [msg(1, "6")], sixtySeconds, PROD);
+    expect(await lease.sendBack("m1", 30)).toBe(false);
+
+    const failing = fakeQueue({ failCall: 1 });
+    const noLease = startCrashLease(failing.port, recordingLog().log, [msg(1, "6")], sixtySeconds, PROD);
+    await expect(noLease.sendBack("m1", 30)).resolves.toBe(false);
+
+    const none = fakeQueue();
+    const unknown = startCrashLease(none.port, recordingLog().log, [msg(1)], sixtySeconds, PROD);
+    expect(await unknown.sendBack("not-in-batch", 30)).toBe(false);
+    expect(none.calls).toHaveLength(1); // the lease only
   });
 });

@@ -415,6 +415,39 @@ describe("11. one burst makes one run", () => {
     expect(late.run).toMatchObject({ started: true, files: 80 });
   });
 
+  it("a burst whose last batch was full: the held batch's message comes back when the hold ends and starts ONE run", async () => {
+    const { w, config, batch } = burstWorld();
+    const first = batch(40);
+    const second = batch(40);
+    const held = await handleUploadBatch(w.deps, config, first);
+    w.clock.advance(30_000);
+    const heldAgain = await handleUploadBatch(w.deps, config, second);
+
+    // Each held batch names its pending messages and when the hold ends (90 s after the oldest upload was recorded).
+    expect(held.heldBurst).toEqual({ messageIds: first.map((m) => m.messageId), seconds: 90 });
+    expect(heldAgain.heldBurst?.seconds).toBe(60);
+    expect(held.failedMessageIds).toEqual([]);
+    expect(w.glue.runs.size).toBe(0);
+
+    // No other batch comes: the message sent back (ChangeMessageVisibility, reported failed) is delivered again then.
+    w.clock.advance(60_000);
+    const woken = await handleUploadBatch(w.deps, config, first.slice(0, 1));
+
+    expect(woken.run).toMatchObject({ started: true, files: 80 });
+    expect(woken.heldBurst).toBeNull();
+    expect(w.glue.runs.size).toBe(1);
+  });
+
+  it("a batch held while another run holds the slot names nothing to send back (that run's end starts it)", async () => {
+    const { w, config, batch } = burstWorld();
+    await w.ledger.takeSlot("another-run", w.clock.now().toISOString());
+
+    const held = await handleUploadBatch(w.deps, config, batch(40));
+
+    expect(held.run).toEqual({ started: false, reason: "slot-held" });
+    expect(held.heldBurst).toBeNull();
+  });
+
   it("a batch that is not full never holds (a single upload starts at once)", async () => {
     const { w, config, batch } = burstWorld();
     expect((await handleUploadBatch(w.deps, config, batch(1))).run).toMatchObject({ started: true, files: 1 });

@@ -116,17 +116,24 @@ describe("burst hold", () => {
     const w = makeWorld();
     const known = [await pendingUpload(w, "input/a.csv")];
 
-    w.clock.advance(89_999);
+    w.clock.advance(30_000);
     expect(await startNextRun(w.deps, w.config.runs, { known, burst: true })).toEqual({
       started: false,
       reason: "holding-burst",
+      retryInSeconds: 60, // when the oldest upload is 90 s old: the batcher has a message come back then
+    });
+    w.clock.advance(59_999);
+    expect(await startNextRun(w.deps, w.config.runs, { known, burst: true })).toEqual({
+      started: false,
+      reason: "holding-burst",
+      retryInSeconds: 1,
     });
     expect(w.ledger.slot.holder).toBeNull();
     expect(w.glue.runs.size).toBe(0);
 
     w.clock.advance(1);
     const r = await startNextRun(w.deps, w.config.runs, { known, burst: true });
-    expect(r).toEqual({ started: true, runKey: "20260401T100130Z-00000002", glueRunId: "jr_000001", files: 1 });
+    expect(r).toEqual({ started: true, runKey: "20260401T100130Z-00000003", glueRunId: "jr_000001", files: 1 });
   });
 
   it("stops holding when a wake-up came meanwhile (the burst's last batch relies on the holder)", async () => {

@@ -416,6 +416,44 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
     expect(visibilityCalls()).toEqual([{ url: QUEUE, entries: [["rh-m1", 90]] }]);
   });
 
+  it("batcher: a FULL batch of a young burst starts nothing and sends one message back to come back when the hold ends", async () => {
+    pendingFromPuts();
+    glue.on(StartJobRunCommand).resolves({ JobRunId: "jr_1" });
+    const records = Array.from({ length: 4_000 }, (_, i) =>
+      withCount(sqsRecord(`m${i}`, objectCreated(`input/f${i}.csv`)), i === 0 ? "2" : "1"),
+    );
+
+    const response = await onFakeClock(batcher({ Records: records }, context(45_000))); // leases of 75 s
+
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+    // one message, on its first receive (m0 is on its second), reported failed after its visibility became the
+    // burst hold's 90 s (the uploads were recorded just now)
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m1" }] });
+    const calls = visibilityCalls();
+    expect(calls).toHaveLength(401); // 400 lease calls of 10, then the one sent back
+    expect(calls.at(-1)).toEqual({ url: QUEUE, entries: [["rh-m1", 90]] });
+  }, 30_000);
+
+  it("batcher: a held burst whose message SQS would not send back reports nothing failed (the sweeper starts it)", async () => {
+    pendingFromPuts();
+    const records = Array.from({ length: 4_000 }, (_, i) => sqsRecord(`m${i}`, objectCreated(`input/f${i}.csv`)));
+    sqs
+      .on(ChangeMessageVisibilityBatchCommand)
+      .callsFake((input: { Entries: { Id: string; VisibilityTimeout: number }[] }) => ({
+        Successful: input.Entries.filter((e) => e.VisibilityTimeout !== 90).map((e) => ({ Id: e.Id })),
+        Failed: input.Entries.filter((e) => e.VisibilityTimeout === 90).map((e) => ({
+          Id: e.Id,
+          Code: "ReceiptHandleIsInvalid",
+          SenderFault: true,
+        })),
+      }));
+
+    const response = await onFakeClock(batcher({ Records: records }, context(45_000))); // leases of 75 s
+
+    expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
+    expect(response).toEqual({ batchItemFailures: [] });
+  }, 30_000);
+
   it("no SOURCE_QUEUE_URL: no SQS call at all", async () => {
     delete process.env.SOURCE_QUEUE_URL;
     resetRuntime();
