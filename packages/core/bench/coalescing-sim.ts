@@ -6,7 +6,7 @@
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts            # full (1,000,000 uploads in pattern 3)
  *   pnpm exec tsx packages/core/bench/coalescing-sim.ts --quick    # smaller pattern 3, a smoke check
  *   BENCH_TRACE=1 prints the slot / run / pending timeline of our pipeline (slow: small patterns only).
- *   options: --seed=N (default 42), --only=burst,burst-ontime,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
+ *   options: --seed=N (default 42), --only=burst,burst-ontime,burst-full,steady,day,storm,idle,idle-aws,aws-aws, --faults=on|off|stress
  *   (see sim/model.ts), --late=on|off (off: no S3 event is delivered late, for attributing a latency gap).
  *   Scenarios marked [AWS semantics] drive the real adapters over the fake AWS (sim/world.ts).
  *   BENCH_CONSUMERS=N runs ours with N concurrent batch consumers instead of the config's (an experiment knob);
@@ -103,6 +103,14 @@ const scenarios: Scenario[] = [
     name: "burst-ontime",
     model: { lateEventShare: 0 },
     note: "the same burst with every S3 event delivered 1–3 s after its upload (no late tail); the other faults stay on",
+  },
+  {
+    make: () => oneBurst(seed, 8_000),
+    name: "burst-full",
+    model: { lateEventShare: 0, duplicateEventShare: 0 },
+    note:
+      "a burst that ends on full batches: two consumers receive 4,000 records each and nothing comes after them " +
+      "(every S3 event on time, none twice); the other faults stay on",
   },
   { make: () => steady(3_600) },
   { make: () => (quick ? day(seed, 100_000) : day(seed, 1_000_000)) },

@@ -27,8 +27,9 @@ export interface IntakeResult {
   readonly run: StartOutcome | null;
   /**
    * The burst hold held this batch's start: the caller has ONE of `messageIds` (messages whose upload is pending) come
-   * back in `seconds`, when the hold ends, so its batch starts the run even if no other batch comes (see
-   * RunSettings.burstHoldSeconds). null otherwise. Not among failedMessageIds.
+   * back in `seconds` — the hold's end less one batching window, the longest Lambda's poller gathers before invoking —
+   * so its batch starts the run even if no other batch comes (see RunSettings.burstHoldSeconds). null otherwise. Not
+   * among failedMessageIds.
    */
   readonly heldBurst: { readonly messageIds: readonly string[]; readonly seconds: number } | null;
 }
@@ -140,7 +141,12 @@ export async function handleUploadBatch(
   }
   const heldBurst =
     run?.started === false && run.reason === "holding-burst"
-      ? { messageIds: [...needsRun].filter((id) => !failed.has(id)), seconds: run.retryInSeconds }
+      ? {
+          messageIds: [...needsRun].filter((id) => !failed.has(id)),
+          // Lambda's poller gathers a returned message for up to one batching window before invoking: back that much
+          // sooner, so its batch is handled when the hold ends.
+          seconds: Math.max(0, run.retryInSeconds - config.queue.batchingWindowSeconds),
+        }
       : null;
   return { failedMessageIds: [...failed], recorded, duplicates, ignored, run, heldBurst };
 }

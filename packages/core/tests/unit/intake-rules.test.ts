@@ -61,7 +61,7 @@ describe("intake: metrics of a batch", () => {
   it("a batch of ignored messages starts nothing", async () => {
     const w = makeWorld();
     const r = await handleUploadBatch(w.deps, w.config, [{ messageId: "junk", body: "{}" }]);
-    expect(r).toEqual({ failedMessageIds: [], recorded: 0, duplicates: 0, ignored: 1, run: null });
+    expect(r).toEqual({ failedMessageIds: [], recorded: 0, duplicates: 0, ignored: 1, run: null, heldBurst: null });
   });
 });
 
@@ -87,7 +87,7 @@ describe("intake: duplicates", () => {
 
     const r = await handleUploadBatch(w.deps, config, [w.message(big.version)]);
 
-    expect(r).toEqual({ failedMessageIds: [], recorded: 0, duplicates: 1, ignored: 0, run: null });
+    expect(r).toEqual({ failedMessageIds: [], recorded: 0, duplicates: 1, ignored: 0, run: null, heldBurst: null });
   });
 
   it("a late event of a deleted key whose version the ledger has is a duplicate: by version id, else by etag", async () => {
