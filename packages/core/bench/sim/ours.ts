@@ -24,7 +24,10 @@
  *    a failed invocation and redelivers the whole batch (the recorder's one message) when its lease ends — a message
  *    whose lease call (the k-th, 10 messages each) is not before the crash point counts as not leased and waits the
  *    visibility timeout, as does one whose lease would not be shorter.
- *  - Transient ledger faults: MemoryLedger.failNext on a random method (a throttle).
+ *  - Transient ledger faults: in 1% of invocations one ledger call (the k-th, k uniform over the invocation's expected
+ *    calls, as for a crash point) throws a throttle (MemoryLedger.failAtCall). Before 2 Dec (session 17) a fault was
+ *    armed on a random METHOD and stayed armed until that method was next called, so one armed on a rarely called
+ *    method blocked every later fault: the day scenario met 2–3 faults in ~3,700 invocations, not ~37.
  *  - Glue: MemoryGlue (MaxConcurrentRuns=1); a started run ends after its duration, writes stats saying every file
  *    of its manifest was processed (unless the run fails), and its "Glue Job State Change" goes through the
  *    recorder queue (parseRunEnded → recordRunEnd): sometimes lost (only the sweeper can repair), sometimes twice.
@@ -40,7 +43,7 @@ import {
   pipelineConfig,
   type RunSettings,
 } from "../../src/config/pipeline.js";
-import type { Deps, LedgerStore, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
+import type { Deps, ObjectLister, ReconcilerPositionStore } from "../../src/ledger/ports.js";
 import { RUN_ACTIVE_STATES, type UploadStatus } from "../../src/ledger/types.js";
 import { type ManifestEntry, parseManifest, statsKey } from "../../src/manifest/format.js";
 import {
@@ -858,7 +861,7 @@ class Simulation {
     fn: (deps: Deps) => Promise<T>,
   ): Promise<Outcome<T>> {
     const rng = this.faultRng;
-    if (this.world.armLedgerFault(rng, LEDGER_METHODS)) this.counts.transientLedgerFaults++;
+    this.world.armLedgerFault(rng, expectedCalls);
     const meter = newMeter();
     const deps0 = meteredDeps(this.deps, meter);
     if (!rng.chance(MODEL.crashShare)) {
@@ -869,6 +872,7 @@ class Simulation {
         if (process.env.BENCH_DEBUG === "1") console.error(`${kind} failed:`, error);
         return { kind: "error", error };
       } finally {
+        if (this.world.ledgerFaultFired()) this.counts.transientLedgerFaults++;
         billInvocation(this.usage, meter, !this.world.wireUsage);
       }
     }
@@ -888,6 +892,7 @@ class Simulation {
     // Either the crash point is reached, or the handler finishes and the invocation dies before answering.
     await Promise.race([fn(deps).then(noop, noop), died]);
     point.dead = true;
+    if (this.world.ledgerFaultFired()) this.counts.transientLedgerFaults++;
     billInvocation(this.usage, meter, !this.world.wireUsage);
     return { kind: "crash", atCall: point.at };
   }
@@ -1011,27 +1016,6 @@ const noop = () => {};
 
 /** Lambda's asynchronous invocation: 2 retries of a failed invocation, after 1 and then 2 more minutes. */
 const ASYNC_RETRY_DELAYS = [60, 120] as const;
-
-const LEDGER_METHODS: readonly (keyof LedgerStore)[] = [
-  "recordUpload",
-  "getUpload",
-  "listPending",
-  "claimUpload",
-  "settleUpload",
-  "failPendingUpload",
-  "listRunning",
-  "createRun",
-  "getRun",
-  "updateRun",
-  "fillRunGlue",
-  "linkGlueRun",
-  "runKeyOfGlueRun",
-  "takeSlot",
-  "markLaunched",
-  "releaseSlot",
-  "requestWakeup",
-  "getSlot",
-];
 
 interface CrashPoint {
   readonly at: number;

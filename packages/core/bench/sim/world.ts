@@ -69,7 +69,12 @@ export interface SimWorld {
   uploads(): Iterable<UploadRecord>;
   runs(): Iterable<RunRecord>;
   /** memory: a ledger call fails once (a throttle) at the port; aws: throttles happen on the wire instead. */
-  armLedgerFault(rng: Rng, methods: readonly (keyof LedgerStore)[]): boolean;
+  /**
+   * With MODEL.transientLedgerFaultShare, one of the next invocation's ledger calls (the k-th, k uniform in
+   * 1..expectedCalls; none if it makes fewer) throws a throttle. `ledgerFaultFired` disarms it and says whether it did.
+   */
+  armLedgerFault(rng: Rng, expectedCalls: number): void;
+  ledgerFaultFired(): boolean;
   readonly glueFaults: { startFaults: number; refused: number };
   /** aws: what the fake injected. */
   injected(): Record<string, unknown> | null;
@@ -273,11 +278,19 @@ export function memoryWorld(config: PipelineConfig, t0: number, startFaultRng: R
     slotWakeup: () => ledger.slot.wakeup,
     uploads: () => ledger.uploads.values(),
     runs: () => ledger.runs.values(),
-    armLedgerFault(rng, methods) {
-      if (ledger.failNext !== null || !rng.chance(MODEL.transientLedgerFaultShare)) return false;
-      const method = rng.pick(methods);
-      ledger.failNext = { method, error: new Error(`ProvisionedThroughputExceededException (simulated, ${method})`) };
-      return true;
+    armLedgerFault(rng, expectedCalls) {
+      ledger.failAtCall = rng.chance(MODEL.transientLedgerFaultShare)
+        ? {
+            calls: 1 + rng.int(Math.max(1, expectedCalls)),
+            error: new Error("ProvisionedThroughputExceededException (simulated)"),
+            fired: false,
+          }
+        : null;
+    },
+    ledgerFaultFired() {
+      const fired = ledger.failAtCall?.fired ?? false;
+      ledger.failAtCall = null;
+      return fired;
     },
     glueFaults: glue,
     injected: () => null,
@@ -469,7 +482,8 @@ export function awsWorld(config: PipelineConfig, t0: number, rng: Rng, profile: 
     *runs() {
       for (const it of fake.items()) if (it.pk === "RUN") yield strip(it) as unknown as RunRecord;
     },
-    armLedgerFault: () => false,
+    armLedgerFault: () => undefined,
+    ledgerFaultFired: () => false,
     glueFaults: {
       get startFaults() {
         return fake.injected.lostAnswers.glue;

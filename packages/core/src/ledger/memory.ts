@@ -168,6 +168,8 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
   health: HealthRecord = HEALTHY;
   /** Fault injection for tests: the next call of the named method throws this error. */
   failNext: { method: keyof LedgerStore; error: Error } | null = null;
+  /** Fault injection for the simulation: the `calls`-th call from now, whatever its method, throws (then disarmed). */
+  failAtCall: { calls: number; error: Error; fired: boolean } | null = null;
 
   private async enter(method: keyof LedgerStore): Promise<void> {
     await tick();
@@ -175,6 +177,11 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
       const { error } = this.failNext;
       this.failNext = null;
       throw error;
+    }
+    const at = this.failAtCall;
+    if (at && !at.fired && --at.calls <= 0) {
+      at.fired = true;
+      throw new Error(`${at.error.message} (${method})`);
     }
   }
 
