@@ -42,11 +42,11 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     const failures = [...result.failedMessageIds];
     if (result.heldBurst) {
       // The burst hold: one message comes back when the hold ends and its batch starts the run, so a burst whose last
-      // batch was full does not wait for the sweeper. Reported failed only when SQS took its new visibility.
+      // batch was full does not wait for the sweeper. Reported failed only when SQS took (or may have taken) its new
+      // visibility.
       const back = messageToSendBack(
         result.heldBurst.messageIds,
         event.Records.map((r) => ({ messageId: r.messageId, receiveCount: r.attributes?.ApproximateReceiveCount })),
-        config.queue.maxReceiveCount,
       );
       const sent = back !== null && (await lease.sendBack(back, result.heldBurst.seconds));
       if (back !== null && sent) failures.push(back);

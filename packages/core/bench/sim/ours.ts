@@ -548,15 +548,16 @@ class Simulation {
       const failed = new Set(outcome.value.failedMessageIds);
       again = batch.filter((m) => failed.has(m.messageId));
       const held = outcome.value.heldBurst;
-      // The burst hold's wake-up, as the batcher sends it: one message (the fewest receives, room under
-      // maxReceiveCount) gets the hold's remaining seconds of visibility and is reported failed, so it comes back then.
-      const backId = held
-        ? messageToSendBack(
-            held.messageIds,
-            batch.map((m) => ({ messageId: m.messageId, receiveCount: m.receiveCount })),
-            this.config.queue.maxReceiveCount,
-          )
-        : null;
+      // The burst hold's wake-up, as the batcher sends it: one message on its first receive gets the hold's remaining
+      // seconds of visibility and is reported failed, so it comes back then (the change counted as applied, as the
+      // lease's are; none without the lease: the handler's NO_LEASE sends nothing).
+      const backId =
+        held && LEASE_ON
+          ? messageToSendBack(
+              held.messageIds,
+              batch.map((m) => ({ messageId: m.messageId, receiveCount: m.receiveCount })),
+            )
+          : null;
       const back = backId === null ? undefined : batch.find((m) => m.messageId === backId);
       if (held && back) {
         this.counts.burstsSentBack++;

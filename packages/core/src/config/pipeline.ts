@@ -130,7 +130,9 @@ export interface RunSettings {
    * burst's last (not full) batch starts one run of all of it. A run end, the sweeper and any batch that is not full
    * start at once; past this age a full batch starts too. A held batch also sends one of its messages back to come
    * back when the hold ends (functions/batcher.ts), so a burst whose last batch was full (a multiple of the batch
-   * size) starts then, not at the sweeper's next pass. Bounds the wait: batching window + this.
+   * size) starts then — Lambda may gather that message for up to one batching window — not at the sweeper's next
+   * pass. Bounds the wait: this + one batching window; when no message could be sent back (SQS refused it, none on
+   * its first receive, the invocation crashed), the sweeper's interval.
    */
   readonly burstHoldSeconds: number;
   /**

@@ -183,30 +183,31 @@ export interface CrashLease {
   /**
    * The burst hold's wake-up (RunSettings.burstHoldSeconds): once the lease calls are done, message `id` is given
    * `seconds` of visibility from now, so that, reported failed, it comes back then and its batch starts the held
-   * run. true only when SQS applied it (the caller then reports it failed; otherwise it is acknowledged as usual and
-   * the next batch, a run's end or the sweeper starts the run). Never throws.
+   * run. true when SQS applied it, or may have (the call failed or its answer was lost: the message then comes back
+   * at `seconds` or when its lease or the queue's visibility ends — later, never lost); the caller then reports it
+   * failed. false when SQS refused it or it was not sent (too little time left, unknown id): the caller acknowledges
+   * it as usual, and the next batch, a run's end or the sweeper starts the run. Unlike a given-back record, a message
+   * sent back may reappear later than the queue's visibility would have shown it: it is a wake-up, its upload is
+   * already in the ledger. A lease call abandoned after 3 s that lands after this one overwrites it (the message then
+   * comes back when its lease ends, ~90 s: about the hold). Never throws.
    */
   sendBack(id: string, seconds: number): Promise<boolean>;
 }
 
 /**
- * Which message a held batch sends back: of `candidates` (messages whose upload is pending), the one received the
- * fewest times, provided it can come back and still be received once more before the queue's maxReceiveCount —
- * a wake-up must never be what moves a message to the DLQ. null when none can.
+ * Which message a held batch sends back: the first of `candidates` (messages whose upload is pending) on its FIRST
+ * receive, so the return costs one receive of a fresh message and never brings one nearer the queue's DLQ than a
+ * second delivery would. null when there is none (the sweeper, the next batch or a run's end starts the run).
  */
 export function messageToSendBack(
   candidates: readonly string[],
   messages: readonly Pick<DeliveredMessage, "messageId" | "receiveCount">[],
-  maxReceiveCount: number,
 ): string | null {
   const wanted = new Set(candidates);
-  let best: { id: string; count: number } | null = null;
   for (const m of messages) {
-    if (!wanted.has(m.messageId)) continue;
-    const count = parseReceiveCount(m.receiveCount);
-    if (count < maxReceiveCount - 1 && (best === null || count < best.count)) best = { id: m.messageId, count };
+    if (wanted.has(m.messageId) && parseReceiveCount(m.receiveCount) === 1) return m.messageId;
   }
-  return best?.id ?? null;
+  return null;
 }
 
 /**
@@ -261,7 +262,7 @@ export function startCrashLease(
       await leased;
       const change = { id, receiptHandle, seconds: Math.max(0, Math.ceil(seconds)) };
       const done = await changeVisibility(port, log, [change], "held burst: one message sent back", enoughTime);
-      return done.applied.has(id);
+      return done.applied.has(id) || done.unknown.has(id);
     },
   };
 }

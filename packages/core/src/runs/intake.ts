@@ -27,9 +27,8 @@ export interface IntakeResult {
   readonly run: StartOutcome | null;
   /**
    * The burst hold held this batch's start: the caller has ONE of `messageIds` (messages whose upload is pending) come
-   * back in `seconds` — the hold's end less one batching window, the longest Lambda's poller gathers before invoking —
-   * so its batch starts the run even if no other batch comes (see RunSettings.burstHoldSeconds). null otherwise. Not
-   * among failedMessageIds.
+   * back in `seconds`, when the hold ends, so its batch starts the run even if no other batch comes (see
+   * RunSettings.burstHoldSeconds). null otherwise. Not among failedMessageIds.
    */
   readonly heldBurst: { readonly messageIds: readonly string[]; readonly seconds: number } | null;
 }
@@ -143,9 +142,10 @@ export async function handleUploadBatch(
     run?.started === false && run.reason === "holding-burst"
       ? {
           messageIds: [...needsRun].filter((id) => !failed.has(id)),
-          // Lambda's poller gathers a returned message for up to one batching window before invoking: back that much
-          // sooner, so its batch is handled when the hold ends.
-          seconds: Math.max(0, run.retryInSeconds - config.queue.batchingWindowSeconds),
+          // Back when the hold ends, never sooner: a batch that is not full starts at once, so a message back before
+          // the hold ends would start the burst early and split it. Lambda's poller may then gather it for up to one
+          // batching window (when that window begins is the poller's business), so the run starts 0–60 s after.
+          seconds: run.retryInSeconds,
         }
       : null;
   return { failedMessageIds: [...failed], recorded, duplicates, ignored, run, heldBurst };

@@ -276,44 +276,59 @@ describe("startCrashLease", () => {
 });
 
 describe("the burst hold's wake-up: one message sent back", () => {
-  it("messageToSendBack picks the candidate received the fewest times, never one the return could push to the DLQ", () => {
+  it("messageToSendBack picks a candidate on its first receive, never a redelivered one (nearer the DLQ)", () => {
     const messages = [
       { messageId: "a", receiveCount: "3" },
       { messageId: "b", receiveCount: "2" },
       { messageId: "c", receiveCount: "1" },
       { messageId: "d", receiveCount: "1" },
     ];
-    expect(messageToSendBack(["a", "b", "c", "d"], messages, 5)).toBe("c");
-    expect(messageToSendBack(["a", "b"], messages, 5)).toBe("b");
-    // maxReceiveCount 5: a message on its 4th receive would come back as its 5th, the last before the DLQ.
-    expect(messageToSendBack(["x"], [{ messageId: "x", receiveCount: "3" }], 5)).toBe("x");
-    expect(messageToSendBack(["x"], [{ messageId: "x", receiveCount: "4" }], 5)).toBeNull();
+    expect(messageToSendBack(["a", "b", "c", "d"], messages)).toBe("c");
+    expect(messageToSendBack(["d", "a"], messages)).toBe("d");
+    expect(messageToSendBack(["a", "b"], messages)).toBeNull();
     // only the candidates (messages whose upload is pending), and none when there are none
-    expect(messageToSendBack(["a"], messages, 5)).toBe("a");
-    expect(messageToSendBack([], messages, 5)).toBeNull();
-    expect(messageToSendBack(["c"], messages, 2)).toBeNull();
+    expect(messageToSendBack([], messages)).toBeNull();
+    // an unreadable count is a first receive, as for the lease
+    expect(messageToSendBack(["x"], [{ messageId: "x", receiveCount: undefined }])).toBe("x");
   });
 
-  it("sendBack sets that message's visibility after the lease calls, and says whether SQS applied it", async () => {
-    const { port, calls } = fakeQueue({ delayMs: 5 });
-    const { log } = recordingLog();
-    const lease = startCrashLease(port, log, [msg(1), msg(2)], sixtySeconds, PROD);
+  it("sendBack sets that message's visibility only after the lease calls have landed, and says whether SQS applied it", async () => {
+    // The lease call is slow, the send-back call fast: sent at once, the send-back would land first and the lease
+    // would then overwrite it.
+    const landed: number[][] = [];
+    let n = 0;
+    const port: MessageVisibility = {
+      async change(changes) {
+        const slow = ++n === 1;
+        if (slow) await new Promise((r) => setTimeout(r, 30));
+        landed.push(changes.map((c) => c.seconds));
+        return [];
+      },
+    };
+    const lease = startCrashLease(port, recordingLog().log, [msg(1), msg(2)], sixtySeconds, PROD);
 
     expect(await lease.sendBack("m2", 59.2)).toBe(true);
 
-    expect(calls).toHaveLength(2);
-    expect(calls[0]?.changes.map((c) => c.seconds)).toEqual([90, 90]);
-    expect(calls[1]?.changes).toEqual([{ id: "m2", receiptHandle: "rh-2", seconds: 60 }]);
+    expect(landed).toEqual([[90, 90], [60]]);
   });
 
-  it("sendBack is false when SQS refuses or the call fails (the message is then acknowledged as usual) and never throws", async () => {
+  it("sendBack is false when SQS refuses it or it is not sent (the message is then acknowledged as usual), and never throws", async () => {
     const refused = fakeQueue({ refuse: ["m1"] });
     const lease = startCrashLease(refused.port, recordingLog().log, [msg(1, "6")], sixtySeconds, PROD);
     expect(await lease.sendBack("m1", 30)).toBe(false);
 
+    // a failed call may have applied: the message is reported failed and comes back then or when its visibility ends
     const failing = fakeQueue({ failCall: 1 });
     const noLease = startCrashLease(failing.port, recordingLog().log, [msg(1, "6")], sixtySeconds, PROD);
-    await expect(noLease.sendBack("m1", 30)).resolves.toBe(false);
+    await expect(noLease.sendBack("m1", 30)).resolves.toBe(true);
+
+    // not sent at all with less than 5 s of the invocation left
+    const late = fakeQueue();
+    let left = 60_000;
+    const lateLease = startCrashLease(late.port, recordingLog().log, [msg(1, "6")], () => left, PROD);
+    left = 4_000;
+    expect(await lateLease.sendBack("m1", 30)).toBe(false);
+    expect(late.calls).toHaveLength(0);
 
     const none = fakeQueue();
     const unknown = startCrashLease(none.port, recordingLog().log, [msg(1)], sixtySeconds, PROD);

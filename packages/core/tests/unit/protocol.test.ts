@@ -417,24 +417,25 @@ describe("11. one burst makes one run", () => {
 
   it("a burst whose last batch was full: the held batch's message comes back when the hold ends and starts ONE run", async () => {
     const { w, config, batch } = burstWorld();
-    const first = batch(40);
+    // the first batch holds one message that is not an upload (ignored): never a message to send back
+    const first = [{ messageId: "not-an-upload", body: JSON.stringify({ Event: "s3:TestEvent" }) }, ...batch(39)];
     const second = batch(40);
     const held = await handleUploadBatch(w.deps, config, first);
     w.clock.advance(30_000);
     const heldAgain = await handleUploadBatch(w.deps, config, second);
 
-    // Each held batch names its pending messages and when to send one back: the hold ends 90 s after the oldest
-    // upload was recorded, less the batching window (2 s here) Lambda's poller may gather it for before invoking.
-    expect(held.heldBurst).toEqual({ messageIds: first.map((m) => m.messageId), seconds: 88 });
-    expect(heldAgain.heldBurst?.seconds).toBe(58);
+    // Each held batch names its pending messages and when to send one back: when the hold ends, 90 s after the
+    // oldest upload was recorded (never sooner: a batch that is not full starts at once).
+    expect(held.heldBurst).toEqual({ messageIds: first.slice(1).map((m) => m.messageId), seconds: 90 });
+    expect(heldAgain.heldBurst?.seconds).toBe(60);
     expect(held.failedMessageIds).toEqual([]);
     expect(w.glue.runs.size).toBe(0);
 
     // No other batch comes: the message sent back (ChangeMessageVisibility, reported failed) is delivered again then.
     w.clock.advance(60_000);
-    const woken = await handleUploadBatch(w.deps, config, first.slice(0, 1));
+    const woken = await handleUploadBatch(w.deps, config, first.slice(1, 2));
 
-    expect(woken.run).toMatchObject({ started: true, files: 80 });
+    expect(woken.run).toMatchObject({ started: true, files: 79 });
     expect(woken.heldBurst).toBeNull();
     expect(w.glue.runs.size).toBe(1);
   });

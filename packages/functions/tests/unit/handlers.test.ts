@@ -427,11 +427,11 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
 
     expect(glue.commandCalls(StartJobRunCommand)).toHaveLength(0);
     // one message, on its first receive (m0 is on its second), reported failed after its visibility became the
-    // burst hold's 90 s (the uploads were recorded just now) less the stage's 2 s batching window
+    // burst hold's 90 s (the uploads were recorded just now)
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m1" }] });
     const calls = visibilityCalls();
     expect(calls).toHaveLength(401); // 400 lease calls of 10, then the one sent back
-    expect(calls.at(-1)).toEqual({ url: QUEUE, entries: [["rh-m1", 88]] });
+    expect(calls.at(-1)).toEqual({ url: QUEUE, entries: [["rh-m1", 90]] });
   }, 30_000);
 
   it("batcher: a held burst whose message SQS would not send back reports nothing failed (the sweeper starts it)", async () => {
@@ -440,8 +440,8 @@ describe("crash lease (SOURCE_QUEUE_URL set)", () => {
     sqs
       .on(ChangeMessageVisibilityBatchCommand)
       .callsFake((input: { Entries: { Id: string; VisibilityTimeout: number }[] }) => ({
-        Successful: input.Entries.filter((e) => e.VisibilityTimeout !== 88).map((e) => ({ Id: e.Id })),
-        Failed: input.Entries.filter((e) => e.VisibilityTimeout === 88).map((e) => ({
+        Successful: input.Entries.filter((e) => e.VisibilityTimeout !== 90).map((e) => ({ Id: e.Id })),
+        Failed: input.Entries.filter((e) => e.VisibilityTimeout === 90).map((e) => ({
           Id: e.Id,
           Code: "ReceiptHandleIsInvalid",
           SenderFault: true,
