@@ -142,17 +142,18 @@ describe("cleanUsage: Glue's answer as it may be stored (DynamoDB refuses NaN, I
   });
 });
 
-describe("completion records Glue's figures on the run", () => {
-  async function endedRun(seconds: number) {
-    const w = makeWorld();
-    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
-    if (!r.run?.started) throw new Error("no run started");
-    await w.writeStats(r.run.runKey);
-    w.clock.advance(seconds * 1000);
-    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
-    return { w, run: r.run };
-  }
+/** One upload, its run started, its stats written, and Glue's run ended `seconds` later (no event delivered yet). */
+async function endedRun(seconds: number) {
+  const w = makeWorld();
+  const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
+  if (!r.run?.started) throw new Error("no run started");
+  await w.writeStats(r.run.runKey);
+  w.clock.advance(seconds * 1000);
+  w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+  return { w, run: r.run };
+}
 
+describe("completion records Glue's figures on the run", () => {
   it("asks Glue (GetJobRun) for the capacity and time of a run whose state change it records", async () => {
     const { w, run } = await endedRun(312);
     const asked = w.glue.capacities.get(run.glueRunId);
@@ -313,12 +314,7 @@ describe("figures a close could not read are filled in later", () => {
    * clock `after` seconds past the close (by default past FIGURES_FILL_AFTER_SECONDS, so a sweep may fill it).
    */
   async function closedWithoutFigures(seconds = 200, after = FIGURES_FILL_AFTER_SECONDS) {
-    const w = makeWorld();
-    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
-    if (!r.run?.started) throw new Error("no run started");
-    await w.writeStats(r.run.runKey);
-    w.clock.advance(seconds * 1000);
-    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    const { w, run } = await endedRun(seconds);
     const getRun = w.glue.getRun.bind(w.glue);
     let reads = 0;
     let throttled = true;
@@ -327,12 +323,12 @@ describe("figures a close could not read are filled in later", () => {
       if (throttled) throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
       return getRun(id);
     };
-    await recordRunEnd(w.deps, w.config, { glueRunId: r.run.glueRunId, state: "SUCCEEDED", message: null });
-    expect(w.ledger.runs.get(r.run.runKey)?.glue).toBeNull();
+    await recordRunEnd(w.deps, w.config, { glueRunId: run.glueRunId, state: "SUCCEEDED", message: null });
+    expect(w.ledger.runs.get(run.runKey)?.glue).toBeNull();
     throttled = false;
     reads = 0;
     w.clock.advance(after * 1000);
-    return { w, run: r.run, reads: () => reads, throttle: (on: boolean) => (throttled = on) };
+    return { w, run, reads: () => reads, throttle: (on: boolean) => (throttled = on) };
   }
 
   it("a sweep 5 minutes after the close reads them from Glue and records them on the run, once", async () => {
@@ -372,12 +368,7 @@ describe("figures a close could not read are filled in later", () => {
   });
 
   it("a close whose answer was lost still reads its own write back as applied when a sweep ran meanwhile", async () => {
-    const w = makeWorld();
-    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
-    if (!r.run?.started) throw new Error("no run started");
-    await w.writeStats(r.run.runKey);
-    w.clock.advance(200_000);
-    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    const { w, run } = await endedRun(200);
     const getRun = w.glue.getRun.bind(w.glue);
     w.glue.getRun = async () => {
       throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
@@ -398,7 +389,7 @@ describe("figures a close could not read are filled in later", () => {
     };
 
     const result = await recordRunEnd(w.deps, w.config, {
-      glueRunId: r.run.glueRunId,
+      glueRunId: run.glueRunId,
       state: "SUCCEEDED",
       message: null,
     });
@@ -536,12 +527,7 @@ describe("figures a close could not read are filled in later", () => {
 
 describe("a state change for a run the ledger has not linked (the start's answer was lost)", () => {
   it("finds the run key and the figures in one GetJobRun", async () => {
-    const w = makeWorld();
-    const r = await handleUploadBatch(w.deps, w.config, [w.upload("input/a.csv").message]);
-    if (!r.run?.started) throw new Error("no run started");
-    await w.writeStats(r.run.runKey);
-    w.clock.advance(150_000);
-    w.glue.finish(r.run.glueRunId, "SUCCEEDED");
+    const { w, run } = await endedRun(150);
     w.ledger.runKeyOfGlueRun = async () => null;
     let reads = 0;
     const getRun = w.glue.getRun.bind(w.glue);
@@ -551,13 +537,13 @@ describe("a state change for a run the ledger has not linked (the start's answer
     };
 
     const result = await recordRunEnd(w.deps, w.config, {
-      glueRunId: r.run.glueRunId,
+      glueRunId: run.glueRunId,
       state: "SUCCEEDED",
       message: null,
     });
 
-    expect(result.runKey).toBe(r.run.runKey);
-    expect(w.ledger.runs.get(r.run.runKey)?.glue?.executionSeconds).toBe(150);
+    expect(result.runKey).toBe(run.runKey);
+    expect(w.ledger.runs.get(run.runKey)?.glue?.executionSeconds).toBe(150);
     expect(reads).toBe(1);
   });
 
