@@ -42,6 +42,7 @@ import {
   LEDGER_TABLE,
   type LedgerStore,
   matchesFailedPending,
+  matchesFilledGlue,
   matchesPatch,
   matchesRequeued,
   matchesSettlement,
@@ -517,7 +518,7 @@ export class DynamoLedger implements LedgerStore, ReconcilerPositionStore {
         ExpressionAttributeValues: { ":glue": glue, ":null": "NULL", ":starting": "starting", ":running": "running" },
       }),
       key,
-      (old) => old !== null && old.glue != null && matchesPatch(toRunRecord(old), { glue }),
+      (old) => old !== null && matchesFilledGlue(toRunRecord(old), glue),
     );
   }
 

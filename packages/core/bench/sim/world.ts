@@ -68,10 +68,10 @@ export interface SimWorld {
   slotWakeup(): boolean;
   uploads(): Iterable<UploadRecord>;
   runs(): Iterable<RunRecord>;
-  /** memory: a ledger call fails once (a throttle) at the port; aws: throttles happen on the wire instead. */
   /**
-   * With MODEL.transientLedgerFaultShare, one of the next invocation's ledger calls (the k-th, k uniform in
-   * 1..expectedCalls; none if it makes fewer) throws a throttle. `ledgerFaultFired` disarms it and says whether it did.
+   * memory: with MODEL.transientLedgerFaultShare, one of the next invocation's ledger calls (the k-th, k uniform in
+   * 1..expectedCalls; none if it makes fewer) throws a throttle at the port; `ledgerFaultFired` disarms it and says
+   * whether it did. aws: throttles happen on the wire instead.
    */
   armLedgerFault(rng: Rng, expectedCalls: number): void;
   ledgerFaultFired(): boolean;

@@ -119,6 +119,11 @@ export function matchesRequeued(r: UploadRecord, now: string): boolean {
   return r.status === "pending" && r.attempts === 0 && r.runKey === null && r.error !== null && r.updatedAt === now;
 }
 
+/** Whether `run` already holds exactly these figures (read-back test of fillRunGlue: null or absent never matches). */
+export function matchesFilledGlue(run: RunRecord, glue: GlueUsage): boolean {
+  return run.glue != null && matchesPatch(run, { glue });
+}
+
 /** Whether every field of `patch` already has its value in `run` (read-back test of updateRun). */
 export function matchesPatch(run: RunRecord, patch: Partial<Omit<RunRecord, "runKey">>): boolean {
   return Object.entries(patch).every(
@@ -304,7 +309,7 @@ export class MemoryLedger implements LedgerStore, ReconcilerPositionStore {
     await this.enter("fillRunGlue");
     const r = this.runs.get(runKey);
     if (!r) return false;
-    if (RUN_ACTIVE_STATES.includes(r.state) || r.glue !== null) return r.glue != null && matchesPatch(r, { glue });
+    if (RUN_ACTIVE_STATES.includes(r.state) || r.glue !== null) return matchesFilledGlue(r, glue);
     this.runs.set(runKey, { ...r, glue });
     return true;
   }
